@@ -1,0 +1,269 @@
+"""The route table of the control API.
+
+Each route is declared once, with everything the rest of the system needs to know about
+it: the pydantic models of its query, body and response (validation and the OpenAPI
+document both read them), whether it needs a token, which scope or role, and which rate
+limit class it belongs to. `Api.register` wraps every handler so that, by the time the
+handler runs, the caller is authorised, within its rate limit, and its input parsed.
+
+A handler receives the request plus `body=` / `query=` when declared, calls one service
+method and returns a pydantic model, a dict, `None` (204) or a ready `StreamResponse`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from control.security import Principal, TokenCodec, principal_key
+from control.throttle import THROTTLE
+from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[..., Awaitable[Any]]
+RateClass = Literal["metadata", "write", "streaming"]
+AuthMode = Literal["none", "optional", "required", "service"]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One documented route."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    auth: AuthMode = "required"
+    scope: str | None = None
+    role: str | None = None
+    rate: RateClass | None = None
+    produces: str = "application/json"
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.tag}.{self.handler.__name__}"
+
+
+@dataclass
+class Api:
+    """A list of operations that registers itself on an aiohttp router."""
+
+    operations: list[Operation] = field(default_factory=list)
+
+    def route(self, method: str, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            if "rate" not in meta:
+                meta["rate"] = "metadata" if method in ("GET", "HEAD") else "write"
+            self.operations.append(Operation(method, path, handler, **meta))
+            return handler
+
+        return decorate
+
+    def get(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **meta)
+
+    def post(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **meta)
+
+    def put(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **meta)
+
+    def patch(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **meta)
+
+    def delete(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **meta)
+
+    def extend(self, other: Api) -> None:
+        self.operations.extend(other.operations)
+
+    def register(self, app: web.Application, guard: Guard) -> None:
+        for op in self.operations:
+            app.router.add_route(op.method, op.path, _wrap(op, guard), name=op.name)
+
+
+class Guard:
+    """Checks run before every handler: authentication, rate limit, role and scope."""
+
+    def __init__(self, codec: TokenCodec, service_token: str | None = None) -> None:
+        self._codec = codec
+        self._service_token = service_token
+
+    async def check(self, request: web.Request, op: Operation) -> Principal | None:
+        principal = None
+        token = _bearer(request) if op.auth != "none" else None
+        if op.auth == "service":
+            if (
+                token is None
+                or not self._service_token
+                or not hmac.compare_digest(token.encode(), self._service_token.encode())
+            ):
+                raise Unauthenticated("A valid relay service token is required")
+        elif token is not None:
+            principal = self._codec.verify(token)
+            request[principal_key] = principal
+        throttle = request.config_dict.get(THROTTLE)
+        if throttle is not None:
+            await throttle.check_route(request, op, principal)
+        if op.auth == "required" and principal is None:
+            raise Unauthenticated()
+        if principal is not None:
+            if op.role is not None and principal.role != op.role and not principal.is_admin:
+                raise Forbidden(f"This action requires the '{op.role}' role")
+            if op.scope is not None and op.scope not in principal.scopes:
+                raise Forbidden(f"Your token lacks the '{op.scope}' scope")
+        return principal
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _wrap(op: Operation, guard: Guard) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await guard.check(request, op)
+        kwargs: dict[str, Any] = {}
+        if op.query is not None:
+            kwargs["query"] = parse_model(op.query, dict(request.query), "query")
+        if op.body is not None:
+            kwargs["body"] = parse_model(op.body, await read_json(request), "body")
+        result = await op.handler(request, **kwargs)
+        return to_response(result, op.status)
+
+    handle.__name__ = op.handler.__name__
+    return handle
+
+
+def to_response(result: Any, status: int = 200) -> web.StreamResponse:
+    if isinstance(result, web.StreamResponse):
+        return result
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return web.json_response(result, status=status, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; 400 when it is not JSON, 413 when over the size limit."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise TooLarge(
+            f"Request body is too large (limit {exc.max_size} bytes)."  # type: ignore[attr-defined]
+        ) from None
+    if not raw.strip():
+        raise InvalidInput("Request body must be a JSON object.")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput("Request body must be valid JSON.") from None
+
+
+def parse_model(model: type[M], data: Any, where: Literal["body", "query"]) -> M:
+    if where == "body" and not isinstance(data, dict):
+        raise InvalidInput("Request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        messages = [describe_error(err, where) for err in exc.errors()]
+        raise InvalidInput(messages[0], details=messages) from None
+
+
+def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
+    """A UUID path parameter; anything else cannot name an existing `what` → 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(f"{what} not found") from None
+
+
+_SIMPLE = {
+    "missing": "is required",
+    "extra_forbidden": "is not a recognised field",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "uuid_type": "must be a valid UUID",
+    "uuid_parsing": "must be a valid UUID",
+    "date_type": "must be a date in YYYY-MM-DD format",
+    "date_parsing": "must be a date in YYYY-MM-DD format",
+    "date_from_datetime_parsing": "must be a date in YYYY-MM-DD format",
+    "date_from_datetime_inexact": "must be a date in YYYY-MM-DD format",
+    "datetime_type": "must be an ISO 8601 date-time",
+    "datetime_parsing": "must be an ISO 8601 date-time",
+    "datetime_from_date_parsing": "must be an ISO 8601 date-time",
+    "url_type": "must be a valid URL",
+    "url_parsing": "must be a valid URL",
+    "url_scheme": "must be an http or https URL",
+}
+_WITH_CTX = {
+    "string_too_short": "must be at least {min_length} characters long",
+    "string_too_long": "must be at most {max_length} characters long",
+    "too_short": "must contain at least {min_length} items",
+    "too_long": "must contain at most {max_length} items",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be greater than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
+    "string_pattern_mismatch": "has an invalid format",
+}
+
+
+def describe_error(error: Any, where: Literal["body", "query"]) -> str:
+    """Turn one pydantic error into a sentence a person can act on."""
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+    kind = error["type"]
+    if kind == "value_error":
+        text = str(error["ctx"]["error"])
+    elif kind in _SIMPLE:
+        text = _SIMPLE[kind]
+    elif kind in _WITH_CTX:
+        text = _WITH_CTX[kind].format(**error.get("ctx", {}))
+    else:
+        text = f"is invalid ({error['msg']})"
+    if not loc:
+        if kind in ("model_type", "dict_type"):
+            return "Request body must be a JSON object."
+        return text if text.endswith(".") else f"{text}."
+    noun = "Field" if where == "body" else "Query parameter"
+    return f"{noun} '{loc}' {text}."
+
+
+#: aiohttp path templates → OpenAPI path templates ({name:regex} → {name}).
+PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")

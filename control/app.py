@@ -1,0 +1,41 @@
+"""Assembles the control API: every domain's routes, middlewares and docs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from control import system
+from control.api import Api, Guard
+from control.auth import routes as auth_routes
+from control.middleware import (
+    error_middleware,
+    make_cors_middleware,
+    make_header_signal,
+    make_observe_middleware,
+)
+from control.openapi import OPENAPI, build_document
+from control.users import routes as users_routes
+from mediaserver.config import Settings
+from mediaserver.metrics import Metrics
+
+DOMAINS = (system, auth_routes, users_routes)
+
+
+def all_routes() -> Api:
+    api = Api()
+    for module in DOMAINS:
+        api.extend(module.api)
+    return api
+
+
+def middlewares(settings: Settings, metrics: Metrics) -> list:  # type: ignore[type-arg]
+    """Outermost first: observe (request id, metrics) → CORS preflight → errors → route."""
+    return [make_observe_middleware(metrics), make_cors_middleware(settings), error_middleware]
+
+
+def setup_control(app: web.Application, settings: Settings, guard: Guard) -> None:
+    routes = all_routes()
+    routes.register(app, guard)
+    system.add_static_docs(app)
+    app[OPENAPI] = build_document(routes, server_url=settings.base_url)
+    app.on_response_prepare.append(make_header_signal(settings))

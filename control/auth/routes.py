@@ -1,0 +1,68 @@
+"""`/v1/auth/*`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from control.api import Api
+from control.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
+from control.auth.service import AUTH
+from control.throttle import client_ip
+from control.users.schemas import UserOut
+from mediaserver.config import SETTINGS
+
+api = Api()
+
+
+@api.post(
+    "/v1/auth/register",
+    summary="Register a DJ or listener account",
+    tag="auth",
+    body=RegisterIn,
+    response=UserOut,
+    status=201,
+    auth="none",
+    errors=(400, 409, 429),
+)
+async def register(request: web.Request, body: RegisterIn) -> UserOut:
+    return await request.app[AUTH].register(body)
+
+
+@api.post(
+    "/v1/auth/login",
+    summary="Exchange email and password for tokens",
+    tag="auth",
+    body=LoginIn,
+    response=TokenPair,
+    auth="none",
+    errors=(400, 401, 429),
+)
+async def login(request: web.Request, body: LoginIn) -> TokenPair:
+    ip = client_ip(request, request.app[SETTINGS].trust_forwarded_for)
+    return await request.app[AUTH].login(body, ip)
+
+
+@api.post(
+    "/v1/auth/refresh",
+    summary="Rotate a refresh token for a new token pair",
+    tag="auth",
+    body=RefreshIn,
+    response=TokenPair,
+    auth="none",
+    errors=(400, 401, 429),
+)
+async def refresh(request: web.Request, body: RefreshIn) -> TokenPair:
+    return await request.app[AUTH].refresh(body.refresh_token)
+
+
+@api.post(
+    "/v1/auth/logout",
+    summary="Revoke a refresh token and its whole family",
+    tag="auth",
+    body=RefreshIn,
+    status=204,
+    auth="none",
+    errors=(400, 429),
+)
+async def logout(request: web.Request, body: RefreshIn) -> None:
+    await request.app[AUTH].logout(body.refresh_token)

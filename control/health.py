@@ -1,0 +1,45 @@
+"""Readiness of the components a node needs, for `/v1/health`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class HealthService:
+    """Pings PostgreSQL (and Redis when configured) with a short timeout each."""
+
+    def __init__(self, pool: asyncpg.Pool, redis: Any = None, timeout: float = 2.0) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._timeout = timeout
+
+    async def failing(self) -> list[str]:
+        """Names of the components that did not answer; empty when all is well."""
+        checks = {"database": self._database()}
+        if self._redis is not None:
+            checks["redis"] = self._redis.ping()
+        results = await asyncio.gather(
+            *(asyncio.wait_for(c, self._timeout) for c in checks.values()), return_exceptions=True
+        )
+        failing = []
+        for name, result in zip(checks, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning(
+                    "health check failed", extra={"component": name, "reason": repr(result)}
+                )
+                failing.append(name)
+        return failing
+
+    async def _database(self) -> None:
+        async with self._pool.acquire(timeout=self._timeout) as conn:
+            await conn.fetchval("SELECT 1")
+
+
+HEALTH = web.AppKey("health_service", HealthService)

@@ -1,0 +1,233 @@
+"""The OpenAPI 3.1 document and the Postman collection, generated from the route table and
+its pydantic models. `python -m control.openapi` rewrites `docs/openapi.yaml` and
+`docs/postman_collection.json`; a test fails when they drift from the code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from control.api import PATH_PARAM, Api, Operation
+
+OPENAPI = web.AppKey("openapi", dict)  # type: ignore[type-arg]
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+VERSION = "0.1.0"
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    206: "Partial Content",
+    304: "Not Modified",
+    400: "Invalid input",
+    401: "Missing, invalid or expired token",
+    402: "Payment failed",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    410: "Gone",
+    413: "Body too large",
+    416: "Range not satisfiable",
+    422: "Unprocessable",
+    429: "Rate limit exceeded",
+    503: "Unavailable",
+}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "code"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, for a person to act on."},
+        "code": {"type": "integer", "description": "The HTTP status code."},
+        "details": {"description": "Optional extra information, e.g. every validation error."},
+    },
+    "example": {"error": "Field 'email' must be a valid email address.", "code": 400},
+}
+
+
+class _Components:
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+
+    def ref(self, model: type[BaseModel], mode: str) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
+        self.schemas.update(schema.pop("$defs", {}))
+        self.schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build_document(api: Api, server_url: str = "/") -> dict[str, Any]:
+    components = _Components()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in api.operations:
+        path = PATH_PARAM.sub(r"{\1}", op.path)
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, path, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mediaserver API",
+            "version": VERSION,
+            "description": "Live relay, HLS, on-demand playlists, podcasts, analytics and "
+            "monetization for DJs and their listeners. Every error is "
+            '`{"error": "...", "code": N}`.',
+        },
+        "servers": [{"url": server_url}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(components.schemas.items())),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "relayToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "RELAY_SERVICE_TOKEN of the node",
+                },
+            },
+        },
+    }
+
+
+def _operation(op: Operation, path: str, components: _Components) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": op.name.replace(".", "_"),
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    if op.description:
+        doc["description"] = op.description
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in PATH_PARAM.findall(path)
+    ]
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        for name, prop in schema.get("properties", {}).items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in schema.get("required", []),
+                    "schema": prop,
+                }
+            )
+    if params:
+        doc["parameters"] = params
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": components.ref(op.body, "validation")}},
+        }
+    if op.auth == "required":
+        doc["security"] = [{"bearerAuth": []}]
+    elif op.auth == "optional":
+        doc["security"] = [{"bearerAuth": []}, {}]
+    elif op.auth == "service":
+        doc["security"] = [{"relayToken": []}]
+    notes = [
+        f"Requires scope `{op.scope}`." if op.scope else "",
+        f"Requires role `{op.role}`." if op.role else "",
+    ]
+    if any(notes):
+        doc["description"] = " ".join(filter(None, [op.description, *notes]))
+    doc["responses"] = _responses(op, components)
+    return doc
+
+
+def _responses(op: Operation, components: _Components) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": _REASONS.get(op.status, "OK")}
+    if op.response is not None:
+        success["content"] = {
+            "application/json": {"schema": components.ref(op.response, "serialization")}
+        }
+    elif op.status != 204:
+        success["content"] = {op.produces: {}}
+    responses: dict[str, Any] = {str(op.status): success}
+    for code in sorted(set(op.errors)):
+        responses[str(code)] = {
+            "description": _REASONS.get(code, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return responses
+
+
+def build_postman(document: dict[str, Any]) -> dict[str, Any]:
+    """A Postman v2.1 collection with one request per operation and a status-code test."""
+    folders: dict[str, list[dict[str, Any]]] = {}
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            status = next(iter(op["responses"]))
+            request: dict[str, Any] = {
+                "method": method.upper(),
+                "header": [],
+                "url": {
+                    "raw": "{{baseUrl}}" + path.replace("{", "{{").replace("}", "}}"),
+                    "host": ["{{baseUrl}}"],
+                    "path": [
+                        p.replace("{", "{{").replace("}", "}}") for p in path.strip("/").split("/")
+                    ],
+                },
+            }
+            if "security" in op:
+                request["header"].append(
+                    {"key": "Authorization", "value": "Bearer {{accessToken}}"}
+                )
+            if "requestBody" in op:
+                request["header"].append({"key": "Content-Type", "value": "application/json"})
+                request["body"] = {"mode": "raw", "raw": "{}"}
+            folders.setdefault(op["tags"][0], []).append(
+                {
+                    "name": op["summary"],
+                    "request": request,
+                    "event": [
+                        {
+                            "listen": "test",
+                            "script": {
+                                "type": "text/javascript",
+                                "exec": [
+                                    f"pm.test('status {status}', "
+                                    f"() => pm.response.to.have.status({status}));"
+                                ],
+                            },
+                        }
+                    ],
+                }
+            )
+    return {
+        "info": {
+            "name": "mediaserver API",
+            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
+        },
+        "variable": [
+            {"key": "baseUrl", "value": "https://api.staging.example.com"},
+            {"key": "accessToken", "value": ""},
+        ],
+        "item": [{"name": tag, "item": items} for tag, items in sorted(folders.items())],
+    }
+
+
+def render_files(api: Api) -> dict[Path, str]:
+    """The committed documentation files, as they should read for this code."""
+    import yaml  # test/dev dependency only: the server itself serves JSON
+
+    document = build_document(api)
+    return {
+        DOCS_DIR / "openapi.yaml": yaml.safe_dump(document, sort_keys=False, allow_unicode=True),
+        DOCS_DIR / "postman_collection.json": json.dumps(build_postman(document), indent=2) + "\n",
+    }
+
+
+def main() -> int:
+    from control.app import all_routes
+
+    for path, text in render_files(all_routes()).items():
+        path.write_text(text)
+        print(f"wrote {path.relative_to(DOCS_DIR.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

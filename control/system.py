@@ -1,0 +1,101 @@
+"""Operational routes: health, liveness, metrics, the OpenAPI document and Swagger UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from swagger_ui_bundle import swagger_ui_path
+
+from control.api import Api
+from control.health import HEALTH
+from control.openapi import OPENAPI
+from mediaserver.metrics import CONTENT_TYPE, METRICS
+
+api = Api()
+
+_DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mediaserver API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/static/init.js"></script></body></html>
+"""
+_DOCS_INIT = 'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});\n'
+_DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+
+
+@api.get(
+    "/v1/health",
+    summary="Readiness: 200 when the database (and Redis) answer",
+    tag="system",
+    auth="none",
+    rate=None,
+    errors=(503,),
+)
+async def health(request: web.Request) -> web.Response:
+    failing = await request.app[HEALTH].failing()
+    if failing:
+        body = {
+            "status": "unavailable",
+            "error": f"Unavailable: {', '.join(failing)}",
+            "code": 503,
+            "failing": failing,
+        }
+        return web.json_response(body, status=503)
+    return web.json_response({"status": "ok"})
+
+
+@api.get(
+    "/healthz",
+    summary="Liveness: 200 while the process serves requests",
+    tag="system",
+    auth="none",
+    rate=None,
+)
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@api.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    tag="system",
+    auth="none",
+    rate=None,
+    produces="text/plain",
+)
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+@api.get(
+    "/openapi.json", summary="This API's OpenAPI 3.1 document", tag="system", auth="none", rate=None
+)
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+@api.get(
+    "/docs",
+    summary="Interactive API documentation (Swagger UI)",
+    tag="system",
+    auth="none",
+    rate=None,
+    produces="text/html",
+)
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(
+        text=_DOCS_PAGE, content_type="text/html", headers={"Content-Security-Policy": _DOCS_CSP}
+    )
+
+
+async def docs_init(request: web.Request) -> web.Response:
+    return web.Response(text=_DOCS_INIT, content_type="application/javascript")
+
+
+def add_static_docs(app: web.Application) -> None:
+    """Swagger UI's assets, served from the installed package (no CDN)."""
+    app.router.add_get("/docs/static/init.js", docs_init)
+    app.router.add_static("/docs/static", Path(swagger_ui_path))

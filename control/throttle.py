@@ -1,0 +1,68 @@
+"""Applies the backlog's rate limits (US-8.5) to routes, and the login limits, on top of
+whichever `RateLimiter` backend the node runs (Redis shared by all nodes, or in-process)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from control.ratelimit import RateLimiter
+from control.security import Principal
+from mediaserver.config import Settings
+from mediaserver.errors import RateLimited
+
+if TYPE_CHECKING:
+    from control.api import Operation
+
+
+def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
+    """The caller's address; `X-Forwarded-For` only counts behind a trusted proxy."""
+    if trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.remote or "unknown"
+
+
+class Throttle:
+    """Rate-limit decisions; raises `RateLimited` (429 with `Retry-After`)."""
+
+    def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
+        self._limiter = limiter
+        self._settings = settings
+        self._limits = {
+            "metadata": settings.rate_limit_metadata_per_minute,
+            "write": settings.rate_limit_write_per_minute,
+            "streaming": settings.rate_limit_streaming_per_minute,
+        }
+
+    async def check_route(
+        self, request: web.Request, op: Operation, principal: Principal | None
+    ) -> None:
+        """Metadata and write limits are per user (per IP when anonymous); streaming per IP."""
+        if not self._settings.rate_limit_enabled or op.rate is None:
+            return
+        ip = client_ip(request, self._settings.trust_forwarded_for)
+        who = f"user:{principal.user_id}" if principal and op.rate != "streaming" else f"ip:{ip}"
+        await self._hit(f"{op.rate}:{who}", self._limits[op.rate])
+
+    async def check_login(self, email: str, ip: str) -> None:
+        """Login attempts: per email (guessing one account) and per IP (spraying many)."""
+        if not self._settings.rate_limit_enabled:
+            return
+        await self._hit(f"login:ip:{ip}", self._settings.rate_limit_login_per_ip_per_minute)
+        await self._hit(
+            f"login:email:{email.strip().lower()}",
+            self._settings.rate_limit_login_per_email_per_minute,
+        )
+
+    async def _hit(self, key: str, limit: int) -> None:
+        decision = await self._limiter.hit(key, limit, 60.0)
+        if not decision.allowed:
+            raise RateLimited(math.ceil(decision.retry_after))
+
+
+THROTTLE = web.AppKey("throttle", Throttle)

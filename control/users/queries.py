@@ -1,0 +1,98 @@
+"""SQL of the users table."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from mediaserver.db import Executor
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    password_hash: str
+    created_at: datetime
+
+
+INSERT = """
+INSERT INTO users (email, name, password_hash, role) VALUES ($1, $2, $3, $4)
+RETURNING user_id, email, name, role, password_hash, created_at
+"""
+BY_EMAIL = """
+SELECT user_id, email, name, role, password_hash, created_at FROM users
+WHERE lower(email) = lower($1) AND deleted_at IS NULL
+"""
+BY_ID = """
+SELECT user_id, email, name, role, password_hash, created_at FROM users
+WHERE user_id = $1 AND deleted_at IS NULL
+"""
+PAGE = """
+SELECT user_id, email, name, role, password_hash, created_at, count(*) OVER () AS total
+FROM users WHERE deleted_at IS NULL
+ORDER BY created_at, user_id LIMIT $1 OFFSET $2
+"""
+COUNT = "SELECT count(*) FROM users WHERE deleted_at IS NULL"
+UPDATE = """
+UPDATE users SET name = coalesce($2, name), password_hash = coalesce($3, password_hash),
+       updated_at = now()
+WHERE user_id = $1 AND deleted_at IS NULL RETURNING user_id, email, name, role, password_hash, created_at
+"""
+SET_ROLE = """
+UPDATE users SET role = $2, password_hash = $3, name = coalesce($4, name), updated_at = now()
+WHERE user_id = $1 RETURNING user_id, email, name, role, password_hash, created_at
+"""
+SOFT_DELETE = "UPDATE users SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL"
+
+
+def _row(record: asyncpg.Record | None) -> UserRow | None:
+    if record is None:
+        return None
+    return UserRow(
+        *(record[k] for k in ("user_id", "email", "name", "role", "password_hash", "created_at"))
+    )
+
+
+async def insert(conn: Executor, email: str, name: str, password_hash: str, role: str) -> UserRow:
+    row = _row(await conn.fetchrow(INSERT, email, name, password_hash, role))
+    assert row is not None
+    return row
+
+
+async def by_email(conn: Executor, email: str) -> UserRow | None:
+    return _row(await conn.fetchrow(BY_EMAIL, email))
+
+
+async def by_id(conn: Executor, user_id: uuid.UUID) -> UserRow | None:
+    return _row(await conn.fetchrow(BY_ID, user_id))
+
+
+async def page(conn: Executor, limit: int, offset: int) -> tuple[list[UserRow], int]:
+    records = await conn.fetch(PAGE, limit, offset)
+    if not records:
+        return [], int(await conn.fetchval(COUNT))
+    return [r for r in map(_row, records) if r is not None], int(records[0]["total"])
+
+
+async def update(
+    conn: Executor, user_id: uuid.UUID, name: str | None, password_hash: str | None
+) -> UserRow | None:
+    return _row(await conn.fetchrow(UPDATE, user_id, name, password_hash))
+
+
+async def set_role(
+    conn: Executor, user_id: uuid.UUID, role: str, password_hash: str, name: str | None
+) -> UserRow:
+    row = _row(await conn.fetchrow(SET_ROLE, user_id, role, password_hash, name))
+    assert row is not None
+    return row
+
+
+async def soft_delete(conn: Executor, user_id: uuid.UUID) -> bool:
+    return str(await conn.execute(SOFT_DELETE, user_id)) == "UPDATE 1"

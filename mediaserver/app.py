@@ -1,0 +1,117 @@
+"""Builds the node's aiohttp application: settings → secrets → database → services → routes.
+
+Resources with a lifetime (the database pool, Redis, later the relays and job workers)
+are `cleanup_ctx` generators, so each is closed in reverse order on shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from control.api import Guard
+from control.app import middlewares, setup_control
+from control.auth.passwords import PasswordHasher
+from control.auth.service import AUTH, AuthService
+from control.health import HEALTH, HealthService
+from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from control.security import TokenCodec
+from control.throttle import THROTTLE, Throttle
+from control.users.service import USERS, UsersService
+from mediaserver.clock import Clock, utcnow
+from mediaserver.config import SETTINGS, Settings
+from mediaserver.db import create_pool, start_embedded
+from mediaserver.keys import Secrets, load_secrets
+from mediaserver.metrics import METRICS, Metrics
+from mediaserver.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]
+
+
+def build_app(
+    settings: Settings, secrets: Secrets | None = None, clock: Clock = utcnow
+) -> web.Application:
+    """The whole node. `secrets` and `clock` are injectable for tests."""
+    secrets = secrets or load_secrets(settings)
+    metrics = Metrics()
+    app = web.Application(
+        middlewares=middlewares(settings, metrics), client_max_size=settings.max_json_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    codec = TokenCodec(
+        secrets.jwt_private_pem,
+        secrets.jwt_public_pem,
+        settings.jwt_issuer,
+        settings.access_token_ttl_seconds,
+    )
+    hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        app[POOL] = await open_database(settings)
+        yield
+        await app[POOL].close()
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        redis = None
+        if settings.redis_url:
+            redis = aioredis.from_url(settings.redis_url)
+            await redis.ping()
+            limiter: RateLimiter = RedisRateLimiter(redis)
+        else:
+            limiter = MemoryRateLimiter()
+        app[LIMITER] = limiter
+        throttle = app[THROTTLE] = Throttle(limiter, settings)
+        pool = app[POOL]
+        app[HEALTH] = HealthService(pool, redis)
+        app[AUTH] = AuthService(
+            pool, hasher, codec, throttle, timedelta(days=settings.refresh_token_ttl_days), clock
+        )
+        app[USERS] = UsersService(pool, hasher, clock)
+        yield
+        await limiter.close()
+        if redis is not None:
+            await redis.aclose()
+
+    app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(services)
+    guard = Guard(codec, secrets.relay_service_token)
+    setup_control(app, settings, guard)
+    return app
+
+
+async def open_database(settings: Settings) -> asyncpg.Pool:
+    """Start the embedded server when no URL is set, migrate, and open the pool."""
+    url = settings.database_url or await start_embedded(settings.data_dir)
+    applied = await apply_migrations(url)
+    if applied:
+        log.info("migrations applied", extra={"migrations": applied})
+    return await create_pool(url)
+
+
+@asynccontextmanager
+async def admin_service(settings: Settings) -> AsyncIterator[AuthService]:
+    """An `AuthService` outside a running node, for `mediaserver create-admin`."""
+    secrets = load_secrets(settings)
+    pool = await open_database(settings)
+    try:
+        codec = TokenCodec(
+            secrets.jwt_private_pem,
+            secrets.jwt_public_pem,
+            settings.jwt_issuer,
+            settings.access_token_ttl_seconds,
+        )
+        throttle = Throttle(MemoryRateLimiter(), settings)
+        yield AuthService(
+            pool, PasswordHasher(), codec, throttle, timedelta(days=settings.refresh_token_ttl_days)
+        )
+    finally:
+        await pool.close()

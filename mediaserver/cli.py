@@ -1,0 +1,109 @@
+"""`mediaserver serve | migrate | create-admin` (the CLI contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from mediaserver.config import Settings, SettingsError, load_settings
+from mediaserver.log import configure_logging
+
+log = logging.getLogger("mediaserver")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediaserver", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run one node (applies pending migrations first)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            os.environ, host=getattr(args, "host", None), port=getattr(args, "port", None)
+        )
+        configure_logging(settings.log_level)
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        return asyncio.run(_create_admin(settings, args.email, args.password, args.name))
+    except SettingsError as exc:
+        print(f"mediaserver: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings) -> int:
+    from mediaserver.app import build_app
+    from mediaserver.keys import load_secrets
+
+    secrets = load_secrets(settings)  # bad key settings fail here, before listening
+    app = build_app(settings, secrets)
+    print(
+        f"mediaserver listening on {settings.base_url} (API docs at {settings.base_url}/docs)",
+        file=sys.stderr,
+        flush=True,
+    )
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=30,
+    )
+    return 0
+
+
+async def _database_url(settings: Settings) -> str:
+    from mediaserver.db import start_embedded
+
+    return settings.database_url or await start_embedded(settings.data_dir)
+
+
+async def _migrate(settings: Settings) -> int:
+    from mediaserver.migrate import apply_migrations
+
+    applied = await apply_migrations(await _database_url(settings))
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+async def _create_admin(settings: Settings, email: str, password: str, name: str | None) -> int:
+    from control.auth.schemas import RegisterIn
+    from mediaserver.app import admin_service
+
+    try:  # the same email and password rules as registration
+        RegisterIn(email=email, password=password, name=name or "Admin")
+    except ValueError as exc:
+        print(_first_error(exc), file=sys.stderr)
+        return 2
+    async with admin_service(settings) as auth:
+        user = await auth.create_admin(email, password, name)
+    print(f"admin {user.email} ({user.user_id}) ready")
+    return 0
+
+
+def _first_error(exc: ValueError) -> str:
+    from pydantic import ValidationError
+
+    from control.api import describe_error
+
+    if isinstance(exc, ValidationError):
+        return "mediaserver: " + describe_error(exc.errors()[0], "body").replace("Field", "Option")
+    return f"mediaserver: {exc}"

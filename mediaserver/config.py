@@ -1,0 +1,172 @@
+"""All settings of a node, read from the environment in one place.
+
+`load_settings(environ)` is the only reader of environment variables in the project;
+everything else receives the frozen `Settings` it returns. A bad value raises
+`SettingsError` with one line naming the variable, which the CLI prints before exiting.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+#: Environment variable → field name. The variable names are a public contract (DESIGN.md).
+ENVIRONMENT: dict[str, str] = {
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "MEDIASERVER_DATA_DIR": "data_dir",
+    "MEDIASERVER_PUBLIC_URL": "public_url",
+    "MEDIASERVER_HOST": "host",
+    "MEDIASERVER_PORT": "port",
+    "STORAGE_URL": "storage_url",
+    "S3_ENDPOINT_URL": "s3_endpoint_url",
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "AWS_REGION": "aws_region",
+    "JWT_PRIVATE_KEY_PATH": "jwt_private_key_path",
+    "JWT_PUBLIC_KEY_PATH": "jwt_public_key_path",
+    "JWT_ISSUER": "jwt_issuer",
+    "ACCESS_TOKEN_TTL_SECONDS": "access_token_ttl_seconds",
+    "REFRESH_TOKEN_TTL_DAYS": "refresh_token_ttl_days",
+    "STREAM_KEY_SECRET": "stream_key_secret",
+    "RELAY_SERVICE_TOKEN": "relay_service_token",
+    "RATE_LIMIT_ENABLED": "rate_limit_enabled",
+    "RATE_LIMIT_METADATA_PER_MINUTE": "rate_limit_metadata_per_minute",
+    "RATE_LIMIT_WRITE_PER_MINUTE": "rate_limit_write_per_minute",
+    "RATE_LIMIT_STREAMING_PER_MINUTE": "rate_limit_streaming_per_minute",
+    "RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE": "rate_limit_login_per_email_per_minute",
+    "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": "rate_limit_login_per_ip_per_minute",
+    "HLS_SEGMENT_SECONDS": "hls_segment_seconds",
+    "NODE_NAME": "node_name",
+    "CLUSTER_SERVICE": "cluster_service",
+    "CORS_ALLOW_ORIGINS": "cors_allow_origins",
+    "LOG_LEVEL": "log_level",
+    "TRUST_FORWARDED_FOR": "trust_forwarded_for",
+    "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
+    "PASSWORD_HASH_PROFILE": "password_hash_profile",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class Settings(BaseModel):
+    """Frozen configuration of one node. Field docs double as the README's settings table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("./var")
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_region: str = "us-east-1"
+    jwt_private_key_path: Path | None = None
+    jwt_public_key_path: Path | None = None
+    jwt_issuer: str = "mediaserver"
+    access_token_ttl_seconds: int = Field(86_400, ge=60)
+    refresh_token_ttl_days: int = Field(30, ge=1)
+    stream_key_secret: SecretStr | None = None
+    relay_service_token: SecretStr | None = None
+    rate_limit_enabled: bool = True
+    rate_limit_metadata_per_minute: int = Field(100, ge=1)
+    rate_limit_write_per_minute: int = Field(10, ge=1)
+    rate_limit_streaming_per_minute: int = Field(10_000, ge=1)
+    rate_limit_login_per_email_per_minute: int = Field(5, ge=1)
+    rate_limit_login_per_ip_per_minute: int = Field(20, ge=1)
+    hls_segment_seconds: int = Field(6, ge=1, le=10)
+    node_name: str = Field(default_factory=socket.gethostname, min_length=1)
+    cluster_service: str | None = None
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    trust_forwarded_for: bool = False
+    max_json_body_bytes: int = Field(1 << 20, ge=1024)
+    #: "fast" lowers argon2 cost; only for test suites that register many users.
+    password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("file", "s3"):
+            raise ValueError("must be a file:// or s3:// URL")
+        return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def base_url(self) -> str:
+        """Base of every absolute URL the node hands out."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir.resolve() / "objects").as_uri()
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Build `Settings` from environment variables (empty values count as unset).
+
+    `overrides` (field names) win over the environment; the CLI uses them for flags.
+    """
+    values: dict[str, Any] = {
+        field: environ[name] for name, field in ENVIRONMENT.items() if environ.get(name, "") != ""
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = next((n for n, f in ENVIRONMENT.items() if f == field), field)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {name}: {message}") from None
+
+
+#: Where the app keeps its `Settings`.
+SETTINGS = web.AppKey("settings", Settings)
