@@ -42,7 +42,8 @@ COUNT = "SELECT count(*) FROM users WHERE deleted_at IS NULL"
 UPDATE = """
 UPDATE users SET name = coalesce($2, name), password_hash = coalesce($3, password_hash),
        updated_at = now()
-WHERE user_id = $1 AND deleted_at IS NULL RETURNING user_id, email, name, role, password_hash, created_at
+WHERE user_id = $1 AND deleted_at IS NULL
+RETURNING user_id, email, name, role, password_hash, created_at
 """
 SET_ROLE = """
 UPDATE users SET role = $2, password_hash = $3, name = coalesce($4, name), updated_at = now()
