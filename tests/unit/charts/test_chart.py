@@ -1,0 +1,604 @@
+"""Checks of the Helm chart charts/mediaserver that need no Helm binary.
+
+Helm is not available on the development machines, so these tests look at the chart
+as files: Chart.yaml and values.yaml, the templates as text (every `.Values` path they
+use exists in values.yaml, block keywords are balanced, manifests declare apiVersion
+and kind), the Grafana dashboard JSON (every panel queries Prometheus, only metrics
+the app exports) and the environment variable names the chart hands the app.
+
+When a `helm` binary happens to be on PATH, the last tests also render and lint the
+chart with it; otherwise they are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "charts" / "mediaserver"
+TEMPLATES = CHART / "templates"
+DASHBOARD = CHART / "files" / "dashboard.json"
+
+# The settings the app reads (mediaserver/config.py); the chart may use no others.
+APP_ENV = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MEDIASERVER_DATA_DIR",
+    "MEDIASERVER_PUBLIC_URL",
+    "STORAGE_URL",
+    "S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "JWT_PRIVATE_KEY_PATH",
+    "JWT_PUBLIC_KEY_PATH",
+    "JWT_ISSUER",
+    "STREAM_KEY_SECRET",
+    "RELAY_SERVICE_TOKEN",
+    "RATE_LIMIT_ENABLED",
+    "RATE_LIMIT_METADATA_PER_MINUTE",
+    "RATE_LIMIT_WRITE_PER_MINUTE",
+    "RATE_LIMIT_STREAMING_PER_MINUTE",
+    "RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE",
+    "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE",
+    "HLS_SEGMENT_SECONDS",
+    "NODE_NAME",
+    "CLUSTER_SERVICE",
+    "CORS_ALLOW_ORIGINS",
+    "LOG_LEVEL",
+    "TRUST_FORWARDED_FOR",
+}
+SECRET_ENV = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "STREAM_KEY_SECRET",
+    "RELAY_SERVICE_TOKEN",
+}
+# Set by the StatefulSet itself, never through the ConfigMap/Secret.
+CHART_SET_ENV = {
+    "NODE_NAME",
+    "CLUSTER_SERVICE",
+    "MEDIASERVER_DATA_DIR",
+    "JWT_PRIVATE_KEY_PATH",
+    "JWT_PUBLIC_KEY_PATH",
+}
+# Shared state every node needs when replicaCount > 1.
+MULTI_NODE_REQUIRED = {"DATABASE_URL", "REDIS_URL", "STREAM_KEY_SECRET", "RELAY_SERVICE_TOKEN"}
+
+# Metrics the app exports (prometheus_client default process collector + ours).
+KNOWN_METRICS = {
+    "http_requests_total",
+    "http_request_duration_seconds_bucket",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "mediaserver_listeners",
+    "mediaserver_listeners_dropped_total",
+}
+
+EXPECTED_TEMPLATES = {
+    "_helpers.tpl": None,
+    "NOTES.txt": None,
+    "statefulset.yaml": [("apps/v1", "StatefulSet")],
+    "service-headless.yaml": [("v1", "Service")],
+    "service.yaml": [("v1", "Service")],
+    "configmap.yaml": [("v1", "ConfigMap")],
+    "secret.yaml": [("v1", "Secret"), ("v1", "Secret")],
+    "pdb.yaml": [("policy/v1", "PodDisruptionBudget")],
+    "servicemonitor.yaml": [("monitoring.coreos.com/v1", "ServiceMonitor")],
+    "grafana-dashboard.yaml": [("v1", "ConfigMap")],
+}
+
+TEMPLATE_COMMENT = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.S)
+VALUES_REF = re.compile(r"\$?\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+ENV_TOKEN = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+def load_yaml(path: Path):
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def template_files() -> list[Path]:
+    return sorted(p for p in TEMPLATES.iterdir() if p.is_file())
+
+
+def template_text(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def strip_comments(text: str) -> str:
+    return TEMPLATE_COMMENT.sub("", text)
+
+
+@pytest.fixture(scope="module")
+def chart() -> dict:
+    return load_yaml(CHART / "Chart.yaml")
+
+
+@pytest.fixture(scope="module")
+def values() -> dict:
+    return load_yaml(CHART / "values.yaml")
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- Chart.yaml
+
+
+def test_chart_yaml_metadata(chart):
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "mediaserver"
+    assert chart["version"] == "0.1.0"
+    # Quoted in Chart.yaml: a string, not a float.
+    assert chart["appVersion"] == "0.1.0"
+    assert isinstance(chart["appVersion"], str)
+    assert chart["type"] == "application"
+    assert isinstance(chart["description"], str) and chart["description"].strip()
+
+
+def test_chart_files_present():
+    for name in EXPECTED_TEMPLATES:
+        assert (TEMPLATES / name).is_file(), f"missing templates/{name}"
+    assert DASHBOARD.is_file()
+    assert (CHART / "README.md").is_file()
+    assert (CHART / "values.yaml").is_file()
+
+
+def test_no_unexpected_templates():
+    names = {p.name for p in template_files()}
+    assert names == set(EXPECTED_TEMPLATES), names ^ set(EXPECTED_TEMPLATES)
+
+
+# --------------------------------------------------------------------------- values.yaml
+
+
+def test_values_defaults(values):
+    assert values["image"]["repository"] == "mediaserver"
+    assert values["image"]["tag"] == ""  # empty -> .Chart.AppVersion
+    assert values["image"]["pullPolicy"] in {"IfNotPresent", "Always", "Never"}
+    assert values["replicaCount"] == 3
+    assert values["containerPort"] == 8080
+    assert values["podManagementPolicy"] == "Parallel"
+    assert values["terminationGracePeriodSeconds"] == 45
+
+    for section in ("requests", "limits"):
+        assert set(values["resources"][section]) >= {"cpu", "memory"}, section
+
+    assert values["service"]["type"] == "ClusterIP"
+    assert values["service"]["port"] == 80
+
+    assert values["podDisruptionBudget"]["enabled"] is True
+    assert values["podDisruptionBudget"]["maxUnavailable"] == 1
+
+    assert values["serviceMonitor"]["enabled"] is False
+    assert values["serviceMonitor"]["interval"] == "15s"
+
+    gd = values["grafanaDashboard"]
+    assert gd["enabled"] is True
+    assert gd["label"] == "grafana_dashboard"
+    assert gd["labelValue"] == "1"  # the sidecar compares strings
+
+    persistence = values["persistence"]
+    assert persistence["enabled"] is False
+    assert {"storageClass", "accessModes", "size"} <= set(persistence)
+
+    assert isinstance(values["config"], dict)
+    assert values["secrets"]["existingSecret"] == ""
+    assert values["jwt"] == {"existingSecret": "", "privateKey": "", "publicKey": ""}
+
+    assert values["podAnnotations"] == {}
+    assert values["nodeSelector"] == {}
+    assert values["tolerations"] == []
+    assert values["affinity"] == {}
+    assert values["podAntiAffinityPreset"] == "soft"
+
+    sc = values["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert values["podSecurityContext"]["runAsNonRoot"] is True
+
+
+def test_config_and_secrets_keys(values):
+    config_keys = set(values["config"])
+    secret_keys = set(values["secrets"]) - {"existingSecret"}
+    assert config_keys <= APP_ENV, config_keys - APP_ENV
+    assert secret_keys <= APP_ENV, secret_keys - APP_ENV
+    # Credentials only in the Secret; chart-owned variables in neither.
+    assert not config_keys & SECRET_ENV, config_keys & SECRET_ENV
+    assert secret_keys == SECRET_ENV
+    assert not (config_keys | secret_keys) & CHART_SET_ENV
+    # Every setting the app reads is reachable: config, secrets, or set by the chart.
+    assert config_keys | secret_keys | CHART_SET_ENV == APP_ENV, APP_ENV - (
+        config_keys | secret_keys | CHART_SET_ENV
+    )
+    # Everything rendered into a ConfigMap must be a string or a scalar.
+    for key, value in values["config"].items():
+        assert isinstance(value, (str, int, float, bool)), key
+    # No credential ships in the defaults.
+    for key in secret_keys:
+        assert values["secrets"][key] == "", key
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _lookup(values: dict, dotted: str):
+    node = values
+    for part in dotted.strip(".").split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(part)
+        node = node[part]
+    return node
+
+
+def test_values_references_exist(values):
+    """Drift guard: every .Values.a.b.c used by a template is defined in values.yaml."""
+    missing = []
+    for path in template_files():
+        for match in VALUES_REF.finditer(strip_comments(path.read_text(encoding="utf-8"))):
+            try:
+                _lookup(values, match.group(1))
+            except KeyError:
+                missing.append(f"{path.name}: .Values{match.group(1)}")
+    assert not missing, "referenced but not in values.yaml:\n" + "\n".join(sorted(set(missing)))
+
+
+def test_every_top_level_value_is_used(values):
+    """The reverse drift guard: no dead top-level keys in values.yaml."""
+    used = set()
+    for path in template_files():
+        for match in VALUES_REF.finditer(strip_comments(path.read_text(encoding="utf-8"))):
+            used.add(match.group(1).strip(".").split(".")[0])
+    unused = set(values) - used
+    assert not unused, f"values.yaml keys no template uses: {sorted(unused)}"
+
+
+def test_manifests_declare_api_version_and_kind():
+    for name, expected in EXPECTED_TEMPLATES.items():
+        if expected is None:
+            continue
+        text = strip_comments(template_text(name))
+        api_versions = re.findall(r"^apiVersion:\s*(\S+)\s*$", text, re.M)
+        kinds = re.findall(r"^kind:\s*(\S+)\s*$", text, re.M)
+        assert api_versions, f"{name} declares no apiVersion"
+        assert kinds, f"{name} declares no kind"
+        assert list(zip(api_versions, kinds)) == expected, name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TEMPLATES))
+def test_template_actions_balanced(name):
+    text = strip_comments(template_text(name))
+    assert text.count("{{") == text.count("}}"), f"{name}: unbalanced {{{{ }}}}"
+    actions = re.findall(r"\{\{-?\s*(.*?)\s*-?\}\}", text, re.S)
+    depth = 0
+    for action in actions:
+        word = action.split(None, 1)[0] if action.split() else ""
+        if word in {"if", "range", "with", "define", "block"}:
+            depth += 1
+        elif word == "end":
+            depth -= 1
+            assert depth >= 0, f"{name}: 'end' without an opening block"
+    assert depth == 0, f"{name}: {depth} block(s) not closed"
+
+
+def test_included_helpers_are_defined():
+    helpers = template_text("_helpers.tpl")
+    defined = set(re.findall(r'\{\{-?\s*define\s+"([^"]+)"', helpers))
+    assert {
+        "mediaserver.fullname",
+        "mediaserver.labels",
+        "mediaserver.selectorLabels",
+    } <= defined
+    for path in template_files():
+        for used in re.findall(r'include\s+"([^"]+)"', path.read_text(encoding="utf-8")):
+            assert used in defined, f"{path.name} includes undefined template {used!r}"
+
+
+def test_all_objects_namespaced_and_labelled():
+    for name, expected in EXPECTED_TEMPLATES.items():
+        if expected is None:
+            continue
+        text = template_text(name)
+        assert text.count('include "mediaserver.labels"') >= len(expected), name
+        assert text.count("namespace:") >= len(expected), name
+
+
+def test_statefulset_contract(values):
+    text = template_text("statefulset.yaml")
+    assert text.lstrip().startswith('{{- include "mediaserver.validate" . }}')
+    assert 'serviceName: {{ include "mediaserver.headlessServiceName" . }}' in text
+    assert "podManagementPolicy: {{ .Values.podManagementPolicy }}" in text
+    # command: mediaserver serve --host 0.0.0.0 --port <containerPort>
+    command = re.search(r"command:\n((?:\s+- .*\n)+)", text).group(1)
+    assert [line.strip()[2:] for line in command.splitlines()] == [
+        "mediaserver",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "{{ .Values.containerPort | quote }}",
+    ]
+    assert re.search(r"- name: NODE_NAME\n\s+valueFrom:\n\s+fieldRef:\n\s+fieldPath: metadata.name", text)
+    assert re.search(
+        r'- name: CLUSTER_SERVICE\n\s+value: \{\{ include "mediaserver.clusterService" \. \| quote \}\}', text
+    )
+    assert re.search(r'- name: MEDIASERVER_DATA_DIR\n\s+value: \{\{ include "mediaserver.dataDir"', text)
+    assert "/var/lib/mediaserver" in template_text("_helpers.tpl")
+    assert "/etc/mediaserver/jwt" in template_text("_helpers.tpl")
+    assert "configMapRef:" in text and "secretRef:" in text
+    # Probes.
+    assert re.search(r"livenessProbe:\n\s+httpGet:\n\s+path: /healthz\n\s+port: http", text)
+    assert re.search(r"readinessProbe:\n\s+httpGet:\n\s+path: /v1/health\n\s+port: http", text)
+    # Pods roll when the ConfigMap or Secret change.
+    assert 'checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}' in text
+    assert 'checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}' in text
+    # Writable data dir and /tmp with a read-only root filesystem.
+    assert "mountPath: /tmp" in text
+    assert "volumeClaimTemplates:" in text
+    assert text.count("emptyDir: {}") == 2
+    assert "terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}" in text
+    assert "podAntiAffinity:" in text and "preferredDuringSchedulingIgnoredDuringExecution" in text
+
+
+def test_headless_service():
+    text = template_text("service-headless.yaml")
+    assert re.search(r"^\s+clusterIP: None$", text, re.M)
+    assert re.search(r"^\s+publishNotReadyAddresses: true$", text, re.M)
+    assert 'name: {{ include "mediaserver.headlessServiceName" . }}' in text
+    helpers = template_text("_helpers.tpl")
+    assert '"%s-headless"' in helpers
+    assert '"%s.%s.svc.%s"' in helpers  # CLUSTER_SERVICE = <headless>.<ns>.svc.<domain>
+
+
+def test_service_ports(values):
+    text = template_text("service.yaml")
+    assert "port: {{ .Values.service.port }}" in text
+    assert "targetPort: http" in text
+    assert "containerPort: {{ .Values.containerPort }}" in template_text("statefulset.yaml")
+
+
+def test_pdb_and_servicemonitor():
+    pdb = template_text("pdb.yaml")
+    assert pdb.startswith("{{- if .Values.podDisruptionBudget.enabled }}")
+    assert "maxUnavailable: {{ .Values.podDisruptionBudget.maxUnavailable }}" in pdb
+
+    sm = template_text("servicemonitor.yaml")
+    assert sm.startswith("{{- if .Values.serviceMonitor.enabled }}")
+    assert re.search(r"- port: http\n\s+path: /metrics", sm)
+    assert "interval: {{ .Values.serviceMonitor.interval }}" in sm
+    # Selects only the headless Service, so that each pod is scraped once.
+    assert "mediaserver.io/service: headless" in sm
+    assert "mediaserver.io/service: headless" in template_text("service-headless.yaml")
+    assert "mediaserver.io/service" not in template_text("service.yaml")
+
+
+def test_grafana_dashboard_configmap():
+    text = template_text("grafana-dashboard.yaml")
+    assert text.startswith("{{- if .Values.grafanaDashboard.enabled }}")
+    assert '.Files.Get "files/dashboard.json"' in text
+    assert "{{ .Values.grafanaDashboard.label }}: {{ .Values.grafanaDashboard.labelValue | quote }}" in text
+
+
+def test_multi_node_validation_fails_clearly():
+    helpers = template_text("_helpers.tpl")
+    validate = helpers[helpers.index('define "mediaserver.validate"') :]
+    assert "gt (int .Values.replicaCount) 1" in validate
+    assert "fail" in validate
+    assert ".Values.secrets.existingSecret" in validate
+    assert '"mediaserver.jwtEnabled"' in validate
+    for key in MULTI_NODE_REQUIRED:
+        assert f'"{key}"' in validate, key
+    jwt_enabled = helpers[helpers.index('define "mediaserver.jwtEnabled"') :]
+    assert ".Values.jwt.existingSecret" in jwt_enabled.split("{{- end }}")[0]
+
+
+# --------------------------------------------------------------------------- env names
+
+
+def test_env_names_are_known(values):
+    names = set()
+    for path in template_files():
+        names |= set(ENV_TOKEN.findall(strip_comments(path.read_text(encoding="utf-8"))))
+    names |= set(values["config"])
+    names |= set(values["secrets"]) - {"existingSecret"}
+    for item in values.get("extraEnv") or []:
+        names.add(item["name"])
+    unknown = names - APP_ENV
+    assert not unknown, f"env names the app does not read: {sorted(unknown)}"
+    # The chart-owned variables are all set by the StatefulSet.
+    sts = template_text("statefulset.yaml")
+    for name in CHART_SET_ENV:
+        assert f"- name: {name}" in sts, name
+
+
+def test_secret_template_renders_from_values():
+    text = template_text("secret.yaml")
+    assert text.startswith("{{- if not .Values.secrets.existingSecret }}")
+    assert 'omit .Values.secrets "existingSecret"' in text
+    assert "b64enc" in text
+    assert "private.pem:" in text and "public.pem:" in text
+    cm = template_text("configmap.yaml")
+    assert "range $key, $value := .Values.config" in cm
+
+
+# --------------------------------------------------------------------------- dashboard
+
+PROMQL_WORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right",
+    "and", "or", "unless", "bool", "offset", "inf", "nan",
+}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression (functions, keywords and labels removed)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range selectors
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        word = match.group(0)
+        if expr[match.end() :].lstrip().startswith("("):
+            continue  # a function call such as rate( or sum(
+        if word.lower() in PROMQL_WORDS:
+            continue
+        if match.start() > 0 and (expr[match.start() - 1].isdigit() or expr[match.start() - 1] == "."):
+            continue  # exponent or fraction of a number literal
+        names.add(word)
+    return names
+
+
+def test_metric_name_parser():
+    assert metric_names(
+        'histogram_quantile(0.99, sum by (le, endpoint) (rate(http_request_duration_seconds_bucket{job=~"$job"}[5m])))'
+    ) == {"http_request_duration_seconds_bucket"}
+    assert metric_names('sum(rate(http_requests_total{code=~"5.."}[1m])) * 60') == {"http_requests_total"}
+    assert metric_names("sum(a) by (pod) / on (pod) b_total") == {"a", "b_total"}
+
+
+def all_panels(panels: list[dict]) -> list[dict]:
+    out = []
+    for panel in panels:
+        out.append(panel)
+        out.extend(all_panels(panel.get("panels") or []))
+    return out
+
+
+def test_dashboard_shape(dashboard):
+    assert 36 <= dashboard["schemaVersion"] <= 41
+    assert dashboard["title"]
+    assert dashboard["uid"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    panels = all_panels(dashboard["panels"])
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in panels:
+        pos = panel["gridPos"]
+        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, panel["title"]
+
+
+def test_every_panel_queries_prometheus(dashboard):
+    for panel in all_panels(dashboard["panels"]):
+        if panel["type"] == "row":
+            continue
+        targets = panel.get("targets") or []
+        assert targets, f"panel {panel['title']!r} has no target"
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        for target in targets:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+            assert target["expr"].strip(), panel["title"]
+            assert target["refId"], panel["title"]
+
+
+def test_dashboard_metrics_are_exported_by_the_app(dashboard):
+    used = set()
+    for panel in all_panels(dashboard["panels"]):
+        for target in panel.get("targets") or []:
+            names = metric_names(target["expr"])
+            assert names, f"no metric in {target['expr']!r}"
+            assert names <= KNOWN_METRICS, (panel["title"], names - KNOWN_METRICS)
+            used |= names
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+        inner = re.fullmatch(r"label_values\((.*),\s*\w+\)", query).group(1)
+        assert metric_names(inner) <= KNOWN_METRICS, variable["name"]
+    # Every metric the app exports for operators is on the dashboard.
+    assert used == KNOWN_METRICS, KNOWN_METRICS - used
+
+
+def test_dashboard_required_panels(dashboard):
+    exprs = [
+        t["expr"]
+        for p in all_panels(dashboard["panels"])
+        for t in p.get("targets") or []
+    ]
+    joined = "\n".join(exprs)
+
+    def has(pattern: str) -> bool:
+        return re.search(pattern, joined) is not None
+
+    assert has(r"sum by \(endpoint\) \(rate\(http_requests_total\{[^}]*\}\[1m\]\)\) \* 60")
+    assert has(r'http_requests_total\{[^}]*code=~"4\.\."')
+    assert has(r'http_requests_total\{[^}]*code=~"5\.\."')
+    assert has(r"histogram_quantile\(0\.50?, .*http_request_duration_seconds_bucket")
+    assert has(r"histogram_quantile\(0\.99, .*http_request_duration_seconds_bucket")
+    assert has(r"by \(pod\) \(rate\(process_cpu_seconds_total\{[^}]*\}\[1m\]\)\)")
+    assert has(r"by \(pod\) \(process_resident_memory_bytes")
+    assert has(r"sum by \(stream\) \(mediaserver_listeners\{")
+    assert has(r"rate\(mediaserver_listeners_dropped_total\{[^}]*\}\[5m\]\)")
+
+
+# --------------------------------------------------------------------------- with helm
+
+HELM = shutil.which("helm")
+needs_helm = pytest.mark.skipif(HELM is None, reason="helm binary not installed")
+
+MULTI_NODE_VALUES = {
+    "secrets": {
+        "DATABASE_URL": "postgresql://media:pw@postgres:5432/media",
+        "REDIS_URL": "redis://redis:6379/0",
+        "STREAM_KEY_SECRET": "0123456789abcdef0123456789abcdef",
+        "RELAY_SERVICE_TOKEN": "relay-token",
+    },
+    "jwt": {"existingSecret": "media-jwt"},
+    "config": {"STORAGE_URL": "s3://bucket/prefix"},
+    "serviceMonitor": {"enabled": True},
+    "persistence": {"enabled": True},
+}
+
+
+def helm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120)
+
+
+@needs_helm
+def test_helm_lint_single_node():
+    result = helm("lint", "--strict", str(CHART), "--set", "replicaCount=1")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_helm
+def test_helm_template_refuses_multi_node_without_shared_state():
+    result = helm("template", "media", str(CHART))
+    assert result.returncode != 0
+    for key in MULTI_NODE_REQUIRED:
+        assert key in result.stderr, result.stderr
+    assert "jwt.existingSecret" in result.stderr
+
+
+@needs_helm
+def test_helm_template_multi_node(tmp_path):
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(MULTI_NODE_VALUES))
+    result = helm("template", "media", str(CHART), "--namespace", "radio", "-f", str(values_file))
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("StatefulSet", "media-mediaserver") in kinds
+    assert ("Service", "media-mediaserver-headless") in kinds
+    assert ("ServiceMonitor", "media-mediaserver") in kinds
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CLUSTER_SERVICE"]["value"] == "media-mediaserver-headless.radio.svc.cluster.local"
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["JWT_PRIVATE_KEY_PATH"]["value"] == "/etc/mediaserver/jwt/private.pem"
+    assert set(env) <= APP_ENV
+    assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
