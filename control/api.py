@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE
+from mediaserver.config import SETTINGS
 from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
 
 M = TypeVar("M", bound=BaseModel)
@@ -173,10 +174,9 @@ async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 400 when it is not JSON, 413 when over the size limit."""
     try:
         raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise TooLarge(
-            f"Request body is too large (limit {exc.max_size} bytes)."  # type: ignore[attr-defined]
-        ) from None
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_json_body_bytes
+        raise TooLarge(f"Request body is too large (limit {limit} bytes).") from None
     if not raw.strip():
         raise InvalidInput("Request body must be a JSON object.")
     try:
