@@ -37,6 +37,14 @@ _REASONS = {
     429: "Rate limit exceeded",
     503: "Unavailable",
 }
+_ERROR_EXAMPLES = {
+    400: "Field 'email' must be a valid email address.",
+    401: "Authentication required",
+    402: "Payment failed: the payment method was declined.",
+    403: "Access denied",
+    404: "Not found",
+    429: "Rate limit exceeded. Try again in 6 seconds.",
+}
 _ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "code"],
@@ -60,13 +68,61 @@ class _Components:
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+_FORMAT_EXAMPLES = {
+    "email": "dj@example.com",
+    "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "date-time": "2025-06-01T12:00:00Z",
+    "date": "2025-06-01",
+    "uri": "https://example.com/",
+}
+_TYPE_EXAMPLES = {"string": "string", "integer": 1, "number": 1.5, "boolean": False, "null": None}
+
+
+def example_of(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
+    """A plausible value for `schema`: its own example, else one built from its parts."""
+    if "$ref" in schema:
+        return example_of(schemas[schema["$ref"].rsplit("/", 1)[1]], schemas, depth + 1)
+    for key in ("examples", "enum"):
+        if schema.get(key):
+            return schema[key][0]
+    for key in ("const", "default", "example"):
+        if key in schema and schema[key] is not None:
+            return schema[key]
+    if "anyOf" in schema:
+        options = [o for o in schema["anyOf"] if o.get("type") != "null"] or schema["anyOf"]
+        return example_of(options[0], schemas, depth + 1)
+    kind = schema.get("type")
+    if kind == "object" and depth < 6:
+        props = schema.get("properties", {})
+        return {name: example_of(prop, schemas, depth + 1) for name, prop in props.items()}
+    if kind == "array" and depth < 6:
+        return [example_of(schema.get("items", {}), schemas, depth + 1)]
+    if kind == "string" and schema.get("format") in _FORMAT_EXAMPLES:
+        return _FORMAT_EXAMPLES[schema["format"]]
+    if kind == "integer" and "minimum" in schema:
+        return schema["minimum"]
+    return _TYPE_EXAMPLES.get(kind) if isinstance(kind, str) else None
+
+
+def _add_examples(document: dict[str, Any]) -> None:
+    """Every JSON request and response body gets an example (US-9.2)."""
+    schemas = document["components"]["schemas"]
+    for methods in document["paths"].values():
+        for op in methods.values():
+            bodies = [op.get("requestBody", {}), *op["responses"].values()]
+            for body in bodies:
+                media = body.get("content", {}).get("application/json")
+                if media is not None and "schema" in media and "example" not in media:
+                    media["example"] = example_of(media["schema"], schemas)
+
+
 def build_document(api: Api, server_url: str = "/") -> dict[str, Any]:
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
     for op in api.operations:
         path = PATH_PARAM.sub(r"{\1}", op.path)
         paths.setdefault(path, {})[op.method.lower()] = _operation(op, path, components)
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "mediaserver API",
@@ -89,6 +145,8 @@ def build_document(api: Api, server_url: str = "/") -> dict[str, Any]:
             },
         },
     }
+    _add_examples(document)
+    return document
 
 
 def _operation(op: Operation, path: str, components: _Components) -> dict[str, Any]:
@@ -149,7 +207,15 @@ def _responses(op: Operation, components: _Components) -> dict[str, Any]:
     for code in sorted(set(op.errors)):
         responses[str(code)] = {
             "description": _REASONS.get(code, "Error"),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"},
+                    "example": {
+                        "error": _ERROR_EXAMPLES.get(code, _REASONS.get(code)),
+                        "code": code,
+                    },
+                }
+            },
         }
     return responses
 

@@ -33,7 +33,11 @@ Email = Annotated[str, Field(max_length=254, examples=["dj@example.com"]), After
 Password = Annotated[
     str, Field(max_length=256, examples=["Sup3rSecret"]), AfterValidator(_strong_password)
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Field(examples=["DJ Example"]),
+]
 
 
 class PageQuery(BaseModel):

@@ -101,9 +101,9 @@ def _read_or_create(path: Path, make: Callable[[], str]) -> str:
         raise SettingsError(
             f"invalid setting MEDIASERVER_DATA_DIR: cannot write {path} ({exc.strerror})"
         ) from None
-    value = make()
+    value = make().strip()
     with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+        handle.write(value + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     return value

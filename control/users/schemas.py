@@ -6,15 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control.schemas import Name, Password
 
 
 class UserOut(BaseModel):
     user_id: uuid.UUID
-    email: str
-    name: str
+    email: str = Field(examples=["dj@example.com"])
+    name: str = Field(examples=["DJ Example"])
     role: Literal["dj", "listener", "admin"]
     created_at: datetime
 

@@ -334,7 +334,7 @@ async def test_expired_wrong_issuer_foreign_key_and_tampered_tokens(client, test
         await _me_with(client, jwt.encode(_claims(user["user_id"]), foreign, algorithm="RS256"))
     )[0] == 401
     tokens = await login(client, user["email"])
-    header, payload, signature = tokens["access_token"].split(".")
+    header, _payload, signature = tokens["access_token"].split(".")
     forged = _b64({**_claims(user["user_id"]), "role": "admin"})
     assert (await _me_with(client, f"{header}.{forged}.{signature}"))[0] == 401
 

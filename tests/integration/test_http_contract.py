@@ -117,7 +117,7 @@ async def test_cors_restricted_to_configured_origins(make_client):
 
 async def test_write_limit_per_user_returns_429_with_retry_after(make_client):
     client = await make_client(rate_limit_write_per_minute=3)
-    user, headers = await user_headers(client)  # register + login: 2 writes from this IP
+    _, headers = await user_headers(client)  # register + login: 2 writes from this IP
     statuses = []
     for _ in range(4):
         response = await client.patch("/v1/users/me", json={"name": "n"}, headers=headers)

@@ -275,7 +275,7 @@ def test_manifests_declare_api_version_and_kind():
         kinds = re.findall(r"^kind:\s*(\S+)\s*$", text, re.M)
         assert api_versions, f"{name} declares no apiVersion"
         assert kinds, f"{name} declares no kind"
-        assert list(zip(api_versions, kinds)) == expected, name
+        assert list(zip(api_versions, kinds, strict=False)) == expected, name
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_TEMPLATES))
@@ -327,15 +327,20 @@ def test_statefulset_contract(values):
         "mediaserver",
         "serve",
         "--host",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 (the chart binds all interfaces in the pod)
         "--port",
         "{{ .Values.containerPort | quote }}",
     ]
-    assert re.search(r"- name: NODE_NAME\n\s+valueFrom:\n\s+fieldRef:\n\s+fieldPath: metadata.name", text)
     assert re.search(
-        r'- name: CLUSTER_SERVICE\n\s+value: \{\{ include "mediaserver.clusterService" \. \| quote \}\}', text
+        r"- name: NODE_NAME\n\s+valueFrom:\n\s+fieldRef:\n\s+fieldPath: metadata.name", text
     )
-    assert re.search(r'- name: MEDIASERVER_DATA_DIR\n\s+value: \{\{ include "mediaserver.dataDir"', text)
+    assert re.search(
+        r'- name: CLUSTER_SERVICE\n\s+value: \{\{ include "mediaserver.clusterService" \. \| quote \}\}',  # noqa: E501
+        text,
+    )
+    assert re.search(
+        r'- name: MEDIASERVER_DATA_DIR\n\s+value: \{\{ include "mediaserver.dataDir"', text
+    )
     assert "/var/lib/mediaserver" in template_text("_helpers.tpl")
     assert "/etc/mediaserver/jwt" in template_text("_helpers.tpl")
     assert "configMapRef:" in text and "secretRef:" in text
@@ -343,8 +348,14 @@ def test_statefulset_contract(values):
     assert re.search(r"livenessProbe:\n\s+httpGet:\n\s+path: /healthz\n\s+port: http", text)
     assert re.search(r"readinessProbe:\n\s+httpGet:\n\s+path: /v1/health\n\s+port: http", text)
     # Pods roll when the ConfigMap or Secret change.
-    assert 'checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}' in text
-    assert 'checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}' in text
+    assert (
+        'checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}'
+        in text
+    )
+    assert (
+        'checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}'
+        in text
+    )
     # Writable data dir and /tmp with a read-only root filesystem.
     assert "mountPath: /tmp" in text
     assert "volumeClaimTemplates:" in text
@@ -389,7 +400,10 @@ def test_grafana_dashboard_configmap():
     text = template_text("grafana-dashboard.yaml")
     assert text.startswith("{{- if .Values.grafanaDashboard.enabled }}")
     assert '.Files.Get "files/dashboard.json"' in text
-    assert "{{ .Values.grafanaDashboard.label }}: {{ .Values.grafanaDashboard.labelValue | quote }}" in text
+    assert (
+        "{{ .Values.grafanaDashboard.label }}: {{ .Values.grafanaDashboard.labelValue | quote }}"
+        in text
+    )
 
 
 def test_multi_node_validation_fails_clearly():
@@ -455,7 +469,9 @@ def metric_names(expr: str) -> set[str]:
             continue  # a function call such as rate( or sum(
         if word.lower() in PROMQL_WORDS:
             continue
-        if match.start() > 0 and (expr[match.start() - 1].isdigit() or expr[match.start() - 1] == "."):
+        if match.start() > 0 and (
+            expr[match.start() - 1].isdigit() or expr[match.start() - 1] == "."
+        ):
             continue  # exponent or fraction of a number literal
         names.add(word)
     return names
@@ -463,9 +479,11 @@ def metric_names(expr: str) -> set[str]:
 
 def test_metric_name_parser():
     assert metric_names(
-        'histogram_quantile(0.99, sum by (le, endpoint) (rate(http_request_duration_seconds_bucket{job=~"$job"}[5m])))'
+        'histogram_quantile(0.99, sum by (le, endpoint) (rate(http_request_duration_seconds_bucket{job=~"$job"}[5m])))'  # noqa: E501
     ) == {"http_request_duration_seconds_bucket"}
-    assert metric_names('sum(rate(http_requests_total{code=~"5.."}[1m])) * 60') == {"http_requests_total"}
+    assert metric_names('sum(rate(http_requests_total{code=~"5.."}[1m])) * 60') == {
+        "http_requests_total"
+    }
     assert metric_names("sum(a) by (pod) / on (pod) b_total") == {"a", "b_total"}
 
 
@@ -500,7 +518,9 @@ def test_every_panel_queries_prometheus(dashboard):
         assert targets, f"panel {panel['title']!r} has no target"
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         for target in targets:
-            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel[
+                "title"
+            ]
             assert target["expr"].strip(), panel["title"]
             assert target["refId"], panel["title"]
 
@@ -516,7 +536,9 @@ def test_dashboard_metrics_are_exported_by_the_app(dashboard):
     for variable in dashboard["templating"]["list"]:
         if variable["type"] != "query":
             continue
-        query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+        query = (
+            variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+        )
         inner = re.fullmatch(r"label_values\((.*),\s*\w+\)", query).group(1)
         assert metric_names(inner) <= KNOWN_METRICS, variable["name"]
     # Every metric the app exports for operators is on the dashboard.
@@ -524,11 +546,7 @@ def test_dashboard_metrics_are_exported_by_the_app(dashboard):
 
 
 def test_dashboard_required_panels(dashboard):
-    exprs = [
-        t["expr"]
-        for p in all_panels(dashboard["panels"])
-        for t in p.get("targets") or []
-    ]
+    exprs = [t["expr"] for p in all_panels(dashboard["panels"]) for t in p.get("targets") or []]
     joined = "\n".join(exprs)
 
     def has(pattern: str) -> bool:

@@ -1,0 +1,122 @@
+"""The CLI contract: `serve`, `migrate`, `create-admin`, `python -m mediaserver`, bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import asyncpg
+import pytest
+
+from tests.accounts import PASSWORD, unique_email
+
+MEDIASERVER = [sys.executable, "-m", "mediaserver"]
+
+
+def run(args, env, timeout=120):
+    return subprocess.run(
+        [*MEDIASERVER, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, deadline: float) -> dict:
+    import json
+
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("server did not become healthy in time")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HLS_SEGMENT_SECONDS": "99"}, "mediaserver: invalid setting HLS_SEGMENT_SECONDS"),
+        ({"DATABASE_URL": "mysql://nope"}, "mediaserver: invalid setting DATABASE_URL"),
+        ({"STREAM_KEY_SECRET": "tooshort"}, "mediaserver: invalid setting STREAM_KEY_SECRET"),
+    ],
+)
+def test_bad_settings_fail_at_start_with_one_line(tmp_path, env, message):
+    result = run(
+        ["serve", "--port", str(free_port())], {"MEDIASERVER_DATA_DIR": str(tmp_path), **env}
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+def test_migrate_then_create_admin_then_promote(make_database, tmp_path):
+    url = make_database()
+    env = {"DATABASE_URL": url, "MEDIASERVER_DATA_DIR": str(tmp_path)}
+    first = run(["migrate"], env)
+    assert first.returncode == 0 and "0001_foundation.sql" in first.stdout
+    assert "nothing" in run(["migrate"], env).stdout
+
+    email = unique_email("boss")
+    created = run(["create-admin", "--email", email, "--password", PASSWORD, "--name", "Boss"], env)
+    assert created.returncode == 0, created.stderr
+    weak = run(["create-admin", "--email", email, "--password", "weak"], env)
+    assert weak.returncode == 2 and "password" in weak.stderr
+
+    async def role() -> tuple[str, str]:
+        conn = await asyncpg.connect(url)
+        try:
+            row = await conn.fetchrow("SELECT role, name FROM users WHERE email = $1", email)
+            return row["role"], row["name"]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(role()) == ("admin", "Boss")
+
+
+def test_serve_answers_health_and_stops_on_sigterm(make_database, tmp_path):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [*MEDIASERVER, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        body = wait_healthy(f"http://127.0.0.1:{port}/v1/health", process, time.monotonic() + 60)
+        assert body == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def test_serve_on_embedded_postgres(tmp_path):
+    """The quick-start path: no DATABASE_URL at all."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["MEDIASERVER_DATA_DIR"] = str(tmp_path / "var")
+    process = subprocess.Popen(
+        [*MEDIASERVER, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert wait_healthy(
+            f"http://127.0.0.1:{port}/v1/health", process, time.monotonic() + 120
+        ) == {"status": "ok"}
+        assert (tmp_path / "var" / "pg" / "PG_VERSION").exists()
+        assert (tmp_path / "var" / "keys" / "jwt_private.pem").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
