@@ -42,7 +42,9 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-async def user_headers(client: TestClient, role: str = "dj") -> tuple[dict[str, Any], dict[str, str]]:
+async def user_headers(
+    client: TestClient, role: str = "dj"
+) -> tuple[dict[str, Any], dict[str, str]]:
     """A new account of `role` and the headers to call the API as it."""
     if role == "admin":
         admin = await make_admin(client)

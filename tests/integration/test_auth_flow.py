@@ -12,7 +12,9 @@ async def test_register_login_refresh_then_call_protected_route(client):
     tokens = await login(client, user["email"])
     assert tokens["expires_in"] == 86400 and tokens["token_type"] == "Bearer"
 
-    refreshed = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    refreshed = await client.post(
+        "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status == 200
     new = await refreshed.json()
     assert new["access_token"] and new["refresh_token"] != tokens["refresh_token"]
