@@ -17,6 +17,7 @@ from mediaserver.log import request_id_var
 from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
+access_log = logging.getLogger("mediaserver.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 request_id_key = web.RequestKey("request_id", str)
@@ -56,9 +57,22 @@ def make_observe_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.Str
             response = await handler(request)
             status = response.status
             return response
+        except web.HTTPException as exc:  # redirects escape the error middleware on purpose
+            status = exc.status
+            raise
         finally:
-            metrics.observe_request(
-                request.method, endpoint_of(request), status, time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            metrics.observe_request(request.method, endpoint_of(request), status, seconds)
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "remote": request.remote,
+                },
             )
             request_id_var.reset(token)
 
