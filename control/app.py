@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control import system
+from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
 from control.auth import routes as auth_routes
 from control.middleware import (
@@ -13,12 +14,13 @@ from control.middleware import (
     make_header_signal,
     make_observe_middleware,
 )
+from control.monetization import routes as monetization_routes
 from control.openapi import OPENAPI, build_document
 from control.users import routes as users_routes
 from mediaserver.config import Settings
 from mediaserver.metrics import Metrics
 
-DOMAINS = (system, auth_routes, users_routes)
+DOMAINS = (system, auth_routes, users_routes, monetization_routes, analytics_routes)
 
 
 def all_routes() -> Api:

@@ -14,11 +14,14 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from control.analytics.service import ANALYTICS, AnalyticsService
 from control.api import Guard
 from control.app import middlewares, setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
 from control.health import HEALTH, HealthService
+from control.monetization.payments import StubPaymentProvider
+from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
 from control.throttle import THROTTLE, Throttle
@@ -76,6 +79,9 @@ def build_app(
             pool, hasher, codec, throttle, timedelta(days=settings.refresh_token_ttl_days), clock
         )
         app[USERS] = UsersService(pool, hasher, clock)
+        app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
+        app[PAYWALL] = PaywallService(pool, clock)
+        app[ANALYTICS] = AnalyticsService(pool, clock)
         yield
         await limiter.close()
         if redis is not None:

@@ -34,7 +34,7 @@ async def test_an_edited_migration_is_refused(make_database, tmp_path: Path):
     (tmp_path / "0002_second.sql").write_text("CREATE TABLE b (id int);")
     assert await apply_migrations(url, tmp_path) == ["0002_second.sql"]
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (id bigint);")
-    with pytest.raises(MigrationError, match="0001_first.sql was changed"):
+    with pytest.raises(MigrationError, match=r"0001_first\.sql was changed"):
         await apply_migrations(url, tmp_path)
 
 
@@ -53,5 +53,5 @@ async def test_a_failing_migration_leaves_nothing_half_applied(make_database, tm
 
 def test_badly_named_files_are_refused(tmp_path: Path):
     (tmp_path / "create_users.sql").write_text("")
-    with pytest.raises(MigrationError, match="NNNN_<slug>.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_<slug>\.sql"):
         discover(tmp_path)

@@ -1,0 +1,200 @@
+"""SQL of monetization plans and subscriptions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+import asyncpg
+
+from control.monetization.schemas import BillingInterval, PlanIn, SubscriptionStatus
+from mediaserver.db import Executor
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    plan_id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    price_cents: int
+    currency: str
+    billing_interval: BillingInterval
+    features: list[str]
+    stripe_product_id: str
+    stripe_price_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRow:
+    subscription_id: uuid.UUID
+    user_id: uuid.UUID
+    plan_id: uuid.UUID
+    status: SubscriptionStatus
+    stripe_subscription_id: str
+    created_at: datetime
+    expires_at: datetime
+    canceled_at: datetime | None
+
+    def status_at(self, now: datetime) -> SubscriptionStatus:
+        """The status a client sees: an active row past its `expires_at` is expired."""
+        if self.status == "active" and self.expires_at <= now:
+            return "expired"
+        return self.status
+
+
+INSERT_PLAN = """
+INSERT INTO monetization_plans (owner_id, name, price_cents, currency, billing_interval,
+                                features, stripe_product_id, stripe_price_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING plan_id, owner_id, name, price_cents, currency, billing_interval, features,
+       stripe_product_id, stripe_price_id, created_at
+"""
+PLAN_BY_ID = """
+SELECT plan_id, owner_id, name, price_cents, currency, billing_interval, features,
+       stripe_product_id, stripe_price_id, created_at
+FROM monetization_plans WHERE plan_id = $1 AND deleted_at IS NULL
+"""
+PLAN_PAGE = """
+SELECT plan_id, owner_id, name, price_cents, currency, billing_interval, features,
+       stripe_product_id, stripe_price_id, created_at, count(*) OVER () AS total
+FROM monetization_plans WHERE deleted_at IS NULL
+ORDER BY created_at, plan_id LIMIT $1 OFFSET $2
+"""
+PLAN_COUNT = "SELECT count(*) FROM monetization_plans WHERE deleted_at IS NULL"
+
+HAS_ACTIVE = """
+SELECT EXISTS (SELECT 1 FROM subscriptions
+               WHERE user_id = $1 AND status = 'active' AND expires_at > $2)
+"""
+HAS_ACTIVE_FOR_PLAN = """
+SELECT EXISTS (SELECT 1 FROM subscriptions
+               WHERE user_id = $1 AND plan_id = $2 AND status = 'active' AND expires_at > $3)
+"""
+# Frees the partial unique index on active (user_id, plan_id) for a renewed subscription.
+EXPIRE_STALE = """
+UPDATE subscriptions SET status = 'expired'
+WHERE user_id = $1 AND plan_id = $2 AND status = 'active' AND expires_at <= $3
+"""
+INSERT_SUBSCRIPTION = """
+INSERT INTO subscriptions (user_id, plan_id, status, stripe_subscription_id, created_at,
+                           expires_at)
+VALUES ($1, $2, 'active', $3, $4, $5)
+RETURNING subscription_id, user_id, plan_id, status, stripe_subscription_id, created_at,
+       expires_at, canceled_at
+"""
+SUBSCRIPTION_OF_USER = """
+SELECT subscription_id, user_id, plan_id, status, stripe_subscription_id, created_at,
+       expires_at, canceled_at
+FROM subscriptions WHERE subscription_id = $1 AND user_id = $2
+"""
+SUBSCRIPTION_PAGE = """
+SELECT subscription_id, user_id, plan_id, status, stripe_subscription_id, created_at,
+       expires_at, canceled_at, count(*) OVER () AS total
+FROM subscriptions WHERE user_id = $1
+ORDER BY created_at DESC, subscription_id DESC LIMIT $2 OFFSET $3
+"""
+SUBSCRIPTION_COUNT = "SELECT count(*) FROM subscriptions WHERE user_id = $1"
+CANCEL = """
+UPDATE subscriptions SET status = 'canceled', canceled_at = $2
+WHERE subscription_id = $1 AND status = 'active'
+RETURNING subscription_id, user_id, plan_id, status, stripe_subscription_id, created_at,
+       expires_at, canceled_at
+"""
+
+
+def _plan(record: asyncpg.Record | None) -> PlanRow | None:
+    if record is None:
+        return None
+    return PlanRow(*(record[f.name] for f in fields(PlanRow)))
+
+
+def _subscription(record: asyncpg.Record | None) -> SubscriptionRow | None:
+    if record is None:
+        return None
+    return SubscriptionRow(*(record[f.name] for f in fields(SubscriptionRow)))
+
+
+async def insert_plan(
+    conn: Executor, owner_id: uuid.UUID, plan: PlanIn, product_id: str, price_id: str
+) -> PlanRow:
+    record = await conn.fetchrow(
+        INSERT_PLAN,
+        owner_id,
+        plan.name,
+        plan.price_cents,
+        plan.currency,
+        plan.billing_interval,
+        plan.features,
+        product_id,
+        price_id,
+    )
+    row = _plan(record)
+    assert row is not None
+    return row
+
+
+async def plan_by_id(conn: Executor, plan_id: uuid.UUID) -> PlanRow | None:
+    return _plan(await conn.fetchrow(PLAN_BY_ID, plan_id))
+
+
+async def plan_page(conn: Executor, limit: int, offset: int) -> tuple[list[PlanRow], int]:
+    records = await conn.fetch(PLAN_PAGE, limit, offset)
+    if not records:
+        return [], int(await conn.fetchval(PLAN_COUNT))
+    return [r for r in map(_plan, records) if r is not None], int(records[0]["total"])
+
+
+async def has_active(conn: Executor, user_id: uuid.UUID, now: datetime) -> bool:
+    return bool(await conn.fetchval(HAS_ACTIVE, user_id, now))
+
+
+async def has_active_for_plan(
+    conn: Executor, user_id: uuid.UUID, plan_id: uuid.UUID, now: datetime
+) -> bool:
+    return bool(await conn.fetchval(HAS_ACTIVE_FOR_PLAN, user_id, plan_id, now))
+
+
+async def expire_stale(
+    conn: Executor, user_id: uuid.UUID, plan_id: uuid.UUID, now: datetime
+) -> None:
+    await conn.execute(EXPIRE_STALE, user_id, plan_id, now)
+
+
+async def insert_subscription(
+    conn: Executor,
+    user_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    stripe_subscription_id: str,
+    now: datetime,
+    expires_at: datetime,
+) -> SubscriptionRow:
+    record = await conn.fetchrow(
+        INSERT_SUBSCRIPTION, user_id, plan_id, stripe_subscription_id, now, expires_at
+    )
+    row = _subscription(record)
+    assert row is not None
+    return row
+
+
+async def subscription_of_user(
+    conn: Executor, subscription_id: uuid.UUID, user_id: uuid.UUID
+) -> SubscriptionRow | None:
+    return _subscription(await conn.fetchrow(SUBSCRIPTION_OF_USER, subscription_id, user_id))
+
+
+async def subscription_page(
+    conn: Executor, user_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[SubscriptionRow], int]:
+    records = await conn.fetch(SUBSCRIPTION_PAGE, user_id, limit, offset)
+    if not records:
+        return [], int(await conn.fetchval(SUBSCRIPTION_COUNT, user_id))
+    return [r for r in map(_subscription, records) if r is not None], int(records[0]["total"])
+
+
+async def cancel(
+    conn: Executor, subscription_id: uuid.UUID, now: datetime
+) -> SubscriptionRow | None:
+    """Cancel an active subscription; None when it was no longer active."""
+    return _subscription(await conn.fetchrow(CANCEL, subscription_id, now))

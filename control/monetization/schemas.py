@@ -1,0 +1,88 @@
+"""Request and response bodies of the monetization routes (backlog US-6.1, US-6.2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from control.schemas import Name
+
+BillingInterval = Literal["monthly", "yearly"]
+SubscriptionStatus = Literal["active", "canceled", "expired"]
+
+
+def _currency(value: str) -> str:
+    if len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise ValueError("must be a 3-letter currency code such as USD")
+    return value.upper()
+
+
+Currency = Annotated[
+    str, Field(examples=["USD"], description="ISO 4217, any letter case"), AfterValidator(_currency)
+]
+Feature = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class PlanIn(BaseModel):
+    """`POST /v1/monetization/plans`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    # strict: `true`, `5.0` and `"500"` are not prices; bounded by the integer column.
+    price_cents: int = Field(ge=0, le=2_147_483_647, strict=True, examples=[500])
+    currency: Currency
+    billing_interval: BillingInterval
+    features: list[Feature] = Field(
+        default_factory=list, max_length=50, examples=[["live_streams", "playlist_access"]]
+    )
+
+
+class PlanOut(BaseModel):
+    plan_id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    price_cents: int
+    currency: str
+    billing_interval: BillingInterval
+    features: list[str]
+    stripe_product_id: str
+    stripe_price_id: str
+    created_at: datetime
+
+
+class PlanList(BaseModel):
+    plans: list[PlanOut]
+    page: int
+    per_page: int
+    total: int
+
+
+class SubscribeIn(BaseModel):
+    """`POST /v1/monetization/subscriptions`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: uuid.UUID
+    stripe_payment_method_id: str = Field(min_length=1, max_length=255, examples=["test_pm"])
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: uuid.UUID
+    plan_id: uuid.UUID
+    #: `expired` once `expires_at` has passed, whatever the stored row still says.
+    status: SubscriptionStatus
+    stripe_subscription_id: str
+    created_at: datetime
+    expires_at: datetime
+    canceled_at: datetime | None
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: list[SubscriptionOut]
+    page: int
+    per_page: int
+    total: int

@@ -1,0 +1,162 @@
+"""Subscription plans, subscriptions (backlog US-6.1, US-6.2) and the paywall (US-6.3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+from aiohttp import web
+
+from control.monetization import queries
+from control.monetization.payments import PaymentDeclined, PaymentProvider
+from control.monetization.schemas import (
+    PlanIn,
+    PlanList,
+    PlanOut,
+    SubscribeIn,
+    SubscriptionList,
+    SubscriptionOut,
+)
+from control.schemas import PageQuery
+from control.security import Principal
+from mediaserver.clock import Clock, utcnow
+from mediaserver.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentRequired
+
+#: Backlog US-6.2: `expires_at = now() + 30 days`, whatever the plan's billing interval.
+SUBSCRIPTION_PERIOD = timedelta(days=30)
+
+
+def plan_out(row: queries.PlanRow) -> PlanOut:
+    return PlanOut.model_validate(row, from_attributes=True)
+
+
+def subscription_out(row: queries.SubscriptionRow, now: datetime) -> SubscriptionOut:
+    return SubscriptionOut(
+        subscription_id=row.subscription_id,
+        plan_id=row.plan_id,
+        status=row.status_at(now),
+        stripe_subscription_id=row.stripe_subscription_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        canceled_at=row.canceled_at,
+    )
+
+
+class MonetizationService:
+    """Plans and subscriptions, with the payment provider behind a narrow interface."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, payments: PaymentProvider, clock: Clock = utcnow
+    ) -> None:
+        self._pool = pool
+        self._payments = payments
+        self._clock = clock
+
+    async def create_plan(self, principal: Principal, body: PlanIn) -> PlanOut:
+        """Register the product and price with the provider, then store the plan."""
+        product_id, price_id = await self._payments.create_product(
+            body.name, body.price_cents, body.currency, body.billing_interval
+        )
+        row = await queries.insert_plan(self._pool, principal.user_id, body, product_id, price_id)
+        return plan_out(row)
+
+    async def list_plans(self, page: PageQuery) -> PlanList:
+        """Every plan, oldest first."""
+        rows, total = await queries.plan_page(self._pool, page.per_page, page.offset)
+        return PlanList(
+            plans=[plan_out(r) for r in rows], page=page.page, per_page=page.per_page, total=total
+        )
+
+    async def subscribe(self, principal: Principal, body: SubscribeIn) -> SubscriptionOut:
+        """Charge through the provider and store an active subscription for 30 days.
+        400 for an unknown plan, 402 when the payment is declined (nothing stored),
+        409 when the caller already has an active subscription to the plan."""
+        user_id = principal.user_id
+        plan = await queries.plan_by_id(self._pool, body.plan_id)
+        if plan is None:
+            raise InvalidInput("Field 'plan_id' does not name an existing plan.")
+        if await queries.has_active_for_plan(self._pool, user_id, plan.plan_id, self._clock()):
+            raise _already_subscribed()
+        try:
+            external_id = await self._payments.create_subscription(
+                user_id, plan.stripe_price_id, body.stripe_payment_method_id
+            )
+        except PaymentDeclined:
+            raise PaymentRequired("Payment failed: the payment method was declined.") from None
+        now = self._clock()
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await queries.expire_stale(conn, user_id, plan.plan_id, now)
+                row = await queries.insert_subscription(
+                    conn, user_id, plan.plan_id, external_id, now, now + SUBSCRIPTION_PERIOD
+                )
+        except asyncpg.UniqueViolationError:
+            # A concurrent request subscribed first: do not leave a second one billing.
+            await self._payments.cancel_subscription(external_id)
+            raise _already_subscribed() from None
+        return subscription_out(row, now)
+
+    async def list_subscriptions(self, principal: Principal, page: PageQuery) -> SubscriptionList:
+        """The caller's subscriptions, newest first, with their status as of now."""
+        rows, total = await queries.subscription_page(
+            self._pool, principal.user_id, page.per_page, page.offset
+        )
+        now = self._clock()
+        return SubscriptionList(
+            subscriptions=[subscription_out(r, now) for r in rows],
+            page=page.page,
+            per_page=page.per_page,
+            total=total,
+        )
+
+    async def cancel(self, principal: Principal, subscription_id: uuid.UUID) -> SubscriptionOut:
+        """Cancel one of the caller's subscriptions with the provider, then here.
+        Idempotent: a canceled (or expired) subscription is returned as it is."""
+        row = await queries.subscription_of_user(self._pool, subscription_id, principal.user_id)
+        if row is None:
+            raise NotFound("Subscription not found")
+        now = self._clock()
+        if row.status_at(now) != "active":
+            return subscription_out(row, now)
+        await self._payments.cancel_subscription(row.stripe_subscription_id)
+        canceled = await queries.cancel(self._pool, subscription_id, now)
+        if canceled is None:  # canceled or expired by a concurrent request meanwhile
+            canceled = await queries.subscription_of_user(
+                self._pool, subscription_id, principal.user_id
+            )
+        assert canceled is not None
+        return subscription_out(canceled, now)
+
+
+def _already_subscribed() -> Conflict:
+    return Conflict("You already have an active subscription to this plan")
+
+
+class PaywallService:
+    """Backlog US-6.3: who may consume monetized streams, playlists and podcasts."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+        self._pool = pool
+        self._clock = clock
+
+    async def require_active_subscription(
+        self, principal: Principal | None, owner_id: uuid.UUID | None = None
+    ) -> None:
+        """Pass for an admin, the content's owner, or a caller with an active, unexpired
+        subscription; otherwise raise `Forbidden("Subscription required")`."""
+        if principal is not None and (
+            principal.is_admin
+            or (owner_id is not None and principal.owns(owner_id))
+            or await self.has_active_subscription(principal.user_id)
+        ):
+            return
+        raise Forbidden("Subscription required")
+
+    async def has_active_subscription(self, user_id: uuid.UUID) -> bool:
+        """Whether the user has any subscription that is active and not yet expired."""
+        return await queries.has_active(self._pool, user_id, self._clock())
+
+
+MONETIZATION = web.AppKey("monetization_service", MonetizationService)
+PAYWALL = web.AppKey("paywall_service", PaywallService)
