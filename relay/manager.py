@@ -1,0 +1,215 @@
+"""Runs one relay per live stream this node owns, and is the `RelayControl` the streams
+service talks to. Each `Relay` owns its hub, its source connection and its periodic
+heartbeat; the manager owns the relays and cancels and awaits them on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from relay.hub import StreamHub
+from relay.mp3 import Frame
+from relay.source import ResponseHead, SourceClient
+from relay.status import RelaySnapshot, StreamSource
+
+log = logging.getLogger(__name__)
+
+HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayOptions:
+    grace_seconds: float = 30.0
+    heartbeat_seconds: float = 30.0
+    metaint: int = 16_000
+    burst_bytes: int = 64 * 1024
+    backlog_limit: int = 512 * 1024
+    stall_timeout: float = 30.0
+    batch_seconds: float = 0.1
+    reconnect_backoff: tuple[float, float] = (1.0, 30.0)
+    read_timeout: float = 15.0
+
+
+class Relay:
+    """One live stream on this node: source → hub (→ HLS), plus its bookkeeping."""
+
+    def __init__(
+        self,
+        source: StreamSource,
+        options: RelayOptions,
+        clock: Callable[[], datetime],
+        heartbeat: HeartbeatSink | None = None,
+    ) -> None:
+        self.source = source
+        self._options = options
+        self._clock = clock
+        self._heartbeat = heartbeat
+        self.hub = StreamHub(
+            metaint=options.metaint,
+            burst_bytes=options.burst_bytes,
+            backlog_limit=options.backlog_limit,
+            stall_timeout=options.stall_timeout,
+            batch_seconds=options.batch_seconds,
+        )
+        self.client = SourceClient(
+            source.source_url.rstrip("/") + source.mount,
+            self,
+            read_timeout=options.read_timeout,
+            backoff=options.reconnect_backoff,
+        )
+        self.connected = False
+        self.connected_since: datetime | None = None
+        self.last_audio_at: datetime | None = None
+        self.current_title: str | None = None
+        self.bitrate_kbps: int | None = None
+        self.frame_listeners: list[Callable[[Sequence[Frame], bool], None]] = []
+        self._discontinuity = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._grace: asyncio.TimerHandle | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        name = str(self.source.stream_id)
+        self._tasks = [asyncio.create_task(self.client.run(), name=f"relay-source-{name}")]
+        if self._heartbeat is not None:
+            self._tasks.append(asyncio.create_task(self._beat(), name=f"relay-beat-{name}"))
+
+    async def stop(self, reason: str) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._cancel_grace()
+        self.hub.close_listeners(reason)
+
+    def snapshot(self) -> RelaySnapshot:
+        return RelaySnapshot(
+            connected=self.connected,
+            current_title=self.current_title,
+            bitrate_kbps=self.bitrate_kbps,
+            listeners=self.hub.listeners,
+            connected_since=self.connected_since,
+            last_audio_at=self.last_audio_at,
+        )
+
+    # -- SourceSink ------------------------------------------------------------------------
+
+    def on_connected(self, head: ResponseHead) -> None:
+        self.connected = True
+        self.connected_since = self._clock()
+        self.bitrate_kbps = self.bitrate_kbps or head.bitrate_kbps
+        self._cancel_grace()
+        log.info("source connected", extra={"stream_id": str(self.source.stream_id)})
+
+    def on_frames(self, frames: Sequence[Frame]) -> None:
+        self.last_audio_at = self._clock()
+        self.bitrate_kbps = frames[-1].header.bitrate_kbps
+        self.hub.publish(frames)
+        discontinuity, self._discontinuity = self._discontinuity, False
+        for listener in self.frame_listeners:
+            listener(frames, discontinuity)
+
+    def on_metadata(self, fields: dict[str, str]) -> None:
+        title = fields.get("StreamTitle")
+        if title is not None:
+            self.current_title = title.strip() or None
+        self.hub.set_metadata(fields)
+
+    def on_disconnected(self, reason: str) -> None:
+        was_connected, self.connected = self.connected, False
+        self.connected_since = None
+        self.hub.flush()
+        if was_connected:
+            self._discontinuity = True  # the next HLS segment starts a new timeline
+        if self._grace is None:
+            # MP3 listeners stay connected through short outages; past the grace period
+            # they are released so players can show an error and retry.
+            loop = asyncio.get_running_loop()
+            self._grace = loop.call_later(self._options.grace_seconds, self._grace_expired)
+
+    def _grace_expired(self) -> None:
+        self._grace = None
+        if not self.connected:
+            self.hub.close_listeners("source offline")
+
+    def _cancel_grace(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    async def _beat(self) -> None:
+        assert self._heartbeat is not None
+        while True:
+            await asyncio.sleep(self._options.heartbeat_seconds)
+            self.hub.sweep()
+            if not self.connected:
+                continue
+            try:
+                await self._heartbeat(self.source.stream_id, self.snapshot())
+            except Exception:  # a failed heartbeat must not kill the relay; next one retries
+                log.exception("relay heartbeat failed")
+
+
+class RelayManager:
+    """Implements `relay.status.RelayControl` for the relays of this node."""
+
+    def __init__(
+        self,
+        options: RelayOptions,
+        clock: Callable[[], datetime],
+        heartbeat: HeartbeatSink | None = None,
+        owns: Callable[[uuid.UUID], bool] = lambda _id: True,
+    ) -> None:
+        self.options = options
+        self._clock = clock
+        self._heartbeat = heartbeat
+        self._owns = owns
+        self._relays: dict[uuid.UUID, Relay] = {}
+        self.relay_hooks: list[Callable[[Relay], None]] = []
+
+    def relay(self, stream_id: uuid.UUID) -> Relay | None:
+        return self._relays.get(stream_id)
+
+    def relays(self) -> list[Relay]:
+        return list(self._relays.values())
+
+    async def ensure(self, source: StreamSource) -> None:
+        if not self._owns(source.stream_id):
+            return
+        current = self._relays.get(source.stream_id)
+        if current is not None:
+            if (current.source.source_url, current.source.mount) == (
+                source.source_url,
+                source.mount,
+            ):
+                current.source = replace(source)
+                return
+            await self.stop(source.stream_id)
+        relay = Relay(source, self.options, self._clock, self._heartbeat)
+        for hook in self.relay_hooks:
+            hook(relay)
+        self._relays[source.stream_id] = relay
+        relay.start()
+
+    async def stop(self, stream_id: uuid.UUID) -> None:
+        relay = self._relays.pop(stream_id, None)
+        if relay is not None:
+            await relay.stop("stream stopped")
+
+    def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:
+        relay = self._relays.get(stream_id)
+        return relay.snapshot() if relay is not None else None
+
+    async def start_all(self, sources: Sequence[StreamSource]) -> None:
+        for source in sources:
+            await self.ensure(source)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.stop(stream_id) for stream_id in list(self._relays)))

@@ -1,0 +1,178 @@
+"""Pulls one live stream from a SHOUTcast/Icecast server, like a listener would.
+
+`GET <mount>` with `Icy-MetaData: 1` over HTTP/1.0 (so no server chunks the body); the
+answer may start with `ICY 200 OK` (SHOUTcast v1) or `HTTP/1.x 200`. Bytes go through the
+ICY demuxer and the MP3 frame reader; frames and titles go to a `SourceSink`. Any failure
+ends the connection and `run()` reconnects with jittered exponential backoff (1 s → 30 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
+
+from relay.icy import Audio, IcyDemuxer
+from relay.mp3 import Frame, Mp3FrameReader
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "mediaserver-relay/0.1"
+MAX_HEAD_BYTES = 64 * 1024
+AUDIO_TYPES = ("audio/mpeg", "audio/mp3", "audio/mpeg3", "audio/x-mpeg")
+
+
+class SourceError(Exception):
+    """The source answered something we cannot relay, or the connection failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    status: int
+    reason: str
+    headers: dict[str, str]  # lower-case names
+
+    @property
+    def metaint(self) -> int | None:
+        value = self.headers.get("icy-metaint", "")
+        return int(value) if value.isdigit() and int(value) > 0 else None
+
+    @property
+    def bitrate_kbps(self) -> int | None:
+        value = self.headers.get("icy-br", "").split(",")[0].strip()
+        return int(value) if value.isdigit() else None
+
+
+def parse_response_head(raw: bytes) -> ResponseHead:
+    """Status line + headers of an HTTP/1.x or ICY response (`raw` ends at the blank line)."""
+    lines = (
+        raw.decode("latin-1").split("\r\n") if b"\r\n" in raw else raw.decode("latin-1").split("\n")
+    )
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not (parts[0] == "ICY" or parts[0].startswith("HTTP/")):
+        raise SourceError(f"not an HTTP or ICY response: {lines[0][:80]!r}")
+    try:
+        status = int(parts[1])
+    except ValueError:
+        raise SourceError(f"bad status line: {lines[0][:80]!r}") from None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return ResponseHead(status, parts[2] if len(parts) > 2 else "", headers)
+
+
+class SourceSink(Protocol):
+    def on_connected(self, head: ResponseHead) -> None: ...
+    def on_frames(self, frames: Sequence[Frame]) -> None: ...
+    def on_metadata(self, fields: dict[str, str]) -> None: ...
+    def on_disconnected(self, reason: str) -> None: ...
+
+
+class SourceClient:
+    """One stream's connection to its source, reconnecting until cancelled."""
+
+    def __init__(
+        self,
+        url: str,
+        sink: SourceSink,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 15.0,
+        backoff: tuple[float, float] = (1.0, 30.0),
+    ) -> None:
+        self.url = url
+        self._sink = sink
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._backoff = backoff
+        self.connects = 0
+
+    async def run(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            received = False
+            try:
+                received = await self._session()
+                reason = "source closed the connection"
+            except (OSError, SourceError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            self._sink.on_disconnected(reason)
+            if received:
+                delay = self._backoff[0]
+            wait = random.uniform(delay / 2, delay)  # noqa: S311 (jitter, not crypto)
+            log.info(
+                "source disconnected",
+                extra={"url": self.url, "reason": reason, "retry_in": round(wait, 2)},
+            )
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, self._backoff[1])
+
+    async def _session(self) -> bool:
+        """One connection; returns whether any audio arrived (to reset the backoff)."""
+        reader, writer, head = await self._open(self.url, redirects=3)
+        try:
+            content_type = head.headers.get("content-type", "audio/mpeg").split(";")[0].strip()
+            if content_type.lower() not in AUDIO_TYPES:
+                raise SourceError(f"unsupported content type {content_type!r} (MP3 only)")
+            self.connects += 1
+            self._sink.on_connected(head)
+            return await self._pump(reader, head)
+        finally:
+            writer.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, head: ResponseHead) -> bool:
+        demuxer, frames = IcyDemuxer(head.metaint), Mp3FrameReader()
+        received = False
+        while True:
+            data = await asyncio.wait_for(reader.read(64 * 1024), self._read_timeout)
+            if not data:
+                return received
+            for event in demuxer.feed(data):
+                if isinstance(event, Audio):
+                    ready = frames.feed(event.data)
+                    if ready:
+                        received = True
+                        self._sink.on_frames(ready)
+                elif event.fields:
+                    self._sink.on_metadata(event.fields)
+
+    async def _open(
+        self, url: str, redirects: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, ResponseHead]:
+        parts = urlsplit(url)
+        secure = parts.scheme == "https"
+        host, port = parts.hostname or "", parts.port or (443 if secure else 80)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                host,
+                port,
+                ssl=ssl.create_default_context() if secure else None,
+                limit=MAX_HEAD_BYTES,
+            ),
+            self._connect_timeout,
+        )
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        writer.write(
+            f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
+            "Icy-MetaData: 1\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
+        )
+        try:
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._connect_timeout)
+        except asyncio.LimitOverrunError:
+            writer.close()
+            raise SourceError("response head too large") from None
+        head = parse_response_head(raw)
+        if head.status in (301, 302, 303, 307, 308) and "location" in head.headers and redirects:
+            writer.close()
+            return await self._open(urljoin(url, head.headers["location"]), redirects - 1)
+        if head.status != 200:
+            writer.close()
+            raise SourceError(f"source answered {head.status} {head.reason}")
+        return reader, writer, head
