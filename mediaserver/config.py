@@ -43,6 +43,10 @@ ENVIRONMENT: dict[str, str] = {
     "RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE": "rate_limit_login_per_email_per_minute",
     "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": "rate_limit_login_per_ip_per_minute",
     "HLS_SEGMENT_SECONDS": "hls_segment_seconds",
+    "RELAY_GRACE_SECONDS": "relay_grace_seconds",
+    "RELAY_BURST_BYTES": "relay_burst_bytes",
+    "RELAY_LISTENER_BACKLOG_BYTES": "relay_listener_backlog_bytes",
+    "ICY_METAINT": "icy_metaint",
     "NODE_NAME": "node_name",
     "CLUSTER_SERVICE": "cluster_service",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
@@ -87,6 +91,13 @@ class Settings(BaseModel):
     rate_limit_login_per_email_per_minute: int = Field(5, ge=1)
     rate_limit_login_per_ip_per_minute: int = Field(20, ge=1)
     hls_segment_seconds: int = Field(6, ge=1, le=10)
+    #: MP3 listeners stay connected through source outages up to this long.
+    relay_grace_seconds: float = Field(30.0, ge=0, le=3600)
+    #: Recent audio sent at once to a new listener so playback starts immediately.
+    relay_burst_bytes: int = Field(64 * 1024, ge=0, le=1 << 20)
+    #: A listener more than this far behind is dropped (Icecast's queue-size).
+    relay_listener_backlog_bytes: int = Field(512 * 1024, ge=64 * 1024)
+    icy_metaint: int = Field(16_000, ge=1024, le=65_536)
     node_name: str = Field(default_factory=socket.gethostname, min_length=1)
     cluster_service: str | None = None
     cors_allow_origins: tuple[str, ...] = ("*",)

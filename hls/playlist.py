@@ -1,0 +1,387 @@
+"""HLS media playlists (RFC 8216): model, renderer, minimal parser and the live segment window.
+
+Sans-IO: nothing here does I/O or reads the clock; dates come in as arguments. Section
+numbers (§) are those of RFC 8216.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+PlaylistType = Literal["VOD", "EVENT"]
+_PLAYLIST_TYPES = ("VOD", "EVENT")
+_HEX_SEQUENCE = re.compile(r"0[xX][0-9A-Fa-f]+")
+# §4.2 attribute-list: AttributeName=AttributeValue, comma-separated; quoted strings hold no ".
+_ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"\r\n]*"|[^",]*)(?:,|$)')
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """A time interval with attributes, `#EXT-X-DATERANGE` (§4.3.2.7), e.g. an ad break."""
+
+    id: str
+    start_date: datetime
+    duration: float | None = None
+    planned_duration: float | None = None
+    scte35_out: str | None = None  # hexadecimal-sequence, e.g. "0xFC30..."
+    scte35_in: str | None = None
+    klass: str | None = None  # the CLASS attribute (`class` is a keyword)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One media segment: its URI line and the tags that apply to it (§4.3.2)."""
+
+    uri: str
+    duration: float
+    program_date_time: datetime | None = None
+    discontinuity: bool = False
+    title: str = ""
+    cue_out: float | None = None  # `#EXT-X-CUE-OUT:DURATION=` (SCTE-35 ad-break convention)
+    cue_in: bool = False
+    dateranges: tuple[DateRange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPlaylist:
+    """A media playlist (§4.3.3). Parsed playlists hold their segments in a tuple."""
+
+    target_duration: int
+    media_sequence: int
+    segments: Sequence[Segment]
+    discontinuity_sequence: int = 0
+    version: int = 3
+    playlist_type: PlaylistType | None = None
+    endlist: bool = False
+    independent_segments: bool = True
+
+
+def render_media_playlist(p: MediaPlaylist) -> str:
+    """The playlist as M3U8 text; ValueError when it would break RFC 8216."""
+    _check_playlist(p)
+    lines = [
+        "#EXTM3U",  # §4.3.1.1
+        f"#EXT-X-VERSION:{p.version}",  # §4.3.1.2
+        f"#EXT-X-TARGETDURATION:{p.target_duration}",  # §4.3.3.1
+        f"#EXT-X-MEDIA-SEQUENCE:{p.media_sequence}",  # §4.3.3.2
+    ]
+    if p.discontinuity_sequence:
+        lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{p.discontinuity_sequence}")  # §4.3.3.3
+    if p.playlist_type is not None:
+        lines.append(f"#EXT-X-PLAYLIST-TYPE:{p.playlist_type}")  # §4.3.3.5
+    if p.independent_segments:
+        lines.append("#EXT-X-INDEPENDENT-SEGMENTS")  # §4.3.5.1
+    for segment in p.segments:
+        lines.extend(_segment_lines(segment))
+    if p.endlist:
+        lines.append("#EXT-X-ENDLIST")  # §4.3.3.4
+    return "\n".join(lines) + "\n"
+
+
+def _segment_lines(s: Segment) -> Iterator[str]:
+    if s.discontinuity:
+        yield "#EXT-X-DISCONTINUITY"  # §4.3.2.3
+    if s.program_date_time is not None:
+        yield f"#EXT-X-PROGRAM-DATE-TIME:{_date_time(s.program_date_time)}"  # §4.3.2.6
+    for daterange in s.dateranges:
+        yield _daterange_line(daterange)
+    # CUE-IN first: one segment may end an ad break and start the next one.
+    if s.cue_in:
+        yield "#EXT-X-CUE-IN"
+    if s.cue_out is not None:
+        yield f"#EXT-X-CUE-OUT:DURATION={_decimal(s.cue_out)}"
+    # §4.3.2.1: the title runs to the end of the line (commas are fine); line breaks must go.
+    title = " ".join(s.title.splitlines())
+    yield f"#EXTINF:{_extinf(s.duration)},{title}"
+    yield s.uri
+
+
+def _daterange_line(r: DateRange) -> str:
+    # §4.3.2.7: ID, CLASS, START-DATE are quoted-strings; DURATION, PLANNED-DURATION are
+    # decimal-floating-point; SCTE35-* are hexadecimal-sequences (§4.2).
+    attributes = [f'ID="{_quoted(r.id)}"']
+    if r.klass is not None:
+        attributes.append(f'CLASS="{_quoted(r.klass)}"')
+    attributes.append(f'START-DATE="{_date_time(r.start_date)}"')
+    if r.duration is not None:
+        attributes.append(f"DURATION={_decimal(r.duration)}")
+    if r.planned_duration is not None:
+        attributes.append(f"PLANNED-DURATION={_decimal(r.planned_duration)}")
+    if r.scte35_out is not None:
+        attributes.append(f"SCTE35-OUT={_hex_sequence(r.scte35_out)}")
+    if r.scte35_in is not None:
+        attributes.append(f"SCTE35-IN={_hex_sequence(r.scte35_in)}")
+    return "#EXT-X-DATERANGE:" + ",".join(attributes)
+
+
+def _check_playlist(p: MediaPlaylist) -> None:
+    if p.version < 3:
+        raise ValueError("decimal EXTINF durations need EXT-X-VERSION 3 or more (§7)")
+    if p.target_duration < 1 or p.media_sequence < 0 or p.discontinuity_sequence < 0:
+        raise ValueError("target duration must be positive and sequence numbers non-negative")
+    if p.playlist_type is not None and p.playlist_type not in _PLAYLIST_TYPES:
+        raise ValueError(f"EXT-X-PLAYLIST-TYPE must be VOD or EVENT, not {p.playlist_type!r}")
+    for s in p.segments:
+        if not s.uri or s.uri.startswith("#") or "\r" in s.uri or "\n" in s.uri:
+            raise ValueError(f"invalid segment URI {s.uri!r} (§4.1)")
+        check_segment_duration(s.duration, p.target_duration)
+    has_date = any(s.program_date_time is not None for s in p.segments)
+    if not has_date and any(s.dateranges for s in p.segments):
+        raise ValueError("EXT-X-DATERANGE needs an EXT-X-PROGRAM-DATE-TIME (§4.3.2.7)")
+
+
+def check_segment_duration(duration: float, target_duration: int) -> None:
+    """§4.3.3.1: the EXTINF duration, rounded to the nearest integer, must not exceed the
+    target duration. Checked on the rendered 3-decimal value, which is what clients see."""
+    if not math.isfinite(duration) or duration < 0:
+        raise ValueError(f"segment duration must be a finite non-negative number, not {duration}")
+    rounded = Decimal(_extinf(duration)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if rounded > target_duration:
+        raise ValueError(
+            f"segment duration {duration:.3f} s exceeds EXT-X-TARGETDURATION {target_duration} "
+            "(§4.3.3.1)"
+        )
+
+
+def _extinf(duration: float) -> str:
+    return f"{duration:.3f}"
+
+
+def _decimal(value: float) -> str:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"durations must be finite and non-negative, not {value}")
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _quoted(value: str) -> str:
+    if any(c in value for c in '"\r\n'):
+        raise ValueError(f"a quoted-string cannot hold a double quote, CR or LF: {value!r} (§4.2)")
+    return value
+
+
+def _hex_sequence(value: str) -> str:
+    text = value if value[:2] in ("0x", "0X") else "0x" + value
+    if not _HEX_SEQUENCE.fullmatch(text):
+        raise ValueError(f"not a hexadecimal-sequence: {value!r} (§4.2)")
+    return text
+
+
+def _date_time(value: datetime) -> str:
+    # §4.3.2.6: ISO 8601 with milliseconds and a time zone; "Z" for UTC.
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("date-times in playlists need a time zone (§4.3.2.6)")
+    text = value.isoformat(timespec="milliseconds")
+    return text[: -len("+00:00")] + "Z" if offset == timedelta(0) else text
+
+
+def parse_media_playlist(text: str) -> MediaPlaylist:
+    """The tags render_media_playlist writes, read back; others are ignored as §6.3.1 asks."""
+    lines = [line.strip() for line in text.splitlines()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("not an M3U8 playlist: the first line must be #EXTM3U (§4.3.1.1)")
+    header: dict[str, str] = {}
+    segments: list[Segment] = []
+    pending: dict[str, object] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        if not line or (line.startswith("#") and not line.startswith("#EXT")):
+            continue  # blank lines and comments (§4.1)
+        if not line.startswith("#"):
+            if "duration" not in pending:
+                raise ValueError(f"line {number}: segment {line!r} has no EXTINF (§4.3.2.1)")
+            segments.append(Segment(uri=line, **pending))  # type: ignore[arg-type]
+            pending = {}
+            continue
+        name, _, value = line[1:].partition(":")
+        if name not in _SEGMENT_TAGS:
+            header[name] = value
+            continue
+        try:
+            _SEGMENT_TAGS[name](value, pending)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"line {number}: malformed {name}: {exc}") from exc
+    if "EXT-X-TARGETDURATION" not in header:
+        raise ValueError("EXT-X-TARGETDURATION is required (§4.3.3.1)")
+    playlist_type = header.get("EXT-X-PLAYLIST-TYPE")
+    if playlist_type is not None and playlist_type not in _PLAYLIST_TYPES:
+        raise ValueError(f"unknown EXT-X-PLAYLIST-TYPE {playlist_type!r}")
+    return MediaPlaylist(
+        target_duration=int(header["EXT-X-TARGETDURATION"]),
+        media_sequence=int(header.get("EXT-X-MEDIA-SEQUENCE", "0")),
+        segments=tuple(segments),
+        discontinuity_sequence=int(header.get("EXT-X-DISCONTINUITY-SEQUENCE", "0")),
+        version=int(header.get("EXT-X-VERSION", "1")),
+        playlist_type=playlist_type,  # type: ignore[arg-type]
+        endlist="EXT-X-ENDLIST" in header,
+        independent_segments="EXT-X-INDEPENDENT-SEGMENTS" in header,
+    )
+
+
+def _parse_extinf(value: str, pending: dict[str, object]) -> None:
+    duration, _, title = value.partition(",")
+    pending["duration"] = float(duration)
+    pending["title"] = title
+
+
+def _parse_daterange(value: str, pending: dict[str, object]) -> None:
+    attributes = {name: raw.strip('"') for name, raw in _ATTRIBUTE.findall(value)}
+
+    def number(name: str) -> float | None:
+        return float(attributes[name]) if name in attributes else None
+
+    daterange = DateRange(
+        id=attributes["ID"],
+        start_date=datetime.fromisoformat(attributes["START-DATE"]),
+        duration=number("DURATION"),
+        planned_duration=number("PLANNED-DURATION"),
+        scte35_out=attributes.get("SCTE35-OUT"),
+        scte35_in=attributes.get("SCTE35-IN"),
+        klass=attributes.get("CLASS"),
+    )
+    pending["dateranges"] = (*pending.get("dateranges", ()), daterange)  # type: ignore[misc]
+
+
+def _cue_out_duration(value: str) -> float:
+    # Both "#EXT-X-CUE-OUT:DURATION=30" and the older bare "#EXT-X-CUE-OUT:30" occur.
+    return float(value.removeprefix("DURATION=")) if value else 0.0
+
+
+def _setter(
+    name: str, convert: Callable[[str], object]
+) -> Callable[[str, dict[str, object]], None]:
+    def apply(value: str, pending: dict[str, object]) -> None:
+        pending[name] = convert(value)
+
+    return apply
+
+
+_SEGMENT_TAGS: dict[str, Callable[[str, dict[str, object]], None]] = {
+    "EXTINF": _parse_extinf,
+    "EXT-X-DISCONTINUITY": _setter("discontinuity", lambda _: True),
+    "EXT-X-PROGRAM-DATE-TIME": _setter("program_date_time", datetime.fromisoformat),
+    "EXT-X-DATERANGE": _parse_daterange,
+    "EXT-X-CUE-OUT": _setter("cue_out", _cue_out_duration),
+    "EXT-X-CUE-IN": _setter("cue_in", lambda _: True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowEntry:
+    """A live segment: its media sequence number, playlist metadata and TS bytes."""
+
+    sequence: int
+    segment: Segment
+    payload: bytes
+
+
+class SegmentWindow:
+    """The live edge of one stream: the newest segments and their bytes (§6.2.2).
+
+    Holds `size` segments, more when needed so the playlist never lasts less than three
+    target durations (§6.2.2). A segment that leaves the playlist stays retrievable with
+    `get` until as much media as its duration plus the playlist's has been appended since
+    (§6.2.2, measured in media time since this class never reads a clock); `get` returns
+    None after that, which the origin answers with 404. Not thread-safe: one event loop owns it.
+    """
+
+    def __init__(
+        self,
+        target_duration: int,
+        size: int = 6,
+        *,
+        first_sequence: int = 0,
+        discontinuity_sequence: int = 0,
+    ) -> None:
+        if target_duration < 1 or size < 1 or first_sequence < 0 or discontinuity_sequence < 0:
+            raise ValueError("target duration and size must be positive, sequences non-negative")
+        self.target_duration = target_duration
+        self.size = size
+        self._live: deque[WindowEntry] = deque()
+        self._retired: deque[tuple[WindowEntry, float]] = deque()  # (entry, expiry media time)
+        self._next_sequence = first_sequence
+        self._discontinuity_sequence = discontinuity_sequence
+        self._media_time = 0.0  # media appended so far: the window's only notion of time
+
+    @property
+    def media_sequence(self) -> int:
+        """EXT-X-MEDIA-SEQUENCE: the sequence number of the first live segment (§4.3.3.2)."""
+        return self._live[0].sequence if self._live else self._next_sequence
+
+    @property
+    def discontinuity_sequence(self) -> int:
+        """EXT-X-DISCONTINUITY-SEQUENCE: discontinuities that have left the playlist (§6.2.2)."""
+        return self._discontinuity_sequence
+
+    @property
+    def next_sequence(self) -> int:
+        return self._next_sequence
+
+    @property
+    def duration(self) -> float:
+        """Seconds of media in the playlist."""
+        return math.fsum(entry.segment.duration for entry in self._live)
+
+    @property
+    def entries(self) -> tuple[WindowEntry, ...]:
+        return tuple(self._live)
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def append(self, segment: Segment, payload: bytes) -> list[WindowEntry]:
+        """Adds the next segment; returns the entries that left the playlist.
+
+        `segment.uri` is not used: `playlist(uri_for)` names segments by sequence number.
+        """
+        if segment.duration <= 0:
+            raise ValueError("a live segment must have a positive duration")
+        check_segment_duration(segment.duration, self.target_duration)  # §6.2.1: fixed target
+        self._live.append(WindowEntry(self._next_sequence, segment, payload))
+        self._next_sequence += 1
+        self._media_time += segment.duration
+        while self._retired and self._retired[0][1] <= self._media_time:
+            self._retired.popleft()
+        return self._evict()
+
+    def _evict(self) -> list[WindowEntry]:
+        # §6.2.2: never shorter than three target durations, whatever `size` says.
+        evicted: list[WindowEntry] = []
+        duration = self.duration
+        while len(self._live) > self.size:
+            oldest = self._live[0].segment.duration
+            if duration - oldest < 3 * self.target_duration:
+                break
+            entry = self._live.popleft()
+            # §6.2.2: still available for its duration plus the longest playlist holding it.
+            self._retired.append((entry, self._media_time + oldest + duration))
+            duration -= oldest
+            if entry.segment.discontinuity:
+                self._discontinuity_sequence += 1  # §6.2.2
+            evicted.append(entry)
+        return evicted
+
+    def get(self, sequence: int) -> WindowEntry | None:
+        """The segment with this media sequence number while clients may still ask for it."""
+        first_live = self.media_sequence
+        if first_live <= sequence < self._next_sequence:
+            return self._live[sequence - first_live]
+        if self._retired and self._retired[0][0].sequence <= sequence < first_live:
+            return self._retired[sequence - self._retired[0][0].sequence][0]
+        return None
+
+    def playlist(self, uri_for: Callable[[int], str], *, endlist: bool = False) -> MediaPlaylist:
+        """The live playlist, naming each segment `uri_for(sequence)`."""
+        return MediaPlaylist(
+            target_duration=self.target_duration,
+            media_sequence=self.media_sequence,
+            segments=tuple(replace(e.segment, uri=uri_for(e.sequence)) for e in self._live),
+            discontinuity_sequence=self._discontinuity_sequence,
+            endlist=endlist,
+        )
