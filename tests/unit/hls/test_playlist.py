@@ -11,10 +11,10 @@ from hls.playlist import (
     DateRange,
     MediaPlaylist,
     Segment,
-    SegmentWindow,
     parse_media_playlist,
     render_media_playlist,
 )
+from hls.window import SegmentWindow
 
 T0 = datetime(2024, 5, 1, 20, 0, 0, tzinfo=UTC)
 
