@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from hls.live import LiveHls
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.source import ResponseHead, SourceClient
@@ -33,6 +34,7 @@ class RelayOptions:
     batch_seconds: float = 0.1
     reconnect_backoff: tuple[float, float] = (1.0, 30.0)
     read_timeout: float = 15.0
+    hls_segment_seconds: int = 6
 
 
 class Relay:
@@ -67,7 +69,7 @@ class Relay:
         self.last_audio_at: datetime | None = None
         self.current_title: str | None = None
         self.bitrate_kbps: int | None = None
-        self.frame_listeners: list[Callable[[Sequence[Frame], bool], None]] = []
+        self.hls = LiveHls(options.hls_segment_seconds, clock)
         self._discontinuity = False
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: asyncio.TimerHandle | None = None
@@ -76,6 +78,7 @@ class Relay:
 
     def start(self) -> None:
         name = str(self.source.stream_id)
+        self.hls.start()
         self._tasks = [asyncio.create_task(self.client.run(), name=f"relay-source-{name}")]
         if self._heartbeat is not None:
             self._tasks.append(asyncio.create_task(self._beat(), name=f"relay-beat-{name}"))
@@ -87,6 +90,7 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._cancel_grace()
+        await self.hls.stop()
         self.hub.close_listeners(reason)
 
     def snapshot(self) -> RelaySnapshot:
@@ -113,13 +117,13 @@ class Relay:
         self.bitrate_kbps = frames[-1].header.bitrate_kbps
         self.hub.publish(frames)
         discontinuity, self._discontinuity = self._discontinuity, False
-        for listener in self.frame_listeners:
-            listener(frames, discontinuity)
+        self.hls.on_frames(frames, discontinuity)
 
     def on_metadata(self, fields: dict[str, str]) -> None:
         title = fields.get("StreamTitle")
         if title is not None:
             self.current_title = title.strip() or None
+            self.hls.on_title(self.current_title)
         self.hub.set_metadata(fields)
 
     def on_disconnected(self, reason: str) -> None:
@@ -172,7 +176,6 @@ class RelayManager:
         self._heartbeat = heartbeat
         self._owns = owns
         self._relays: dict[uuid.UUID, Relay] = {}
-        self.relay_hooks: list[Callable[[Relay], None]] = []
 
     def relay(self, stream_id: uuid.UUID) -> Relay | None:
         return self._relays.get(stream_id)
@@ -193,8 +196,6 @@ class RelayManager:
                 return
             await self.stop(source.stream_id)
         relay = Relay(source, self.options, self._clock, self._heartbeat)
-        for hook in self.relay_hooks:
-            hook(relay)
         self._relays[source.stream_id] = relay
         relay.start()
 
