@@ -16,11 +16,19 @@ from control.middleware import (
 )
 from control.monetization import routes as monetization_routes
 from control.openapi import OPENAPI, build_document
+from control.streams import routes as streams_routes
 from control.users import routes as users_routes
 from mediaserver.config import Settings
 from mediaserver.metrics import Metrics
 
-DOMAINS = (system, auth_routes, users_routes, monetization_routes, analytics_routes)
+DOMAINS = (
+    system,
+    auth_routes,
+    users_routes,
+    streams_routes,
+    monetization_routes,
+    analytics_routes,
+)
 
 
 def all_routes() -> Api:

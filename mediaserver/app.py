@@ -14,7 +14,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from control.analytics.service import ANALYTICS, AnalyticsService
+from control.analytics.service import ANALYTICS, STREAM, AnalyticsService
 from control.api import Guard
 from control.app import middlewares, setup_control
 from control.auth.passwords import PasswordHasher
@@ -24,14 +24,19 @@ from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
+from control.streams.heartbeats import HeartbeatStore, MemoryHeartbeatStore, RedisHeartbeatStore
+from control.streams.probe import SourceProbe
+from control.streams.service import STREAMS, StreamsService
 from control.throttle import THROTTLE, Throttle
 from control.users.service import USERS, UsersService
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import SETTINGS, Settings
+from mediaserver.crypto import SecretBox
 from mediaserver.db import create_pool, start_embedded
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
+from relay.status import NullRelayControl, RelayControl
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +45,14 @@ LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]
 
 
 def build_app(
-    settings: Settings, secrets: Secrets | None = None, clock: Clock = utcnow
+    settings: Settings,
+    secrets: Secrets | None = None,
+    clock: Clock = utcnow,
+    relay: RelayControl | None = None,
 ) -> web.Application:
-    """The whole node. `secrets` and `clock` are injectable for tests."""
+    """The whole node. `secrets`, `clock` and `relay` are injectable for tests."""
     secrets = secrets or load_secrets(settings)
+    stream_keys = SecretBox(secrets.stream_key_secret)
     metrics = Metrics()
     app = web.Application(
         middlewares=middlewares(settings, metrics), client_max_size=settings.max_json_body_bytes
@@ -82,7 +91,24 @@ def build_app(
         app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
         app[PAYWALL] = PaywallService(pool, clock)
         app[ANALYTICS] = AnalyticsService(pool, clock)
+        probe = SourceProbe()
+        heartbeats: HeartbeatStore = (
+            RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
+        )
+        app[STREAMS] = StreamsService(
+            pool,
+            stream_keys,
+            probe,
+            heartbeats,
+            app[PAYWALL],
+            app[ANALYTICS],
+            relay or NullRelayControl(),
+            settings,
+            clock,
+        )
+        app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
         yield
+        await probe.close()
         await limiter.close()
         if redis is not None:
             await redis.aclose()

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+from aiohttp import web
 
 from hls.live import LiveHls
 from relay.hub import StreamHub
@@ -71,6 +74,7 @@ class Relay:
         self.bitrate_kbps: int | None = None
         self.hls = LiveHls(options.hls_segment_seconds, clock)
         self._discontinuity = False
+        self._hls_clients: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: asyncio.TimerHandle | None = None
 
@@ -93,12 +97,25 @@ class Relay:
         await self.hls.stop()
         self.hub.close_listeners(reason)
 
+    def note_hls_client(self, client: str) -> None:
+        """An HLS player fetched the playlist (they poll every target duration or so)."""
+        self._hls_clients[client] = time.monotonic()
+
+    @property
+    def hls_sessions(self) -> int:
+        """Players that fetched the playlist within the last three target durations."""
+        horizon = time.monotonic() - 3 * self._options.hls_segment_seconds
+        for client, seen in list(self._hls_clients.items()):
+            if seen < horizon:
+                del self._hls_clients[client]
+        return len(self._hls_clients)
+
     def snapshot(self) -> RelaySnapshot:
         return RelaySnapshot(
             connected=self.connected,
             current_title=self.current_title,
             bitrate_kbps=self.bitrate_kbps,
-            listeners=self.hub.listeners,
+            listeners=self.hub.listeners + self.hls_sessions,
             connected_since=self.connected_since,
             last_audio_at=self.last_audio_at,
         )
@@ -214,3 +231,6 @@ class RelayManager:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(stream_id) for stream_id in list(self._relays)))
+
+
+RELAYS = web.AppKey("relays", RelayManager)

@@ -51,3 +51,17 @@ class RelayControl(Protocol):
     def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:
         """Live figures, or None when this node runs no relay for the stream."""
         ...
+
+
+class NullRelayControl:
+    """A `RelayControl` that runs no relays: for nodes (and tests) without the relay manager.
+    Streams are registered and served metadata; live figures come from heartbeats only."""
+
+    async def ensure(self, source: StreamSource) -> None:
+        return None
+
+    async def stop(self, stream_id: uuid.UUID) -> None:
+        return None
+
+    def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:
+        return None

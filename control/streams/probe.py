@@ -1,0 +1,282 @@
+"""Checking a DJ's source server and stream key against its admin interface (backlog US-2.1),
+and reading its now-playing figures later.
+
+Detection, in this order, within one overall deadline:
+
+1. Icecast 2: `GET /admin/stats` with HTTP Basic `admin:KEY` → `<icestats>`. A 401/403
+   that names Icecast (`WWW-Authenticate` realm or `Server` header) is a wrong key.
+2. SHOUTcast v2: `GET /admin.cgi?sid=N&mode=viewxml&pass=KEY` (N = the DJ's sid, default 1).
+3. SHOUTcast v1: `GET /admin.cgi?mode=viewxml&pass=KEY`.
+   Both answer `<SHOUTCASTSERVER>`; any 401/403 from `admin.cgi` is a wrong key.
+
+v1 or v2: the `<VERSION>` element decides when present (major version 1 → v1, else v2);
+without it, the server is v2 when the `sid=` form is what answered and v1 otherwise (v1
+servers ignore `sid`, so a v1 that reports no version answers the first form and is taken
+for v2 — real v1 servers always send `<VERSION>`).
+
+The stream key travels only in the requests to the DJ's server: it is never logged, and
+error messages are built here rather than from aiohttp's (which quote the URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import xml.etree.ElementTree as ET
+from base64 import b64encode
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+
+from mediaserver.errors import Unprocessable
+from relay.status import ServerKind, StreamSource
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Mozilla/5.0 (compatible; mediaserver source check)"
+MAX_BODY_BYTES = 1 << 20  # an Icecast with hundreds of mounts stays well below
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What the admin interface said. Figures are None when the server did not report them
+    (e.g. the DJ is not broadcasting yet)."""
+
+    kind: ServerKind
+    sid: int | None  # SHOUTcast v2 stream id; None for the others
+    title: str | None
+    bitrate_kbps: int | None
+    listeners: int | None
+
+
+Rejected = Literal["rejected"]
+REJECTED: Rejected = "rejected"
+Form = Literal["icecast", "sid", "plain"]
+
+
+class _Unreachable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes | None  # None: not read (audio, or over MAX_BODY_BYTES)
+
+
+class SourceProbe:
+    """Talks to SHOUTcast v1/v2 and Icecast 2 admin interfaces with bounded timeouts."""
+
+    def __init__(self, timeout_seconds: float = 5.0) -> None:
+        self._timeout = timeout_seconds
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def probe(
+        self, source_url: str, key: str, mount: str, sid: int | None = None
+    ) -> ProbeResult:
+        """Detect the server kind and check the key; raises `Unprocessable` (422) saying
+        whether the server is unreachable, refused the key, or is no stream server."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                outcome = await self._detect(source_url, key, mount, sid)
+        except TimeoutError:
+            outcome = _Unreachable(f"no answer within {self._timeout:g} s")
+        except _Unreachable as exc:
+            outcome = exc
+        if isinstance(outcome, _Unreachable):
+            message = f"Cannot connect to the source at {source_url}: {outcome.reason}"
+        elif outcome == REJECTED:
+            message = "The source rejected the stream key"
+        elif outcome is None:
+            message = f"{source_url} does not look like a SHOUTcast or Icecast server"
+        else:
+            log.info("source checked", extra={"source_url": source_url, "kind": outcome.kind})
+            return outcome
+        log.info("source check failed", extra={"source_url": source_url, "reason": message})
+        raise Unprocessable(message)
+
+    async def fetch_stats(self, source: StreamSource, key: str) -> ProbeResult | None:
+        """The now-playing figures of a registered source, asked the way its kind answers;
+        None on any failure (this is polling: the caller tries again later)."""
+        form: Form = {"icecast2": "icecast", "shoutcast2": "sid", "shoutcast1": "plain"}[
+            source.server_kind
+        ]
+        try:
+            async with asyncio.timeout(self._timeout):
+                outcome = await self._ask(source.source_url, key, source.mount, source.sid, form)
+        except (TimeoutError, _Unreachable):
+            return None
+        return outcome if isinstance(outcome, ProbeResult) else None
+
+    async def _detect(
+        self, source_url: str, key: str, mount: str, sid: int | None
+    ) -> ProbeResult | Rejected | None:
+        forms: tuple[Form, ...] = ("icecast", "sid", "plain")
+        for form in forms:
+            outcome = await self._ask(source_url, key, mount, sid, form)
+            if outcome is not None:
+                return outcome
+        return None
+
+    async def _ask(
+        self, source_url: str, key: str, mount: str, sid: int | None, form: Form
+    ) -> ProbeResult | Rejected | None:
+        if form == "icecast":
+            answer = await self._get(f"{source_url}/admin/stats", auth=("admin", key))
+        else:
+            params = {"mode": "viewxml", "pass": key}
+            if form == "sid":
+                params = {"sid": str(sid or 1), **params}
+            answer = await self._get(f"{source_url}/admin.cgi", params=params)
+        return _classify(form, answer, mount, sid)
+
+    async def _get(
+        self,
+        url: str,
+        params: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> _Answer | None:
+        """One GET; None when the server answered with something that is not HTTP."""
+        headers: dict[str, str] = {}
+        if auth is not None:
+            # RFC 7617 with UTF-8, as Icecast reads it.
+            headers["Authorization"] = "Basic " + b64encode(":".join(auth).encode()).decode()
+        try:
+            async with self._session().get(
+                url, params=params, headers=headers, allow_redirects=False
+            ) as response:
+                return _Answer(response.status, response.headers, await _read(response))
+        except aiohttp.ClientConnectorError as exc:
+            raise _Unreachable(_reason(exc)) from None
+        except aiohttp.ClientError:
+            return None  # reachable, but it does not speak HTTP on the admin path
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._http
+
+
+def _classify(
+    form: Form, answer: _Answer | None, mount: str, sid: int | None
+) -> ProbeResult | Rejected | None:
+    """What one admin answer means: the figures, a refused key, or "not this kind"."""
+    if answer is None:
+        return None
+    if answer.status == 200:
+        if form == "icecast":
+            return parse_icecast_stats(answer.body, mount)
+        return parse_shoutcast_stats(answer.body, (sid or 1) if form == "sid" else None)
+    if answer.status in (401, 403):
+        if form != "icecast":
+            return REJECTED
+        marks = answer.headers.get("WWW-Authenticate", "") + answer.headers.get("Server", "")
+        if "icecast" in marks.lower():
+            return REJECTED
+    return None
+
+
+def parse_icecast_stats(body: bytes | None, mount: str) -> ProbeResult | None:
+    """`<icestats>` of Icecast 2's `/admin/stats`; figures of `mount` when it is live."""
+    root = _xml_root(body)
+    if root is None or root.tag != "icestats":
+        return None
+    source = next((s for s in root.iter("source") if s.get("mount") == mount), None)
+    if source is None:  # the DJ is not connected to this mount right now
+        return ProbeResult("icecast2", None, None, None, None)
+    title, artist = _text(source, "title"), _text(source, "artist")
+    if artist and title:
+        title = f"{artist} - {title}"
+    bitrate = _int(_text(source, "bitrate")) or _audio_info_bitrate(_text(source, "audio_info"))
+    return ProbeResult("icecast2", None, title, bitrate, _int(_text(source, "listeners")))
+
+
+def parse_shoutcast_stats(body: bytes | None, sid: int | None) -> ProbeResult | None:
+    """`<SHOUTCASTSERVER>` of `admin.cgi?mode=viewxml`; `sid` is the one asked for, None
+    when the request had no `sid=` (see the module docstring for v1 versus v2)."""
+    root = _xml_root(body)
+    if root is None or root.tag != "SHOUTCASTSERVER":
+        return None
+    version = _text(root, "VERSION")
+    if version:
+        v2 = not version.split(".", 1)[0].strip() == "1"
+    else:
+        v2 = sid is not None
+    live = _text(root, "STREAMSTATUS") != "0"
+    return ProbeResult(
+        "shoutcast2" if v2 else "shoutcast1",
+        (sid or 1) if v2 else None,
+        _text(root, "SONGTITLE") if live else None,
+        _int(_text(root, "BITRATE")),
+        _int(_text(root, "CURRENTLISTENERS")),
+    )
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes | None:
+    if response.content_type.startswith("audio/") or response.content_type == "application/ogg":
+        return None  # a stream, not an admin page: reading it would never end
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: aiohttp.ClientConnectorError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate is not valid"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return "connection refused"
+    return (exc.os_error.strerror or "connection failed").lower()
+
+
+def _xml_root(body: bytes | None) -> ET.Element | None:
+    # Entity declarations are refused outright (no admin page uses them), which rules out
+    # entity-expansion bombs; expat never fetches external resources and the size is capped.
+    if not body or b"<!ENTITY" in body:
+        return None
+    try:
+        return ET.fromstring(body)  # noqa: S314
+    except ET.ParseError:
+        return None
+
+
+def _text(element: ET.Element, tag: str) -> str | None:
+    child = element.find(tag)
+    text = (child.text or "").strip() if child is not None else ""
+    return text or None
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _audio_info_bitrate(info: str | None) -> int | None:
+    """`ice-bitrate=128;ice-channels=2` or `bitrate=128;…` (Icecast's audio_info)."""
+    for part in (info or "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().removeprefix("ice-") == "bitrate":
+            return _int(value.strip())
+    return None

@@ -1,0 +1,251 @@
+"""SQL of live streams and their ad markers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+import asyncpg
+
+from control.streams.schemas import AdMarker, StreamIn
+from mediaserver.db import Executor
+from relay.status import ServerKind, StreamSource
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    stream_id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    source_url: str
+    mount: str
+    server_kind: ServerKind
+    sid: int | None
+    stream_key_enc: bytes = field(repr=False)
+    genre: str | None
+    description: str | None
+    visibility: str
+    monetization_enabled: bool
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+    @property
+    def live(self) -> bool:
+        """Enabled and not deleted: a relay should run, listeners may connect."""
+        return self.enabled and self.deleted_at is None
+
+    def source(self) -> StreamSource:
+        return StreamSource(
+            stream_id=self.stream_id,
+            source_url=self.source_url,
+            mount=self.mount,
+            server_kind=self.server_kind,
+            sid=self.sid,
+            name=self.name,
+            genre=self.genre,
+            description=self.description,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChanges:
+    """A PATCH: `None` leaves a column alone, except genre/description, cleared when set."""
+
+    name: str | None = None
+    set_genre: bool = False
+    genre: str | None = None
+    set_description: bool = False
+    description: str | None = None
+    visibility: str | None = None
+    monetization_enabled: bool | None = None
+    enabled: bool | None = None
+
+
+INSERT = """
+INSERT INTO streams (stream_id, owner_id, name, source_url, mount, server_kind, sid,
+                     stream_key_enc, genre, description, visibility, monetization_enabled,
+                     created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+"""
+BY_ID = """
+SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+FROM streams WHERE stream_id = $1
+"""
+# Public, enabled streams plus the caller's own enabled private ones ($1 NULL: anonymous).
+DIRECTORY = """
+SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at,
+       count(*) OVER () AS total
+FROM streams
+WHERE deleted_at IS NULL AND enabled AND (visibility = 'public' OR owner_id = $1)
+ORDER BY created_at DESC, stream_id DESC LIMIT $2 OFFSET $3
+"""
+DIRECTORY_COUNT = """
+SELECT count(*) FROM streams
+WHERE deleted_at IS NULL AND enabled AND (visibility = 'public' OR owner_id = $1)
+"""
+OWNED = """
+SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at,
+       count(*) OVER () AS total
+FROM streams WHERE deleted_at IS NULL AND owner_id = $1
+ORDER BY created_at DESC, stream_id DESC LIMIT $2 OFFSET $3
+"""
+OWNED_COUNT = "SELECT count(*) FROM streams WHERE deleted_at IS NULL AND owner_id = $1"
+ENABLED = """
+SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+FROM streams WHERE enabled AND deleted_at IS NULL ORDER BY created_at, stream_id
+"""
+UPDATE = """
+UPDATE streams SET
+    name = coalesce($2, name),
+    genre = CASE WHEN $3 THEN $4 ELSE genre END,
+    description = CASE WHEN $5 THEN $6 ELSE description END,
+    visibility = coalesce($7, visibility),
+    monetization_enabled = coalesce($8, monetization_enabled),
+    enabled = coalesce($9, enabled),
+    updated_at = $10
+WHERE stream_id = $1 AND deleted_at IS NULL
+RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+"""
+SOFT_DELETE = """
+UPDATE streams SET deleted_at = $2, updated_at = $2 WHERE stream_id = $1 AND deleted_at IS NULL
+"""
+OWNER_OF = "SELECT owner_id FROM streams WHERE stream_id = $1 AND deleted_at IS NULL"
+# Serialises concurrent replacements of one stream's markers.
+LOCK = "SELECT 1 FROM streams WHERE stream_id = $1 AND deleted_at IS NULL FOR UPDATE"
+DELETE_ADS = "DELETE FROM streams_ads WHERE stream_id = $1"
+INSERT_ADS = """
+INSERT INTO streams_ads (stream_id, position_seconds, duration_seconds, ad_type, created_at)
+SELECT $1, p, d, t, $5 FROM unnest($2::int[], $3::int[], $4::text[]) AS m (p, d, t)
+"""
+ADS = """
+SELECT position_seconds, duration_seconds, ad_type FROM streams_ads WHERE stream_id = $1
+ORDER BY position_seconds, duration_seconds, ad_type
+"""
+
+_NAMES = tuple(f.name for f in fields(StreamRow))
+
+
+def _row(record: asyncpg.Record | None) -> StreamRow | None:
+    if record is None:
+        return None
+    return StreamRow(*(record[name] for name in _NAMES))
+
+
+async def insert(
+    conn: Executor,
+    stream_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    body: StreamIn,
+    server_kind: ServerKind,
+    sid: int | None,
+    key_enc: bytes,
+    now: datetime,
+) -> StreamRow:
+    record = await conn.fetchrow(
+        INSERT,
+        stream_id,
+        owner_id,
+        body.name,
+        body.shoutcast_url,
+        body.mount,
+        server_kind,
+        sid,
+        key_enc,
+        body.genre,
+        body.description,
+        body.visibility,
+        body.monetization_enabled,
+        now,
+    )
+    row = _row(record)
+    assert row is not None
+    return row
+
+
+async def by_id(conn: Executor, stream_id: uuid.UUID) -> StreamRow | None:
+    """The stream, deleted or not."""
+    return _row(await conn.fetchrow(BY_ID, stream_id))
+
+
+async def directory(
+    conn: Executor, viewer_id: uuid.UUID | None, limit: int, offset: int
+) -> tuple[list[StreamRow], int]:
+    records = await conn.fetch(DIRECTORY, viewer_id, limit, offset)
+    if not records:
+        return [], int(await conn.fetchval(DIRECTORY_COUNT, viewer_id))
+    return [r for r in map(_row, records) if r is not None], int(records[0]["total"])
+
+
+async def owned(
+    conn: Executor, owner_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[StreamRow], int]:
+    records = await conn.fetch(OWNED, owner_id, limit, offset)
+    if not records:
+        return [], int(await conn.fetchval(OWNED_COUNT, owner_id))
+    return [r for r in map(_row, records) if r is not None], int(records[0]["total"])
+
+
+async def enabled(conn: Executor) -> list[StreamRow]:
+    return [r for r in map(_row, await conn.fetch(ENABLED)) if r is not None]
+
+
+async def update(
+    conn: Executor, stream_id: uuid.UUID, changes: StreamChanges, now: datetime
+) -> StreamRow | None:
+    """None when the stream is gone (deleted meanwhile)."""
+    c = changes
+    record = await conn.fetchrow(
+        UPDATE,
+        stream_id,
+        c.name,
+        c.set_genre,
+        c.genre,
+        c.set_description,
+        c.description,
+        c.visibility,
+        c.monetization_enabled,
+        c.enabled,
+        now,
+    )
+    return _row(record)
+
+
+async def soft_delete(conn: Executor, stream_id: uuid.UUID, now: datetime) -> bool:
+    return str(await conn.execute(SOFT_DELETE, stream_id, now)) == "UPDATE 1"
+
+
+async def owner_of(conn: Executor, stream_id: uuid.UUID) -> uuid.UUID | None:
+    owner: uuid.UUID | None = await conn.fetchval(OWNER_OF, stream_id)
+    return owner
+
+
+async def replace_ads(
+    conn: Executor, stream_id: uuid.UUID, markers: list[AdMarker], now: datetime
+) -> bool:
+    """Within the caller's transaction; False when the stream is gone."""
+    if await conn.fetchval(LOCK, stream_id) is None:
+        return False
+    await conn.execute(DELETE_ADS, stream_id)
+    await conn.execute(
+        INSERT_ADS,
+        stream_id,
+        [m.position_seconds for m in markers],
+        [m.duration_seconds for m in markers],
+        [m.ad_type for m in markers],
+        now,
+    )
+    return True
+
+
+async def ads(conn: Executor, stream_id: uuid.UUID) -> list[AdMarker]:
+    return [AdMarker(**dict(r)) for r in await conn.fetch(ADS, stream_id)]

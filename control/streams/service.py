@@ -1,0 +1,282 @@
+"""Live streams: registration, configuration, the directory, who may listen (the rules are
+in `control.streams.access`), heartbeats and ad markers (backlog US-2.1 – US-2.7, US-5.1,
+US-6.3, US-6.4)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+
+from control.analytics.service import LISTENERS, STREAM, AnalyticsService
+from control.monetization.service import PaywallService
+from control.security import Principal
+from control.streams import queries
+from control.streams.access import check_owner, check_read, stream_not_found
+from control.streams.heartbeats import Heartbeat, HeartbeatStore
+from control.streams.live import live_figures, status_report
+from control.streams.probe import ProbeResult, SourceProbe
+from control.streams.queries import StreamChanges, StreamRow
+from control.streams.schemas import (
+    AdMarker,
+    AdMarkers,
+    AdMarkersIn,
+    StreamCreated,
+    StreamIn,
+    StreamList,
+    StreamListQuery,
+    StreamOut,
+    StreamStatus,
+    StreamUpdate,
+    StreamUpdated,
+)
+from mediaserver.clock import Clock, utcnow
+from mediaserver.config import Settings
+from mediaserver.crypto import SealedDataError, SecretBox
+from mediaserver.errors import Gone, Unauthenticated
+from relay.status import RelayControl, StreamSource
+
+log = logging.getLogger(__name__)
+
+
+class StreamsService:
+    """Streams in PostgreSQL, keys sealed with `box`, relays driven through `relay`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        box: SecretBox,
+        probe: SourceProbe,
+        heartbeats: HeartbeatStore,
+        paywall: PaywallService,
+        analytics: AnalyticsService,
+        relay: RelayControl,
+        settings: Settings,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._box = box
+        self._probe = probe
+        self._heartbeats = heartbeats
+        self._paywall = paywall
+        self._analytics = analytics
+        self._relay = relay
+        self._base_url = settings.base_url
+        self._clock = clock
+
+    async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
+        """Check the source and key with the server's admin interface (422 when that fails),
+        store the stream with its key sealed to the row, and start its relay."""
+        key = body.stream_key.get_secret_value()
+        found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
+        stream_id = uuid.uuid4()
+        sealed = self._box.seal(key, stream_id.bytes)
+        row = await queries.insert(
+            self._pool,
+            stream_id,
+            principal.user_id,
+            body,
+            found.kind,
+            found.sid,
+            sealed,
+            self._clock(),
+        )
+        await self._relay.ensure(row.source())
+        return StreamCreated(stream_id=stream_id)
+
+    async def update(
+        self, principal: Principal, stream_id: uuid.UUID, body: StreamUpdate
+    ) -> StreamUpdated:
+        """Change the fields sent; `enabled` starts or stops the relay."""
+        await self._owned(principal, stream_id)
+        sent = body.changes()
+        changes = StreamChanges(
+            name=sent.get("name"),
+            set_genre="genre" in sent,
+            genre=sent.get("genre"),
+            set_description="description" in sent,
+            description=sent.get("description"),
+            visibility=sent.get("visibility"),
+            monetization_enabled=sent.get("monetization_enabled"),
+            enabled=sent.get("enabled"),
+        )
+        row = await queries.update(self._pool, stream_id, changes, self._clock())
+        if row is None:
+            raise stream_not_found()
+        if sent.get("enabled") is False:
+            await self._relay.stop(stream_id)
+        elif sent.get("enabled") is True:
+            await self._relay.ensure(row.source())
+        return StreamUpdated(stream_id=stream_id, updated_fields=list(sent))
+
+    async def delete(self, principal: Principal, stream_id: uuid.UUID) -> None:
+        """Soft delete; the relay stops and its listeners are disconnected."""
+        await self._owned(principal, stream_id)
+        if not await queries.soft_delete(self._pool, stream_id, self._clock()):
+            raise stream_not_found()
+        await self._relay.stop(stream_id)
+        await self._heartbeats.forget(stream_id)
+
+    async def directory(self, principal: Principal | None, query: StreamListQuery) -> StreamList:
+        """Public enabled streams (plus the caller's own private ones), newest first; with
+        `mine`, every stream of the caller, disabled ones included."""
+        limit, offset = query.per_page, query.offset
+        if query.mine:
+            if principal is None:
+                raise Unauthenticated("Sign in to list your own streams")
+            rows, total = await queries.owned(self._pool, principal.user_id, limit, offset)
+        else:
+            viewer = principal.user_id if principal is not None else None
+            rows, total = await queries.directory(self._pool, viewer, limit, offset)
+        beats = await self._heartbeats.last_many(r.stream_id for r in rows)
+        now = self._clock()
+        streams = [self._out(r, beats.get(r.stream_id), now) for r in rows]
+        return StreamList(streams=streams, page=query.page, per_page=limit, total=total)
+
+    async def detail(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamOut:
+        """One stream's metadata (US-2.5 visibility rule)."""
+        row = await self._readable(principal, stream_id, live_only=False, paywall_public=False)
+        return self._out(row, await self._heartbeats.last(stream_id), self._clock())
+
+    async def status(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamStatus:
+        """US-2.5 live status; 503 when the relay has been offline for over 5 minutes."""
+        row = await self._readable(principal, stream_id, live_only=False, paywall_public=True)
+        beat = await self._heartbeats.last(stream_id)
+        snapshot = self._relay.snapshot(stream_id) if row.enabled else None
+        return status_report(row, snapshot, beat, self._clock())
+
+    async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
+        """The stream a media route may serve to `principal`, or the error to answer:
+        404 unknown/deleted/disabled, 401/403 private, 403 "Subscription required"."""
+        return await self._readable(principal, stream_id, live_only=True, paywall_public=True)
+
+    async def record_heartbeat(
+        self,
+        stream_id: uuid.UUID,
+        *,
+        listeners: int,
+        uptime_seconds: int,
+        cpu_usage_percent: float | None = None,
+        memory_usage_bytes: int | None = None,
+        current_title: str | None = None,
+        bitrate_kbps: int | None = None,
+        node: str | None = None,
+    ) -> None:
+        """Store a relay's figures as its last heartbeat, stamped now by the service clock,
+        and add `listeners` to today's analytics (US-2.4, US-5.1). The in-process relay
+        calls this every 30 s, external relays through the heartbeat route.
+        404 for an unknown stream, 410 when it is disabled or deleted."""
+        row = await queries.by_id(self._pool, stream_id)
+        if row is None:
+            raise stream_not_found()
+        if not row.live:
+            raise Gone("Stream is disabled or deleted")
+        beat = Heartbeat(
+            at=self._clock(),
+            listeners=listeners,
+            uptime_seconds=uptime_seconds,
+            cpu_usage_percent=cpu_usage_percent,
+            memory_usage_bytes=memory_usage_bytes,
+            current_title=current_title,
+            bitrate_kbps=bitrate_kbps,
+            node=node,
+        )
+        await self._heartbeats.record(stream_id, beat)
+        await self._analytics.record(STREAM, stream_id, LISTENERS, beat.listeners)
+
+    async def set_ad_markers(
+        self, principal: Principal, stream_id: uuid.UUID, body: AdMarkersIn
+    ) -> AdMarkers:
+        """Replace the stream's ad markers (US-6.4); they come back sorted by position."""
+        await self._owned(principal, stream_id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await queries.replace_ads(conn, stream_id, body.ad_markers, self._clock()):
+                raise stream_not_found()
+            markers = await queries.ads(conn, stream_id)
+        return AdMarkers(stream_id=stream_id, ad_markers=markers)
+
+    async def list_ad_markers(self, principal: Principal, stream_id: uuid.UUID) -> AdMarkers:
+        await self._owned(principal, stream_id)
+        return AdMarkers(stream_id=stream_id, ad_markers=await self.ad_markers(stream_id))
+
+    async def ad_markers(self, stream_id: uuid.UUID) -> list[AdMarker]:
+        """The stream's ad markers by position, for the HLS packager."""
+        return await queries.ads(self._pool, stream_id)
+
+    async def enabled_sources(self) -> list[StreamSource]:
+        """Every enabled, non-deleted stream: the relays a node starts with."""
+        return [row.source() for row in await queries.enabled(self._pool)]
+
+    async def source_for(self, stream_id: uuid.UUID) -> StreamSource | None:
+        """The stream's source while it is enabled and not deleted, else None."""
+        row = await queries.by_id(self._pool, stream_id)
+        return row.source() if row is not None and row.live else None
+
+    async def admin_stats(self, stream_id: uuid.UUID) -> ProbeResult | None:
+        """Now-playing figures from the source's admin interface (the stored key never
+        leaves this service); None when unavailable."""
+        row = await queries.by_id(self._pool, stream_id)
+        if row is None or not row.live:
+            return None
+        try:
+            key = self._box.open(row.stream_key_enc, row.stream_id.bytes)
+        except SealedDataError:
+            log.warning("stream key does not decrypt", extra={"stream_id": str(stream_id)})
+            return None
+        return await self._probe.fetch_stats(row.source(), key)
+
+    async def owner_of(self, stream_id: uuid.UUID) -> uuid.UUID | None:
+        """For analytics reports: the owner of a non-deleted stream."""
+        return await queries.owner_of(self._pool, stream_id)
+
+    async def _owned(self, principal: Principal, stream_id: uuid.UUID) -> StreamRow:
+        row = await self._existing(stream_id)
+        check_owner(principal, row)
+        return row
+
+    async def _readable(
+        self,
+        principal: Principal | None,
+        stream_id: uuid.UUID,
+        *,
+        live_only: bool,
+        paywall_public: bool,
+    ) -> StreamRow:
+        row = await self._existing(stream_id)
+        await check_read(
+            principal, row, self._paywall, live_only=live_only, paywall_public=paywall_public
+        )
+        return row
+
+    async def _existing(self, stream_id: uuid.UUID) -> StreamRow:
+        row = await queries.by_id(self._pool, stream_id)
+        if row is None or row.deleted_at is not None:
+            raise stream_not_found()
+        return row
+
+    def _out(self, row: StreamRow, beat: Heartbeat | None, now: datetime) -> StreamOut:
+        listeners = 0
+        if row.live:
+            listeners = live_figures(self._relay.snapshot(row.stream_id), beat, now).listeners
+        base = f"{self._base_url}/v1/streams/{row.stream_id}"
+        return StreamOut(
+            stream_id=row.stream_id,
+            name=row.name,
+            genre=row.genre,
+            description=row.description,
+            visibility=row.visibility,  # type: ignore[arg-type]
+            monetization_enabled=row.monetization_enabled,
+            listeners=listeners,
+            live_mp3_url=f"{base}/live.mp3",
+            live_hls_url=f"{base}/live.m3u8",
+            owner_id=row.owner_id,
+            server_kind=row.server_kind,
+            enabled=row.enabled,
+            created_at=row.created_at,
+        )
+
+
+STREAMS = web.AppKey("streams_service", StreamsService)
