@@ -20,6 +20,7 @@ from control.streams import routes as streams_routes
 from control.users import routes as users_routes
 from mediaserver.config import Settings
 from mediaserver.metrics import Metrics
+from relay import routes as media_routes
 
 DOMAINS = (
     system,
@@ -28,6 +29,7 @@ DOMAINS = (
     streams_routes,
     monetization_routes,
     analytics_routes,
+    media_routes,
 )
 
 

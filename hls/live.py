@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from hls.id3 import id3_title_tag
 from hls.packager import TsSegmenter
@@ -27,11 +28,15 @@ from relay.mp3 import Frame
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class AdMarker:
-    position_seconds: int  # from the stream's start
-    duration_seconds: int
-    ad_type: str
+class AdMarker(Protocol):
+    """An ad break the DJ scheduled, `position_seconds` from the stream's start."""
+
+    @property
+    def position_seconds(self) -> int: ...
+    @property
+    def duration_seconds(self) -> int: ...
+    @property
+    def ad_type(self) -> str: ...
 
 
 @dataclass(slots=True)

@@ -30,13 +30,17 @@ from control.streams.service import STREAMS, StreamsService
 from control.throttle import THROTTLE, Throttle
 from control.users.service import USERS, UsersService
 from mediaserver.clock import Clock, utcnow
+from mediaserver.cluster import Cluster
 from mediaserver.config import SETTINGS, Settings
-from mediaserver.crypto import SecretBox
+from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.db import create_pool, start_embedded
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
-from relay.status import NullRelayControl, RelayControl
+from relay.collector import RelayCollector
+from relay.manager import RELAYS, RelayManager, RelayOptions
+from relay.routes import SIGNER
+from relay.status import RelayControl
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,14 @@ def build_app(
         settings.access_token_ttl_seconds,
     )
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
+    manager = None
+    if relay is None:
+        manager = relay = RelayManager(
+            relay_options(settings), clock, owns=Cluster(settings.node_name).owns
+        )
+        app[RELAYS] = manager
+        app[SIGNER] = UrlSigner(secrets.stream_key_secret)
+        metrics.registry.register(RelayCollector(manager))
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await open_database(settings)
@@ -102,12 +114,17 @@ def build_app(
             heartbeats,
             app[PAYWALL],
             app[ANALYTICS],
-            relay or NullRelayControl(),
+            relay,
             settings,
             clock,
         )
         app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
+        if manager is not None:
+            manager.attach(app[STREAMS], settings.node_name)
+            await manager.start_all(await app[STREAMS].enabled_sources())
         yield
+        if manager is not None:
+            await manager.close()
         await probe.close()
         await limiter.close()
         if redis is not None:
@@ -118,6 +135,16 @@ def build_app(
     guard = Guard(codec, secrets.relay_service_token)
     setup_control(app, settings, guard)
     return app
+
+
+def relay_options(settings: Settings) -> RelayOptions:
+    return RelayOptions(
+        grace_seconds=settings.relay_grace_seconds,
+        metaint=settings.icy_metaint,
+        burst_bytes=settings.relay_burst_bytes,
+        backlog_limit=settings.relay_listener_backlog_bytes,
+        hls_segment_seconds=settings.hls_segment_seconds,
+    )
 
 
 async def open_database(settings: Settings) -> asyncpg.Pool:

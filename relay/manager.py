@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from aiohttp import web
 
-from hls.live import LiveHls
+from hls.live import AdMarker, LiveHls
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.source import ResponseHead, SourceClient
@@ -24,6 +25,24 @@ from relay.status import RelaySnapshot, StreamSource
 log = logging.getLogger(__name__)
 
 HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot], Awaitable[None]]
+AdsSource = Callable[[uuid.UUID], Awaitable[Sequence[AdMarker]]]
+
+
+class StreamsBackend(Protocol):
+    """What relays need from the streams service (kept narrow to avoid a cycle)."""
+
+    async def record_heartbeat(
+        self,
+        stream_id: uuid.UUID,
+        *,
+        listeners: int,
+        uptime_seconds: int,
+        current_title: str | None = None,
+        bitrate_kbps: int | None = None,
+        node: str | None = None,
+    ) -> None: ...
+
+    async def ad_markers(self, stream_id: uuid.UUID) -> Sequence[AdMarker]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +68,14 @@ class Relay:
         options: RelayOptions,
         clock: Callable[[], datetime],
         heartbeat: HeartbeatSink | None = None,
+        ads: AdsSource | None = None,
     ) -> None:
         self.source = source
         self._options = options
         self._clock = clock
         self._heartbeat = heartbeat
+        self._ads = ads
+        self._beat_now = asyncio.Event()
         self.hub = StreamHub(
             metaint=options.metaint,
             burst_bytes=options.burst_bytes,
@@ -84,8 +106,7 @@ class Relay:
         name = str(self.source.stream_id)
         self.hls.start()
         self._tasks = [asyncio.create_task(self.client.run(), name=f"relay-source-{name}")]
-        if self._heartbeat is not None:
-            self._tasks.append(asyncio.create_task(self._beat(), name=f"relay-beat-{name}"))
+        self._tasks.append(asyncio.create_task(self._beat(), name=f"relay-beat-{name}"))
 
     async def stop(self, reason: str) -> None:
         for task in self._tasks:
@@ -127,6 +148,7 @@ class Relay:
         self.connected_since = self._clock()
         self.bitrate_kbps = self.bitrate_kbps or head.bitrate_kbps
         self._cancel_grace()
+        self._beat_now.set()  # status on every node turns "connected" now, not in 30 s
         log.info("source connected", extra={"stream_id": str(self.source.stream_id)})
 
     def on_frames(self, frames: Sequence[Frame]) -> None:
@@ -166,15 +188,20 @@ class Relay:
             self._grace = None
 
     async def _beat(self) -> None:
-        assert self._heartbeat is not None
+        """Every `heartbeat_seconds` (and right after connecting): forget departed
+        listeners, refresh ad markers, record the relay's figures like an external relay's
+        heartbeat (status, directory, analytics)."""
         while True:
-            await asyncio.sleep(self._options.heartbeat_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), self._options.heartbeat_seconds)
+            self._beat_now.clear()
             self.hub.sweep()
-            if not self.connected:
-                continue
             try:
-                await self._heartbeat(self.source.stream_id, self.snapshot())
-            except Exception:  # a failed heartbeat must not kill the relay; next one retries
+                if self._ads is not None:
+                    self.hls.ad_markers = tuple(await self._ads(self.source.stream_id))
+                if self.connected and self._heartbeat is not None:
+                    await self._heartbeat(self.source.stream_id, self.snapshot())
+            except Exception:  # a failed beat must not end the relay; the next one retries
                 log.exception("relay heartbeat failed")
 
 
@@ -193,6 +220,25 @@ class RelayManager:
         self._heartbeat = heartbeat
         self._owns = owns
         self._relays: dict[uuid.UUID, Relay] = {}
+        self._ads: AdsSource | None = None
+
+    def attach(self, streams: StreamsBackend, node_name: str) -> None:
+        """Report to the streams service: heartbeats every 30 s, ad markers from it."""
+
+        async def beat(stream_id: uuid.UUID, snapshot: RelaySnapshot) -> None:
+            since = snapshot.connected_since
+            uptime = (self._clock() - since).total_seconds() if since else 0.0
+            await streams.record_heartbeat(
+                stream_id,
+                listeners=snapshot.listeners,
+                uptime_seconds=int(uptime),
+                current_title=snapshot.current_title,
+                bitrate_kbps=snapshot.bitrate_kbps,
+                node=node_name,
+            )
+
+        self._heartbeat = beat
+        self._ads = streams.ad_markers
 
     def relay(self, stream_id: uuid.UUID) -> Relay | None:
         return self._relays.get(stream_id)
@@ -212,7 +258,7 @@ class RelayManager:
                 current.source = replace(source)
                 return
             await self.stop(source.stream_id)
-        relay = Relay(source, self.options, self._clock, self._heartbeat)
+        relay = Relay(source, self.options, self._clock, self._heartbeat, self._ads)
         self._relays[source.stream_id] = relay
         relay.start()
 

@@ -31,10 +31,16 @@ async def _live_relay(request: web.Request) -> tuple[uuid.UUID, Relay, bool]:
     """The relay of an accessible stream, and whether the stream is open to anyone."""
     stream_id = path_uuid(request, "stream_id", "Stream")
     row = await request.app[STREAMS].media_access(request.get(principal_key), stream_id)
-    relay = request.app[RELAYS].relay(stream_id)
+    relay = _relay(request, stream_id)
+    return stream_id, relay, row.visibility == "public" and not row.monetization_enabled
+
+
+def _relay(request: web.Request, stream_id: uuid.UUID) -> Relay:
+    manager = request.app.get(RELAYS)
+    relay = manager.relay(stream_id) if manager is not None else None
     if relay is None:
         raise NotFound("Stream is not live")
-    return stream_id, relay, row.visibility == "public" and not row.monetization_enabled
+    return relay
 
 
 def _header(value: str | None) -> str:
@@ -80,7 +86,10 @@ async def live_m3u8(request: web.Request) -> web.Response:
     if not len(relay.hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
     relay.note_hls_client(f"{request.remote}|{request.headers.get('User-Agent', '')}")
-    base = f"{request.app[SETTINGS].base_url}/v1/streams/{stream_id}/hls"
+    # Absolute segment URLs (a CDN or player may resolve relative ones against another
+    # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
+    origin = request.app[SETTINGS].public_url or str(request.url.origin())
+    base = f"{origin}/v1/streams/{stream_id}/hls"
     query = (
         ""
         if public
@@ -113,9 +122,7 @@ async def live_segment(request: web.Request) -> web.Response:
     if grant is not None:
         if not request.app[SIGNER].verify(str(stream_id), grant, time.time()):
             raise Forbidden("This segment link has expired; reload the playlist")
-        relay = request.app[RELAYS].relay(stream_id)
-        if relay is None:
-            raise NotFound("Stream is not live")
+        relay = _relay(request, stream_id)
     else:
         _, relay, _public = await _live_relay(request)
     entry = relay.hls.window.get(int(request.match_info["seq"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from control.api import PATH_PARAM
 from control.app import all_routes
 from control.openapi import build_document, render_files
 
@@ -18,7 +19,7 @@ def test_every_route_is_documented_with_errors_and_security():
     routes = all_routes()
     document = build_document(routes)
     for op in routes.operations:
-        path = op.path
+        path = PATH_PARAM.sub(r"{\1}", op.path)
         entry = document["paths"][path][op.method.lower()]
         assert entry["summary"] and entry["responses"], path
         if op.auth == "required":
