@@ -5,6 +5,8 @@ hub is done with the listener (client gone, dropped as too slow, or stream stopp
 
 from __future__ import annotations
 
+import socket
+
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
@@ -34,9 +36,24 @@ async def serve_listener(
     transport = request.transport
     if transport is None or transport.is_closing():
         return response
+    _bound_kernel_buffer(transport)
     listener = hub.add_listener(transport, icy=icy, chunked=chunked)  # type: ignore[arg-type]
     try:
         await listener.done
     finally:
         hub.remove_listener(listener)
     return response
+
+
+#: Kernel send buffer per listener. Autotuning would let a stalled client park megabytes
+#: in the kernel, hiding it from the hub's backlog check and costing memory per listener.
+LISTENER_SNDBUF = 64 * 1024
+
+
+def _bound_kernel_buffer(transport: object) -> None:
+    sock = getattr(transport, "get_extra_info", lambda _name: None)("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, LISTENER_SNDBUF)
+        except OSError:  # not a TCP socket (e.g. a test transport); nothing to bound
+            pass

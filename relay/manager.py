@@ -118,6 +118,10 @@ class Relay:
         await self.hls.stop()
         self.hub.close_listeners(reason)
 
+    def refresh(self) -> None:
+        """Re-read what comes from the stream's settings (ad markers) and beat now."""
+        self._beat_now.set()
+
     def note_hls_client(self, client: str) -> None:
         """An HLS player fetched the playlist (they poll every target duration or so)."""
         self._hls_clients[client] = time.monotonic()
@@ -256,6 +260,7 @@ class RelayManager:
                 source.mount,
             ):
                 current.source = replace(source)
+                current.refresh()
                 return
             await self.stop(source.stream_id)
         relay = Relay(source, self.options, self._clock, self._heartbeat, self._ads)

@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -122,15 +122,25 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-def make_client(
-    aiohttp_client: Any, make_settings: Callable[..., Settings], test_secrets: Secrets
-) -> ClientFactory:
+async def make_client(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    test_secrets: Secrets,
+    database_url: str,
+) -> AsyncIterator[ClientFactory]:
     """`await make_client(**setting_overrides)` → a client of a freshly built node."""
 
     async def make(app: web.Application | None = None, **overrides: Any) -> TestClient:
         return await aiohttp_client(app or build_app(make_settings(**overrides), test_secrets))
 
-    return make
+    yield make
+    # Every node starts relays for all enabled streams; don't let this test's streams
+    # (whose fake sources are gone) follow the run into later tests' nodes.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE streams SET enabled = false WHERE enabled")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

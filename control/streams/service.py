@@ -191,11 +191,13 @@ class StreamsService:
         self, principal: Principal, stream_id: uuid.UUID, body: AdMarkersIn
     ) -> AdMarkers:
         """Replace the stream's ad markers (US-6.4); they come back sorted by position."""
-        await self._owned(principal, stream_id)
+        row = await self._owned(principal, stream_id)
         async with self._pool.acquire() as conn, conn.transaction():
             if not await queries.replace_ads(conn, stream_id, body.ad_markers, self._clock()):
                 raise stream_not_found()
             markers = await queries.ads(conn, stream_id)
+        if row.live:
+            await self._relay.ensure(row.source())  # the live packager picks them up now
         return AdMarkers(stream_id=stream_id, ad_markers=markers)
 
     async def list_ad_markers(self, principal: Principal, stream_id: uuid.UUID) -> AdMarkers:

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from mediaserver.app import build_app
 from relay.icy import IcyDemuxer, Metadata
 from tests.accounts import bearer, user_headers
 from tests.audio import decode
@@ -27,17 +26,12 @@ async def eventually(check, timeout: float = 15.0, interval: float = 0.1):
 
 
 @pytest.fixture
-async def node(aiohttp_client, make_settings, test_secrets):
-    """A node with short HLS segments and grace period, on a known port."""
+async def node(make_client):
+    """A node with short HLS segments. Without MEDIASERVER_PUBLIC_URL, segment URLs are
+    absolute on the origin the client used."""
 
     async def make(**overrides):
-        from tests.sources import free_port
-
-        port = free_port()
-        settings = make_settings(
-            hls_segment_seconds=2, public_url=f"http://127.0.0.1:{port}", **overrides
-        )
-        return await aiohttp_client(build_app(settings, test_secrets), server_kwargs={"port": port})
+        return await make_client(hls_segment_seconds=2, **overrides)
 
     return make
 
@@ -241,3 +235,92 @@ async def test_deleting_the_stream_disconnects_listeners(node, fake_servers):
     rest = await asyncio.wait_for(listener.content.read(), 5)  # the body ends
     assert rest is not None and listener.content.at_eof()
     assert (await client.get(f"/v1/streams/{stream_id}/live.mp3")).status == 404
+
+
+async def test_ad_markers_are_signalled_in_the_live_playlist(node, fake_servers):
+    source = await fake_servers(IcecastSource)
+    client = await node()
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, source, dj)
+    markers = {
+        "ad_markers": [{"position_seconds": 8, "duration_seconds": 2, "ad_type": "mid-roll"}]
+    }
+    response = await client.post(f"/v1/streams/{stream_id}/ads", json=markers, headers=dj)
+    assert response.status == 200
+
+    async def cued():
+        text = await (await client.get(f"/v1/streams/{stream_id}/live.m3u8")).text()
+        return text if "#EXT-X-CUE-IN" in text else None
+
+    text = await eventually(cued, timeout=25)
+    assert "#EXT-X-CUE-OUT:DURATION=2" in text
+    assert 'CLASS="mid-roll"' in text and "#EXT-X-DATERANGE" in text
+
+
+async def test_now_playing_title_travels_in_the_hls_segments(node, fake_servers):
+    import av
+
+    source = await fake_servers(IcecastSource, title="Opening Track")
+    client = await node()
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, source, dj)
+    await connected(client, stream_id)
+    source.set_title("Second Track")
+
+    async def titled_segment():
+        text = await (await client.get(f"/v1/streams/{stream_id}/live.m3u8")).text()
+        for line in text.splitlines():
+            if line.startswith("#EXTINF") and line.endswith(",Second Track"):
+                uri = text.splitlines()[text.splitlines().index(line) + 1]
+                return uri.split(str(client.port), 1)[1]
+        return None
+
+    path = await eventually(titled_segment, timeout=20)
+    payload = await (await client.get(path)).read()
+
+    def id3_payloads() -> list[bytes]:
+        import io
+
+        with av.open(io.BytesIO(payload), format="mpegts") as container:
+            data = [s for s in container.streams if s.type == "data"]
+            return [bytes(p) for p in container.demux(data) if p.size]
+
+    tags = await asyncio.to_thread(id3_payloads)
+    assert any(b"Second Track" in tag for tag in tags)
+
+
+async def test_a_listener_that_stops_reading_is_dropped_not_the_others(node, fake_servers):
+    import socket
+
+    source = await fake_servers(IcecastSource)
+    client = await node(relay_listener_backlog_bytes=64 * 1024)
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, source, dj)
+    await connected(client, stream_id)
+
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window, never read
+    stuck.connect((client.host, client.port))
+    stuck.sendall(f"GET /v1/streams/{stream_id}/live.mp3 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    healthy = await client.get(f"/v1/streams/{stream_id}/live.mp3")
+    try:
+        started = time.monotonic()
+
+        async def dropped():
+            await read_for(healthy, 0.5)
+            text = await (await client.get("/metrics")).text()
+            line = next(
+                x
+                for x in text.splitlines()
+                if x.startswith(f'mediaserver_listeners_dropped_total{{stream="{stream_id}"}}')
+            )
+            return float(line.rsplit(" ", 1)[1]) >= 1
+
+        await eventually(dropped, timeout=60, interval=0)
+        # The healthy listener kept full rate all along: ~16 KB/s plus the burst.
+        got = await read_for(healthy, 2.0)
+        assert len(got) > 24_000
+        assert time.monotonic() - started < 60
+    finally:
+        healthy.close()
+        stuck.close()
