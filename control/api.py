@@ -54,6 +54,8 @@ class Operation:
     rate: RateClass | None = None
     produces: str = "application/json"
     description: str = ""
+    #: A GET that also answers HEAD (same handler; it checks `request.method`).
+    allow_head: bool = False
 
     @property
     def name(self) -> str:
@@ -95,7 +97,10 @@ class Api:
 
     def register(self, app: web.Application, guard: Guard) -> None:
         for op in self.operations:
-            app.router.add_route(op.method, op.path, _wrap(op, guard), name=op.name)
+            handler = _wrap(op, guard)
+            app.router.add_route(op.method, op.path, handler, name=op.name)
+            if op.allow_head:
+                app.router.add_route("HEAD", op.path, handler)
 
 
 class Guard:

@@ -8,6 +8,7 @@ from control import system
 from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
 from control.auth import routes as auth_routes
+from control.domains import routes as domains_routes
 from control.middleware import (
     error_middleware,
     make_cors_middleware,
@@ -16,7 +17,11 @@ from control.middleware import (
 )
 from control.monetization import routes as monetization_routes
 from control.openapi import OPENAPI, build_document
+from control.playlists import routes as playlists_routes
+from control.podcasts import media_routes as podcast_media_routes
+from control.podcasts import routes as podcasts_routes
 from control.streams import routes as streams_routes
+from control.uploads import routes as uploads_routes
 from control.users import routes as users_routes
 from mediaserver.config import Settings
 from mediaserver.metrics import Metrics
@@ -27,6 +32,11 @@ DOMAINS = (
     auth_routes,
     users_routes,
     streams_routes,
+    uploads_routes,
+    playlists_routes,
+    podcasts_routes,
+    podcast_media_routes,
+    domains_routes,
     monetization_routes,
     analytics_routes,
     media_routes,

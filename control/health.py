@@ -9,22 +9,36 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from hls.store import ObjectNotFound, ObjectStore
+
 log = logging.getLogger(__name__)
+
+#: Looked up (never written) to check the object store answers: "not found" is an answer.
+STORE_PROBE_KEY = "health/probe"
 
 
 class HealthService:
-    """Pings PostgreSQL (and Redis when configured) with a short timeout each."""
+    """Pings PostgreSQL (and Redis and the object store when given) with a short timeout each."""
 
-    def __init__(self, pool: asyncpg.Pool, redis: Any = None, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: Any = None,
+        timeout: float = 2.0,
+        store: ObjectStore | None = None,
+    ) -> None:
         self._pool = pool
         self._redis = redis
         self._timeout = timeout
+        self._store = store
 
     async def failing(self) -> list[str]:
         """Names of the components that did not answer; empty when all is well."""
         checks = {"database": self._database()}
         if self._redis is not None:
             checks["redis"] = self._redis.ping()
+        if self._store is not None:
+            checks["storage"] = self._storage()
         results = await asyncio.gather(
             *(asyncio.wait_for(c, self._timeout) for c in checks.values()), return_exceptions=True
         )
@@ -40,6 +54,13 @@ class HealthService:
     async def _database(self) -> None:
         async with self._pool.acquire(timeout=self._timeout) as conn:
             await conn.fetchval("SELECT 1")
+
+    async def _storage(self) -> None:
+        assert self._store is not None
+        try:
+            await self._store.head(STORE_PROBE_KEY)
+        except ObjectNotFound:
+            pass
 
 
 HEALTH = web.AppKey("health_service", HealthService)

@@ -16,6 +16,8 @@ Role = Literal["dj", "listener", "admin"]
 
 READ_SCOPES = ("streams:read", "playlists:read", "podcasts:read")
 #: Backlog US-8.3. A DJ reads and writes its own resources; a listener reads and subscribes.
+#: Uploaded audio (`/v1/uploads/audio*`) is playlist material: `playlists:write` uploads and
+#: deletes it, `playlists:read` reads and plays it.
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "dj": (
         "streams:read",

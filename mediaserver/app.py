@@ -5,6 +5,7 @@ are `cleanup_ctx` generators, so each is closed in reverse order on shutdown."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,27 +14,44 @@ from datetime import timedelta
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
+from pydantic import SecretStr
 
-from control.analytics.service import ANALYTICS, STREAM, AnalyticsService
+from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.api import Guard
 from control.app import middlewares, setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
+from control.domains.service import CUSTOM_DOMAINS, DomainsService
+from control.domains.verifier import StubVerifier
 from control.health import HEALTH, HealthService
 from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
+from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
+from control.playlists.fetch import ExternalAudio
+from control.playlists.service import PLAYLISTS, PlaylistsService
+from control.podcasts.delivery import DELIVERY, DeliveryService
+from control.podcasts.episodes import EPISODES, EpisodesService
+from control.podcasts.external import ExternalMediaProbe
+from control.podcasts.feedcache import FeedCache, MemoryFeedCache, RedisFeedCache
+from control.podcasts.service import PODCASTS, PodcastsService
+from control.podcasts.uploads import EpisodeUploads
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
 from control.streams.heartbeats import HeartbeatStore, MemoryHeartbeatStore, RedisHeartbeatStore
 from control.streams.probe import SourceProbe
 from control.streams.service import STREAMS, StreamsService
 from control.throttle import THROTTLE, Throttle
+from control.uploads.service import UPLOADS, UploadsService
+from control.urlguard import UrlGuard
 from control.users.service import USERS, UsersService
+from hls.store import ObjectStore, open_store
 from mediaserver.clock import Clock, utcnow
 from mediaserver.cluster import Cluster
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.db import create_pool, start_embedded
+from mediaserver.demo import demo_context
+from mediaserver.jobs import JOBS, JobQueue
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
@@ -45,7 +63,9 @@ from relay.status import RelayControl
 log = logging.getLogger(__name__)
 
 POOL = web.AppKey("pool", asyncpg.Pool)
+DATABASE_URL = web.AppKey("database_url", str)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]
+STORE = web.AppKey("object_store", ObjectStore)  # type: ignore[type-abstract]
 
 
 def build_app(
@@ -80,9 +100,15 @@ def build_app(
         metrics.registry.register(RelayCollector(manager))
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        app[POOL] = await open_database(settings)
+        url = app[DATABASE_URL] = settings.database_url or await start_embedded(settings.data_dir)
+        app[POOL] = await open_database(settings, url)
         yield
         await app[POOL].close()
+
+    async def storage(app: web.Application) -> AsyncIterator[None]:
+        app[STORE] = await open_object_store(settings)
+        yield
+        await app[STORE].close()
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         redis = None
@@ -95,7 +121,15 @@ def build_app(
         app[LIMITER] = limiter
         throttle = app[THROTTLE] = Throttle(limiter, settings)
         pool = app[POOL]
-        app[HEALTH] = HealthService(pool, redis)
+        app[HEALTH] = HealthService(pool, redis, store=app[STORE])
+        jobs = app[JOBS] = JobQueue(
+            pool,
+            listen=functools.partial(asyncpg.connect, app[DATABASE_URL]),
+            workers=settings.job_workers,
+            lease_seconds=settings.job_lease_seconds,
+            backoff_seconds=settings.job_backoff_seconds,
+        )
+        app[UPLOADS] = UploadsService(pool, app[STORE], jobs, settings, clock)
         app[AUTH] = AuthService(
             pool, hasher, codec, throttle, timedelta(days=settings.refresh_token_ttl_days), clock
         )
@@ -103,6 +137,39 @@ def build_app(
         app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
         app[PAYWALL] = PaywallService(pool, clock)
         app[ANALYTICS] = AnalyticsService(pool, clock)
+        verifier = StubVerifier(timedelta(seconds=settings.domain_verify_delay_seconds))
+        domains = app[CUSTOM_DOMAINS] = DomainsService(pool, verifier, settings, clock)
+        feeds: FeedCache = RedisFeedCache(redis) if redis is not None else MemoryFeedCache()
+        episode_uploads = EpisodeUploads(app[UPLOADS], app[STORE])
+        media_probe = ExternalMediaProbe(UrlGuard(settings.allow_private_media_urls))
+        app[PODCASTS] = PodcastsService(pool, domains, feeds, app[PAYWALL], settings, clock)
+        app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
+        app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
+        app[DELIVERY] = DeliveryService(
+            pool, feeds, app[PAYWALL], app[ANALYTICS], settings, episode_uploads, clock
+        )
+        external_audio = ExternalAudio.for_settings(settings)
+        app[PLAYLISTS] = PlaylistsService(
+            pool,
+            app[STORE],
+            jobs,
+            app[UPLOADS],
+            external_audio,
+            app[PAYWALL],
+            settings.upload_hls_seconds,
+            clock,
+        )
+        app[PLAYLIST_MEDIA] = PlaylistMedia(
+            pool,
+            app[STORE],
+            app[UPLOADS],
+            app[PAYWALL],
+            app[ANALYTICS],
+            UrlSigner(secrets.stream_key_secret),
+            clock,
+        )
+        app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
+        app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
         probe = SourceProbe()
         heartbeats: HeartbeatStore = (
             RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
@@ -126,12 +193,24 @@ def build_app(
         if manager is not None:
             await manager.close()
         await probe.close()
+        await media_probe.close()
+        await external_audio.close()
         await limiter.close()
         if redis is not None:
             await redis.aclose()
 
+    async def job_workers(app: web.Application) -> AsyncIterator[None]:
+        # After `services` (which register the job kinds), so stopped before them.
+        await app[JOBS].start()
+        yield
+        await app[JOBS].close()
+
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(services)
+    app.cleanup_ctx.append(job_workers)
+    if settings.demo and manager is not None:
+        app.cleanup_ctx.append(demo_context)
     guard = Guard(codec, secrets.relay_service_token)
     setup_control(app, settings, guard)
     return app
@@ -143,17 +222,33 @@ def relay_options(settings: Settings) -> RelayOptions:
         metaint=settings.icy_metaint,
         burst_bytes=settings.relay_burst_bytes,
         backlog_limit=settings.relay_listener_backlog_bytes,
+        batch_seconds=settings.relay_batch_seconds,
         hls_segment_seconds=settings.hls_segment_seconds,
     )
 
 
-async def open_database(settings: Settings) -> asyncpg.Pool:
+async def open_database(settings: Settings, url: str | None = None) -> asyncpg.Pool:
     """Start the embedded server when no URL is set, migrate, and open the pool."""
-    url = settings.database_url or await start_embedded(settings.data_dir)
+    url = url or settings.database_url or await start_embedded(settings.data_dir)
     applied = await apply_migrations(url)
     if applied:
         log.info("migrations applied", extra={"migrations": applied})
     return await create_pool(url)
+
+
+async def open_object_store(settings: Settings) -> ObjectStore:
+    """The object store `STORAGE_URL` names (filesystem by default), opened."""
+    return await open_store(
+        settings.effective_storage_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        region=settings.aws_region,
+        access_key=_secret(settings.aws_access_key_id),
+        secret_key=_secret(settings.aws_secret_access_key),
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 @asynccontextmanager

@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one node (applies pending migrations first)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="also run a built-in demo source and register it as a stream",
+    )
     commands.add_parser("migrate", help="apply pending database migrations and exit")
     admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
     admin.add_argument("--email", required=True)
@@ -35,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(
-            os.environ, host=getattr(args, "host", None), port=getattr(args, "port", None)
+            os.environ,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            demo=getattr(args, "demo", None),
         )
         configure_logging(settings.log_level)
         if args.command == "serve":

@@ -47,6 +47,8 @@ ENVIRONMENT: dict[str, str] = {
     "RELAY_BURST_BYTES": "relay_burst_bytes",
     "RELAY_LISTENER_BACKLOG_BYTES": "relay_listener_backlog_bytes",
     "ICY_METAINT": "icy_metaint",
+    "RELAY_BATCH_SECONDS": "relay_batch_seconds",
+    "MEDIASERVER_DEMO": "demo",
     "NODE_NAME": "node_name",
     "CLUSTER_SERVICE": "cluster_service",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
@@ -54,6 +56,16 @@ ENVIRONMENT: dict[str, str] = {
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
+    "UPLOAD_MAX_BYTES": "upload_max_bytes",
+    "UPLOAD_HLS_SECONDS": "upload_hls_seconds",
+    "JOB_WORKERS": "job_workers",
+    "JOB_LEASE_SECONDS": "job_lease_seconds",
+    "JOB_BACKOFF_SECONDS": "job_backoff_seconds",
+    "ALLOW_PRIVATE_MEDIA_URLS": "allow_private_media_urls",
+    "EXTERNAL_TRACK_MAX_BYTES": "external_track_max_bytes",
+    "EXTERNAL_TRACK_CHECK_SECONDS": "external_track_check_seconds",
+    "EXTERNAL_TRACK_FETCH_SECONDS": "external_track_fetch_seconds",
+    "DOMAIN_VERIFY_DELAY_SECONDS": "domain_verify_delay_seconds",
 }
 
 
@@ -98,6 +110,11 @@ class Settings(BaseModel):
     #: A listener more than this far behind is dropped (Icecast's queue-size).
     relay_listener_backlog_bytes: int = Field(512 * 1024, ge=64 * 1024)
     icy_metaint: int = Field(16_000, ge=1024, le=65_536)
+    #: Audio gathered before one broadcast write to every listener: the fan-out's CPU is
+    #: mostly one send() per listener per batch (tests/bench/bench_fanout.py).
+    relay_batch_seconds: float = Field(0.5, ge=0.1, le=2.0)
+    #: Also run the built-in demo source and register it (`serve --demo`).
+    demo: bool = False
     node_name: str = Field(default_factory=socket.gethostname, min_length=1)
     cluster_service: str | None = None
     cors_allow_origins: tuple[str, ...] = ("*",)
@@ -106,6 +123,28 @@ class Settings(BaseModel):
     max_json_body_bytes: int = Field(1 << 20, ge=1024)
     #: "fast" lowers argon2 cost; only for test suites that register many users.
     password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
+    #: Larger uploaded files are refused with 413 while they are being received.
+    upload_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    #: Target segment duration of uploads turned into HLS (VOD).
+    upload_hls_seconds: int = Field(10, ge=1, le=60)
+    #: Background jobs (transcoding…) run at once on this node; 0 runs none here.
+    job_workers: int = Field(2, ge=0, le=64)
+    #: A running job whose node stops renewing its lease this long is picked up again.
+    job_lease_seconds: float = Field(60.0, ge=0.5, le=3600)
+    #: First retry delay of a failed job; doubled per attempt (capped at 10 minutes).
+    job_backoff_seconds: float = Field(2.0, ge=0, le=600)
+    #: Let external media URLs (episodes, playlist tracks) resolve to private, loopback or
+    #: link-local addresses. Off in production: the server must not fetch internal URLs.
+    allow_private_media_urls: bool = False
+    #: External playlist tracks are fetched once into the object store; larger ones fail.
+    external_track_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    #: Time allowed for the HEAD check of an external track when a playlist is saved.
+    external_track_check_seconds: float = Field(10.0, gt=0, le=120)
+    #: Time allowed for fetching one external track (the whole download).
+    external_track_fetch_seconds: float = Field(600.0, gt=0, le=86_400)
+    #: The staging domain verifier reports a custom domain verified (and its TLS certificate
+    #: issued) this long after registration.
+    domain_verify_delay_seconds: float = Field(60.0, ge=0, le=86_400)
 
     @field_validator("database_url")
     @classmethod

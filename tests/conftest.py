@@ -22,7 +22,8 @@ from mediaserver.config import Settings, load_settings
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.migrate import apply_migrations
 
-pytest_plugins = ["tests.sources"]  # the `fake_servers` fixture
+# `fake_servers`; `s3_endpoint` (moto's S3 server) and `aio_session`
+pytest_plugins = ["tests.sources", "tests.s3"]
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"

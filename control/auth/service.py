@@ -109,6 +109,11 @@ class AuthService:
             if stored is not None:
                 await queries.revoke_family(conn, stored.family_id, self._clock())
 
+    async def find_by_email(self, email: str) -> uuid.UUID | None:
+        """The id of the live account with this email, if any."""
+        row = await users.by_email(self._pool, email)
+        return row.user_id if row is not None else None
+
     async def create_admin(self, email: str, password: str, name: str | None) -> UserOut:
         """Create an admin, or promote the existing account with that email (and reset its
         password to the one given)."""

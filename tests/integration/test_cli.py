@@ -120,3 +120,44 @@ def test_serve_on_embedded_postgres(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_serve_demo_plays_at_once(make_database, tmp_path):
+    """`serve --demo`: a newcomer gets a playable stream with titles and the URLs printed."""
+    import json
+    import re
+
+    from tests.audio import decode
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [*MEDIASERVER, "serve", "--demo", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while not any("live.m3u8" in line for line in lines) and time.monotonic() < deadline:
+            lines.append(process.stderr.readline())
+        mp3_url = next(
+            re.search(r"(http\S+live\.mp3)", line).group(1) for line in lines if "live.mp3" in line
+        )
+        status_url = mp3_url.replace("live.mp3", "status")
+        status = {"current_track": None}
+        for _ in range(100):  # the URLs are printed just before the node starts listening
+            try:
+                with urllib.request.urlopen(status_url, timeout=5) as response:  # noqa: S310
+                    status = json.loads(response.read())
+            except OSError:
+                pass
+            if status["current_track"]:
+                break
+            time.sleep(0.2)
+        assert status["current_track"].startswith("Demo Ensemble - ")
+        assert decode(mp3_url, limit=2.0).duration >= 2.0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0

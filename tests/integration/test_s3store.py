@@ -1,24 +1,22 @@
 """`S3Store` against a real S3-protocol server on loopback (moto's standalone server, run as a
-subprocess): the shared `ObjectStoreContract`, plus multipart uploads and presigned URLs.
-Server state is checked with a second, ordinary client."""
+subprocess by the `s3_endpoint` fixture of `tests/s3.py`): the shared `ObjectStoreContract`,
+plus multipart uploads and presigned URLs. Server state is checked with a second, ordinary
+client."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiobotocore.session import AioSession, get_session
+from aiobotocore.session import AioSession
 
 from hls.s3store import MAX_PARTS_IN_FLIGHT, PART_SIZE, S3Store
 from hls.store import ObjectNotFound, StoreError, open_store
+from tests.s3 import BUCKET, KEYS, s3_client
 from tests.unit.hls.test_filestore import (
     Boom,
     ObjectStoreContract,
@@ -33,73 +31,12 @@ from tests.unit.hls.test_filestore import (
 pytest.importorskip("moto.server", reason="moto[server] provides the S3-protocol server")
 
 MiB = 1024 * 1024
-KEYS = {"access_key": "testing", "secret_key": "testing"}
-BUCKET = "mediaserver-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("moto server did not start listening in time")
-
-
-@pytest.fixture(scope="session")
-def aio_session() -> AioSession:
-    """One botocore session: its parsed S3 model is shared by every client (~5 ms each)."""
-    return get_session()
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(aio_session: AioSession) -> Iterator[str]:
-    """moto's S3 server on a free loopback port, with an empty bucket `BUCKET`."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, process, deadline_s=20)
-        endpoint = f"http://127.0.0.1:{port}"
-
-        async def create_bucket() -> None:
-            async with _client(aio_session, endpoint) as client:
-                await client.create_bucket(Bucket=BUCKET)
-
-        asyncio.run(create_bucket())
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _client(session: AioSession, endpoint: str) -> Any:
-    return session.create_client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id=KEYS["access_key"],
-        aws_secret_access_key=KEYS["secret_key"],
-    )
 
 
 @pytest.fixture
 async def s3(aio_session: AioSession, s3_endpoint: str) -> AsyncIterator[Any]:
     """A plain client to look at the server's state (not the store's client)."""
-    async with _client(aio_session, s3_endpoint) as client:
+    async with s3_client(aio_session, s3_endpoint) as client:
         yield client
 
 

@@ -1,0 +1,186 @@
+"""What players fetch: a playlist's HLS manifest and segments, and its continuous MP3
+(backlog US-3.7, US-3.8, US-5.2, US-6.3).
+
+- Both streams need every track ready (`hls_ready`): until then 409 with `Retry-After`
+  (or, when a track failed for good, 409 naming it): the backlog's on-the-fly manifest
+  would list raw MP3 URLs, which no HLS player plays (DESIGN "Deviations").
+- Every served `stream.m3u8` adds 1 to the day's `play_count`; refusals never do.
+- Segments of a playlist that is not open to everyone carry a short-lived signed grant
+  (`?grant=`), so players that cannot send headers (Safari's native HLS) still play it.
+- `stream.mp3` is the tracks' MP3 frames joined by `Mp3Joiner` (no ID3 tags or Xing/Info
+  frames at the joins), each source streamed from the store chunk by chunk: the first
+  bytes go out before the rest is read, and a listener that leaves stops the reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
+from control.monetization.service import PaywallService
+from control.playlists import queries
+from control.playlists.access import check_read, playlist_not_found
+from control.playlists.fetch import hls_prefix
+from control.playlists.manifest import manifest_key, served
+from control.playlists.queries import PlaylistRow, TrackRow
+from control.security import Principal
+from control.uploads.service import UploadsService
+from hls.concat import Mp3Joiner
+from hls.store import ObjectNotFound, ObjectStore
+from mediaserver.clock import Clock, utcnow
+from mediaserver.crypto import UrlSigner
+from mediaserver.errors import Conflict, Forbidden, NotFound
+
+log = logging.getLogger(__name__)
+
+GRANT_SECONDS = 6 * 3600  # a long playlist plays through on one manifest load
+RETRY_AFTER = "5"
+_RETRY = {"Retry-After": RETRY_AFTER}
+_SLICE = 64 * 1024  # joiner input per step: a short turn on the event loop, prompt writes
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A segment's bytes, and whether anyone may cache it (an open playlist's)."""
+
+    chunks: AsyncGenerator[bytes, None]
+    public: bool
+
+
+class PlaylistMedia:
+    """Serves playlists to players, under the access rules of `control.playlists.access`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: ObjectStore,
+        uploads: UploadsService,
+        paywall: PaywallService,
+        analytics: AnalyticsService,
+        signer: UrlSigner,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._uploads = uploads
+        self._paywall = paywall
+        self._analytics = analytics
+        self._signer = signer
+        self._clock = clock
+
+    async def manifest(
+        self, principal: Principal | None, playlist_id: uuid.UUID, origin: str
+    ) -> str:
+        """The combined VOD playlist with absolute segment URIs; counts one play."""
+        row = await self._playable(principal, playlist_id)
+        try:
+            text = (await self._store.read(manifest_key(playlist_id))).decode()
+        except ObjectNotFound:  # deleted meanwhile
+            raise playlist_not_found() from None
+        query = ""
+        if not row.is_open:
+            expires = int(self._clock().timestamp()) + GRANT_SECONDS
+            query = "?grant=" + self._signer.sign(_resource(playlist_id), expires)
+        await self._analytics.record(PLAYLIST, playlist_id, PLAY_COUNT, 1)
+        return served(text, origin, query)
+
+    async def segment(
+        self,
+        principal: Principal | None,
+        playlist_id: uuid.UUID,
+        track_id: uuid.UUID,
+        name: str,
+        grant: str | None,
+    ) -> Segment:
+        """One TS segment of a track of the playlist: with a valid grant, or for a caller
+        who may play the playlist."""
+        track = await queries.track(self._pool, track_id)
+        if track is None or track.playlist_id != playlist_id:
+            raise NotFound("Segment not found")
+        if grant is not None:
+            now = self._clock().timestamp()
+            if not self._signer.verify(_resource(playlist_id), grant, now):
+                raise Forbidden("This segment link has expired; reload the playlist")
+        else:
+            await self._readable(principal, playlist_id)
+        if track.upload_id is not None:
+            chunks = await self._uploads.open_hls(track.upload_id, name)
+        else:
+            chunks = await self._open(f"{hls_prefix(track.external_key or '')}/{name}")
+        return Segment(chunks, public=grant is None)
+
+    async def mp3(
+        self, principal: Principal | None, playlist_id: uuid.UUID
+    ) -> AsyncGenerator[bytes, None]:
+        """The continuous MP3 (checked before the first byte: 401/403/404/409 come clean)."""
+        await self._playable(principal, playlist_id)
+        tracks = await queries.tracks(self._pool, playlist_id)
+        return self._joined(tracks)
+
+    async def _joined(self, tracks: list[TrackRow]) -> AsyncGenerator[bytes, None]:
+        joiner = Mp3Joiner()
+        for track in tracks:
+            try:
+                source = await self._source(track)
+            except NotFound:  # its upload was deleted with ?force=true: play on
+                log.warning("playlist track source missing", extra={"track": track.track_id})
+                continue
+            joiner.begin_track()
+            async with contextlib.aclosing(source):
+                async for chunk in source:
+                    for start in range(0, len(chunk), _SLICE):
+                        if out := joiner.feed(chunk[start : start + _SLICE]):
+                            yield out
+            if tail := joiner.end_track():
+                yield tail
+
+    async def _source(self, track: TrackRow) -> AsyncGenerator[bytes, None]:
+        if track.upload_id is not None:
+            return await self._uploads.open_source(track.upload_id)
+        return await self._open(track.external_key or "")
+
+    async def _open(self, key: str) -> AsyncGenerator[bytes, None]:
+        try:
+            return await self._store.get(key)
+        except (ObjectNotFound, ValueError):
+            raise NotFound("Not found") from None
+
+    async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> PlaylistRow:
+        row = await queries.by_id(self._pool, playlist_id)
+        if row is None:
+            raise playlist_not_found()
+        await check_read(principal, row, self._paywall, media=True)
+        return row
+
+    async def _playable(self, principal: Principal | None, playlist_id: uuid.UUID) -> PlaylistRow:
+        row = await self._readable(principal, playlist_id)
+        if row.hls_ready:
+            return row
+        tracks = await queries.tracks(self._pool, playlist_id)
+        for n, track in enumerate(tracks, 1):
+            if track.status == "failed":
+                raise Conflict(
+                    f"Track {n} could not be prepared ({track.error_message}); "
+                    "replace or remove it with PUT"
+                )
+        waiting = sum(t.status == "processing" for t in tracks)
+        raise Conflict(
+            f"The playlist is being prepared ({waiting} of {len(tracks)} tracks still "
+            "processing); retry in a few seconds",
+            headers=_RETRY,
+        )
+
+
+def _resource(playlist_id: uuid.UUID) -> str:
+    return f"playlist:{playlist_id}"
+
+
+#: The node's playlist media service.
+PLAYLIST_MEDIA = web.AppKey("playlist_media", PlaylistMedia)

@@ -1,0 +1,204 @@
+"""`/v1/playlists*`: playlist CRUD (US-3.3 – US-3.6, US-11.1) and what players fetch —
+`stream.m3u8` with its segments, and `stream.mp3` (US-3.7, US-3.8)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from aiohttp import web
+
+from control.api import Api, path_uuid
+from control.playlists.delivery import PLAYLIST_MEDIA
+from control.playlists.schemas import (
+    PlaylistCreated,
+    PlaylistIn,
+    PlaylistList,
+    PlaylistOut,
+    PlaylistUpdated,
+)
+from control.playlists.service import PLAYLISTS
+from control.schemas import PageQuery
+from control.security import principal_key, principal_of
+from hls.vod import MANIFEST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
+from mediaserver.config import SETTINGS
+
+api = Api()
+PLAYLISTS_PATH = "/v1/playlists"
+PLAYLIST = "/v1/playlists/{playlist_id}"
+MP3_TYPE = "audio/mpeg"
+_ACCESS = (
+    " Public playlists play for anyone; private ones need a token with `playlists:read`; "
+    "monetized ones an active subscription (owners and admins always pass)."
+)
+_MEDIA: dict[str, Any] = {
+    "tag": "media",
+    "auth": "optional",
+    "rate": "streaming",
+    "errors": (401, 403, 404, 409, 429),
+}
+
+
+def _origin(request: web.Request) -> str:
+    """Base of absolute URLs: MEDIASERVER_PUBLIC_URL, else the origin the client used."""
+    return request.app[SETTINGS].public_url or str(request.url.origin())
+
+
+@api.post(
+    PLAYLISTS_PATH,
+    summary="Create an on-demand playlist of uploads and external MP3s",
+    description="Uploads must be yours and `ready`; external URLs must answer HEAD with 200 "
+    "and `audio/mpeg` (else 422). External tracks are fetched once and segmented like "
+    "uploads; `hls_ready` turns true when every track is ready.",
+    tag="playlists",
+    body=PlaylistIn,
+    response=PlaylistCreated,
+    status=201,
+    scope="playlists:write",
+    errors=(400, 401, 403, 422, 429),
+)
+async def create_playlist(request: web.Request, body: PlaylistIn) -> PlaylistCreated:
+    return await request.app[PLAYLISTS].create(principal_of(request), body, _origin(request))
+
+
+@api.get(
+    PLAYLISTS_PATH,
+    summary="My playlists, newest first",
+    tag="playlists",
+    query=PageQuery,
+    response=PlaylistList,
+    scope="playlists:read",
+    errors=(400, 401, 403, 429),
+)
+async def list_playlists(request: web.Request, query: PageQuery) -> PlaylistList:
+    return await request.app[PLAYLISTS].list_mine(principal_of(request), query, _origin(request))
+
+
+@api.get(
+    PLAYLIST,
+    summary="A playlist and its tracks",
+    description="Private playlists need a token with `playlists:read` and, when monetized, "
+    "an active subscription; owners and admins always see theirs.",
+    tag="playlists",
+    response=PlaylistOut,
+    auth="optional",
+    errors=(401, 403, 404, 429),
+)
+async def get_playlist(request: web.Request) -> PlaylistOut:
+    playlist_id = path_uuid(request, "playlist_id", "Playlist")
+    playlists = request.app[PLAYLISTS]
+    return await playlists.detail(request.get(principal_key), playlist_id, _origin(request))
+
+
+@api.put(
+    PLAYLIST,
+    summary="Replace a playlist: metadata and tracks (owner or admin)",
+    description="The whole playlist, as on creation, in one transaction: when a track is "
+    "refused (422) nothing changes. Tracks kept keep their `track_id`.",
+    tag="playlists",
+    body=PlaylistIn,
+    response=PlaylistUpdated,
+    scope="playlists:write",
+    errors=(400, 401, 403, 404, 422, 429),
+)
+async def replace_playlist(request: web.Request, body: PlaylistIn) -> PlaylistUpdated:
+    playlist_id = path_uuid(request, "playlist_id", "Playlist")
+    return await request.app[PLAYLISTS].replace(principal_of(request), playlist_id, body)
+
+
+@api.delete(
+    PLAYLIST,
+    summary="Delete a playlist (owner or admin)",
+    description="Soft delete: its streams answer 404 at once.",
+    tag="playlists",
+    status=204,
+    scope="playlists:write",
+    errors=(401, 403, 404, 429),
+)
+async def delete_playlist(request: web.Request) -> None:
+    playlist_id = path_uuid(request, "playlist_id", "Playlist")
+    await request.app[PLAYLISTS].delete(principal_of(request), playlist_id)
+
+
+@api.get(
+    f"{PLAYLIST}/stream.m3u8",
+    summary="Listen: the playlist as one HLS VOD playlist",
+    description="The tracks' segments in order, `#EXT-X-DISCONTINUITY` between tracks. "
+    "409 (with `Retry-After`) until every track is ready. Each 200 counts one play." + _ACCESS,
+    produces=MANIFEST_CONTENT_TYPE,
+    **_MEDIA,
+)
+async def playlist_m3u8(request: web.Request) -> web.Response:
+    playlist_id = path_uuid(request, "playlist_id", "Playlist")
+    media = request.app[PLAYLIST_MEDIA]
+    text = await media.manifest(request.get(principal_key), playlist_id, _origin(request))
+    # Never cached: it counts plays, and private playlists' grants expire.
+    response = web.Response(
+        body=text.encode(),
+        content_type=MANIFEST_CONTENT_TYPE,
+        headers={"Cache-Control": "no-cache"},
+    )
+    response.enable_compression()
+    return response
+
+
+@api.get(
+    PLAYLIST + "/hls/{track_id}/{segment:segment_[0-9]+\\.ts}",
+    summary="A playlist's HLS segment (MPEG-TS)",
+    description="With the `grant` the manifest adds for private or monetized playlists, or "
+    "under the playlist's access rules.",
+    produces=SEGMENT_CONTENT_TYPE,
+    **_MEDIA,
+)
+async def playlist_segment(request: web.Request) -> web.StreamResponse:
+    playlist_id = path_uuid(request, "playlist_id", "Playlist")
+    track_id = path_uuid(request, "track_id", "Segment")
+    segment = await request.app[PLAYLIST_MEDIA].segment(
+        request.get(principal_key),
+        playlist_id,
+        track_id,
+        request.match_info["segment"],
+        request.query.get("grant"),
+    )
+    # A segment's bytes never change under its URL.
+    cache = f"{'public' if segment.public else 'private'}, max-age=86400, immutable"
+    return await _send(request, segment.chunks, SEGMENT_CONTENT_TYPE, cache)
+
+
+@api.get(
+    f"{PLAYLIST}/stream.mp3",
+    summary="Listen: the playlist as one continuous MP3",
+    description="The tracks' MP3 frames in order (no ID3 tags or header frames between "
+    "them), chunked. 409 (with `Retry-After`) until every track is ready." + _ACCESS,
+    produces=MP3_TYPE,
+    **_MEDIA,
+)
+async def playlist_mp3(request: web.Request) -> web.StreamResponse:
+    playlist_id = path_uuid(request, "playlist_id", "Playlist")
+    chunks = await request.app[PLAYLIST_MEDIA].mp3(request.get(principal_key), playlist_id)
+    return await _send(request, chunks, MP3_TYPE, "no-cache", chunked=True)
+
+
+async def _send(
+    request: web.Request,
+    chunks: AsyncGenerator[bytes, None],
+    content_type: str,
+    cache: str,
+    *,
+    chunked: bool = False,
+) -> web.StreamResponse:
+    """Stream `chunks` as the body. A listener who leaves makes a write fail (or, with
+    handler cancellation, cancels us): stop there; closing `chunks` stops the store reads."""
+    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": cache})
+    if chunked:
+        response.enable_chunked_encoding()
+    async with contextlib.aclosing(chunks):
+        await response.prepare(request)
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+        except ConnectionResetError:  # aiohttp's ClientConnectionResetError included
+            return response
+    await response.write_eof()
+    return response

@@ -1,0 +1,156 @@
+"""`/v1/podcasts*` control routes: series and episodes (the feed and the media are in
+`control.podcasts.media_routes`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from control.api import Api, path_uuid
+from control.podcasts.episodes import EPISODES
+from control.podcasts.schemas import (
+    EpisodeCreated,
+    EpisodeIn,
+    EpisodeUpdate,
+    EpisodeUpdated,
+    PodcastCreated,
+    PodcastIn,
+    PodcastList,
+    PodcastOut,
+    PodcastUpdate,
+    PodcastUpdated,
+)
+from control.podcasts.service import PODCASTS
+from control.schemas import PageQuery
+from control.security import principal_key, principal_of
+
+api = Api()
+PODCAST = "/v1/podcasts/{podcast_id}"
+EPISODE = PODCAST + "/episodes/{episode_id}"
+
+
+@api.post(
+    "/v1/podcasts",
+    summary="Create a podcast series",
+    description="`custom_domain` must be one of the caller's verified domains "
+    "(`POST /v1/domains`; 422 otherwise) not used by another podcast (409).",
+    tag="podcasts",
+    body=PodcastIn,
+    response=PodcastCreated,
+    status=201,
+    scope="podcasts:write",
+    errors=(400, 401, 403, 409, 422, 429),
+)
+async def create_podcast(request: web.Request, body: PodcastIn) -> PodcastCreated:
+    return await request.app[PODCASTS].create(principal_of(request), body)
+
+
+@api.get(
+    "/v1/podcasts",
+    summary="The caller's podcasts, newest first",
+    tag="podcasts",
+    query=PageQuery,
+    response=PodcastList,
+    scope="podcasts:read",
+    errors=(400, 401, 403, 429),
+)
+async def list_podcasts(request: web.Request, query: PageQuery) -> PodcastList:
+    return await request.app[PODCASTS].list_mine(principal_of(request), query)
+
+
+@api.get(
+    PODCAST,
+    summary="A podcast and its episodes, newest first",
+    description="Public, unless the podcast is monetized: then 401 without a token and 403 "
+    "without an active subscription (owners and admins always pass). `message` says so "
+    "when there are no episodes yet. Episodes scheduled for later are listed to the owner "
+    "and admins only.",
+    tag="podcasts",
+    response=PodcastOut,
+    auth="optional",
+    errors=(401, 403, 404, 429),
+)
+async def get_podcast(request: web.Request) -> PodcastOut:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    return await request.app[PODCASTS].detail(request.get(principal_key), podcast_id)
+
+
+@api.patch(
+    PODCAST,
+    summary="Change a podcast (owner or admin)",
+    description='Any non-empty subset of the creation fields; `"custom_domain": null` '
+    "detaches the domain.",
+    tag="podcasts",
+    body=PodcastUpdate,
+    response=PodcastUpdated,
+    scope="podcasts:write",
+    errors=(400, 401, 403, 404, 409, 422, 429),
+)
+async def update_podcast(request: web.Request, body: PodcastUpdate) -> PodcastUpdated:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    return await request.app[PODCASTS].update(principal_of(request), podcast_id, body)
+
+
+@api.delete(
+    PODCAST,
+    summary="Delete a podcast (owner or admin)",
+    description="Soft delete: its page, feed and media answer 404; its domain is freed.",
+    tag="podcasts",
+    status=204,
+    scope="podcasts:write",
+    errors=(401, 403, 404, 429),
+)
+async def delete_podcast(request: web.Request) -> None:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    await request.app[PODCASTS].delete(principal_of(request), podcast_id)
+
+
+@api.post(
+    PODCAST + "/episodes",
+    summary="Add an episode (owner or admin)",
+    description="`upload`: one of the podcast owner's uploads, `ready` (422 otherwise). "
+    "`external`: `media_url` must answer HEAD with 200 and `audio/mpeg` from a public "
+    "address (422 otherwise) and tell its size (400 otherwise). 409 when the "
+    "`episode_number` is taken. The feed shows the episode at once, or at its "
+    "`publication_date` when that is later.",
+    tag="podcasts",
+    body=EpisodeIn,
+    response=EpisodeCreated,
+    status=201,
+    scope="podcasts:write",
+    errors=(400, 401, 403, 404, 409, 422, 429),
+)
+async def add_episode(request: web.Request, body: EpisodeIn) -> EpisodeCreated:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    return await request.app[EPISODES].add(principal_of(request), podcast_id, body)
+
+
+@api.patch(
+    EPISODE,
+    summary="Change an episode (owner or admin)",
+    description="Any non-empty subset of the creation fields; new media is checked as on "
+    "creation. The feed reflects the change at once.",
+    tag="podcasts",
+    body=EpisodeUpdate,
+    response=EpisodeUpdated,
+    scope="podcasts:write",
+    errors=(400, 401, 403, 404, 409, 422, 429),
+)
+async def update_episode(request: web.Request, body: EpisodeUpdate) -> EpisodeUpdated:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    episode_id = path_uuid(request, "episode_id", "Episode")
+    return await request.app[EPISODES].update(principal_of(request), podcast_id, episode_id, body)
+
+
+@api.delete(
+    EPISODE,
+    summary="Delete an episode (owner or admin)",
+    description="Soft delete; the episode leaves the feed at once.",
+    tag="podcasts",
+    status=204,
+    scope="podcasts:write",
+    errors=(401, 403, 404, 429),
+)
+async def delete_episode(request: web.Request) -> None:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    episode_id = path_uuid(request, "episode_id", "Episode")
+    await request.app[EPISODES].delete(principal_of(request), podcast_id, episode_id)

@@ -1,0 +1,98 @@
+"""How podcasts and episodes are shown: their absolute URLs and response models."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from control.podcasts.queries import EpisodeRow, PodcastRow
+from control.podcasts.schemas import EpisodeOut, PodcastOut, PodcastSummary
+
+#: Backlog US-11.2.
+NO_EPISODES = "No episodes yet. Add your first episode via POST /v1/podcasts/{podcast_id}/episodes."
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Absolute URLs, from `MEDIASERVER_PUBLIC_URL` (or the node's address)."""
+
+    base_url: str
+
+    def podcast(self, podcast_id: uuid.UUID) -> str:
+        return f"{self.base_url}/v1/podcasts/{podcast_id}"
+
+    def feed(self, podcast_id: uuid.UUID) -> str:
+        return f"{self.podcast(podcast_id)}/rss.xml"
+
+    def media(self, podcast_id: uuid.UUID, episode_id: uuid.UUID) -> str:
+        return f"{self.podcast(podcast_id)}/episodes/{episode_id}/media.mp3"
+
+    def enclosure(self, row: EpisodeRow) -> str:
+        """External episodes enclose their own URL; uploads are served by this server."""
+        if row.external_url is not None:
+            return row.external_url
+        return self.media(row.podcast_id, row.episode_id)
+
+    @staticmethod
+    def custom_feed(row: PodcastRow) -> str | None:
+        """The feed at the podcast's own domain (attached domains are verified and have a
+        certificate)."""
+        return f"https://{row.custom_domain}/rss.xml" if row.custom_domain else None
+
+
+def podcast_summary(row: PodcastRow, links: Links) -> PodcastSummary:
+    return PodcastSummary(**_podcast_fields(row, links))
+
+
+def podcast_out(
+    row: PodcastRow, episodes: list[EpisodeRow], links: Links, now: datetime
+) -> PodcastOut:
+    return PodcastOut(
+        **_podcast_fields(row, links),
+        episodes=[episode_out(e, links, now) for e in episodes],
+        message=None if episodes else NO_EPISODES.format(podcast_id=row.podcast_id),
+    )
+
+
+def episode_out(row: EpisodeRow, links: Links, now: datetime) -> EpisodeOut:
+    return EpisodeOut(
+        episode_id=row.episode_id,
+        source_type=row.source_type,  # type: ignore[arg-type]
+        upload_id=row.upload_id,
+        media_url=links.enclosure(row),
+        media_size_bytes=row.media_size_bytes,
+        title=row.title,
+        description=row.description,
+        duration_seconds=row.duration_seconds,
+        publication_date=row.publication_date,
+        published=row.publication_date <= now,
+        episode_number=row.episode_number,
+        season=row.season,
+        episode_type=row.episode_type,  # type: ignore[arg-type]
+        explicit=row.explicit,
+        monetization_required=row.monetization_required,
+    )
+
+
+def _podcast_fields(row: PodcastRow, links: Links) -> dict[str, object]:
+    return {
+        "podcast_id": row.podcast_id,
+        "owner_id": row.owner_id,
+        "title": row.title,
+        "description": row.description,
+        "language": row.language,
+        "author": row.author,
+        "image_url": row.image_url,
+        "explicit": row.explicit,
+        "category": row.category,
+        "podcast_type": row.podcast_type,
+        "owner_name": row.owner_name,
+        "owner_email": row.owner_email,
+        "custom_domain": row.custom_domain,
+        "custom_feed_url": links.custom_feed(row),
+        "monetization_enabled": row.monetization_enabled,
+        "rss_feed_url": links.feed(row.podcast_id),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }

@@ -1,0 +1,98 @@
+"""A multipart/form-data upload read as a stream of fields, never buffered whole.
+
+`form_fields` yields the form's parts in the order the client sent them: a `FileField`
+(the part named `file`) whose `chunks` are read from the socket as the consumer iterates
+them, counted against the size limit (413 the moment it is crossed), and small
+`TextField`s read into memory up to `TEXT_LIMIT` bytes. The consumer must finish with a
+file's chunks before asking for the next field. This reads `request.content` directly, so
+the app's `client_max_size` (meant for JSON bodies) does not apply here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import BodyPartReader, web
+
+from mediaserver.errors import InvalidInput, TooLarge
+
+FILE_FIELD = "file"
+TEXT_LIMIT = 4096  # bytes of a text field: 200 characters of UTF-8 and then some
+FORM_OVERHEAD = 64 * 1024  # part headers and boundaries, over the file and text fields
+READ_SIZE = 256 * 1024
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileField:
+    """The uploaded file: `filename` as the client sent it (shown only, never a path)."""
+
+    filename: str | None
+    chunks: AsyncIterator[bytes]
+
+
+FormField = TextField | FileField
+
+
+def file_too_large(limit: int) -> TooLarge:
+    if limit % _MiB == 0:
+        size = f"{limit // _MiB} MB"
+    elif limit % 1024 == 0:
+        size = f"{limit // 1024} KB"
+    else:
+        size = f"{limit} bytes"
+    return TooLarge(f"File is larger than the {size} limit.")
+
+
+async def form_fields(request: web.Request, max_file_bytes: int) -> AsyncIterator[FormField]:
+    """The fields of `request`'s multipart/form-data body, as they arrive (see the module)."""
+    if request.content_type != "multipart/form-data":
+        raise InvalidInput("Send the audio as multipart/form-data, in a form field named 'file'.")
+    declared = request.content_length
+    if declared is not None and declared > max_file_bytes + 2 * TEXT_LIMIT + FORM_OVERHEAD:
+        raise file_too_large(max_file_bytes)  # refused before reading a byte of it
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput("Nested multipart bodies are not supported.")
+            if part.name == FILE_FIELD:
+                yield FileField(part.filename, _counted(part, max_file_bytes))
+            else:
+                yield TextField(part.name or "", await _text(part))
+    except ValueError as exc:  # aiohttp's parser: no boundary, bad headers, early end
+        raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
+
+
+async def _counted(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
+    total = 0
+    while True:
+        try:
+            chunk = await part.read_chunk(READ_SIZE)
+        except ValueError as exc:
+            raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > limit:
+            raise file_too_large(limit)
+        yield chunk
+
+
+async def _text(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(TEXT_LIMIT):
+        data += chunk
+        if len(data) > TEXT_LIMIT:
+            raise InvalidInput(f"Form field '{part.name}' is too long.")
+    try:
+        return data.decode(part.get_charset(default="utf-8"))
+    except (LookupError, UnicodeDecodeError):
+        raise InvalidInput(f"Form field '{part.name}' must be UTF-8 text.") from None

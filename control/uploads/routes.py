@@ -1,0 +1,140 @@
+"""`/v1/uploads/audio*`: upload an MP3, follow its processing, list, delete, and play its HLS.
+
+Scopes: uploads are the raw material of playlists (and podcast episodes), so uploading and
+deleting need `playlists:write`, reading and playing need `playlists:read`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator
+
+from aiohttp import web
+
+from control.api import Api, path_uuid
+from control.schemas import PageQuery
+from control.security import principal_of
+from control.uploads.form import form_fields
+from control.uploads.schemas import DeleteQuery, UploadList, UploadOut
+from control.uploads.service import UPLOADS
+from hls.vod import MANIFEST_CONTENT_TYPE, MANIFEST_NAME, SEGMENT_CONTENT_TYPE
+from mediaserver.config import SETTINGS
+
+api = Api()
+UPLOADS_PATH = "/v1/uploads/audio"
+UPLOAD = "/v1/uploads/audio/{upload_id}"
+_MEDIA_ERRORS = (401, 403, 404, 429)
+
+
+def _origin(request: web.Request) -> str:
+    """Base of absolute URLs: MEDIASERVER_PUBLIC_URL, else the origin the client used."""
+    return request.app[SETTINGS].public_url or str(request.url.origin())
+
+
+@api.post(
+    UPLOADS_PATH,
+    summary="Upload an MP3 to be turned into HLS",
+    description="multipart/form-data: the MP3 in the field `file` (at most UPLOAD_MAX_BYTES, "
+    "100 MB by default: 413 as soon as more arrives), optional `title` and `artist` (default: "
+    "the file's ID3 tags, then its name). The file is checked by parsing it, not by its "
+    'Content-Type: anything else is 400 "Unsupported file type. Please upload an MP3.". '
+    "The upload starts `processing`; poll `GET /v1/uploads/audio/{upload_id}` until it is "
+    "`ready` (or `failed`, with `error_message`).",
+    tag="uploads",
+    response=UploadOut,
+    status=201,
+    scope="playlists:write",
+    errors=(400, 401, 403, 413, 429),
+)
+async def upload_audio(request: web.Request) -> UploadOut:
+    fields = form_fields(request, request.app[SETTINGS].upload_max_bytes)
+    return await request.app[UPLOADS].upload(principal_of(request), fields, _origin(request))
+
+
+@api.get(
+    UPLOADS_PATH,
+    summary="My uploads, newest first",
+    tag="uploads",
+    query=PageQuery,
+    response=UploadList,
+    scope="playlists:read",
+    errors=(400, 401, 403, 429),
+)
+async def list_uploads(request: web.Request, query: PageQuery) -> UploadList:
+    return await request.app[UPLOADS].list_mine(principal_of(request), query, _origin(request))
+
+
+@api.get(
+    UPLOAD,
+    summary="An upload and its processing status (owner or admin)",
+    description="`hls_manifest_url` is set once `status` is `ready`; `error_message` once it "
+    "is `failed`. Another user's upload is 404.",
+    tag="uploads",
+    response=UploadOut,
+    scope="playlists:read",
+    errors=(401, 403, 404, 429),
+)
+async def get_upload(request: web.Request) -> UploadOut:
+    upload_id = path_uuid(request, "upload_id", "Upload")
+    return await request.app[UPLOADS].detail(principal_of(request), upload_id, _origin(request))
+
+
+@api.delete(
+    UPLOAD,
+    summary="Delete an upload and its media (owner or admin)",
+    description="409 while a playlist or podcast episode uses it, unless `?force=true`.",
+    tag="uploads",
+    query=DeleteQuery,
+    status=204,
+    scope="playlists:write",
+    errors=(400, 401, 403, 404, 409, 429),
+)
+async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
+    upload_id = path_uuid(request, "upload_id", "Upload")
+    await request.app[UPLOADS].delete(principal_of(request), upload_id, query.force)
+
+
+@api.get(
+    f"{UPLOAD}/hls/{MANIFEST_NAME}",
+    summary="Play an upload: its VOD HLS playlist (owner or admin)",
+    description="404 until the upload is `ready`. Segment URIs are relative to it.",
+    tag="media",
+    scope="playlists:read",
+    rate="streaming",
+    produces=MANIFEST_CONTENT_TYPE,
+    errors=_MEDIA_ERRORS,
+)
+async def upload_manifest(request: web.Request) -> web.StreamResponse:
+    upload_id = path_uuid(request, "upload_id", "Upload")
+    chunks = await request.app[UPLOADS].media(principal_of(request), upload_id, MANIFEST_NAME)
+    return await _send(request, chunks, MANIFEST_CONTENT_TYPE, "private, max-age=300")
+
+
+@api.get(
+    UPLOAD + "/hls/{segment:segment_[0-9]+\\.ts}",
+    summary="An upload's HLS segment (MPEG-TS; owner or admin)",
+    tag="media",
+    scope="playlists:read",
+    rate="streaming",
+    produces=SEGMENT_CONTENT_TYPE,
+    errors=_MEDIA_ERRORS,
+)
+async def upload_segment(request: web.Request) -> web.StreamResponse:
+    upload_id = path_uuid(request, "upload_id", "Upload")
+    name = request.match_info["segment"]
+    chunks = await request.app[UPLOADS].media(principal_of(request), upload_id, name)
+    # A segment's bytes never change under its name: cache it for a day.
+    return await _send(request, chunks, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable")
+
+
+async def _send(
+    request: web.Request, chunks: AsyncGenerator[bytes, None], content_type: str, cache: str
+) -> web.StreamResponse:
+    """Stream an object from the store as the response body."""
+    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": cache})
+    async with contextlib.aclosing(chunks):
+        await response.prepare(request)
+        async for chunk in chunks:
+            await response.write(chunk)
+    await response.write_eof()
+    return response

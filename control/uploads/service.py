@@ -1,0 +1,286 @@
+"""Uploaded audio: streamed into the object store, checked by parsing, turned into VOD HLS by
+a `transcode` job, listed, served to its owner and deleted (backlog US-3.1, US-3.2, US-9.1).
+
+Object keys are built from the server-generated upload id only: `uploads/<id>/source.mp3`
+and `uploads/<id>/hls/{manifest.m3u8,segment_NNNNN.ts}`. The playlists and podcasts
+services use `get_ready`, `open_source`, `open_hls` and `manifest`, and register a usage
+check so an upload they use is not deleted by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import asyncpg
+from aiohttp import web
+
+from control.api import parse_model
+from control.schemas import PageQuery
+from control.security import Principal
+from control.uploads import queries
+from control.uploads.form import FileField, FormField
+from control.uploads.queries import NewUpload, UploadRow
+from control.uploads.schemas import NO_UPLOADS, UploadFields, UploadList, UploadOut
+from control.uploads.sniff import UploadSniffer
+from control.uploads.transcode import TRANSCODE, Transcoder
+from hls.store import ObjectNotFound, ObjectStore, StoreError
+from hls.vod import MANIFEST_NAME, UNSUPPORTED, NotMp3
+from mediaserver.clock import Clock, utcnow
+from mediaserver.config import Settings
+from mediaserver.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from mediaserver.jobs import JobQueue
+
+log = logging.getLogger(__name__)
+
+MP3_TYPE = "audio/mpeg"
+IN_USE = "This upload is used by a playlist or episode; pass ?force=true to delete it anyway."
+TITLE_LIMIT = 200
+
+#: Registered by other domains: a description of what uses the upload ("playlist 'Mix'"),
+#: or None.
+UsageCheck = Callable[[uuid.UUID], Awaitable[str | None]]
+
+
+def source_key(upload_id: uuid.UUID) -> str:
+    return f"uploads/{upload_id}/source.mp3"
+
+
+def hls_prefix(upload_id: uuid.UUID) -> str:
+    return f"uploads/{upload_id}/hls"
+
+
+def upload_not_found() -> NotFound:
+    return NotFound("Upload not found")
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    filename: str
+    size: int
+    id3_title: str | None
+    id3_artist: str | None
+
+
+class UploadsService:
+    """Uploads in PostgreSQL and the object store; registers the `transcode` job kind."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: ObjectStore,
+        jobs: JobQueue,
+        settings: Settings,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._jobs = jobs
+        self._clock = clock
+        self._usage_checks: list[UsageCheck] = []
+        tmp_dir = Path(settings.data_dir) / "tmp"
+        self.transcoder = Transcoder(pool, store, settings.upload_hls_seconds, tmp_dir, clock)
+        jobs.register(TRANSCODE, self.transcoder.run, self.transcoder.failed)
+
+    def register_usage_check(self, check: UsageCheck) -> None:
+        """`check(upload_id)` describes what uses the upload, or returns None; a DELETE
+        without `force` is refused with 409 while any check describes a use."""
+        self._usage_checks.append(check)
+
+    async def upload(
+        self, principal: Principal, fields: AsyncIterator[FormField], origin: str
+    ) -> UploadOut:
+        """Store the form's file (refused unless it parses as MP3), record the upload and
+        queue its transcoding in one transaction. The object is durable before this returns;
+        on any failure nothing is left behind."""
+        upload_id = uuid.uuid4()
+        key = source_key(upload_id)
+        received: _Received | None = None
+        text: dict[str, str] = {}
+        try:
+            async for field in fields:
+                if isinstance(field, FileField):
+                    if received is not None:
+                        raise InvalidInput("Send one file per upload.")
+                    received = await self._receive(key, field)
+                elif field.name in UploadFields.model_fields:
+                    if field.value.strip():  # browsers send empty inputs as ""
+                        text[field.name] = field.value
+                else:
+                    raise InvalidInput(
+                        f"Unexpected form field '{field.name}': send 'file', "
+                        "and optionally 'title' and 'artist'."
+                    )
+            if received is None:
+                raise InvalidInput("No file uploaded: send the MP3 in a form field named 'file'.")
+            meta = parse_model(UploadFields, text, "body")
+            row = await self._create(principal, upload_id, received, meta)
+        except BaseException:
+            if received is not None:
+                await self._discard(key)
+            raise
+        return self._out(row, origin)
+
+    async def _receive(self, key: str, field: FileField) -> _Received:
+        sniffer = UploadSniffer()
+
+        async def sniffed() -> AsyncIterator[bytes]:
+            async for chunk in field.chunks:
+                sniffer.feed(chunk)
+                yield chunk
+            sniffer.finish()
+
+        try:
+            info = await self._store.put(key, sniffed(), MP3_TYPE)
+        except NotMp3 as exc:
+            details = f"The file looks like {exc.detected}." if exc.detected else None
+            raise InvalidInput(UNSUPPORTED, details=details) from None
+        title, artist = sniffer.tags()
+        return _Received(_clean_filename(field.filename), info.size, title, artist)
+
+    async def _create(
+        self, principal: Principal, upload_id: uuid.UUID, received: _Received, meta: UploadFields
+    ) -> UploadRow:
+        title = meta.title or received.id3_title or PurePosixPath(received.filename).stem
+        artist = meta.artist or received.id3_artist
+        new = NewUpload(
+            upload_id=upload_id,
+            owner_id=principal.user_id,
+            filename=received.filename,
+            title=title[:TITLE_LIMIT] or "Untitled",
+            artist=artist[:TITLE_LIMIT] if artist else None,
+            content_type=MP3_TYPE,
+            size_bytes=received.size,
+            source_key=source_key(upload_id),
+            hls_prefix=hls_prefix(upload_id),
+            created_at=self._clock(),
+        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await queries.insert(conn, new)
+            await self._jobs.enqueue(conn, TRANSCODE, upload_id)
+        return row
+
+    async def _discard(self, key: str) -> None:
+        try:
+            await self._store.delete(key)
+        except StoreError:
+            log.exception("could not delete a refused upload", extra={"key": key})
+
+    async def detail(self, principal: Principal, upload_id: uuid.UUID, origin: str) -> UploadOut:
+        """An upload of the caller's (any upload for an admin); 404 otherwise."""
+        return self._out(await self._visible(principal, upload_id), origin)
+
+    async def list_mine(self, principal: Principal, query: PageQuery, origin: str) -> UploadList:
+        """The caller's uploads, newest first, with US-9.1's message when there are none."""
+        rows, total = await queries.owned(
+            self._pool, principal.user_id, query.per_page, query.offset
+        )
+        return UploadList(
+            uploads=[self._out(row, origin) for row in rows],
+            page=query.page,
+            per_page=query.per_page,
+            total=total,
+            message=NO_UPLOADS if total == 0 else None,
+        )
+
+    async def delete(self, principal: Principal, upload_id: uuid.UUID, force: bool) -> None:
+        """Soft-delete the upload and remove its objects; 409 while a playlist or episode
+        uses it, unless `force`."""
+        await self._visible(principal, upload_id)
+        if not force:
+            uses = [use for check in self._usage_checks if (use := await check(upload_id))]
+            if uses:
+                raise Conflict(IN_USE, details=uses)
+        if not await queries.soft_delete(self._pool, upload_id, self._clock()):
+            raise upload_not_found()
+        try:
+            await self._store.delete_prefix(f"uploads/{upload_id}/")
+        except StoreError:
+            # The row is gone for every reader; the objects are only storage to reclaim.
+            log.exception("could not delete an upload's objects", extra={"upload": upload_id})
+
+    async def media(
+        self, principal: Principal, upload_id: uuid.UUID, name: str
+    ) -> AsyncGenerator[bytes, None]:
+        """The owner's (or an admin's) view of a ready upload's HLS: 404 until it is ready."""
+        row = await self._visible(principal, upload_id)
+        if not row.ready:
+            raise NotFound(f"Upload is not ready (status {row.status})")
+        return await self.open_hls(upload_id, name)
+
+    async def get_ready(self, owner_id: uuid.UUID | None, upload_id: uuid.UUID) -> UploadRow:
+        """The upload if it exists, is `owner_id`'s (None: anyone's) and is ready to play:
+        404 when not, 422 "Upload … is not ready (status processing)" while it is not."""
+        row = await queries.by_id(self._pool, upload_id)
+        if row is None or row.deleted_at is not None:
+            raise NotFound(f"Upload {upload_id} not found")
+        if owner_id is not None and row.owner_id != owner_id:
+            raise NotFound(f"Upload {upload_id} not found")
+        if row.status != "ready":
+            raise Unprocessable(f"Upload {upload_id} is not ready (status {row.status})")
+        return row
+
+    async def open_source(self, upload_id: uuid.UUID) -> AsyncGenerator[bytes, None]:
+        """The uploaded MP3's bytes, streamed (`aclose()` it if not read to the end)."""
+        return await self._open(source_key(upload_id))
+
+    async def open_hls(self, upload_id: uuid.UUID, name: str) -> AsyncGenerator[bytes, None]:
+        """`manifest.m3u8` or one of its segments (`segment_00000.ts`…), streamed."""
+        return await self._open(f"{hls_prefix(upload_id)}/{name}")
+
+    async def manifest(self, upload_id: uuid.UUID) -> str:
+        """The ready upload's VOD playlist (segment URIs relative to it)."""
+        try:
+            data = await self._store.read(f"{hls_prefix(upload_id)}/{MANIFEST_NAME}")
+        except ObjectNotFound:
+            raise NotFound(f"Upload {upload_id} has no HLS rendition") from None
+        return data.decode()
+
+    async def _open(self, key: str) -> AsyncGenerator[bytes, None]:
+        try:
+            return await self._store.get(key)
+        except ObjectNotFound:
+            raise NotFound("Not found") from None
+
+    async def _visible(self, principal: Principal, upload_id: uuid.UUID) -> UploadRow:
+        row = await queries.by_id(self._pool, upload_id)
+        if row is None or row.deleted_at is not None:
+            raise upload_not_found()
+        if not (principal.is_admin or principal.owns(row.owner_id)):
+            raise upload_not_found()  # another user's upload does not exist for this caller
+        return row
+
+    def _out(self, row: UploadRow, origin: str) -> UploadOut:
+        manifest_url = None
+        if row.status == "ready":
+            manifest_url = f"{origin}/v1/uploads/audio/{row.upload_id}/hls/manifest.m3u8"
+        return UploadOut(
+            upload_id=row.upload_id,
+            status=row.status,  # type: ignore[arg-type]
+            title=row.title,
+            artist=row.artist,
+            filename=row.filename,
+            size_bytes=row.size_bytes,
+            duration_seconds=row.duration_seconds,
+            bitrate_kbps=row.bitrate_kbps,
+            storage_url=self._store.storage_url_for(row.source_key),
+            hls_manifest_url=manifest_url,
+            error_message=row.error_message,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+        )
+
+
+def _clean_filename(name: str | None) -> str:
+    """The client's file name without any directory part or control characters."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    cleaned = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    return cleaned[:255] or "upload.mp3"
+
+
+#: The node's uploads service.
+UPLOADS = web.AppKey("uploads_service", UploadsService)
