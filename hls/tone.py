@@ -30,19 +30,35 @@ def demo_clip(seconds_per_chord: float = 8.0, bitrate: int = 128_000) -> tuple[b
             envelope = min(1.0, n / fade, (per_chord - n) / fade)
             value = sum(math.sin(step * n) for step in steps) / len(steps)
             pcm.append(round(0.25 * 32767 * envelope * value))
-    return _encode(pcm, bitrate), [title for title, _ in CHORDS]
+    clip = encode_mp3(pcm, sample_rate=SAMPLE_RATE, bitrate=bitrate)
+    return clip, [title for title, _ in CHORDS]
 
 
-def _encode(pcm: array, bitrate: int) -> bytes:
+def encode_mp3(
+    pcm: array,
+    *,
+    sample_rate: int,
+    channels: int = 2,
+    bitrate: int = 128_000,
+    title: str | None = None,
+) -> bytes:
+    """Signed 16-bit mono samples → a CBR MP3 file (every channel gets the same samples).
+    It starts with LAME's "Info" frame, and with an ID3v2.4 tag only when `title` is given."""
+    layout = {1: "mono", 2: "stereo"}[channels]
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp3", options={"id3v2_version": "0"}) as container:
-        stream = container.add_stream("libmp3lame", rate=SAMPLE_RATE, layout="stereo")
-        stream.bit_rate = bitrate
-        stream.format = "s16p"
-        for start in range(0, len(pcm), 1152):
-            block = pcm[start : start + 1152].tobytes()
-            frame = av.AudioFrame(format="s16p", layout="stereo", samples=len(block) // 2)
-            frame.sample_rate = SAMPLE_RATE
+    # id3v2_version=0 makes the mp3 muxer skip the ID3v2 tag entirely.
+    options = {"id3v2_version": "4" if title is not None else "0"}
+    with av.open(buffer, "w", format="mp3", options=options) as container:
+        if title is not None:
+            container.metadata["title"] = title
+        stream = container.add_stream("libmp3lame", rate=sample_rate, layout=layout)
+        stream.bit_rate = bitrate  # a bit rate and no global quality: libmp3lame runs CBR
+        stream.format = "s16p"  # what we feed, so PyAV does not insert a resampler
+        frame_size = 1152 if sample_rate >= 32_000 else 576  # MPEG-1 vs MPEG-2 LSF
+        for start in range(0, len(pcm), frame_size):
+            block = pcm[start : start + frame_size].tobytes()
+            frame = av.AudioFrame(format="s16p", layout=layout, samples=len(block) // 2)
+            frame.sample_rate = sample_rate
             frame.pts = start
             for plane in frame.planes:
                 plane.update(block)

@@ -15,6 +15,8 @@ from typing import Any
 
 import av
 
+from hls.tone import encode_mp3
+
 _AMPLITUDE = 0.3 * 32767  # loud enough to survive the encoder, far from clipping
 _DEFAULT_TIMEOUT = 10.0  # seconds; av.open's socket timeout for URLs
 
@@ -38,33 +40,13 @@ def make_mp3(
     """
     if seconds <= 0:
         raise ValueError("seconds must be positive")
-    layout = {1: "mono", 2: "stereo"}[channels]
     total = round(seconds * sample_rate)
     step = 2 * math.pi * frequency / sample_rate
     pcm = array("h", (round(_AMPLITUDE * math.sin(step * n)) for n in range(total)))
 
-    buffer = io.BytesIO()
-    # id3v2_version=0 makes the mp3 muxer skip the ID3v2 tag entirely.
-    options = {"id3v2_version": "4" if id3_title is not None else "0"}
-    with av.open(buffer, "w", format="mp3", options=options) as container:
-        if id3_title is not None:
-            container.metadata["title"] = id3_title
-        stream = container.add_stream("libmp3lame", rate=sample_rate, layout=layout)
-        stream.bit_rate = bitrate  # a bit rate and no global quality: libmp3lame runs CBR
-        stream.format = "s16p"  # what we feed, so PyAV does not insert a resampler
-        frame_size = 1152 if sample_rate >= 32_000 else 576  # MPEG-1 vs MPEG-2 LSF
-        for start in range(0, total, frame_size):
-            block = pcm[start : start + frame_size].tobytes()
-            frame = av.AudioFrame(format="s16p", layout=layout, samples=len(block) // 2)
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            for plane in frame.planes:
-                plane.update(block)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue()
+    return encode_mp3(
+        pcm, sample_rate=sample_rate, channels=channels, bitrate=bitrate, title=id3_title
+    )
 
 
 @dataclass(frozen=True, slots=True)
