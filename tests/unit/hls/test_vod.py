@@ -160,6 +160,11 @@ class RecordingStore(FileStore):
         self.completed.append(key)
         return info
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        info = await super().put_bytes(key, data, content_type)
+        self.completed.append(key)
+        return info
+
 
 async def test_manifest_is_written_after_every_segment(tmp_path: Path) -> None:
     async with RecordingStore(tmp_path) as store:
