@@ -63,17 +63,18 @@ def make_observe_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.Str
         finally:
             seconds = time.perf_counter() - started
             metrics.observe_request(request.method, endpoint_of(request), status, seconds)
-            access_log.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                status,
-                extra={
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "remote": request.remote,
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    status,
+                    extra={
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "remote": request.remote,
+                    },
+                )
             request_id_var.reset(token)
 
     return observe

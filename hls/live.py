@@ -72,6 +72,8 @@ class LiveHls:
         self.window = SegmentWindow(target_duration, window_size)
         self.stats = LiveStats()
         self.ad_markers: tuple[AdMarker, ...] = ()
+        #: (key, text) of the last rendered playlist; the origin routes own the key.
+        self.rendered: tuple[object, str] | None = None
         self._clock = clock
         self._segmenter: TsSegmenter | None = None
         self._frames: list[bytes] = []

@@ -37,11 +37,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None
+
+
 async def create_pool(url: str, **kwargs: Any) -> asyncpg.Pool:
     """Connection pool with the project's codecs; `command_timeout` bounds every query."""
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
     kwargs.setdefault("command_timeout", 30)
+    # asyncpg's default reset runs a second query (pg_advisory_unlock_all, CLOSE ALL,
+    # UNLISTEN *, RESET ALL) on every release. Nothing here leaves those behind on a pooled
+    # connection: LISTEN and the migration lock use their own connections. asyncpg still
+    # rolls back a transaction left open.
+    kwargs.setdefault("reset", _no_reset)
     pool = await asyncpg.create_pool(url, init=_init_connection, **kwargs)
     assert pool is not None
     return pool

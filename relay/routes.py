@@ -90,12 +90,16 @@ async def live_m3u8(request: web.Request) -> web.Response:
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
     origin = request.app[SETTINGS].public_url or str(request.url.origin())
     base = f"{origin}/v1/streams/{stream_id}/hls"
-    query = (
-        ""
-        if public
-        else "?grant=" + request.app[SIGNER].sign(str(stream_id), int(time.time()) + GRANT_SECONDS)
-    )
-    text = render_media_playlist(relay.hls.playlist(lambda seq: f"{base}/{seq}.ts{query}"))
+    query = ""
+    if not public:  # grants in one-minute buckets, so the text below stays cacheable
+        expires = (int(time.time()) // 60 + 1) * 60 + GRANT_SECONDS
+        query = "?grant=" + request.app[SIGNER].sign(str(stream_id), expires)
+    key = (relay.hls.window.next_sequence, base, query)
+    if relay.hls.rendered is None or relay.hls.rendered[0] != key:
+        # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
+        playlist = relay.hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
+        relay.hls.rendered = (key, render_media_playlist(playlist))
+    text = relay.hls.rendered[1]
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
     max_age = max(1, relay.hls.target_duration // 2)
     response = web.Response(

@@ -5,6 +5,7 @@ US-6.3, US-6.4)."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime
 
@@ -42,6 +43,10 @@ from relay.status import RelayControl, StreamSource
 log = logging.getLogger(__name__)
 
 
+#: How long an open (public, free) stream's access decision is reused.
+OPEN_STREAM_TTL = 1.0
+
+
 class StreamsService:
     """Streams in PostgreSQL, keys sealed with `box`, relays driven through `relay`."""
 
@@ -66,6 +71,7 @@ class StreamsService:
         self._relay = relay
         self._base_url = settings.base_url
         self._clock = clock
+        self._open_streams: dict[uuid.UUID, tuple[StreamRow, float]] = {}
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Check the source and key with the server's admin interface (422 when that fails),
@@ -91,6 +97,7 @@ class StreamsService:
         self, principal: Principal, stream_id: uuid.UUID, body: StreamUpdate
     ) -> StreamUpdated:
         """Change the fields sent; `enabled` starts or stops the relay."""
+        self._open_streams.pop(stream_id, None)
         await self._owned(principal, stream_id)
         sent = body.changes()
         changes = StreamChanges(
@@ -104,6 +111,7 @@ class StreamsService:
             enabled=sent.get("enabled"),
         )
         row = await queries.update(self._pool, stream_id, changes, self._clock())
+        self._open_streams.pop(stream_id, None)  # a request may have cached the old row
         if row is None:
             raise stream_not_found()
         if sent.get("enabled") is False:
@@ -114,9 +122,11 @@ class StreamsService:
 
     async def delete(self, principal: Principal, stream_id: uuid.UUID) -> None:
         """Soft delete; the relay stops and its listeners are disconnected."""
+        self._open_streams.pop(stream_id, None)
         await self._owned(principal, stream_id)
         if not await queries.soft_delete(self._pool, stream_id, self._clock()):
             raise stream_not_found()
+        self._open_streams.pop(stream_id, None)
         await self._relay.stop(stream_id)
         await self._heartbeats.forget(stream_id)
 
@@ -151,7 +161,17 @@ class StreamsService:
     async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
         """The stream a media route may serve to `principal`, or the error to answer:
         404 unknown/deleted/disabled, 401/403 private, 403 "Subscription required"."""
-        return await self._readable(principal, stream_id, live_only=True, paywall_public=True)
+        cached = self._open_streams.get(stream_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        row = await self._readable(principal, stream_id, live_only=True, paywall_public=True)
+        if row.visibility == "public" and not row.monetization_enabled:
+            # Open to anyone: every listener and every HLS poll would otherwise query
+            # PostgreSQL. Changes on this node drop the entry; other nodes see them in 1 s.
+            if len(self._open_streams) > 10_000:
+                self._open_streams.clear()
+            self._open_streams[stream_id] = (row, time.monotonic() + OPEN_STREAM_TTL)
+        return row
 
     async def record_heartbeat(
         self,
