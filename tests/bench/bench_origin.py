@@ -1,0 +1,578 @@
+"""HLS origin: playlist and segment GETs per second from our routes, beside nginx serving
+the same bytes (DESIGN "Performance targets": ≥ 30 % of nginx's req/s, 1 worker).
+
+Our node runs in its own process (fresh database, rate limits off, LOG_LEVEL=WARNING) and
+relays a fake Icecast source registered as a public stream; once its `live.m3u8` lists
+≥ 3 segments, the playlist text and the newest segment's bytes are fetched from it and
+written, under the very same URL paths, into a temp dir that nginx serves
+(`worker_processes 1; access_log off; sendfile on;`, foreground, own prefix and config).
+A short MP3 is uploaded meanwhile (multipart, the DJ's token) and made a public playlist,
+so the VOD routes are measured the same way: the upload's `manifest.m3u8` and a segment
+(served from the object store), the playlist's `stream.m3u8` and a segment.
+
+Each URL is loaded with `wrk -t1 -cN --latency` (ours, then nginx) and the table shows
+req/s, p99 latency, the ratio ours/nginx, the server's CPU per request and, for ours, the
+PostgreSQL CPU per request (every media GET checks access in the database). Nothing is
+pinned to a CPU: wrk, the server and PostgreSQL share this machine's cores.
+
+nginx and wrk are installed with apt-get when absent and we are root (`nginx-light wrk`,
+else `nginx`); without nginx only our figures are shown.
+
+    .venv/bin/python -m tests.bench.bench_origin        # or: make bench
+    BENCH_SECONDS=20 BENCH_CONNECTIONS=50,200 .venv/bin/python -m tests.bench.bench_origin
+
+`BENCH_SECONDS` (default 10): wrk duration for the live routes; `BENCH_VOD_SECONDS`
+(default half of it): for the upload and playlist routes; `BENCH_CONNECTIONS` (default 50).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from tests.audio import make_mp3
+from tests.bench.harness import (
+    PASSWORD,
+    cpu_seconds,
+    env_float,
+    env_ints,
+    free_port,
+    fresh_database,
+    machine_busy,
+    register_stream,
+    run_node,
+    stop_process,
+    tail,
+    wait_for_port,
+)
+from tests.sources import IcecastSource
+
+RATIO_TARGET = 0.30
+MIN_SEGMENTS = 3
+VOD_SECONDS = 30.0  # length of the uploaded MP3: three 10 s segments
+_URI = re.compile(r"^(?!#)\S+$", re.MULTILINE)
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+# -- tools ---------------------------------------------------------------------------------
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
+
+
+def ensure_tools() -> tuple[str | None, str | None, list[str]]:
+    """(wrk, nginx, notes): installed with apt-get when absent and we are root."""
+    notes: list[str] = []
+    wrk, nginx = _which("wrk"), _which("nginx")
+    if (wrk and nginx) or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return wrk, nginx, notes
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*args: str) -> bool:
+        done = subprocess.run(["apt-get", *args], env=env, capture_output=True, check=False)
+        return done.returncode == 0
+
+    apt("update", "-q")
+    wanted = [name for name, path in (("wrk", wrk), ("nginx-light", nginx)) if not path]
+    if not apt("install", "-y", "-q", *wanted) and "nginx-light" in wanted:
+        apt("install", "-y", "-q", *[w if w != "nginx-light" else "nginx" for w in wanted])
+    notes.append(f"installed with apt-get: {', '.join(wanted)}")
+    return _which("wrk"), _which("nginx"), notes
+
+
+# -- our node: what it serves --------------------------------------------------------------
+
+
+async def dj_headers(session: aiohttp.ClientSession) -> dict[str, str]:
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    account = {"email": email, "password": PASSWORD, "name": "Bench DJ", "role": "dj"}
+    async with session.post("/v1/auth/register", json=account) as response:
+        assert response.status == 201, await response.text()
+    login = {"email": email, "password": PASSWORD}
+    async with session.post("/v1/auth/login", json=login) as response:
+        assert response.status == 200, await response.text()
+        return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+
+
+async def fetch(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None
+) -> bytes:
+    async with session.get(url, headers=headers) as response:
+        body = await response.read()
+        assert response.status == 200, f"GET {url}: {response.status} {body[:200]!r}"
+        return body
+
+
+def first_uri(playlist: str, base: str) -> str:
+    found = _URI.search(playlist)
+    assert found, f"no segment URI in:\n{playlist}"
+    return urljoin(base, found.group(0))
+
+
+def last_uri(playlist: str, base: str) -> str:
+    return urljoin(base, _URI.findall(playlist)[-1])
+
+
+async def wait_live(session: aiohttp.ClientSession, url: str, segments: int) -> str:
+    """The live playlist once it lists `segments` segments."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        async with session.get(url) as response:
+            text = await response.text() if response.status == 200 else ""
+        if len(_URI.findall(text)) >= segments:
+            return text
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"{url} did not list {segments} segments within 120 s")
+
+
+@dataclass(frozen=True)
+class Vod:
+    headers: dict[str, str]
+    manifest_url: str  # the upload's
+    playlist_url: str  # the playlist's stream.m3u8 (public)
+
+
+async def prepare_vod(base_url: str) -> Vod:
+    """Upload a short MP3 as a DJ, wait until it is ready, make it a public playlist and
+    wait until that is `hls_ready`."""
+    async with aiohttp.ClientSession(base_url) as session:
+        headers = await dj_headers(session)
+        form = aiohttp.FormData()
+        form.add_field("file", make_mp3(VOD_SECONDS), filename="bench.mp3")
+        form.add_field("title", "Bench Track")
+        async with session.post("/v1/uploads/audio", data=form, headers=headers) as response:
+            assert response.status == 201, await response.text()
+            upload_id = (await response.json())["upload_id"]
+        body = await _poll(session, f"/v1/uploads/audio/{upload_id}", headers, "status")
+        assert body["status"] == "ready", body
+        playlist = {
+            "title": "Bench Playlist",
+            "tracks": [{"source_type": "upload", "upload_id": upload_id}],
+            "visibility": "public",
+        }
+        async with session.post("/v1/playlists", json=playlist, headers=headers) as response:
+            assert response.status == 201, await response.text()
+            playlist_id = (await response.json())["playlist_id"]
+        await _poll(session, f"/v1/playlists/{playlist_id}", headers, "hls_ready")
+        return Vod(
+            headers,
+            f"{base_url}/v1/uploads/audio/{upload_id}/hls/manifest.m3u8",
+            f"{base_url}/v1/playlists/{playlist_id}/stream.m3u8",
+        )
+
+
+async def _poll(
+    session: aiohttp.ClientSession, path: str, headers: dict[str, str], field: str
+) -> dict[str, object]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        async with session.get(path, headers=headers) as response:
+            body = await response.json()
+        if body.get(field) not in ("processing", False, None):
+            return dict(body)
+        await asyncio.sleep(0.3)
+    raise RuntimeError(f"{path}: {field} still {body.get(field)!r} after 90 s")
+
+
+# -- nginx ---------------------------------------------------------------------------------
+
+NGINX_CONF = """\
+{user}worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000000;
+    keepalive_timeout 65;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    types {{
+        application/vnd.apple.mpegurl m3u8;
+        video/mp2t ts;
+    }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {prefix}/www;
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Nginx:
+    process: subprocess.Popen[bytes]
+    port: int
+    root: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def publish(self, url: str, body: bytes) -> str:
+        """Serve `body` under the path of `url`; the nginx URL."""
+        path = urlsplit(url).path
+        target = self.root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        return f"{self.base_url}{path}"
+
+    def cpu(self) -> float:
+        """CPU seconds of the master and its worker."""
+        total = cpu_seconds(self.process.pid)
+        for pid in children(self.process.pid):
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(pid)
+        return total
+
+
+@contextlib.asynccontextmanager
+async def run_nginx(binary: str) -> AsyncIterator[Nginx]:
+    with tempfile.TemporaryDirectory(prefix="bench-origin-nginx-") as tmp:
+        prefix = Path(tmp)
+        (prefix / "www").mkdir()
+        (prefix / "tmp").mkdir()
+        port = free_port()
+        user = "user root;\n" if os.geteuid() == 0 else ""  # the temp dir is 0700
+        conf = prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(user=user, prefix=prefix, port=port))
+        log = prefix / "error.log"
+        process = subprocess.Popen(
+            [binary, "-p", str(prefix), "-c", str(conf), "-e", str(log), "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            await wait_for_port(port, process, log)
+            yield Nginx(process, port, prefix / "www")
+        finally:
+            await stop_process(process, timeout=10)
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                    out.append(int(entry.name))
+    return out
+
+
+def postgres_cpu() -> float | None:
+    """CPU seconds of every local `postgres` process so far (None: no local server)."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+                    found = True
+    return total if found else None
+
+
+# -- wrk -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    rps: float
+    p99: float  # seconds
+    requests: int
+    bad: int  # non-2xx/3xx responses + socket errors
+    server_cpu: float  # seconds, over the run
+    db_cpu: float | None
+    busy: float  # share of the whole machine, 0..1
+
+    def per_request(self, cpu: float | None) -> str:
+        if cpu is None or not self.requests:
+            return "-"
+        return f"{1e6 * cpu / self.requests:.0f} us"
+
+
+def _seconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(out: str) -> tuple[float, float, int, int]:
+    """(req/s, p99 seconds, requests, bad responses + socket errors) from wrk's output."""
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _seconds(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = 0
+    if found := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        bad += int(found.group(1))
+    if found := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        bad += sum(int(n) for n in found.groups())
+    return rps, p99, requests, bad
+
+
+async def wrk(
+    binary: str,
+    url: str,
+    connections: int,
+    seconds: float,
+    headers: dict[str, str],
+    server_cpu: Callable[[], float],
+) -> Load:
+    args = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    args += ["--timeout", "10s"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    cpu0, db0, (busy0, total0) = server_cpu(), postgres_cpu(), machine_busy()
+    process = await asyncio.create_subprocess_exec(
+        *args, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out = (await process.communicate())[0].decode(errors="replace")
+    cpu1, db1, (busy1, total1) = server_cpu(), postgres_cpu(), machine_busy()
+    if process.returncode != 0 or "Requests/sec" not in out:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{out}")
+    rps, p99, requests, bad = parse_wrk(out)
+    db = db1 - db0 if db0 is not None and db1 is not None else None
+    busy = (busy1 - busy0) / max(1e-9, total1 - total0)
+    return Load(rps, p99, requests, bad, cpu1 - cpu0, db, busy)
+
+
+# -- the benchmark -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str  # ours
+    body: bytes  # what nginx serves for it
+    headers: dict[str, str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Result:
+    target: Target
+    connections: int
+    ours: Load
+    nginx: Load | None
+
+
+async def collect(
+    base_url: str, stream_id: str, vod: Vod | None, seconds: float, vod_seconds: float
+) -> list[Target]:
+    """The URLs to load and the bytes nginx serves for each, fetched from our node."""
+    async with aiohttp.ClientSession() as session:
+        live_url = f"{base_url}/v1/streams/{stream_id}/live.m3u8"
+        live = await wait_live(session, live_url, MIN_SEGMENTS)
+        # The newest segment: it stays in the window longest (6 x 6 s, then retired).
+        segment_url = last_uri(live, live_url)
+        targets = [
+            Target("live.m3u8", live_url, live.encode(), {}, seconds),
+            Target(
+                "live segment (.ts)",
+                segment_url,
+                await fetch(session, segment_url),
+                {},
+                seconds,
+            ),
+        ]
+        if vod is None:
+            return targets
+        h = vod.headers
+        manifest = await fetch(session, vod.manifest_url, h)
+        upload_segment = first_uri(manifest.decode(), vod.manifest_url)
+        playlist = await fetch(session, vod.playlist_url)
+        playlist_segment = first_uri(playlist.decode(), vod.playlist_url)
+        targets += [
+            Target("upload manifest.m3u8", vod.manifest_url, manifest, h, vod_seconds),
+            Target(
+                "upload segment (.ts)",
+                upload_segment,
+                await fetch(session, upload_segment, h),
+                h,
+                vod_seconds,
+            ),
+            Target("playlist stream.m3u8", vod.playlist_url, playlist, {}, vod_seconds),
+            Target(
+                "playlist segment (.ts)",
+                playlist_segment,
+                await fetch(session, playlist_segment),
+                {},
+                vod_seconds,
+            ),
+        ]
+    return targets
+
+
+async def measure(
+    wrk_bin: str,
+    nginx_bin: str | None,
+    connections: Sequence[int],
+    seconds: float,
+    vod_seconds: float,
+    notes: list[str],
+) -> list[Result]:
+    results: list[Result] = []
+    async with (
+        fresh_database() as database,
+        IcecastSource(title="Bench - Origin") as source,
+        run_node(database, RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING") as node,
+    ):
+        vod_task = asyncio.create_task(prepare_vod(node.base_url))
+        stream_id = await register_stream(
+            node.base_url, source.url, source.mount, source.admin_password
+        )
+        vod: Vod | None = None
+        try:
+            vod = await vod_task
+        except (AssertionError, RuntimeError, aiohttp.ClientError, KeyError) as exc:
+            notes.append(f"upload/playlist routes skipped: could not prepare them ({exc!r})")
+        targets = await collect(node.base_url, stream_id, vod, seconds, vod_seconds)
+        sizes = ", ".join(f"{t.name} {len(t.body):,} B" for t in targets)
+        notes.append(f"bodies: {sizes}")
+        async with contextlib.AsyncExitStack() as stack:
+            reference = None
+            if nginx_bin is not None:
+                reference = await stack.enter_async_context(run_nginx(nginx_bin))
+            for target in targets:
+                ref_url = reference.publish(target.url, target.body) if reference else None
+                for count in connections:
+                    ours = await wrk(
+                        wrk_bin,
+                        target.url,
+                        count,
+                        target.seconds,
+                        target.headers,
+                        lambda: cpu_seconds(node.pid),
+                    )
+                    theirs = None
+                    if reference is not None and ref_url is not None:
+                        theirs = await wrk(
+                            wrk_bin, ref_url, count, target.seconds, target.headers, reference.cpu
+                        )
+                    results.append(Result(target, count, ours, theirs))
+            if node.process.poll() is not None:
+                raise RuntimeError(f"our node died:\n{tail(node.log)}")
+    return results
+
+
+def rows(results: Sequence[Result]) -> list[tuple[str, str, str, str]]:
+    out: list[tuple[str, str, str, str]] = []
+    for r in results:
+        ours, ref = r.ours, r.nginx
+        ratio = ours.rps / ref.rps if ref and ref.rps else None
+        head = f"{r.target.name}, c{r.connections}"
+        out += [
+            (
+                f"{head}: req/s",
+                f"{ours.rps:,.0f}",
+                f"{ref.rps:,.0f}" if ref else "-",
+                f">= {RATIO_TARGET:.0%} of nginx",
+            ),
+            (
+                "  ratio ours/nginx",
+                f"{ratio:.3f}" if ratio is not None else "-",
+                "",
+                f">= {RATIO_TARGET:.2f}",
+            ),
+            (
+                "  p99 latency",
+                f"{1000 * ours.p99:.1f} ms",
+                f"{1000 * ref.p99:.1f} ms" if ref else "-",
+                "",
+            ),
+            (
+                "  server CPU per request",
+                ours.per_request(ours.server_cpu),
+                ref.per_request(ref.server_cpu) if ref else "-",
+                "",
+            ),
+            ("  postgres CPU per request", ours.per_request(ours.db_cpu), "-", ""),
+            (
+                "  machine busy (2 cores)",
+                f"{100 * ours.busy:.0f} %",
+                f"{100 * ref.busy:.0f} %" if ref else "-",
+                "",
+            ),
+        ]
+        if ours.bad or (ref and ref.bad):
+            ref_bad = str(ref.bad) if ref else "-"
+            out.append(("  non-2xx responses + socket errors", str(ours.bad), ref_bad, "0"))
+    return out
+
+
+def print_table(title: str, table: Sequence[Sequence[str]], notes: Sequence[str]) -> str:
+    """`metric | ours | nginx | target` (harness.print_table's layout, nginx as reference)."""
+    header = ("metric", "ours", "nginx", "target")
+    widths = [max(len(str(row[i])) for row in (header, *table)) for i in range(4)]
+    line = "-+-".join("-" * width for width in widths)
+    out = [f"\n{title}", " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
+    for row in table:
+        cells = [str(row[0]).ljust(widths[0])] + [
+            str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append(" | ".join(cells))
+    out.extend(f"  * {note}" for note in notes)
+    text = "\n".join(out)
+    print(text, flush=True)
+    return text
+
+
+async def run() -> str:
+    seconds = env_float("BENCH_SECONDS", 10.0)
+    vod_seconds = env_float("BENCH_VOD_SECONDS", max(1.0, seconds / 2))
+    connections = env_ints("BENCH_CONNECTIONS", [50])
+    wrk_bin, nginx_bin, notes = ensure_tools()
+    if wrk_bin is None:
+        return print_table(
+            "HLS origin", [], ["wrk is not installed (apt-get install wrk): nothing measured"]
+        )
+    if nginx_bin is None:
+        notes.append("nginx is not installed (apt-get install nginx-light): no reference")
+    results = await measure(wrk_bin, nginx_bin, connections, seconds, vod_seconds, notes)
+    notes += [
+        f"wrk -t1 -c{'/'.join(map(str, connections))} --latency, {seconds:g} s per live URL,"
+        f" {vod_seconds:g} s per upload/playlist URL; ours first, then nginx on the same"
+        " path and bytes",
+        f"nothing pinned: wrk, the server and PostgreSQL share the {os.cpu_count()} cores"
+        " (wrk alone takes most of one); 'machine busy' is the whole machine during the run",
+        "nginx: worker_processes 1, access_log off, sendfile on, keepalive_requests 1e8"
+        " (its default 1000 would make wrk reconnect); ours: one process, RATE_LIMIT_ENABLED"
+        "=false, LOG_LEVEL=WARNING",
+        "upload routes send the DJ's Bearer token (nginx ignores it); live stream and"
+        " playlist are public",
+    ]
+    return print_table(
+        "HLS origin: GETs from our node vs nginx (1 worker) serving the same bytes",
+        rows(results),
+        notes,
+    )
+
+
+def test_origin() -> None:
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    asyncio.run(run())
