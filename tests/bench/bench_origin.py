@@ -52,6 +52,7 @@ from tests.bench.harness import (
     free_port,
     fresh_database,
     machine_busy,
+    print_table,
     register_stream,
     run_node,
     stop_process,
@@ -522,23 +523,6 @@ def rows(results: Sequence[Result]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def print_table(title: str, table: Sequence[Sequence[str]], notes: Sequence[str]) -> str:
-    """`metric | ours | nginx | target` (harness.print_table's layout, nginx as reference)."""
-    header = ("metric", "ours", "nginx", "target")
-    widths = [max(len(str(row[i])) for row in (header, *table)) for i in range(4)]
-    line = "-+-".join("-" * width for width in widths)
-    out = [f"\n{title}", " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    for row in table:
-        cells = [str(row[0]).ljust(widths[0])] + [
-            str(cell).rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        out.append(" | ".join(cells))
-    out.extend(f"  * {note}" for note in notes)
-    text = "\n".join(out)
-    print(text, flush=True)
-    return text
-
-
 async def run() -> str:
     seconds = env_float("BENCH_SECONDS", 10.0)
     vod_seconds = env_float("BENCH_VOD_SECONDS", max(1.0, seconds / 2))
@@ -546,7 +530,10 @@ async def run() -> str:
     wrk_bin, nginx_bin, notes = ensure_tools()
     if wrk_bin is None:
         return print_table(
-            "HLS origin", [], ["wrk is not installed (apt-get install wrk): nothing measured"]
+            "HLS origin",
+            [],
+            ["wrk is not installed (apt-get install wrk): nothing measured"],
+            reference="nginx",
         )
     if nginx_bin is None:
         notes.append("nginx is not installed (apt-get install nginx-light): no reference")
@@ -567,6 +554,7 @@ async def run() -> str:
         "HLS origin: GETs from our node vs nginx (1 worker) serving the same bytes",
         rows(results),
         notes,
+        reference="nginx",
     )
 
 

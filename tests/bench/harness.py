@@ -501,9 +501,14 @@ class LoadClient:
 # -- output --------------------------------------------------------------------------------
 
 
-def print_table(title: str, rows: Sequence[Sequence[str]], notes: Sequence[str] = ()) -> str:
-    """One table, `metric | ours | reference | target`, plus notes; returned as well."""
-    header = ("metric", "ours", "reference", "target")
+def print_table(
+    title: str,
+    rows: Sequence[Sequence[str]],
+    notes: Sequence[str] = (),
+    reference: str = "reference",
+) -> str:
+    """One table, `metric | ours | <reference> | target`, plus notes; returned as well."""
+    header = ("metric", "ours", reference, "target")
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(4)]
     line = "-+-".join("-" * width for width in widths)
     out = [f"\n{title}", " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
