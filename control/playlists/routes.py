@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import web
 
 from control.api import Api, path_uuid
+from control.bodies import send_stream
 from control.playlists.delivery import PLAYLIST_MEDIA
 from control.playlists.schemas import (
     PlaylistCreated,
@@ -163,7 +162,7 @@ async def playlist_segment(request: web.Request) -> web.StreamResponse:
     )
     # A segment's bytes never change under its URL.
     cache = f"{'public' if segment.public else 'private'}, max-age=86400, immutable"
-    return await _send(request, segment.chunks, SEGMENT_CONTENT_TYPE, cache)
+    return await send_stream(request, segment.chunks, SEGMENT_CONTENT_TYPE, cache)
 
 
 @api.get(
@@ -177,28 +176,4 @@ async def playlist_segment(request: web.Request) -> web.StreamResponse:
 async def playlist_mp3(request: web.Request) -> web.StreamResponse:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     chunks = await request.app[PLAYLIST_MEDIA].mp3(request.get(principal_key), playlist_id)
-    return await _send(request, chunks, MP3_TYPE, "no-cache", chunked=True)
-
-
-async def _send(
-    request: web.Request,
-    chunks: AsyncGenerator[bytes, None],
-    content_type: str,
-    cache: str,
-    *,
-    chunked: bool = False,
-) -> web.StreamResponse:
-    """Stream `chunks` as the body. A listener who leaves makes a write fail (or, with
-    handler cancellation, cancels us): stop there; closing `chunks` stops the store reads."""
-    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": cache})
-    if chunked:
-        response.enable_chunked_encoding()
-    async with contextlib.aclosing(chunks):
-        await response.prepare(request)
-        try:
-            async for chunk in chunks:
-                await response.write(chunk)
-        except ConnectionResetError:  # aiohttp's ClientConnectionResetError included
-            return response
-    await response.write_eof()
-    return response
+    return await send_stream(request, chunks, MP3_TYPE, "no-cache", chunked=True)

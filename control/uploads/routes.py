@@ -6,12 +6,10 @@ deleting need `playlists:write`, reading and playing need `playlists:read`.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator
-
 from aiohttp import web
 
 from control.api import Api, path_uuid
+from control.bodies import send_stream
 from control.schemas import PageQuery
 from control.security import principal_of
 from control.uploads.form import form_fields
@@ -107,7 +105,7 @@ async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
 async def upload_manifest(request: web.Request) -> web.StreamResponse:
     upload_id = path_uuid(request, "upload_id", "Upload")
     chunks = await request.app[UPLOADS].media(principal_of(request), upload_id, MANIFEST_NAME)
-    return await _send(request, chunks, MANIFEST_CONTENT_TYPE, "private, max-age=300")
+    return await send_stream(request, chunks, MANIFEST_CONTENT_TYPE, "private, max-age=300")
 
 
 @api.get(
@@ -124,17 +122,6 @@ async def upload_segment(request: web.Request) -> web.StreamResponse:
     name = request.match_info["segment"]
     chunks = await request.app[UPLOADS].media(principal_of(request), upload_id, name)
     # A segment's bytes never change under its name: cache it for a day.
-    return await _send(request, chunks, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable")
-
-
-async def _send(
-    request: web.Request, chunks: AsyncGenerator[bytes, None], content_type: str, cache: str
-) -> web.StreamResponse:
-    """Stream an object from the store as the response body."""
-    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": cache})
-    async with contextlib.aclosing(chunks):
-        await response.prepare(request)
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
+    return await send_stream(
+        request, chunks, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable"
+    )
