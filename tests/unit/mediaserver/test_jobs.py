@@ -137,8 +137,9 @@ async def test_a_failed_attempt_is_retried_after_its_backoff(
     await queue.start()
     (job_id,) = await enqueue(pool, queue, kind)
 
-    async def failed_once() -> bool:
-        return (await job(pool, job_id))["attempts"] == 1 and calls == [1]
+    async def failed_once() -> bool:  # the handler has raised *and* the retry is recorded
+        row = await job(pool, job_id)
+        return row["attempts"] == 1 and row["status"] != "running" and calls == [1]
 
     await eventually(failed_once)
     row = await job(pool, job_id)
