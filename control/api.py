@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from control.accounts import ACCOUNTS
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE
 from mediaserver.config import SETTINGS
@@ -30,7 +31,7 @@ from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unau
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[Any]]
-RateClass = Literal["metadata", "write", "streaming"]
+RateClass = Literal["metadata", "write", "streaming", "auth"]
 AuthMode = Literal["none", "optional", "required", "service"]
 
 
@@ -122,6 +123,9 @@ class Guard:
                 raise Unauthenticated("A valid relay service token is required")
         elif token is not None:
             principal = self._codec.verify(token)
+            accounts = request.config_dict.get(ACCOUNTS)
+            if accounts is not None:
+                await accounts.check(principal)
             request[principal_key] = principal
         throttle = request.config_dict.get(THROTTLE)
         if throttle is not None:

@@ -46,6 +46,8 @@ class Principal:
     role: str
     scopes: frozenset[str]
     token_id: str
+    #: `iat` of the token, epoch seconds (0 for principals not made from a token).
+    issued_at: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -115,6 +117,7 @@ class TokenCodec:
                 role=str(claims["role"]),
                 scopes=frozenset(claims["scopes"]),
                 token_id=str(claims["jti"]),
+                issued_at=int(claims["iat"]),
             )
         except (KeyError, TypeError, ValueError):
             raise Unauthenticated("Invalid access token") from None

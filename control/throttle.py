@@ -3,10 +3,13 @@ whichever `RateLimiter` backend the node runs (Redis shared by all nodes, or in-
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from control.ratelimit import RateLimiter
 from control.security import Principal
@@ -15,6 +18,9 @@ from mediaserver.errors import RateLimited
 
 if TYPE_CHECKING:
     from control.api import Operation
+
+log = logging.getLogger(__name__)
+WARN_EVERY_SECONDS = 10.0
 
 
 def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
@@ -33,20 +39,24 @@ class Throttle:
     def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
         self._limiter = limiter
         self._settings = settings
+        self._warned_at = -WARN_EVERY_SECONDS
         self._limits = {
             "metadata": settings.rate_limit_metadata_per_minute,
             "write": settings.rate_limit_write_per_minute,
             "streaming": settings.rate_limit_streaming_per_minute,
+            "auth": settings.rate_limit_auth_per_ip_per_minute,
         }
 
     async def check_route(
         self, request: web.Request, op: Operation, principal: Principal | None
     ) -> None:
-        """Metadata and write limits are per user (per IP when anonymous); streaming per IP."""
+        """Metadata and write limits are per user (per IP when anonymous); streaming and the
+        account routes (register, refresh, logout) per IP."""
         if not self._settings.rate_limit_enabled or op.rate is None:
             return
         ip = client_ip(request, self._settings.trust_forwarded_for)
-        who = f"user:{principal.user_id}" if principal and op.rate != "streaming" else f"ip:{ip}"
+        per_user = principal is not None and op.rate in ("metadata", "write")
+        who = f"user:{principal.user_id}" if per_user and principal else f"ip:{ip}"
         await self._hit(f"{op.rate}:{who}", self._limits[op.rate])
 
     async def check_login(self, email: str, ip: str) -> None:
@@ -60,7 +70,16 @@ class Throttle:
         )
 
     async def _hit(self, key: str, limit: int) -> None:
-        decision = await self._limiter.hit(key, limit, 60.0)
+        try:
+            decision = await self._limiter.hit(key, limit, 60.0)
+        except (RedisError, OSError) as exc:
+            # Fail open: limits guard against abuse, and an outage of the limiter's store
+            # must not turn every request into an error. Logged, at most every 10 s.
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_EVERY_SECONDS:
+                self._warned_at = now
+                log.warning("rate limiter unavailable, not limiting: %r", exc)
+            return
         if not decision.allowed:
             raise RateLimited(math.ceil(decision.retry_after))
 

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from pydantic import SecretStr
 
+from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.api import Guard
 from control.app import middlewares, setup_control
@@ -66,6 +67,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 DATABASE_URL = web.AppKey("database_url", str)
 LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]
 STORE = web.AppKey("object_store", ObjectStore)  # type: ignore[type-abstract]
+#: Seconds a Redis command may take before it fails (callers decide what failing means).
+REDIS_TIMEOUT = 2.0
 
 
 def build_app(
@@ -113,7 +116,11 @@ def build_app(
     async def services(app: web.Application) -> AsyncIterator[None]:
         redis = None
         if settings.redis_url:
-            redis = aioredis.from_url(settings.redis_url)
+            redis = aioredis.from_url(
+                settings.redis_url,
+                socket_timeout=REDIS_TIMEOUT,
+                socket_connect_timeout=REDIS_TIMEOUT,
+            )
             await redis.ping()
             limiter: RateLimiter = RedisRateLimiter(redis)
         else:
@@ -133,7 +140,8 @@ def build_app(
         app[AUTH] = AuthService(
             pool, hasher, codec, throttle, timedelta(days=settings.refresh_token_ttl_days), clock
         )
-        app[USERS] = UsersService(pool, hasher, clock)
+        accounts = app[ACCOUNTS] = AccountGate(pool)
+        app[USERS] = UsersService(pool, hasher, accounts, clock)
         app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
         app[PAYWALL] = PaywallService(pool, clock)
         app[ANALYTICS] = AnalyticsService(pool, clock)

@@ -42,6 +42,7 @@ ENVIRONMENT: dict[str, str] = {
     "RATE_LIMIT_STREAMING_PER_MINUTE": "rate_limit_streaming_per_minute",
     "RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE": "rate_limit_login_per_email_per_minute",
     "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": "rate_limit_login_per_ip_per_minute",
+    "RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "rate_limit_auth_per_ip_per_minute",
     "HLS_SEGMENT_SECONDS": "hls_segment_seconds",
     "RELAY_GRACE_SECONDS": "relay_grace_seconds",
     "RELAY_BURST_BYTES": "relay_burst_bytes",
@@ -102,6 +103,8 @@ class Settings(BaseModel):
     rate_limit_streaming_per_minute: int = Field(10_000, ge=1)
     rate_limit_login_per_email_per_minute: int = Field(5, ge=1)
     rate_limit_login_per_ip_per_minute: int = Field(20, ge=1)
+    #: register, refresh and logout, per IP (login has the two limits above instead).
+    rate_limit_auth_per_ip_per_minute: int = Field(60, ge=1)
     hls_segment_seconds: int = Field(6, ge=1, le=10)
     #: MP3 listeners stay connected through source outages up to this long.
     relay_grace_seconds: float = Field(30.0, ge=0, le=3600)

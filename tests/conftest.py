@@ -110,6 +110,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "rate_limit_streaming_per_minute": 100_000,
             "rate_limit_login_per_email_per_minute": 100_000,
             "rate_limit_login_per_ip_per_minute": 100_000,
+            "rate_limit_auth_per_ip_per_minute": 100_000,
             "password_hash_profile": "fast",
             "log_level": "WARNING",
         }

@@ -22,6 +22,7 @@ api = Api()
     response=UserOut,
     status=201,
     auth="none",
+    rate="auth",
     errors=(400, 409, 429),
 )
 async def register(request: web.Request, body: RegisterIn) -> UserOut:
@@ -35,6 +36,7 @@ async def register(request: web.Request, body: RegisterIn) -> UserOut:
     body=LoginIn,
     response=TokenPair,
     auth="none",
+    rate=None,  # limited per email and per IP by the service (`Throttle.check_login`)
     errors=(400, 401, 429),
 )
 async def login(request: web.Request, body: LoginIn) -> TokenPair:
@@ -49,6 +51,7 @@ async def login(request: web.Request, body: LoginIn) -> TokenPair:
     body=RefreshIn,
     response=TokenPair,
     auth="none",
+    rate="auth",
     errors=(400, 401, 429),
 )
 async def refresh(request: web.Request, body: RefreshIn) -> TokenPair:
@@ -62,6 +65,7 @@ async def refresh(request: web.Request, body: RefreshIn) -> TokenPair:
     body=RefreshIn,
     status=204,
     auth="none",
+    rate="auth",
     errors=(400, 429),
 )
 async def logout(request: web.Request, body: RefreshIn) -> None:

@@ -64,9 +64,14 @@ ORDER BY created_at, plan_id LIMIT $1 OFFSET $2
 """
 PLAN_COUNT = "SELECT count(*) FROM monetization_plans WHERE deleted_at IS NULL"
 
+# A subscription opens the content of its plan's owner; a plan an admin created is
+# platform-wide and opens everything.
 HAS_ACTIVE = """
-SELECT EXISTS (SELECT 1 FROM subscriptions
-               WHERE user_id = $1 AND status = 'active' AND expires_at > $2)
+SELECT EXISTS (SELECT 1 FROM subscriptions s
+               JOIN monetization_plans p ON p.plan_id = s.plan_id
+               JOIN users o ON o.user_id = p.owner_id
+               WHERE s.user_id = $1 AND s.status = 'active' AND s.expires_at > $3
+                 AND (p.owner_id = $2 OR o.role = 'admin'))
 """
 HAS_ACTIVE_FOR_PLAN = """
 SELECT EXISTS (SELECT 1 FROM subscriptions
@@ -146,8 +151,10 @@ async def plan_page(conn: Executor, limit: int, offset: int) -> tuple[list[PlanR
     return [r for r in map(_plan, records) if r is not None], int(records[0]["total"])
 
 
-async def has_active(conn: Executor, user_id: uuid.UUID, now: datetime) -> bool:
-    return bool(await conn.fetchval(HAS_ACTIVE, user_id, now))
+async def has_active(
+    conn: Executor, user_id: uuid.UUID, owner_id: uuid.UUID, now: datetime
+) -> bool:
+    return bool(await conn.fetchval(HAS_ACTIVE, user_id, owner_id, now))
 
 
 async def has_active_for_plan(

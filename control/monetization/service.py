@@ -141,21 +141,23 @@ class PaywallService:
         self._clock = clock
 
     async def require_active_subscription(
-        self, principal: Principal | None, owner_id: uuid.UUID | None = None
+        self, principal: Principal | None, owner_id: uuid.UUID
     ) -> None:
-        """Pass for an admin, the content's owner, or a caller with an active, unexpired
-        subscription; otherwise raise `Forbidden("Subscription required")`."""
+        """Pass for an admin, the content's owner (`owner_id`), or a caller with an active,
+        unexpired subscription to one of that owner's plans (or to an admin's platform-wide
+        plan); otherwise raise `Forbidden("Subscription required")`."""
         if principal is not None and (
             principal.is_admin
-            or (owner_id is not None and principal.owns(owner_id))
-            or await self.has_active_subscription(principal.user_id)
+            or principal.owns(owner_id)
+            or await self.has_active_subscription(principal.user_id, owner_id)
         ):
             return
         raise Forbidden("Subscription required")
 
-    async def has_active_subscription(self, user_id: uuid.UUID) -> bool:
-        """Whether the user has any subscription that is active and not yet expired."""
-        return await queries.has_active(self._pool, user_id, self._clock())
+    async def has_active_subscription(self, user_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
+        """Whether the user has an active, unexpired subscription that opens `owner_id`'s
+        monetized content."""
+        return await queries.has_active(self._pool, user_id, owner_id, self._clock())
 
 
 MONETIZATION = web.AppKey("monetization_service", MonetizationService)

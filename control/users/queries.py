@@ -50,6 +50,10 @@ UPDATE users SET role = $2, password_hash = $3, name = coalesce($4, name), updat
 WHERE user_id = $1 RETURNING user_id, email, name, role, password_hash, created_at
 """
 SOFT_DELETE = "UPDATE users SET deleted_at = now() WHERE user_id = $1 AND deleted_at IS NULL"
+ACCOUNT_STATE = (
+    "SELECT deleted_at IS NULL AS live, tokens_valid_after FROM users WHERE user_id = $1"
+)
+SET_SIGNOUT_CUTOFF = "UPDATE users SET tokens_valid_after = to_timestamp($2) WHERE user_id = $1"
 
 
 def _row(record: asyncpg.Record | None) -> UserRow | None:
@@ -97,3 +101,15 @@ async def set_role(
 
 async def soft_delete(conn: Executor, user_id: uuid.UUID) -> bool:
     return str(await conn.execute(SOFT_DELETE, user_id)) == "UPDATE 1"
+
+
+async def token_state(conn: Executor, user_id: uuid.UUID) -> tuple[bool, datetime | None]:
+    """(account is live, cutoff of its access tokens); an unknown id is not live."""
+    row = await conn.fetchrow(ACCOUNT_STATE, user_id)
+    if row is None:
+        return False, None
+    return bool(row["live"]), row["tokens_valid_after"]
+
+
+async def set_token_cutoff(conn: Executor, user_id: uuid.UUID, epoch_seconds: int) -> None:
+    await conn.execute(SET_SIGNOUT_CUTOFF, user_id, epoch_seconds)

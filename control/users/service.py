@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from control.accounts import AccountGate
 from control.auth import queries as tokens
 from control.auth.passwords import PasswordHasher
 from control.auth.service import user_out
@@ -17,9 +18,16 @@ from mediaserver.errors import Forbidden, Unauthenticated
 
 
 class UsersService:
-    def __init__(self, pool: asyncpg.Pool, hasher: PasswordHasher, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        hasher: PasswordHasher,
+        accounts: AccountGate,
+        clock: Clock = utcnow,
+    ) -> None:
         self._pool = pool
         self._hasher = hasher
+        self._accounts = accounts
         self._clock = clock
 
     async def list(self, page: PageQuery) -> UserList:
@@ -33,7 +41,8 @@ class UsersService:
 
     async def update_me(self, principal: Principal, body: UserUpdate) -> UserOut:
         """Rename, and/or change the password (the current one must be given and right).
-        A password change signs out every other session."""
+        A password change signs out every session, this one included: refresh tokens are
+        revoked and access tokens issued before now are refused; log in with the new one."""
         current = await self._current(principal)
         new_hash = None
         if body.new_password is not None:
@@ -46,14 +55,19 @@ class UsersService:
                 raise Unauthenticated("This account no longer exists")
             if new_hash is not None:
                 await tokens.revoke_user(conn, principal.user_id, self._clock())
+                await self._accounts.sign_out_everywhere(conn, principal.user_id)
+        self._accounts.forget(principal.user_id)
         return user_out(row)
 
     async def delete_me(self, principal: Principal) -> None:
-        """Soft delete: the row stays (history, ownership), login and refresh stop working."""
+        """Soft delete: the row stays (history, ownership); login, refresh and the access
+        tokens already issued stop working."""
         async with self._pool.acquire() as conn, conn.transaction():
             if not await queries.soft_delete(conn, principal.user_id):
                 raise Unauthenticated("This account no longer exists")
             await tokens.revoke_user(conn, principal.user_id, self._clock())
+            await self._accounts.sign_out_everywhere(conn, principal.user_id)
+        self._accounts.forget(principal.user_id)
 
     async def _current(self, principal: Principal) -> queries.UserRow:
         row = await queries.by_id(self._pool, principal.user_id)

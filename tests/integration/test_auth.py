@@ -252,11 +252,18 @@ async def test_update_me_renames_and_changes_password(client):
         json={"current_password": PASSWORD, "new_password": "N3wPassword"},
     )
     assert ok.status == 200
-    # The old refresh token is revoked by the change; the new password works.
+    # The change signs every session out: the old refresh and access tokens stop working
+    # (a leaked password's sessions end with it); the new password works at once.
     assert (await post(client, "/v1/auth/refresh", {"refresh_token": user["refresh_token"]}))[
         0
     ] == 401
-    await login(client, user["email"], "N3wPassword")
+    old = await client.get("/v1/users/me", headers=headers)
+    assert (old.status, (await old.json())["error"]) == (
+        401,
+        "This access token was signed out; log in again",
+    )
+    fresh = await login(client, user["email"], "N3wPassword")
+    assert (await client.get("/v1/users/me", headers=bearer(fresh))).status == 200
 
 
 async def test_deleted_account_cannot_log_in_or_refresh(client):
@@ -269,6 +276,14 @@ async def test_deleted_account_cannot_log_in_or_refresh(client):
         0
     ] == 401
     assert (await client.get("/v1/users/me", headers=headers)).status == 401
+    # The access token issued before the deletion no longer opens any route.
+    plan = {"name": "Gold", "price_cents": 500, "currency": "USD", "billing_interval": "monthly"}
+    response = await client.post("/v1/monetization/plans", json=plan, headers=headers)
+    assert (response.status, await response.json()) == (
+        401,
+        {"error": "This account no longer exists", "code": 401},
+    )
+    assert (await client.get("/v1/streams", headers=headers)).status == 401
     # The email is free again for a new account.
     await register(client, email=user["email"])
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from mediaserver.app import POOL, build_app
-from tests.accounts import login, register, unique_email, user_headers
+from tests.accounts import PASSWORD, login, register, unique_email, user_headers
 
 
 async def test_unknown_route_and_wrong_method_are_json(client):
@@ -167,6 +167,24 @@ async def test_login_attempts_limited_per_ip(make_client):
         for _ in range(3)
     ]
     assert statuses == [401, 401, 429]
+
+
+async def test_account_routes_have_their_own_per_ip_limit_not_the_write_limit(make_client):
+    # Ten people behind one NAT signing up and in must not exhaust the 10/min write limit.
+    client = await make_client(rate_limit_write_per_minute=2, rate_limit_auth_per_ip_per_minute=6)
+    users = [await register(client) for _ in range(3)]
+    tokens = [await login(client, user["email"]) for user in users]
+    refreshed = await client.post(
+        "/v1/auth/refresh", json={"refresh_token": tokens[0]["refresh_token"]}
+    )
+    assert refreshed.status == 200
+    # 3 registers + 1 refresh so far: two more account calls are allowed, then 429.
+    body = {"refresh_token": tokens[1]["refresh_token"]}
+    statuses = [(await client.post("/v1/auth/logout", json=body)).status for _ in range(3)]
+    assert statuses == [204, 204, 429]
+    assert (
+        await client.post("/v1/auth/login", json={"email": users[2]["email"], "password": PASSWORD})
+    ).status == 200
 
 
 async def test_limits_shared_between_nodes_through_redis(make_client, redis_url):

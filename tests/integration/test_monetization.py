@@ -199,7 +199,9 @@ async def test_cancel_is_idempotent_closes_the_paywall_and_frees_the_plan(client
         assert body["status"] == "canceled" and body["canceled_at"]
     assert [s["status"] for s in await my_subscriptions(client, listener)] == ["canceled"]
     with pytest.raises(Forbidden):
-        await client.app[PAYWALL].require_active_subscription(principal(user["user_id"]))
+        await client.app[PAYWALL].require_active_subscription(
+            principal(user["user_id"]), uuid.UUID(plan["owner_id"])
+        )
     assert (await subscribe(client, listener, plan["plan_id"])).status == 201
 
 
@@ -261,17 +263,43 @@ async def test_paywall_lets_in_admins_owners_and_subscribers(client):
         with pytest.raises(Forbidden) as denied:
             await paywall.require_active_subscription(caller, owner_id)
         assert denied.value.body() == {"error": "Subscription required", "code": 403}
-    assert not await paywall.has_active_subscription(subscriber.user_id)
+    assert not await paywall.has_active_subscription(subscriber.user_id, owner_id)
 
     await paywall.require_active_subscription(principal(owner_id, "dj"), owner_id)
     await paywall.require_active_subscription(principal(admin["user_id"], "admin"), owner_id)
-    await paywall.require_active_subscription(principal(admin["user_id"], "admin"))
-    with pytest.raises(Forbidden):
-        await paywall.require_active_subscription(principal(owner_id, "dj"))  # not its content
+    other_dj, other_headers = await user_headers(client, "dj")
+    other_id = uuid.UUID(other_dj["user_id"])
+    with pytest.raises(Forbidden):  # a DJ is not the owner of another DJ's content
+        await paywall.require_active_subscription(principal(owner_id, "dj"), other_id)
 
     assert (await subscribe(client, headers, plan["plan_id"])).status == 201
     await paywall.require_active_subscription(subscriber, owner_id)
-    assert await paywall.has_active_subscription(subscriber.user_id)
+    assert await paywall.has_active_subscription(subscriber.user_id, owner_id)
+    # One DJ's plan (even a free one) opens that DJ's content only, never another's.
+    with pytest.raises(Forbidden):
+        await paywall.require_active_subscription(subscriber, other_id)
+    free = await create_plan(client, other_headers, name="Free tier", price_cents=0)
+    third_dj, _ = await user_headers(client, "dj")
+    assert (await subscribe(client, headers, free["plan_id"])).status == 201
+    await paywall.require_active_subscription(subscriber, other_id)
+    with pytest.raises(Forbidden):
+        await paywall.require_active_subscription(subscriber, uuid.UUID(third_dj["user_id"]))
+
+
+async def test_an_admin_plan_is_platform_wide(client):
+    _, admin = await user_headers(client, "admin")
+    plan = await create_plan(client, admin, name="All access")
+    listener, headers = await user_headers(client, "listener")
+    dj, _ = await user_headers(client, "dj")
+    paywall = client.app[PAYWALL]
+    with pytest.raises(Forbidden):
+        await paywall.require_active_subscription(
+            principal(listener["user_id"]), uuid.UUID(dj["user_id"])
+        )
+    assert (await subscribe(client, headers, plan["plan_id"])).status == 201
+    await paywall.require_active_subscription(
+        principal(listener["user_id"]), uuid.UUID(dj["user_id"])
+    )
 
 
 async def test_expired_subscription_is_reported_refused_and_renewable(
@@ -280,12 +308,13 @@ async def test_expired_subscription_is_reported_refused_and_renewable(
     clock = create_autospec(utcnow, return_value=datetime.now(UTC))
     client = await make_client(build_app(make_settings(), test_secrets, clock=clock))
     plan, listener, headers = await plan_and_listener(client)
+    owner = uuid.UUID(plan["owner_id"])
     old = await (await subscribe(client, headers, plan["plan_id"])).json()
-    await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]))
+    await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]), owner)
 
     clock.return_value += timedelta(days=30, seconds=1)
     with pytest.raises(Forbidden):
-        await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]))
+        await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]), owner)
     assert [s["status"] for s in await my_subscriptions(client, headers)] == ["expired"]
     canceled = await client.delete(f"{SUBSCRIPTIONS}/{old['subscription_id']}", headers=headers)
     assert (await canceled.json())["status"] == "expired"
@@ -297,4 +326,4 @@ async def test_expired_subscription_is_reported_refused_and_renewable(
     assert [s["status"] for s in await my_subscriptions(client, headers)] == ["active", "expired"]
     query = "SELECT status FROM subscriptions WHERE subscription_id = $1"
     assert await client.app[POOL].fetchval(query, uuid.UUID(old["subscription_id"])) == "expired"
-    await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]))
+    await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]), owner)

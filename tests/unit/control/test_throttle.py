@@ -1,0 +1,46 @@
+"""The throttle over a limiter whose Redis is gone: requests pass (fail open), with a warning."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+import redis.asyncio as aioredis
+
+from control.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from control.throttle import Throttle
+from mediaserver.config import Settings
+from mediaserver.errors import RateLimited
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_an_unreachable_redis_lets_requests_through_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    redis = aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=1)
+    settings = Settings(
+        rate_limit_login_per_ip_per_minute=1, rate_limit_login_per_email_per_minute=1
+    )
+    throttle = Throttle(RedisRateLimiter(redis), settings)
+    try:
+        with caplog.at_level(logging.WARNING, logger="control.throttle"):
+            for _ in range(3):  # over the limit of 1, were it counted
+                await throttle.check_login("dj@example.com", "192.0.2.1")
+    finally:
+        await redis.aclose()
+    warnings = [r for r in caplog.records if "rate limiter unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # once, not once per request
+
+
+async def test_a_working_limiter_still_refuses() -> None:
+    settings = Settings(rate_limit_login_per_ip_per_minute=1)
+    throttle = Throttle(MemoryRateLimiter(), settings)
+    await throttle.check_login("a@example.com", "192.0.2.1")
+    with pytest.raises(RateLimited):
+        await throttle.check_login("b@example.com", "192.0.2.1")
