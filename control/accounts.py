@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from control.security import Principal
+from control.security import Principal, to_millis
 from control.users import queries
 from mediaserver.db import Executor
 from mediaserver.errors import Unauthenticated
@@ -56,9 +56,9 @@ class AccountGate:
 
     async def sign_out_everywhere(self, conn: Executor, user_id: uuid.UUID) -> None:
         """Refuse every access token issued to the user before now, within the caller's
-        transaction; call `forget` once it commits. Whole seconds, like `iat`, so a token
-        issued right after still works."""
-        await queries.set_token_cutoff(conn, user_id, int(time.time()))
+        transaction; call `forget` once it commits. Tokens issued from now on still work
+        (`iat` has millisecond precision)."""
+        await queries.set_token_cutoff(conn, user_id, to_millis(time.time()))
 
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop the cached answer, so this node's next request reads the committed row."""

@@ -262,8 +262,11 @@ def describe_error(error: Any, where: Literal["body", "query"]) -> str:
         text = str(error["ctx"]["error"])
     elif kind in _SIMPLE:
         text = _SIMPLE[kind]
+    elif kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        text = "must not be empty"
     elif kind in _WITH_CTX:
         text = _WITH_CTX[kind].format(**error.get("ctx", {}))
+        text = re.sub(r"\b1 (character|item)s\b", r"1 \1", text)  # "at most 1 item"
     else:
         text = f"is invalid ({error['msg']})"
     if not loc:

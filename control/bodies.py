@@ -1,4 +1,7 @@
-"""Streaming a stored object (or any async byte source) as a response body."""
+"""Response bodies of the media routes: a stored object (or any async byte source) streamed,
+or a whole representation in memory (`send_body`) with Content-Length, a strong ETag,
+`If-None-Match` → 304, one `Range` → 206 (416 when unsatisfiable), a gzip variant for text
+and HEAD (same headers, no body)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ import contextlib
 from collections.abc import AsyncGenerator
 
 from aiohttp import web
+
+from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
+from control.mediacache import Body
 
 
 async def send_stream(
@@ -30,3 +36,56 @@ async def send_stream(
             return response
     await response.write_eof()
     return response
+
+
+def send_body(
+    request: web.Request, body: Body, content_type: str, cache: str, *, vary: str | None = None
+) -> web.Response:
+    """`body` under RFC 9110's rules (module doc). A `Range` is served from the identity
+    coding; without one, a client that accepts gzip gets the gzip variant when there is
+    one. `vary` adds request headers the representation depends on (e.g. Authorization)."""
+    headers = {"Content-Type": content_type, "Cache-Control": cache, "Accept-Ranges": "bytes"}
+    request_headers = request.headers
+    packed = body.gzipped
+    if packed is not None:
+        headers["Vary"] = f"Accept-Encoding, {vary}" if vary else "Accept-Encoding"
+    elif vary:
+        headers["Vary"] = vary
+    range_header = request_headers.get("Range")
+    if range_header is not None:
+        if_range = request_headers.get("If-Range")
+        if if_range is not None and if_range.strip() != body.etag:
+            range_header = None  # changed since (or a date we cannot compare): send it all
+    gzipped = (
+        packed is not None
+        and range_header is None
+        and "gzip" in request_headers.get("Accept-Encoding", "")
+    )
+    etag = headers["ETag"] = body.gzip_etag if gzipped else body.etag
+    if_none_match = request_headers.get("If-None-Match")
+    if if_none_match is not None and _matches(if_none_match, (body.etag, body.gzip_etag)):
+        del headers["Content-Type"]
+        headers["ETag"] = etag
+        return web.Response(status=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+        return web.Response(body=packed, headers=headers)
+    data = body.data
+    wanted = parse_range(range_header, len(data)) if range_header is not None else None
+    if wanted is None:
+        return web.Response(body=data, headers=headers)
+    if wanted == UNSATISFIABLE:
+        headers["Content-Range"] = f"bytes */{len(data)}"
+        del headers["Content-Type"]
+        return web.Response(status=416, headers=headers)
+    assert isinstance(wanted, ByteRange)
+    headers["Content-Range"] = wanted.content_range
+    return web.Response(status=206, body=data[wanted.start : wanted.end + 1], headers=headers)
+
+
+def _matches(if_none_match: str, etags: tuple[str, ...]) -> bool:
+    """RFC 9110 §13.1.2: weak comparison against any of our validators, or `*`."""
+    if if_none_match.strip() == "*":
+        return True
+    sent = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return any(etag in sent for etag in etags)

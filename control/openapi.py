@@ -211,13 +211,28 @@ def _responses(op: Operation, components: _Components) -> dict[str, Any]:
                 "application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"},
                     "example": {
-                        "error": _ERROR_EXAMPLES.get(code, _REASONS.get(code)),
+                        "error": _error_example(op, code),
                         "code": code,
                     },
                 }
             },
         }
     return responses
+
+
+def _error_example(op: Operation, code: int) -> str | None:
+    """A message this route really gives: a 400 names one of its own fields."""
+    if code == 400:
+        model, noun = (op.body, "Field") if op.body is not None else (op.query, "Query parameter")
+        if model is not None:
+            fields = {info.alias or name: info for name, info in model.model_fields.items()}
+            required = [name for name, info in fields.items() if info.is_required()]
+            name = (required or list(fields) or [None])[0]
+            if name is not None:
+                verb = "is required" if required else "is invalid"
+                return f"{noun} '{name}' {verb}."
+        return "Request body must be valid JSON." if op.body is not None else "Invalid request."
+    return _ERROR_EXAMPLES.get(code, _REASONS.get(code))
 
 
 def build_postman(document: dict[str, Any]) -> dict[str, Any]:

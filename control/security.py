@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 
 from mediaserver.errors import Unauthenticated
 
 Role = Literal["dj", "listener", "admin"]
+#: Clock skew tolerated on `exp` and `iat`.
+LEEWAY_SECONDS = 5
+#: Verified tokens remembered (the least recently used are forgotten first).
+VERIFIED_TOKENS = 10_000
+EXPIRED = "Access token has expired"
 
 READ_SCOPES = ("streams:read", "playlists:read", "podcasts:read")
 #: Backlog US-8.3. A DJ reads and writes its own resources; a listener reads and subscribes.
@@ -47,7 +56,7 @@ class Principal:
     scopes: frozenset[str]
     token_id: str
     #: `iat` of the token, epoch seconds (0 for principals not made from a token).
-    issued_at: int = 0
+    issued_at: float = 0.0
 
     @property
     def is_admin(self) -> bool:
@@ -58,6 +67,11 @@ class Principal:
 
 
 principal_key = web.RequestKey("principal", Principal)
+
+
+def to_millis(epoch_seconds: float) -> float:
+    """Epoch seconds cut (never rounded up) to whole milliseconds, as `iat`/`exp` carry them."""
+    return math.floor(epoch_seconds * 1000) / 1000
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -75,15 +89,27 @@ class TokenCodec:
     algorithm = "RS256"
 
     def __init__(
-        self, private_pem: bytes, public_pem: bytes, issuer: str, ttl_seconds: int
+        self,
+        private_pem: bytes,
+        public_pem: bytes,
+        issuer: str,
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._private = private_pem
-        self._public = public_pem
+        self._clock = clock  # epoch seconds: when tokens expire
+        # Parsed once: loading a PEM costs more than checking a signature with it.
+        self._private = serialization.load_pem_private_key(private_pem, password=None)
+        self._public = serialization.load_pem_public_key(public_pem)
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
+        #: Tokens verified already, by their exact text, until they expire: a player
+        #: fetching a segment a second pays for one signature check per token.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def issue(self, user_id: uuid.UUID, email: str, role: str, now: float | None = None) -> str:
-        issued = int(time.time() if now is None else now)
+        # RFC 7519 §2 NumericDate may be fractional: milliseconds let a sign-out cutoff
+        # (`control/accounts.py`) tell a token from one issued later in the same second.
+        issued = to_millis(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": str(user_id),
@@ -91,33 +117,57 @@ class TokenCodec:
             "role": role,
             "scopes": list(ROLE_SCOPES[role]),
             "iat": issued,
-            "exp": issued + self.ttl_seconds,
+            "exp": to_millis(issued + self.ttl_seconds),
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._private, algorithm=self.algorithm)
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; 401 when it is malformed, forged, for another issuer or
+        expired. A token verified before is answered from memory until it expires."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if self._live(expires):
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+            raise Unauthenticated(EXPIRED)
+        principal, expires = self._decode(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
                 self._public,
                 algorithms=[self.algorithm],
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "jti", "iss"]},
-                leeway=5,
+                # `exp` is checked below, by `_live`, as for remembered tokens.
+                options={"require": ["exp", "iat", "sub", "jti", "iss"], "verify_exp": False},
+                leeway=LEEWAY_SECONDS,
             )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("Access token has expired") from None
         except jwt.PyJWTError:
             raise Unauthenticated("Invalid access token") from None
         try:
-            return Principal(
+            principal = Principal(
                 user_id=uuid.UUID(claims["sub"]),
                 email=str(claims["email"]),
                 role=str(claims["role"]),
                 scopes=frozenset(claims["scopes"]),
                 token_id=str(claims["jti"]),
-                issued_at=int(claims["iat"]),
+                issued_at=float(claims["iat"]),
             )
-        except (KeyError, TypeError, ValueError):
+            expires = float(claims["exp"])
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise Unauthenticated("Invalid access token") from None
+        if not self._live(expires):
+            raise Unauthenticated(EXPIRED)
+        return principal, expires
+
+    def _live(self, expires: float) -> bool:
+        """Not expired yet, give or take the leeway (as PyJWT's `exp` check)."""
+        return expires > self._clock() - LEEWAY_SECONDS

@@ -119,7 +119,7 @@ class Mp3Joiner:
 
 def join_uri(track_prefix: str, segment_uri: str) -> str:
     """The default `uri_for`: a segment URI relative to its track's prefix, made relative
-    to the combined playlist (`"../42/hls"` + `"segment_00000.ts"`). Absolute URIs
+    to the combined playlist (`"../42/hls"` + `"segment000.ts"`). Absolute URIs
     (with a scheme, or rooted) are kept as they are (RFC 3986 §5.2)."""
     if "://" in segment_uri or segment_uri.startswith("/"):
         return segment_uri

@@ -22,8 +22,10 @@ from typing import Any, BinaryIO, TypeVar
 from hls.store import (
     CHUNK_SIZE,
     DEFAULT_CONTENT_TYPE,
+    FILE_STORAGE_URL,
     META_SUFFIX,
     TMP_PREFIX,
+    ObjectBatch,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -114,6 +116,7 @@ class FileStore(ObjectStore):
     `<key>.meta.json` sidecar that records the data file's inode, size and mtime. A sidecar
     that does not match its file (a crash or another process between the two renames) is
     ignored: the etag is then `<size hex>-<mtime_ns hex>` and the type guessed from the name.
+    Objects written by a `batch()` have no sidecar when their name implies their type.
     Unlike S3, a key cannot be both an object and a "directory" (`a` and `a/b`): StoreError.
     """
 
@@ -126,7 +129,8 @@ class FileStore(ObjectStore):
         return self.root.as_uri()
 
     def storage_url_for(self, key: str) -> str:
-        return self._path(key).as_uri()
+        # The key in "the objects store", like s3://bucket/key: never the server's own path.
+        return f"{FILE_STORAGE_URL}{validate_key(key)}"
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
@@ -158,9 +162,7 @@ class FileStore(ObjectStore):
                 await _to_thread(temp.discard)
             raise
 
-    async def put_bytes(
-        self, key: str, data: bytes, content_type: str | None = None
-    ) -> ObjectInfo:
+    async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Data already in memory (segments, manifests): the whole write, fsync and commit
         in one worker-thread hop instead of three."""
         temp = _TempFile(self._path(key).parent)
@@ -177,6 +179,10 @@ class FileStore(ObjectStore):
         temp.create(self._makedirs)
         temp.write([data])
         return self._commit(temp, key, content_type)
+
+    def batch(self, limit: int = 4) -> ObjectBatch:
+        """Plain files made durable together on `commit()`: see `_FileBatch`."""
+        return _FileBatch(self, limit)
 
     def _makedirs(self, directory: Path) -> None:
         missing = []
@@ -216,8 +222,7 @@ class FileStore(ObjectStore):
         if meta.get("stamp") == _stamp(st):
             return ObjectInfo(key, st.st_size, meta["etag"], _mtime(st), meta["content_type"])
         etag = f"{st.st_size:x}-{st.st_mtime_ns:x}"
-        ctype = mimetypes.guess_type(key)[0] or DEFAULT_CONTENT_TYPE
-        return ObjectInfo(key, st.st_size, etag, _mtime(st), ctype)
+        return ObjectInfo(key, st.st_size, etag, _mtime(st), implied_type(key))
 
     def _head(self, key: str) -> ObjectInfo:
         path = self._path(key)
@@ -352,3 +357,129 @@ def _meta_path(path: Path) -> Path:
 
 def _mtime(st: os.stat_result) -> datetime:
     return datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC)
+
+
+# Content types a key's extension implies, looked up before `mimetypes`, whose tables come
+# partly from the system (Debian's /etc/mime.types makes ".ts" a Qt Linguist file).
+_TYPES = {
+    ".ts": "video/mp2t",  # RFC 8216 §3.2
+    ".m3u8": "application/vnd.apple.mpegurl",  # RFC 8216 §4
+    ".mp3": "audio/mpeg",
+}
+
+
+def implied_type(key: str) -> str:
+    """The content type of an object without a sidecar, from its name."""
+    name = key.rpartition("/")[2]
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    return _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or DEFAULT_CONTENT_TYPE
+
+
+class _FileBatch(ObjectBatch):
+    """`FileStore.batch()`. Each object is written once, as a plain file: under a temp name
+    renamed over the key (so a reader sees a whole version), with no fsync, md5 or sidecar
+    (a stale sidecar is removed; an object whose name does not imply its content type gets
+    a normal durable `put` instead). Writes run in worker-thread hops, each taking every
+    object added meanwhile; `commit()` fsyncs every file, then each directory, in one more
+    hop. A crash before that may lose or truncate files: nobody was told they exist.
+    """
+
+    def __init__(self, store: FileStore, limit: int) -> None:
+        super().__init__(store, limit)
+        self._files = store
+        self._pending: builtins.list[tuple[str, bytes, str | None]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._written: builtins.list[Path] = []  # these two: touched by one thread at a time
+        self._dirs: set[Path] = set()
+
+    async def add(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        validate_key(key)
+        await self._slots.acquire()
+        if self._failure is not None:
+            self._slots.release()
+            raise self._failure
+        self._pending.append((key, data, content_type))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending and self._failure is None:
+            objects, self._pending = self._pending, []
+            try:
+                await _to_thread(self._write, objects)
+            except Exception as exc:  # StoreError: raised by the next add() or commit()
+                self._failure = exc
+            finally:
+                for _ in objects:
+                    self._slots.release()
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        for _ in self._pending:
+            self._slots.release()
+        self._pending = []
+
+    def _write(self, objects: builtins.list[tuple[str, bytes, str | None]]) -> None:
+        store = self._files
+        for key, data, content_type in objects:
+            path = store._path(key)
+            if content_type is not None and content_type != implied_type(key):
+                durable = _TempFile(path.parent)
+                try:
+                    store._write_all(durable, key, data, content_type)
+                except BaseException:
+                    durable.discard()
+                    raise
+                continue
+            temp = self._create(path.parent)
+            try:
+                with temp:
+                    temp.write(data)
+                with store._commit_lock:
+                    os.replace(temp.name, path)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(_meta_path(path))
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp.name)
+                raise
+            self._written.append(path)
+
+    def _create(self, directory: Path) -> BinaryIO:
+        # A concurrent delete may prune the directory between writes: create it again.
+        attempts = 0
+        while True:
+            if directory not in self._dirs:
+                self._files._makedirs(directory)
+                self._dirs.add(directory)
+            try:
+                return open(directory / f"{TMP_PREFIX}{uuid.uuid4().hex}", "xb")
+            except FileNotFoundError:
+                self._dirs.discard(directory)
+                attempts += 1
+                if attempts == 3:
+                    raise
+
+    def _sync(self) -> None:
+        for path in self._written:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for directory in sorted(self._dirs):
+            _fsync_dir(directory)
+
+    async def commit(self) -> None:
+        if self._writer is not None:
+            await self._writer
+        if self._failure is not None:
+            raise self._failure
+        await _to_thread(self._sync)
+
+    async def abort(self) -> None:
+        # Let the hop in flight finish (a worker thread cannot be stopped), so nothing is
+        # written after this returns.
+        self._drop_pending()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)

@@ -3,9 +3,17 @@ muxes each in a worker thread (stream copy) and publishes it into the segment wi
 
 A segment is closed as soon as the next frame would make it exceed the target duration,
 or earlier when the now-playing title changes — so the new title's timed ID3 tag sits at
-the first PTS of the segment it belongs to. A slow mux never blocks the relay: at most
-`max_pending` segments wait for the worker; beyond that the oldest waiting one is skipped
-(and the next published one carries a discontinuity).
+the first PTS of the segment it belongs to — or when the audio format changes (a source
+that reconnects at another sample rate, MPEG version or channel count): the next segment
+is muxed by a new segmenter whose timestamps continue where the old one stopped, behind an
+EXT-X-DISCONTINUITY (RFC 8216 §4.3.2.3: a change of encoding parameters).
+
+A slow mux never blocks the relay: at most `max_pending` segments wait for the worker;
+beyond that the oldest waiting one is skipped (and the next published one carries a
+discontinuity).
+
+Segments are also cut where an ad break starts or ends (`hls.adbreaks`), so its cue tags
+sit exactly at the marker positions.
 """
 
 from __future__ import annotations
@@ -17,8 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
+from hls.adbreaks import AdBreaks, AdCue, AdMarker, merge_cues
 from hls.id3 import id3_title_tag
 from hls.packager import TsSegmenter
 from hls.playlist import DateRange, MediaPlaylist, Segment
@@ -28,15 +36,8 @@ from relay.mp3 import Frame
 log = logging.getLogger(__name__)
 
 
-class AdMarker(Protocol):
-    """An ad break the DJ scheduled, `position_seconds` from the stream's start."""
-
-    @property
-    def position_seconds(self) -> int: ...
-    @property
-    def duration_seconds(self) -> int: ...
-    @property
-    def ad_type(self) -> str: ...
+#: What a segmenter is built for: (sample rate, samples per frame, channels).
+AudioFormat = tuple[int, int, int]
 
 
 @dataclass(slots=True)
@@ -47,6 +48,8 @@ class _Cut:
     title: str | None
     started: datetime
     closed_at: float  # monotonic, when its last frame arrived
+    audio_format: AudioFormat
+    cue: AdCue | None = None  # ad break signals at its start
 
 
 @dataclass(slots=True)
@@ -71,11 +74,16 @@ class LiveHls:
         self.target_duration = target_duration
         self.window = SegmentWindow(target_duration, window_size)
         self.stats = LiveStats()
-        self.ad_markers: tuple[AdMarker, ...] = ()
+        self._ad_markers: tuple[AdMarker, ...] = ()
+        self._breaks = AdBreaks()
+        self._cue: AdCue | None = None  # for the segment being gathered
+        self._lost_cue: AdCue | None = None  # of a segment whose mux failed
         #: (key, text) of the last rendered playlist; the origin routes own the key.
         self.rendered: tuple[object, str] | None = None
         self._clock = clock
-        self._segmenter: TsSegmenter | None = None
+        self._segmenter: TsSegmenter | None = None  # the worker's
+        self._segmenter_format: AudioFormat | None = None
+        self._format: AudioFormat | None = None  # of the frames being gathered
         self._frames: list[bytes] = []
         self._duration = 0.0
         self._frame_duration = 0.0
@@ -83,7 +91,7 @@ class LiveHls:
         self._title: str | None = None
         self._started: datetime | None = None
         self._timeline: datetime | None = None  # program date-time of the next segment
-        self._elapsed = 0.0  # media seconds since the stream's start (ad positions)
+        self._position = 0.0  # media seconds since the stream's start (ad positions)
         self._queue: asyncio.Queue[_Cut] = asyncio.Queue(maxsize=max_pending)
         self._worker: asyncio.Task[None] | None = None
 
@@ -104,9 +112,14 @@ class LiveHls:
             self._discontinuity = True
             self._timeline = None  # re-anchor the program date-time after an outage
         for frame in frames:
-            if self._segmenter is None:
-                header = frame.header
-                self._segmenter = TsSegmenter(header.sample_rate, header.samples_per_frame)
+            header = frame.header
+            audio_format = (header.sample_rate, header.samples_per_frame, header.channels)
+            if audio_format != self._format:
+                if self._format is not None:
+                    self._close()  # a segment holds one format; the next one is marked
+                    self._discontinuity = True
+                self._format = audio_format
+            self._cut_for_ads(frame.duration)
             if self._frames and self._duration + frame.duration > self.target_duration:
                 self._close()
             if not self._frames:
@@ -114,6 +127,7 @@ class LiveHls:
             self._frames.append(frame.data)
             self._duration += frame.duration
             self._frame_duration = frame.duration
+            self._position += frame.duration
         if self._frames and self._duration + self._frame_duration > self.target_duration:
             self._close()  # full: publish now rather than when the next frame arrives
 
@@ -125,7 +139,7 @@ class LiveHls:
         self._title = title
 
     def _close(self) -> None:
-        if not self._frames or self._started is None:
+        if not self._frames or self._started is None or self._format is None:
             return
         cut = _Cut(
             self._frames,
@@ -134,11 +148,14 @@ class LiveHls:
             self._title,
             self._started,
             time.monotonic(),
+            self._format,
         )
+        cut.cue, self._cue = self._cue, None
         self._timeline = self._started + timedelta(seconds=self._duration)
         self._frames, self._duration, self._discontinuity = [], 0.0, False
         if self._queue.full():
-            self._queue.get_nowait()  # drop the oldest waiting cut: the mux fell behind
+            dropped = self._queue.get_nowait()  # the oldest waiting cut: the mux fell behind
+            cut.cue = merge_cues(dropped.cue, cut.cue)
             self.stats.skipped += 1
             cut.discontinuity = True
         self._queue.put_nowait(cut)
@@ -148,8 +165,7 @@ class LiveHls:
     async def _run(self) -> None:
         while True:
             cut = await self._queue.get()
-            segmenter = self._segmenter
-            assert segmenter is not None
+            segmenter = self._segmenter_for(cut.audio_format)
             id3 = id3_title_tag(cut.title) if cut.title else None
             started = time.perf_counter()
             try:
@@ -158,9 +174,26 @@ class LiveHls:
                 )
             except Exception:  # one bad segment must not end the live stream
                 log.exception("live HLS mux failed")
+                self._lost_cue = merge_cues(self._lost_cue, cut.cue)
                 continue
             self.stats.mux_seconds += time.perf_counter() - started
             self._publish(cut, payload)
+
+    def _segmenter_for(self, audio_format: AudioFormat) -> TsSegmenter:
+        """The segmenter for this format; a new one on a change, starting at the old one's
+        next PTS so timestamps keep running forwards. Only the worker calls this, once
+        every earlier cut is muxed, so `next_pts` is exact."""
+        previous = self._segmenter
+        if previous is None or audio_format != self._segmenter_format:
+            rate, samples_per_frame, _channels = audio_format
+            if previous is None:
+                self._segmenter = TsSegmenter(rate, samples_per_frame)
+            else:
+                start = previous.next_pts
+                self._segmenter = TsSegmenter(rate, samples_per_frame, start_pts=start)
+            self._segmenter_format = audio_format
+        assert self._segmenter is not None
+        return self._segmenter
 
     def _publish(self, cut: _Cut, payload: bytes) -> None:
         segment = Segment(
@@ -172,36 +205,61 @@ class LiveHls:
             **self._ad_signals(cut),
         )
         self.window.append(segment, payload)
-        self._elapsed += cut.duration
         self.stats.segments += 1
         delays = self.stats.publish_delays
         delays.append(time.monotonic() - cut.closed_at)
         del delays[:-100]
 
     def _ad_signals(self, cut: _Cut) -> dict[str, object]:
-        """Ad markers falling in this segment (positions from the stream's start):
-        `#EXT-X-CUE-OUT` / `#EXT-X-CUE-IN` plus an `#EXT-X-DATERANGE` (RFC 8216 §4.3.2.7.1)."""
-        start, end = self._elapsed, self._elapsed + cut.duration
-        signals: dict[str, object] = {}
-        ranges = []
-        for marker in self.ad_markers:
-            if start <= marker.position_seconds < end:
-                signals["cue_out"] = float(marker.duration_seconds)
-                offset = timedelta(seconds=marker.position_seconds - start)
-                ranges.append(
-                    DateRange(
-                        id=f"ad-{marker.position_seconds}",
-                        start_date=cut.started + offset,
-                        planned_duration=float(marker.duration_seconds),
-                        klass=marker.ad_type,
-                    )
-                )
-            ad_end = marker.position_seconds + marker.duration_seconds
-            if start <= ad_end < end:
-                signals["cue_in"] = True
-        if ranges:
-            signals["dateranges"] = tuple(ranges)
-        return signals
+        """`#EXT-X-CUE-IN`, `#EXT-X-CUE-OUT` and one `#EXT-X-DATERANGE` (RFC 8216
+        §4.3.2.7) per marker starting here; the segment starts at the marker position."""
+        cue, self._lost_cue = merge_cues(self._lost_cue, cut.cue), None
+        if cue is None:
+            return {}
+        ranges = tuple(
+            DateRange(
+                id=f"ad-{marker.position_seconds}" + (f"-{n}" if n else ""),
+                start_date=cut.started,
+                planned_duration=float(marker.duration_seconds),
+                klass=marker.ad_type,
+            )
+            for n, marker in enumerate(cue.starts)
+        )
+        return {"cue_in": cue.cue_in, "cue_out": cue.cue_out, "dateranges": ranges}
+
+    # -- ad breaks -------------------------------------------------------------------------
+
+    @property
+    def ad_markers(self) -> tuple[AdMarker, ...]:
+        return self._ad_markers
+
+    @ad_markers.setter
+    def ad_markers(self, markers: Sequence[AdMarker]) -> None:
+        """The stream's markers (the relay refreshes them); breaks not yet cut into
+        published segments are cut at their positions."""
+        self._ad_markers = tuple(markers)
+        self._breaks.update(self._ad_markers, since=self._position - self._duration)
+
+    def _cut_for_ads(self, frame_duration: float) -> None:
+        """Before a frame starting at `_position`: cut at every break start or end whose
+        nearest frame boundary is here — or, for markers that arrived late, back among the
+        frames being gathered."""
+        for cue in self._breaks.take(self._position + frame_duration / 2):
+            after = round((self._position - cue.position) / frame_duration)
+            self._split(max(0, len(self._frames) - after))
+            self._cue = merge_cues(self._cue, cue)
+
+    def _split(self, keep: int) -> None:
+        """Close the first `keep` gathered frames as a segment; the rest start the next."""
+        if keep == 0:
+            return
+        rest = self._frames[keep:]
+        rest_duration = len(rest) * self._frame_duration
+        self._frames = self._frames[:keep]
+        self._duration -= rest_duration
+        self._close()
+        if rest:
+            self._frames, self._duration, self._started = rest, rest_duration, self._timeline
 
     def playlist(self, uri_for: Callable[[int], str]) -> MediaPlaylist:
         return self.window.playlist(uri_for)

@@ -13,8 +13,11 @@ only at the start of each segment: ~1.05 x, at about 1 µs of CPU per MP3 frame.
 from __future__ import annotations
 
 import io
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from itertools import accumulate
+from operator import itemgetter
 
 import av
 from av.packet import Packet
@@ -134,18 +137,30 @@ class TsSegmenter:
     def _pts(self, samples: int) -> int:
         return self.start_pts + samples * TS_CLOCK // self.sample_rate
 
-    def _groups(self, frames: Sequence[bytes]) -> Iterator[list[bytes]]:
-        group: list[bytes] = []
-        size = 0
-        for frame in frames:
-            if len(frame) < 4 or frame[0] != 0xFF or frame[1] & 0xE0 != 0xE0:
-                raise ValueError("frames must be complete MPEG audio frames (11-bit sync)")
-            if group and (size + len(frame) > _PES_MAX_BYTES or len(group) == self._pes_frames):
-                yield group
-                group, size = [], 0
-            group.append(frame)
-            size += len(frame)
-        yield group
+    def _groups(self, frames: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
+        """`frames` cut into consecutive groups, each as many frames as fit in
+        _PES_MAX_BYTES and `_pes_frames` (at least one). Per group, not per frame: the
+        checks and the running sizes are computed in C, the group ends found by bisection."""
+        if not frames:
+            yield frames
+            return
+        if (
+            min(map(len, frames)) < 4
+            or set(map(_first_byte, frames)) != {0xFF}
+            or any(b & 0xE0 != 0xE0 for b in set(map(_second_byte, frames)))
+        ):
+            raise ValueError("frames must be complete MPEG audio frames (11-bit sync)")
+        ends = list(accumulate(map(len, frames), initial=0))  # ends[k]: bytes of frames[:k]
+        count, most = len(frames), self._pes_frames
+        start = 0
+        while start < count:
+            fit = bisect_right(ends, ends[start] + _PES_MAX_BYTES, start + 1) - 1
+            stop = min(count, start + most, max(fit, start + 1))
+            yield frames[start:stop]
+            start = stop
+
+
+_first_byte, _second_byte = itemgetter(0), itemgetter(1)
 
 
 def _pid(ts: memoryview) -> int:

@@ -1,7 +1,8 @@
 """Object store: one async interface for media objects, on the filesystem or on S3.
 
-Keys are built by the server from generated ids (`uploads/<id>/seg_00001.ts`); they are still
-validated here (`validate_key`) so a bug upstream cannot become a path traversal. `open_store`
+Keys are built by the server from generated ids (`uploads/audio/<user>/<id>/original.mp3`);
+they are still validated here (`validate_key`) so a bug upstream cannot become a path
+traversal. `open_store`
 picks the backend from `STORAGE_URL`: `file:///abs/path` → `FileStore`, `s3://bucket/prefix`
 → `S3Store` (in `hls/s3store.py`).
 
@@ -13,6 +14,7 @@ stream or `aclose()` it (`contextlib.aclosing`) to release the file or connectio
 from __future__ import annotations
 
 import abc
+import asyncio
 import builtins
 import contextlib
 import re
@@ -30,6 +32,9 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_KEY_LENGTH = 1024  # S3's limit, in bytes; keys are ASCII here
 META_SUFFIX = ".meta.json"
 TMP_PREFIX = ".tmp-"
+#: `FileStore.storage_url_for(key)` is this + key: it names the object, not where the
+#: server keeps its files.
+FILE_STORAGE_URL = "file://objects/"
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _T = TypeVar("_T")
@@ -114,7 +119,8 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def storage_url_for(self, key: str) -> str:
-        """The object's location for API responses: `file:///…` or `s3://bucket/prefix/key`."""
+        """The object's name for API responses: `s3://bucket/prefix/key`, or
+        `file://objects/key` (FILE_STORAGE_URL) without the server's filesystem path."""
 
     @abc.abstractmethod
     async def put(
@@ -133,6 +139,11 @@ class ObjectStore(abc.ABC):
             yield data
 
         return await self.put(key, once(), content_type)
+
+    def batch(self, limit: int = 4) -> ObjectBatch:
+        """A batch of new objects written as one unit (a VOD rendition's segments); see
+        `ObjectBatch`. At most `limit` objects are held in memory waiting to be written."""
+        return ObjectBatch(self, limit)
 
     @abc.abstractmethod
     async def get(self, key: str) -> AsyncGenerator[bytes, None]:
@@ -179,6 +190,59 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def presigned_url(self, key: str, expires_seconds: int = 3600) -> str | None:
         """A time-limited GET URL, or None when the backend has none (filesystem)."""
+
+
+class ObjectBatch:
+    """Objects written as one unit, such as the segments of a VOD rendition: `add()` each,
+    then `commit()`, which returns once every one of them is complete and durable (before
+    that, none is promised to be). Writes run in the background while the caller makes the
+    next objects, at most `limit` waiting at a time; a failed write is raised by a later
+    `add()` or by `commit()`. Each object is replaced whole: a reader sees the old or the
+    new version. `abort()` stops: objects already written stay (for the caller to delete
+    or to overwrite on a retry). Object metadata may be simpler than `put`'s: the content
+    type the key implies, an etag that need not be an md5.
+
+    This default writes each object with `put_bytes` (on S3, a PUT each, multipart when
+    large: at most `limit` requests in flight); `FileStore` has its own (plain files, made
+    durable in one fsync pass).
+    """
+
+    def __init__(self, store: ObjectStore, limit: int = 4) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._store = store
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[ObjectInfo]] = set()
+        self._failure: BaseException | None = None
+
+    async def add(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Queue `data` to be stored under `key`; waits while `limit` objects are waiting."""
+        validate_key(key)
+        await self._slots.acquire()
+        if self._failure is not None:
+            self._slots.release()
+            raise self._failure
+        task = asyncio.create_task(self._store.put_bytes(key, data, content_type))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[ObjectInfo]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+
+    async def commit(self) -> None:
+        """Wait for every write; raises the first failure (the batch is then incomplete)."""
+        await asyncio.gather(*self._tasks)
+        if self._failure is not None:
+            raise self._failure
+
+    async def abort(self) -> None:
+        """Cancel the writes still running; idempotent, and harmless after `commit()`."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def check_range(start: int, end_inclusive: int) -> None:

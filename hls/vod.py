@@ -3,32 +3,36 @@ and muxed to MPEG-TS by stream copy (no re-encoding, no ffmpeg subprocess).
 
 `Mp3Validator` is the sans-IO check (feed bytes, get audio frames; NotMp3 / CorruptMp3).
 `probe_mp3` runs it over a whole file and reads tags with mutagen; `segment_to_hls` streams
-an object from the store through it, muxing segments in a worker thread (one thread hop
-per MiB read, i.e. per ~6 segments) while earlier segments are written, and writes the
-manifest last: its presence means the rendition is complete.
+an object from the store through it once, muxing segments in a worker thread (one thread
+hop per MiB read, i.e. per ~6 segments) while earlier segments are written as one store
+batch, and writes the manifest last: its presence means the rendition is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from mutagen import MutagenError
-from mutagen.mp3 import MP3
+from mutagen.id3 import ID3
 
 from hls.concat import TrackReader
 from hls.packager import DEFAULT_START_PTS, TsSegmenter
 from hls.playlist import MediaPlaylist, Segment, render_media_playlist
-from hls.store import CHUNK_SIZE, ObjectInfo, ObjectStore
+from hls.store import CHUNK_SIZE, ObjectStore
 from relay.mp3 import Frame, FrameHeader
 
 MANIFEST_NAME = "manifest.m3u8"
+#: Segment file names, as the backlog's `ffmpeg … segment%03d.ts`: segment000.ts,
+#: segment001.ts, … segment999.ts, segment1000.ts (at least three digits, more past 999).
+SEGMENT_PATTERN = r"segment[0-9][0-9][0-9]+\.ts"  # no braces: aiohttp and OpenAPI paths
 SEGMENT_CONTENT_TYPE = "video/mp2t"  # RFC 8216 §3.2
 MANIFEST_CONTENT_TYPE = "application/vnd.apple.mpegurl"  # RFC 8216 §4
 
@@ -41,7 +45,14 @@ MAX_GARBAGE = 0.05  # of the non-tag bytes; more is a damaged file, not the odd 
 # file: max(1 s, 1 %) tolerates tools that trim a file without rewriting its header.
 _TRUNCATION_SECONDS, _TRUNCATION_SHARE = 1.0, 0.01
 _PROBE_STEP = 4096  # until the sync is confirmed, decide after every 4 KiB of input
-_MAX_WRITES = 4  # segment puts in flight while the next ones are muxed
+# The input's last bytes kept for `finish`: more than the reader ever holds back (about two
+# frames of at most 1441 bytes), so a cut-off last frame can be seen.
+_TAIL = 8192
+_MAX_WRITES = 8  # segments waiting to be written (~1.3 MB at 128 kbit/s) while more are muxed
+#: Leading bytes kept for the ID3v2 tag's title and artist (cover art may be cut off).
+TAG_HEAD = 256 * 1024
+_ID3_HEADER = 10
+_FOOTER_FLAG = 0x10  # id3.org ID3v2.4 §3.1 flag d
 
 UNSUPPORTED = "Unsupported file type. Please upload an MP3."
 
@@ -55,6 +66,11 @@ _MAGIC = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"%PDF", "a PDF document"),
 )
+
+
+def segment_name(index: int) -> str:
+    """The file name of segment `index` (0-based) of a VOD rendition (`SEGMENT_PATTERN`)."""
+    return f"segment{index:03d}.ts"
 
 
 class Mp3Error(ValueError):
@@ -96,7 +112,10 @@ class Mp3Validator:
     `feed` raises `NotMp3` as soon as SYNC_WINDOW bytes (tags aside) went by without
     MIN_FRAMES frames, so an upload can be refused after its first chunk; `finish` raises
     `NotMp3` for input without audio frames and `CorruptMp3` when more than MAX_GARBAGE
-    of it had to be skipped or no audio frame is left.
+    of it had to be skipped or no audio frame is left. It sets `cut_off` when the input
+    ends inside a frame (a header of the stream whose declared length runs past the end:
+    the file was cut off, as encoders only ever write whole frames); `probe_mp3` and
+    `segment_to_hls(refuse_truncated=True)` refuse such a file.
     """
 
     def __init__(self) -> None:
@@ -106,9 +125,12 @@ class Mp3Validator:
         self._head = b""
         self._confirmed = False
         self._lead = 0  # junk before the audio (after a tag): not counted as damage
+        self._tail = b""  # the input's last _TAIL bytes
+        self.cut_off = False  # set by `finish`: the input ended inside a frame
 
     def feed(self, data: bytes) -> list[Frame]:
         """Consume `data`; return the audio frames it completes."""
+        self._tail = data[-_TAIL:] if len(data) >= _TAIL else (self._tail + data)[-_TAIL:]
         if not self._confirmed:
             return self._count(self._probe(bytes(data)))
         self.fed += len(data)
@@ -116,6 +138,7 @@ class Mp3Validator:
 
     def finish(self) -> list[Frame]:
         """End of input: the last frames; raises NotMp3 or CorruptMp3 (see the class)."""
+        self.cut_off = self._ends_inside_a_frame()
         frames = self._count(self.track.flush())
         reader = self.track.reader
         if not self._confirmed and (reader.skipped_bytes or not reader.frames):
@@ -129,6 +152,19 @@ class Mp3Validator:
                 f"Transcoding error: the file is damaged ({share:.0%} of it is not MP3 audio)."
             )
         return frames
+
+    def _ends_inside_a_frame(self) -> bool:
+        """Whether the bytes the reader holds back end inside a frame of the stream: its
+        header declares more bytes than are left (after any whole frames before it)."""
+        held = self.track.reader.buffered
+        if self.first is None or held < 4 or held > len(self._tail):
+            return False
+        rest = self._tail[len(self._tail) - held :]
+        while (header := FrameHeader.parse(rest)) is not None and header.same_stream(self.first):
+            if len(rest) < header.frame_length:
+                return True
+            rest = rest[header.frame_length :]
+        return False
 
     def _probe(self, data: bytes) -> list[Frame]:
         # Decide at fixed input offsets, so the outcome does not depend on the chunking.
@@ -173,49 +209,104 @@ class Mp3Validator:
 def probe_mp3(source: bytes | str | os.PathLike[str]) -> Mp3Info:
     """Check that `source` (the bytes, or a file path) is a playable MP3 and describe it.
 
-    Blocking (file I/O and parsing): call it through `asyncio.to_thread`. Reads a file in
-    1 MiB chunks, so memory does not grow with its size. Tags and the average bitrate come
-    from mutagen; the duration is that of the audio frames counted, which is what the HLS
-    rendition and the joined MP3 play (a decoder reading the LAME tag trims the encoder
-    delay and padding, ~50 ms, from the file itself).
+    Blocking (file I/O and parsing): call it through `asyncio.to_thread`. Reads a file once,
+    in 1 MiB chunks, so memory does not grow with its size. Title and artist come from the
+    ID3v2 tag in the first TAG_HEAD bytes; duration and average bitrate from the audio
+    frames counted, which is what the HLS rendition and the joined MP3 play (a decoder
+    reading the LAME tag trims the encoder delay and padding, ~50 ms, from the file itself).
+    `segment_to_hls` gives the same description of what it segmented (`VodResult.info`).
 
     Truncation: when the file's Xing/VBRI header announces over max(1 s, 1 %) more audio
-    than it holds, it was cut off (an interrupted upload or copy): CorruptMp3 "truncated
-    after N s". Without such a header a cut-off file cannot be told from a shorter one
-    (stream recordings end mid-frame too): it is accepted, its partial last frame dropped.
+    than it holds, or when it ends inside a frame (`Mp3Validator`), it was cut off (an
+    interrupted upload or copy): CorruptMp3 "truncated after N s". A file without such a
+    header cut exactly at a frame boundary cannot be told from a shorter one: accepted.
     """
     validator = Mp3Validator()
     counted = 0.0
-    if isinstance(source, bytes):
-        for start in range(0, len(source), CHUNK_SIZE):
-            counted += _seconds(validator.feed(source[start : start + CHUNK_SIZE]))
-    else:
-        with open(source, "rb") as file:
-            while chunk := file.read(CHUNK_SIZE):
-                counted += _seconds(validator.feed(chunk))
-    counted += _seconds(validator.finish())
+    audio_bytes = 0
+    head = b""
+
+    def take(frames: list[Frame]) -> None:
+        nonlocal counted, audio_bytes
+        counted += _seconds(frames)
+        audio_bytes += sum([len(f.data) for f in frames])
+
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, bytes):
+            chunks: Iterator[bytes] = (
+                source[start : start + CHUNK_SIZE] for start in range(0, len(source), CHUNK_SIZE)
+            )
+        else:
+            file = stack.enter_context(open(source, "rb"))
+            chunks = iter(functools.partial(file.read, CHUNK_SIZE), b"")
+        for chunk in chunks:
+            if len(head) < TAG_HEAD:
+                head += chunk[: TAG_HEAD - len(head)]
+            take(validator.feed(chunk))
+    take(validator.finish())
+    if (error := _truncation(validator, counted)) is not None:
+        raise error
+    return _describe(validator, counted, audio_bytes, head)
+
+
+def _truncation(validator: Mp3Validator, counted: float) -> CorruptMp3 | None:
+    """CorruptMp3 when the file ends inside a frame (`Mp3Validator.cut_off`), or its
+    Xing/Info or VBRI header frame announces over max(1 s, 1 %) more audio than the
+    `counted` seconds it holds."""
+    if validator.cut_off:
+        return CorruptMp3(f"Transcoding error: the file is truncated after {counted:.1f} s.")
+    header_frame = validator.track.header_frame
+    frames = header_frame.announced_frames if header_frame is not None else None
+    if header_frame is None or frames is None:
+        return None
+    announced = frames * header_frame.header.duration
+    if announced - counted > max(_TRUNCATION_SECONDS, _TRUNCATION_SHARE * announced):
+        return CorruptMp3(f"Transcoding error: the file is truncated after {counted:.1f} s.")
+    return None
+
+
+def _describe(validator: Mp3Validator, counted: float, audio_bytes: int, head: bytes) -> Mp3Info:
     first = validator.first
     assert first is not None  # finish() raises when there is no audio frame
-    try:
-        audio = MP3(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except MutagenError:  # we found frames where mutagen did not: trust the frames
-        audio = None
-    if audio is not None and validator.track.header_frame is not None:
-        announced = audio.info.length  # from the Xing/VBRI frame count
-        if announced - counted > max(_TRUNCATION_SECONDS, _TRUNCATION_SHARE * announced):
-            raise CorruptMp3(f"Transcoding error: the file is truncated after {counted:.1f} s.")
-    bitrate = first.bitrate_kbps
-    if audio is not None and audio.info.bitrate:
-        bitrate = round(audio.info.bitrate / 1000)
-    tags = audio.tags if audio is not None else None
+    bitrate = round(audio_bytes * 8 / counted / 1000) if counted else first.bitrate_kbps
+    title, artist = leading_tags(head)
     return Mp3Info(
         duration=counted,
         bitrate_kbps=bitrate,
         sample_rate=first.sample_rate,
         channels=first.channels,
-        title=_text(tags, "TIT2"),
-        artist=_text(tags, "TPE1"),
+        title=title,
+        artist=artist,
     )
+
+
+def leading_tags(head: bytes) -> tuple[str | None, str | None]:
+    """Title (TIT2) and artist (TPE1) of the ID3v2 tag that `head`, a file's first bytes,
+    starts with. A tag longer than `head` is cut to what it holds: frames come in order,
+    and taggers write text frames before cover art."""
+    if len(head) < _ID3_HEADER or head[:3] != b"ID3":
+        return None, None
+    declared = _ID3_HEADER + _syncsafe(head[6:10])
+    if declared > len(head):
+        flags = head[5] & ~_FOOTER_FLAG
+        head = head[:5] + bytes([flags]) + _to_syncsafe(len(head) - _ID3_HEADER) + head[10:]
+    try:
+        tags = ID3(io.BytesIO(head))
+    except (MutagenError, ValueError, EOFError):
+        return None, None
+    return _text(tags, "TIT2"), _text(tags, "TPE1")
+
+
+def _syncsafe(data: bytes) -> int:
+    """id3.org ID3v2.4 §6.2: four bytes of 7 bits each."""
+    value = 0
+    for byte in data:
+        value = value << 7 | (byte & 0x7F)
+    return value
+
+
+def _to_syncsafe(value: int) -> bytes:
+    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
 
 
 def _seconds(frames: list[Frame]) -> float:
@@ -230,11 +321,13 @@ def _text(tags: Any, frame_id: str) -> str | None:  # mutagen is untyped
 
 @dataclass(frozen=True, slots=True)
 class VodResult:
-    """A finished rendition: `segments` are (key, seconds) in playback order."""
+    """A finished rendition: `segments` are (key, seconds) in playback order; `info`
+    describes the source as `probe_mp3` would (from the same pass over it)."""
 
     duration: float
     segments: list[tuple[str, float]]
     manifest_key: str
+    info: Mp3Info
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +349,13 @@ class _Cutter:
         self._limit = 0  # frames per full segment at the current sample rate
         self._frames: list[bytes] = []
         self._discontinuity = False
+        self.head = b""  # the input's first TAG_HEAD bytes
+        self.audio_bytes = 0
+        self.seconds = 0.0  # of the audio cut so far
 
     def feed(self, data: bytes) -> list[_Cut]:
+        if len(self.head) < TAG_HEAD:
+            self.head += data[: TAG_HEAD - len(self.head)]
         return self._cut(self.validator.feed(data))
 
     def finish(self) -> list[_Cut]:
@@ -272,6 +370,7 @@ class _Cutter:
         cuts: list[_Cut] = []
         rates = [f.header.sample_rate for f in frames]
         datas = [f.data for f in frames]
+        self.audio_bytes += sum(map(len, datas))
         start, n = 0, len(frames)
         while start < n:
             rate = rates[start]
@@ -307,6 +406,7 @@ class _Cutter:
         frames, self._frames = self._frames, []
         ts = segmenter.package(frames, discontinuity=self._discontinuity)
         duration = len(frames) * segmenter.samples_per_frame / segmenter.sample_rate
+        self.seconds += duration
         cut = _Cut(ts, duration, self._discontinuity)
         self._discontinuity = False
         return cut
@@ -318,42 +418,6 @@ def _run_end(rates: list[int], start: int) -> int:
     while end < len(rates) and rates[end] == rates[start]:
         end += 1
     return end
-
-
-class _Uploads:
-    """Segment puts running while the next segments are muxed: at most `limit` in flight.
-    Owns its tasks: `close()` awaits them all, `abort()` cancels what is left."""
-
-    def __init__(self, store: ObjectStore, limit: int) -> None:
-        self._store = store
-        self._slots = asyncio.Semaphore(limit)
-        self._tasks: set[asyncio.Task[ObjectInfo]] = set()
-        self._failure: BaseException | None = None
-
-    async def put(self, key: str, data: bytes) -> None:
-        await self._slots.acquire()
-        if self._failure is not None:
-            self._slots.release()
-            raise self._failure
-        task = asyncio.create_task(self._store.put_bytes(key, data, SEGMENT_CONTENT_TYPE))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[ObjectInfo]) -> None:
-        self._tasks.discard(task)
-        self._slots.release()
-        if not task.cancelled() and task.exception() is not None and self._failure is None:
-            self._failure = task.exception()
-
-    async def close(self) -> None:
-        await asyncio.gather(*self._tasks)
-        if self._failure is not None:
-            raise self._failure
-
-    async def abort(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def _coalesced(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
@@ -372,43 +436,64 @@ async def _coalesced(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[b
 
 
 async def segment_to_hls(
-    store: ObjectStore, source_key: str, dest_prefix: str, hls_time: int = 10
+    store: ObjectStore,
+    source_key: str,
+    dest_prefix: str,
+    hls_time: int = 10,
+    *,
+    refuse_truncated: bool = False,
 ) -> VodResult:
     """Turn the MP3 stored under `source_key` into VOD HLS under `dest_prefix`:
-    `segment_00000.ts`, … (at most `hls_time` s each, the last shorter) and, last of all,
-    `manifest.m3u8` with relative segment URIs. The source is streamed, never loaded whole.
+    `segment000.ts`, … (at most `hls_time` s each, the last shorter) and, last of all,
+    `manifest.m3u8` with relative segment URIs. The source is read once, streamed, never
+    loaded whole; `VodResult.info` describes it (duration, bitrate, tags), so nothing else
+    needs to read it again.
+
+    The segments go into the store as one `batch()` (on a FileStore: plain files, fsynced
+    together at the end); the manifest is written durably only after it is committed, so
+    its presence means the rendition is complete. An earlier run's manifest, then its
+    segments, are removed before the first segment is written: a run that dies midway
+    leaves no manifest, and a run after it leaves no segment of another cut behind.
 
     A sample-rate change mid-file starts a new TS stream (timestamps running on) after an
-    `#EXT-X-DISCONTINUITY`. Raises NotMp3 / CorruptMp3 as `Mp3Validator` does (segments
-    written so far are then deleted), StoreError from the store (segments are left for a
-    retry to overwrite; without a manifest nobody reads them).
+    `#EXT-X-DISCONTINUITY`. Raises NotMp3 / CorruptMp3 as `Mp3Validator` does, and with
+    `refuse_truncated` CorruptMp3 as `probe_mp3` does for a file cut off (ending inside a
+    frame, or shorter than its Xing/VBRI header says; segments written so far are then
+    deleted); StoreError from the store
+    (segments are left for a retry to overwrite; without a manifest nobody reads them).
     """
     if hls_time < 1:
         raise ValueError("hls_time must be at least 1 second")
     prefix = dest_prefix.rstrip("/")
+    manifest_key = f"{prefix}/{MANIFEST_NAME}"
     cutter = _Cutter(hls_time)
-    uploads = _Uploads(store, _MAX_WRITES)
+    batch = store.batch(_MAX_WRITES)
     segments: list[Segment] = []
 
     async def publish(cuts: list[_Cut]) -> None:
+        if cuts and not segments:
+            await store.delete(manifest_key)
+            await store.delete_prefix(f"{prefix}/segment")
         for cut in cuts:
-            name = f"segment_{len(segments):05d}.ts"
+            name = segment_name(len(segments))
             segments.append(Segment(name, cut.duration, discontinuity=cut.discontinuity))
-            await uploads.put(f"{prefix}/{name}", cut.ts)
+            await batch.add(f"{prefix}/{name}", cut.ts, SEGMENT_CONTENT_TYPE)
 
     try:
         async with contextlib.aclosing(await store.get(source_key)) as stream:
             async for chunk in _coalesced(stream, CHUNK_SIZE):
                 await publish(await asyncio.to_thread(cutter.feed, chunk))
         await publish(await asyncio.to_thread(cutter.finish))
-        await uploads.close()
+        if refuse_truncated and (error := _truncation(cutter.validator, cutter.seconds)):
+            raise error
+        await batch.commit()
     except Mp3Error:
-        await uploads.abort()
+        await batch.abort()
         if segments:
-            await store.delete_prefix(f"{prefix}/segment_")
+            await store.delete_prefix(f"{prefix}/segment")
         raise
     finally:
-        await uploads.abort()
+        await batch.abort()
     playlist = MediaPlaylist(
         target_duration=math.ceil(max(s.duration for s in segments)),  # RFC 8216 §4.3.3.1
         media_sequence=0,
@@ -416,11 +501,11 @@ async def segment_to_hls(
         playlist_type="VOD",  # §4.3.3.5
         endlist=True,  # §4.3.3.4
     )
-    manifest_key = f"{prefix}/{MANIFEST_NAME}"
     text = render_media_playlist(playlist).encode()
     await store.put_bytes(manifest_key, text, MANIFEST_CONTENT_TYPE)
     return VodResult(
         duration=sum(s.duration for s in segments),
         segments=[(f"{prefix}/{s.uri}", s.duration) for s in segments],
         manifest_key=manifest_key,
+        info=_describe(cutter.validator, cutter.seconds, cutter.audio_bytes, cutter.head),
     )

@@ -10,11 +10,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
@@ -38,6 +41,7 @@ from control.podcasts.service import PODCASTS, PodcastsService
 from control.podcasts.uploads import EpisodeUploads
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
+from control.streams.grants import GRANTS, StreamGrants
 from control.streams.heartbeats import HeartbeatStore, MemoryHeartbeatStore, RedisHeartbeatStore
 from control.streams.probe import SourceProbe
 from control.streams.service import STREAMS, StreamsService
@@ -58,7 +62,6 @@ from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
 from relay.collector import RelayCollector
 from relay.manager import RELAYS, RelayManager, RelayOptions
-from relay.routes import SIGNER
 from relay.status import RelayControl
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,40 @@ LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]
 STORE = web.AppKey("object_store", ObjectStore)  # type: ignore[type-abstract]
 #: Seconds a Redis command may take before it fails (callers decide what failing means).
 REDIS_TIMEOUT = 2.0
+#: What failing to reach PostgreSQL, Redis or S3 raises (asyncpg, redis-py, aiobotocore).
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    RedisError,
+    BotoCoreError,
+    ClientError,
+)
+
+
+class StartupError(Exception):
+    """Something the node needs could not be reached at start-up: one line for the
+    operator (`mediaserver serve` prints it and exits 2), not a traceback."""
+
+
+@asynccontextmanager
+async def reaching(what: str, url: str | None) -> AsyncIterator[None]:
+    """Turn a connection failure inside the block into a `StartupError` naming `what`."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        where = f" at {redact(url)}" if url else ""
+        raise StartupError(f"cannot connect to {what}{where}: {exc or type(exc).__name__}") from exc
+
+
+def redact(url: str) -> str:
+    """`url` without its password, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def build_app(
@@ -86,6 +123,9 @@ def build_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    grants = app[GRANTS] = StreamGrants(
+        UrlSigner(secrets.stream_key_secret), settings.play_url_ttl_seconds, clock
+    )
     codec = TokenCodec(
         secrets.jwt_private_pem,
         secrets.jwt_public_pem,
@@ -99,17 +139,19 @@ def build_app(
             relay_options(settings), clock, owns=Cluster(settings.node_name).owns
         )
         app[RELAYS] = manager
-        app[SIGNER] = UrlSigner(secrets.stream_key_secret)
         metrics.registry.register(RelayCollector(manager))
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        url = app[DATABASE_URL] = settings.database_url or await start_embedded(settings.data_dir)
-        app[POOL] = await open_database(settings, url)
+        async with reaching("DATABASE_URL", settings.database_url):
+            url = settings.database_url or await start_embedded(settings.data_dir)
+            app[DATABASE_URL] = url
+            app[POOL] = await open_database(settings, url)
         yield
         await app[POOL].close()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
-        app[STORE] = await open_object_store(settings)
+        async with reaching("STORAGE_URL", settings.effective_storage_url):
+            app[STORE] = await open_object_store(settings)
         yield
         await app[STORE].close()
 
@@ -121,7 +163,8 @@ def build_app(
                 socket_timeout=REDIS_TIMEOUT,
                 socket_connect_timeout=REDIS_TIMEOUT,
             )
-            await redis.ping()
+            async with reaching("REDIS_URL", settings.redis_url):
+                await redis.ping()
             limiter: RateLimiter = RedisRateLimiter(redis)
         else:
             limiter = MemoryRateLimiter()
@@ -146,15 +189,23 @@ def build_app(
         app[PAYWALL] = PaywallService(pool, clock)
         app[ANALYTICS] = AnalyticsService(pool, clock)
         verifier = StubVerifier(timedelta(seconds=settings.domain_verify_delay_seconds))
-        domains = app[CUSTOM_DOMAINS] = DomainsService(pool, verifier, settings, clock)
+        domains = app[CUSTOM_DOMAINS] = DomainsService(pool, verifier, settings, clock, redis)
         feeds: FeedCache = RedisFeedCache(redis) if redis is not None else MemoryFeedCache()
         episode_uploads = EpisodeUploads(app[UPLOADS], app[STORE])
         media_probe = ExternalMediaProbe(UrlGuard(settings.allow_private_media_urls))
         app[PODCASTS] = PodcastsService(pool, domains, feeds, app[PAYWALL], settings, clock)
         app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
         app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
+        app[UPLOADS].register_after_delete(app[EPISODES].upload_deleted)
         app[DELIVERY] = DeliveryService(
-            pool, feeds, app[PAYWALL], app[ANALYTICS], settings, episode_uploads, clock
+            pool,
+            feeds,
+            app[PAYWALL],
+            app[ANALYTICS],
+            settings,
+            episode_uploads,
+            clock,
+            signer=UrlSigner(secrets.stream_key_secret),
         )
         external_audio = ExternalAudio.for_settings(settings)
         app[PLAYLISTS] = PlaylistsService(
@@ -177,6 +228,8 @@ def build_app(
             clock,
         )
         app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
+        app[UPLOADS].register_after_delete(app[PLAYLISTS].upload_deleted)
+        app[PLAYLISTS].on_change(app[PLAYLIST_MEDIA].forget)
         app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
         probe = SourceProbe()
         heartbeats: HeartbeatStore = (
@@ -192,12 +245,15 @@ def build_app(
             relay,
             settings,
             clock,
+            grants=grants,
         )
         app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
         if manager is not None:
             manager.attach(app[STREAMS], settings.node_name)
             await manager.start_all(await app[STREAMS].enabled_sources())
+        await app[ANALYTICS].start()  # buffered play counts: written every few seconds
         yield
+        await app[ANALYTICS].close()  # and what is left, before the pool closes
         if manager is not None:
             await manager.close()
         await probe.close()
@@ -219,6 +275,8 @@ def build_app(
     app.cleanup_ctx.append(job_workers)
     if settings.demo and manager is not None:
         app.cleanup_ctx.append(demo_context)
+    if manager is not None:  # SIGTERM: end the never-ending MP3 responses first
+        app.on_shutdown.append(manager.on_shutdown)
     guard = Guard(codec, secrets.relay_service_token)
     setup_control(app, settings, guard)
     return app
@@ -232,6 +290,7 @@ def relay_options(settings: Settings) -> RelayOptions:
         backlog_limit=settings.relay_listener_backlog_bytes,
         batch_seconds=settings.relay_batch_seconds,
         hls_segment_seconds=settings.hls_segment_seconds,
+        heartbeat_seconds=settings.relay_heartbeat_seconds,
     )
 
 

@@ -58,24 +58,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from mediaserver.app import build_app
+    from mediaserver.app import StartupError, build_app
     from mediaserver.keys import load_secrets
 
     secrets = load_secrets(settings)  # bad key settings fail here, before listening
     app = build_app(settings, secrets)
-    print(
-        f"mediaserver listening on {settings.base_url} (API docs at {settings.base_url}/docs)",
-        file=sys.stderr,
-        flush=True,
-    )
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=30,
-    )
+
+    def listening(_: str) -> None:  # called by run_app once the socket is bound
+        url = settings.base_url
+        print(
+            f"mediaserver listening on {url} (API docs at {url}/docs)", file=sys.stderr, flush=True
+        )
+
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=listening,
+            access_log=None,
+            shutdown_timeout=30,
+        )
+    except StartupError as exc:
+        print(f"mediaserver: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # resources are reached inside StartupError; this is the bind
+        print(
+            f"mediaserver: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr
+        )
+        return 2
     return 0
 
 
@@ -86,9 +97,15 @@ async def _database_url(settings: Settings) -> str:
 
 
 async def _migrate(settings: Settings) -> int:
+    from mediaserver.app import StartupError, reaching
     from mediaserver.migrate import apply_migrations
 
-    applied = await apply_migrations(await _database_url(settings))
+    try:
+        async with reaching("DATABASE_URL", settings.database_url):
+            applied = await apply_migrations(await _database_url(settings))
+    except StartupError as exc:
+        print(f"mediaserver: {exc}", file=sys.stderr)
+        return 2
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
 
@@ -102,8 +119,14 @@ async def _create_admin(settings: Settings, email: str, password: str, name: str
     except ValueError as exc:
         print(_first_error(exc), file=sys.stderr)
         return 2
-    async with admin_service(settings) as auth:
-        user = await auth.create_admin(email, password, name)
+    from mediaserver.app import StartupError, reaching
+
+    try:
+        async with reaching("DATABASE_URL", settings.database_url), admin_service(settings) as auth:
+            user = await auth.create_admin(email, password, name)
+    except StartupError as exc:
+        print(f"mediaserver: {exc}", file=sys.stderr)
+        return 2
     print(f"admin {user.email} ({user.user_id}) ready")
     return 0
 

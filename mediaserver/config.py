@@ -44,11 +44,13 @@ ENVIRONMENT: dict[str, str] = {
     "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": "rate_limit_login_per_ip_per_minute",
     "RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "rate_limit_auth_per_ip_per_minute",
     "HLS_SEGMENT_SECONDS": "hls_segment_seconds",
+    "PLAY_URL_TTL_SECONDS": "play_url_ttl_seconds",
     "RELAY_GRACE_SECONDS": "relay_grace_seconds",
     "RELAY_BURST_BYTES": "relay_burst_bytes",
     "RELAY_LISTENER_BACKLOG_BYTES": "relay_listener_backlog_bytes",
     "ICY_METAINT": "icy_metaint",
     "RELAY_BATCH_SECONDS": "relay_batch_seconds",
+    "RELAY_HEARTBEAT_SECONDS": "relay_heartbeat_seconds",
     "MEDIASERVER_DEMO": "demo",
     "NODE_NAME": "node_name",
     "CLUSTER_SERVICE": "cluster_service",
@@ -59,6 +61,7 @@ ENVIRONMENT: dict[str, str] = {
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "UPLOAD_HLS_SECONDS": "upload_hls_seconds",
+    "MEDIA_CACHE_BYTES": "media_cache_bytes",
     "JOB_WORKERS": "job_workers",
     "JOB_LEASE_SECONDS": "job_lease_seconds",
     "JOB_BACKOFF_SECONDS": "job_backoff_seconds",
@@ -67,6 +70,7 @@ ENVIRONMENT: dict[str, str] = {
     "EXTERNAL_TRACK_CHECK_SECONDS": "external_track_check_seconds",
     "EXTERNAL_TRACK_FETCH_SECONDS": "external_track_fetch_seconds",
     "DOMAIN_VERIFY_DELAY_SECONDS": "domain_verify_delay_seconds",
+    "PODCAST_FEED_GRANT_DAYS": "podcast_feed_grant_days",
 }
 
 
@@ -106,6 +110,10 @@ class Settings(BaseModel):
     #: register, refresh and logout, per IP (login has the two limits above instead).
     rate_limit_auth_per_ip_per_minute: int = Field(60, ge=1)
     hls_segment_seconds: int = Field(6, ge=1, le=10)
+    #: Lifetime of the signed `play_urls` (`?grant=`) that `GET /v1/streams/{id}` gives a
+    #: caller allowed to listen to a private or monetized stream, for players that cannot
+    #: send an Authorization header.
+    play_url_ttl_seconds: int = Field(6 * 3600, ge=60, le=7 * 86_400)
     #: MP3 listeners stay connected through source outages up to this long.
     relay_grace_seconds: float = Field(30.0, ge=0, le=3600)
     #: Recent audio sent at once to a new listener so playback starts immediately.
@@ -116,6 +124,9 @@ class Settings(BaseModel):
     #: Audio gathered before one broadcast write to every listener: the fan-out's CPU is
     #: mostly one send() per listener per batch (tests/bench/bench_fanout.py).
     relay_batch_seconds: float = Field(0.5, ge=0.1, le=2.0)
+    #: How often an in-process relay records its figures (heartbeat, status, and one
+    #: listener sample for the analytics; US-2.4 says every 30 s).
+    relay_heartbeat_seconds: float = Field(30.0, ge=0.1, le=300)
     #: Also run the built-in demo source and register it (`serve --demo`).
     demo: bool = False
     node_name: str = Field(default_factory=socket.gethostname, min_length=1)
@@ -130,6 +141,9 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     #: Target segment duration of uploads turned into HLS (VOD).
     upload_hls_seconds: int = Field(10, ge=1, le=60)
+    #: Memory for the HLS objects of uploads and playlists (segments, manifests) the node
+    #: serves most; they never change, so each is read from the object store once. 0: none.
+    media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
     #: Background jobs (transcoding…) run at once on this node; 0 runs none here.
     job_workers: int = Field(2, ge=0, le=64)
     #: A running job whose node stops renewing its lease this long is picked up again.
@@ -148,6 +162,9 @@ class Settings(BaseModel):
     #: The staging domain verifier reports a custom domain verified (and its TLS certificate
     #: issued) this long after registration.
     domain_verify_delay_seconds: float = Field(60.0, ge=0, le=86_400)
+    #: Private podcast feed URLs (`GET /v1/podcasts/{id}/feed-url`) work this long; they stop
+    #: earlier once their subscriber may no longer read the feed.
+    podcast_feed_grant_days: int = Field(365, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod

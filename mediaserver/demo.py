@@ -1,5 +1,8 @@
 """`mediaserver serve --demo`: start the built-in demo source, register it as a public
-stream of a demo DJ account, print where to listen, and remove it again on shutdown."""
+stream of a demo DJ account, print where to listen, and remove it again on shutdown.
+
+The demo source listens on a new port each run, so a demo stream left behind by a node
+that crashed points at nothing: the demo DJ's streams are removed before registering."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from aiohttp import web
 from control.auth.schemas import RegisterIn
 from control.auth.service import AUTH
 from control.security import ROLE_SCOPES, Principal
-from control.streams.schemas import StreamIn
+from control.streams.schemas import StreamIn, StreamListQuery
 from control.streams.service import STREAMS
 from hls.tone import demo_clip
 from mediaserver.config import SETTINGS
@@ -30,6 +33,7 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     source = DemoSource.from_mp3(data, titles, SECONDS_PER_TITLE)
     await source.start()
     principal = await _demo_dj(app)
+    await _remove_stale_streams(app, principal)
     body = StreamIn(
         name="mediaserver demo",
         shoutcast_url=source.url,
@@ -51,6 +55,18 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         await app[STREAMS].delete(principal, created.stream_id)
         await source.close()
+
+
+async def _remove_stale_streams(app: web.Application, principal: Principal) -> None:
+    """Delete what earlier runs registered (their relays, started with the node, stop)."""
+    streams = app[STREAMS]
+    query = StreamListQuery(mine=True, per_page=100)
+    for _ in range(100):  # bounded: each round deletes a whole page
+        page = await streams.directory(principal, query)
+        for stream in page.streams:
+            await streams.delete(principal, stream.stream_id)
+        if len(page.streams) < query.per_page:
+            return
 
 
 async def _demo_dj(app: web.Application) -> Principal:

@@ -86,7 +86,8 @@ class RateLimited(ServiceError):
     def __init__(self, retry_after: int) -> None:
         retry_after = max(1, retry_after)
         super().__init__(
-            f"Rate limit exceeded. Try again in {retry_after} seconds.",
+            f"Rate limit exceeded. Try again in {retry_after} second"
+            f"{'' if retry_after == 1 else 's'}.",
             headers={"Retry-After": str(retry_after)},
         )
         self.retry_after = retry_after

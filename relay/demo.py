@@ -19,6 +19,8 @@ from relay.mp3 import Frame, Mp3FrameReader
 log = logging.getLogger(__name__)
 MOUNT = "/demo"
 METAINT = 16_000
+#: A client that takes nothing for this long is dropped (the relay reads continuously).
+DRAIN_TIMEOUT = 10.0
 
 
 @dataclass
@@ -78,7 +80,7 @@ class DemoSource:
                 await self._stream(writer, "icy-metadata: 1" in head.lower())
             else:
                 writer.write(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-            await writer.drain()
+            await asyncio.wait_for(writer.drain(), DRAIN_TIMEOUT)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -124,7 +126,7 @@ class DemoSource:
                 out = interleave(data, offset, METAINT, self._block()) if icy else data
                 offset += len(data)
                 writer.write(out)
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), DRAIN_TIMEOUT)
                 due += sum(f.duration for f in batch)
                 await asyncio.sleep(max(0.0, due - loop.time()))
 

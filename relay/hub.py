@@ -121,6 +121,7 @@ class StreamHub:
         self._pending_seconds = 0.0
         self._listeners: set[Listener] = set()
         self._icy_block = encode_metadata(None)
+        self._closed: str | None = None  # why the hub takes no more listeners
 
     @property
     def listeners(self) -> int:
@@ -196,6 +197,9 @@ class StreamHub:
         listener = Listener(
             transport, icy, chunked, loop.create_future(), progress_at=self._clock()
         )
+        if self._closed is not None:  # a request that was under way when the hub closed
+            listener.finish(self._closed)
+            return listener
         start = self._burst_start(icy)
         if start < self._history.end:
             burst = self._render(self._history.since(start), start, listener.variant)
@@ -241,3 +245,9 @@ class StreamHub:
         self.flush()
         for listener in tuple(self._listeners):
             self._remove(listener, reason)
+
+    def close(self, reason: str) -> None:
+        """End every listener's response and finish any that arrive later at once (the
+        stream stopped, or the node is shutting down)."""
+        self._closed = reason
+        self.close_listeners(reason)

@@ -24,8 +24,22 @@ from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
 
-HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot], Awaitable[None]]
+#: (stream, figures, sample): `sample` is True only for the periodic beat, the one that
+#: counts as a listener sample in the analytics; the extra beats (on connect, on a settings
+#: change) only refresh the status.
+HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot, bool], Awaitable[None]]
 AdsSource = Callable[[uuid.UUID], Awaitable[Sequence[AdMarker]]]
+
+
+class AdminStats(Protocol):
+    """What the source's admin interface reports; `title` is None when it names none."""
+
+    @property
+    def title(self) -> str | None: ...
+
+
+#: The source's admin stats, None when they could not be fetched.
+StatsSource = Callable[[uuid.UUID], Awaitable[AdminStats | None]]
 
 
 class StreamsBackend(Protocol):
@@ -40,9 +54,12 @@ class StreamsBackend(Protocol):
         current_title: str | None = None,
         bitrate_kbps: int | None = None,
         node: str | None = None,
+        sample: bool = True,
     ) -> None: ...
 
     async def ad_markers(self, stream_id: uuid.UUID) -> Sequence[AdMarker]: ...
+
+    async def admin_stats(self, stream_id: uuid.UUID) -> AdminStats | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +74,8 @@ class RelayOptions:
     reconnect_backoff: tuple[float, float] = (1.0, 30.0)
     read_timeout: float = 15.0
     hls_segment_seconds: int = 6
+    #: Bound on one admin-stats request (the title fallback); the beat waits no longer.
+    stats_timeout: float = 5.0
 
 
 class Relay:
@@ -69,12 +88,14 @@ class Relay:
         clock: Callable[[], datetime],
         heartbeat: HeartbeatSink | None = None,
         ads: AdsSource | None = None,
+        stats: StatsSource | None = None,
     ) -> None:
         self.source = source
         self._options = options
         self._clock = clock
         self._heartbeat = heartbeat
         self._ads = ads
+        self._stats = stats
         self._beat_now = asyncio.Event()
         self.hub = StreamHub(
             metaint=options.metaint,
@@ -93,12 +114,15 @@ class Relay:
         self.connected_since: datetime | None = None
         self.last_audio_at: datetime | None = None
         self.current_title: str | None = None
+        self._icy_title: str | None = None  # in-band StreamTitle: always wins
+        self._admin_title: str | None = None  # admin stats' title, when the source sends none
         self.bitrate_kbps: int | None = None
         self.hls = LiveHls(options.hls_segment_seconds, clock)
         self._discontinuity = False
         self._hls_clients: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: asyncio.TimerHandle | None = None
+        self._outage_expired = False  # the source has been gone longer than the grace period
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -116,11 +140,24 @@ class Relay:
                 await task
         self._cancel_grace()
         await self.hls.stop()
-        self.hub.close_listeners(reason)
+        self.hub.close(reason)
 
     def refresh(self) -> None:
         """Re-read what comes from the stream's settings (ad markers) and beat now."""
         self._beat_now.set()
+
+    @property
+    def down(self) -> bool:
+        """US-2.7 "relay down": no audio has ever arrived, or the source has been gone for
+        longer than the grace period. Listeners are then refused rather than handed a stale
+        burst or a frozen playlist; within the grace period they are served (and wait)."""
+        return not self.connected and (self._outage_expired or self.hub.offset == 0)
+
+    def disconnect_listeners(self, reason: str) -> None:
+        """End every MP3 listener's response and forget the HLS players (access changed:
+        they must come back through the access check)."""
+        self.hub.close_listeners(reason)
+        self._hls_clients.clear()
 
     def note_hls_client(self, client: str) -> None:
         """An HLS player fetched the playlist (they poll every target duration or so)."""
@@ -152,6 +189,7 @@ class Relay:
         self.connected_since = self._clock()
         self.bitrate_kbps = self.bitrate_kbps or head.bitrate_kbps
         self._cancel_grace()
+        self._outage_expired = False
         self._beat_now.set()  # status on every node turns "connected" now, not in 30 s
         log.info("source connected", extra={"stream_id": str(self.source.stream_id)})
 
@@ -165,9 +203,15 @@ class Relay:
     def on_metadata(self, fields: dict[str, str]) -> None:
         title = fields.get("StreamTitle")
         if title is not None:
-            self.current_title = title.strip() or None
-            self.hls.on_title(self.current_title)
-        self.hub.set_metadata(fields)
+            self._icy_title = title.strip() or None
+            self._set_title(self._icy_title or self._admin_title)
+        if self._icy_title is not None or not self._admin_title:
+            self.hub.set_metadata(fields)
+
+    def _set_title(self, title: str | None) -> None:
+        if title != self.current_title:
+            self.current_title = title
+            self.hls.on_title(title)
 
     def on_disconnected(self, reason: str) -> None:
         was_connected, self.connected = self.connected, False
@@ -175,7 +219,7 @@ class Relay:
         self.hub.flush()
         if was_connected:
             self._discontinuity = True  # the next HLS segment starts a new timeline
-        if self._grace is None:
+        if self._grace is None and not self._outage_expired:
             # MP3 listeners stay connected through short outages; past the grace period
             # they are released so players can show an error and retry.
             loop = asyncio.get_running_loop()
@@ -184,6 +228,7 @@ class Relay:
     def _grace_expired(self) -> None:
         self._grace = None
         if not self.connected:
+            self._outage_expired = True
             self.hub.close_listeners("source offline")
 
     def _cancel_grace(self) -> None:
@@ -192,21 +237,54 @@ class Relay:
             self._grace = None
 
     async def _beat(self) -> None:
-        """Every `heartbeat_seconds` (and right after connecting): forget departed
-        listeners, refresh ad markers, record the relay's figures like an external relay's
-        heartbeat (status, directory, analytics)."""
+        """Every `heartbeat_seconds` (the listener sample), and also right after connecting
+        or a settings change: forget departed listeners, refresh ad markers and the admin
+        title, record the relay's figures like an external relay's heartbeat."""
+        loop = asyncio.get_running_loop()
+        period = self._options.heartbeat_seconds
+        next_sample = loop.time() + period
         while True:
+            # Extra beats do not move the sample clock: a stream changed every few seconds
+            # still gets its sample every `period`, and only that one.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._beat_now.wait(), self._options.heartbeat_seconds)
+                await asyncio.wait_for(self._beat_now.wait(), max(0.0, next_sample - loop.time()))
             self._beat_now.clear()
-            self.hub.sweep()
+            sample = loop.time() >= next_sample
+            if sample:
+                next_sample = loop.time() + period
             try:
-                if self._ads is not None:
-                    self.hls.ad_markers = tuple(await self._ads(self.source.stream_id))
-                if self.connected and self._heartbeat is not None:
-                    await self._heartbeat(self.source.stream_id, self.snapshot())
+                await self._beat_once(sample)
             except Exception:  # a failed beat must not end the relay; the next one retries
                 log.exception("relay heartbeat failed")
+
+    async def _beat_once(self, sample: bool) -> None:
+        self.hub.sweep()
+        if self._ads is not None:
+            self.hls.ad_markers = tuple(await self._ads(self.source.stream_id))
+        if not self.connected:
+            return
+        if self._icy_title is None and self._stats is not None:
+            await self._fetch_admin_title()
+        if self._heartbeat is not None:
+            await self._heartbeat(self.source.stream_id, self.snapshot(), sample)
+
+    async def _fetch_admin_title(self) -> None:
+        """The title fallback for sources that send no in-band title (US-2.5): ask the
+        source's admin interface, bounded by `stats_timeout`; on failure keep the last."""
+        assert self._stats is not None
+        try:
+            async with asyncio.timeout(self._options.stats_timeout):
+                stats = await self._stats(self.source.stream_id)
+        except TimeoutError:
+            return
+        if stats is None:
+            return  # unreachable right now: the next beat asks again
+        title = (stats.title or "").strip() or None
+        if self._icy_title is not None or title == self._admin_title:
+            return  # an in-band title arrived meanwhile, or nothing changed
+        self._admin_title = title
+        self._set_title(title)
+        self.hub.set_metadata({"StreamTitle": title or ""})  # ICY listeners see it too
 
 
 class RelayManager:
@@ -225,11 +303,12 @@ class RelayManager:
         self._owns = owns
         self._relays: dict[uuid.UUID, Relay] = {}
         self._ads: AdsSource | None = None
+        self._stats: StatsSource | None = None
 
     def attach(self, streams: StreamsBackend, node_name: str) -> None:
         """Report to the streams service: heartbeats every 30 s, ad markers from it."""
 
-        async def beat(stream_id: uuid.UUID, snapshot: RelaySnapshot) -> None:
+        async def beat(stream_id: uuid.UUID, snapshot: RelaySnapshot, sample: bool) -> None:
             since = snapshot.connected_since
             uptime = (self._clock() - since).total_seconds() if since else 0.0
             await streams.record_heartbeat(
@@ -239,10 +318,12 @@ class RelayManager:
                 current_title=snapshot.current_title,
                 bitrate_kbps=snapshot.bitrate_kbps,
                 node=node_name,
+                sample=sample,
             )
 
         self._heartbeat = beat
         self._ads = streams.ad_markers
+        self._stats = streams.admin_stats
 
     def relay(self, stream_id: uuid.UUID) -> Relay | None:
         return self._relays.get(stream_id)
@@ -263,7 +344,7 @@ class RelayManager:
                 current.refresh()
                 return
             await self.stop(source.stream_id)
-        relay = Relay(source, self.options, self._clock, self._heartbeat, self._ads)
+        relay = Relay(source, self.options, self._clock, self._heartbeat, self._ads, self._stats)
         self._relays[source.stream_id] = relay
         relay.start()
 
@@ -272,9 +353,22 @@ class RelayManager:
         if relay is not None:
             await relay.stop("stream stopped")
 
+    async def disconnect_listeners(self, stream_id: uuid.UUID) -> None:
+        relay = self._relays.get(stream_id)
+        if relay is not None:
+            relay.disconnect_listeners("access changed")
+
     def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:
         relay = self._relays.get(stream_id)
         return relay.snapshot() if relay is not None else None
+
+    async def on_shutdown(self, _app: web.Application) -> None:
+        """aiohttp `on_shutdown` (before it waits for running handlers): end every MP3
+        listener's response, so their handlers return at once and SIGTERM does not wait
+        out the shutdown timeout on never-ending streams. The relays stop later, in
+        the cleanup."""
+        for relay in self._relays.values():
+            relay.hub.close("server shutting down")
 
     async def start_all(self, sources: Sequence[StreamSource]) -> None:
         for source in sources:

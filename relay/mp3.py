@@ -126,6 +126,44 @@ class Frame:
             return True
         return self.data[_VBRI_OFFSET : _VBRI_OFFSET + 4] == b"VBRI"
 
+    @property
+    def announced_frames(self) -> int | None:
+        """For a Xing/Info (LAME) or VBRI header frame, the number of frames it says the
+        file holds; None for other frames, or when the header leaves the count out.
+
+        Xing/Info: "Xing"/"Info", 32-bit flags, then (flag 0x1) a 32-bit frame count; VBRI:
+        "VBRI", version, delay, quality (16 bits each), byte count, then the frame count."""
+        h, data = self.header, self.data
+        offset = 4 + _SIDE_INFO[(h.version == 1, h.channels == 1)]
+        for o in (offset, offset + 2) if h.protected else (offset,):
+            if data[o : o + 4] in (b"Xing", b"Info"):
+                if len(data) >= o + 12 and data[o + 7] & 1:
+                    return int.from_bytes(data[o + 8 : o + 12], "big")
+                return None
+        count = _VBRI_OFFSET + 14
+        if data[_VBRI_OFFSET : _VBRI_OFFSET + 4] == b"VBRI" and len(data) >= count + 4:
+            return int.from_bytes(data[count : count + 4], "big")
+        return None
+
+
+# `Mp3FrameReader._scan` builds a Frame per MP3 frame (~40 per second of audio, on every
+# relay and upload): through the slot descriptors, at half the cost of the frozen
+# dataclass's `__init__`. Headers seen are looked up by their 4 bytes in `_HEADERS` (a
+# plain dict: cheaper than a call through `lru_cache`), which is emptied when it grows
+# past `_HEADERS_MAX` (garbage can hold any bytes).
+_new_frame = object.__new__
+_set_header = Frame.header.__set__  # type: ignore[attr-defined]
+_set_data = Frame.data.__set__  # type: ignore[attr-defined]
+_HEADERS: dict[bytes, FrameHeader | None] = {}
+_HEADERS_MAX = 4096
+
+
+def _cache_header(raw: bytes) -> FrameHeader | None:
+    if len(_HEADERS) >= _HEADERS_MAX:
+        _HEADERS.clear()
+    header = _HEADERS[raw] = _parse_header(raw)
+    return header
+
 
 def frames_duration(frames: Iterable[Frame]) -> float:
     """Playable duration in seconds; info frames carry no audio and are not counted."""
@@ -205,28 +243,52 @@ class Mp3FrameReader:
         """Emit the frames of `buf` into `out`; return how many bytes were consumed.
 
         Every decision only looks at bytes that are present, and waits (returns) when it
-        needs more, so the result does not depend on how the input was chunked."""
+        needs more, so the result does not depend on how the input was chunked.
+
+        The hot loop of every relay and upload (one pass per frame): state lives in locals
+        until the end, headers come from a dict keyed by their 4 bytes, and frames are built
+        without the dataclass `__init__`."""
         pos, end = 0, len(buf)
-        while end - pos >= 4 and not self._tag_left:
+        stop = end - 4
+        last = self._last
+        before = len(out)
+        headers = _HEADERS
+        append = out.append
+        while pos <= stop:
             b0 = buf[pos]
             if b0 == 0xFF:
-                header = _parse_header(buf[pos : pos + 4])
+                raw = buf[pos : pos + 4]
+                try:
+                    header = headers[raw]
+                except KeyError:
+                    header = _cache_header(raw)
                 if header is not None:
                     nxt = pos + header.frame_length
-                    last = self._last
-                    if last is not None and last.same_stream(header):
+                    if last is not None and (
+                        last is header
+                        or (
+                            last.sample_rate == header.sample_rate
+                            and last.version == header.version
+                        )
+                    ):
                         if nxt > end:
                             break
                     else:
                         if nxt + 4 > end:
                             break
-                        follower = _parse_header(buf[nxt : nxt + 4])
+                        raw = buf[nxt : nxt + 4]
+                        try:
+                            follower = headers[raw]
+                        except KeyError:
+                            follower = _cache_header(raw)
                         if follower is None or not follower.same_stream(header):
                             header = None
                     if header is not None:
-                        out.append(Frame(header, buf[pos:nxt]))
-                        self.frames += 1
-                        self._last = header
+                        frame = _new_frame(Frame)
+                        _set_header(frame, header)
+                        _set_data(frame, buf[pos:nxt])
+                        append(frame)
+                        last = header
                         pos = nxt
                         continue
             elif b0 == 0x49 and buf[pos : pos + 3] == b"ID3":  # "I"
@@ -238,14 +300,19 @@ class Mp3FrameReader:
                     self._tag_left = size - n
                     self.tag_bytes += n
                     pos += n
+                    if self._tag_left:
+                        break
                     continue
-            elif b0 == 0x54 and self._last is not None and buf[pos : pos + 3] == b"TAG":  # "T"
+            elif b0 == 0x54 and last is not None and buf[pos : pos + 3] == b"TAG":  # "T"
                 if end - pos < _ID3V1_SIZE:
                     break
                 self.tag_bytes += _ID3V1_SIZE
                 pos += _ID3V1_SIZE
                 continue
+            last = None
             pos = self._skip_garbage(buf, pos)
+        self._last = last
+        self.frames += len(out) - before
         return pos
 
     def _skip_garbage(self, buf: bytes, pos: int) -> int:

@@ -1,38 +1,50 @@
 """Listener routes of live streams: `live.mp3`, `live.m3u8` and its segments.
 
-Access rules (visibility, paywall) are the streams service's; segments of a playlist
-served to an authorised client carry a short-lived signed grant, so players that cannot
-send headers (Safari's native HLS) can still fetch them."""
+Access rules (visibility, paywall) are the streams service's. Players that cannot send an
+`Authorization` header (Safari's native HLS, VLC, `<audio>`) open `live.mp3`/`live.m3u8`
+with the signed `?grant=` of the `play_urls` that `GET /v1/streams/{id}` hands out, and the
+segments of a playlist served to an authorised client carry a short-lived segment grant
+(`control.streams.grants`)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from aiohttp import web
 
 from control.api import Api, path_uuid
 from control.security import principal_key
+from control.streams.grants import GRANTS, is_open
 from control.streams.service import STREAMS
 from hls.playlist import render_media_playlist
 from mediaserver.config import SETTINGS
-from mediaserver.crypto import UrlSigner
-from mediaserver.errors import Forbidden, NotFound, UpstreamUnavailable
+from mediaserver.errors import Forbidden, NotFound
 from relay.listener import serve_listener
 from relay.manager import RELAYS, Relay
 
 api = Api()
-SIGNER = web.AppKey("url_signer", UrlSigner)
-GRANT_SECONDS = 600
+#: US-2.7: "404 Not Found if stream_id invalid or relay down" (also for the playlist: a
+#: frozen one would keep players looping on stale segments).
+RELAY_DOWN = "Relay is down: the stream's source is offline"
 _MEDIA_ERRORS = (401, 403, 404, 429, 503)
+_PLAY_GRANT = (
+    "Private and monetized streams: a `Bearer` token that passes the access rules, or the "
+    "`?grant=` of the `play_urls` from `GET /v1/streams/{stream_id}` (for players that "
+    "cannot send headers); a forged or expired grant is 403."
+)
 
 
 async def _live_relay(request: web.Request) -> tuple[uuid.UUID, Relay, bool]:
-    """The relay of an accessible stream, and whether the stream is open to anyone."""
+    """The relay of a stream the caller may listen to (by its play grant, else by the
+    access rules), and whether the stream is open to anyone."""
     stream_id = path_uuid(request, "stream_id", "Stream")
-    row = await request.app[STREAMS].media_access(request.get(principal_key), stream_id)
-    relay = _relay(request, stream_id)
-    return stream_id, relay, row.visibility == "public" and not row.monetization_enabled
+    streams = request.app[STREAMS]
+    grant = request.query.get("grant")
+    if grant is not None:
+        row = await streams.play_access(stream_id, grant)
+    else:
+        row = await streams.media_access(request.get(principal_key), stream_id)
+    return stream_id, _relay(request, stream_id), is_open(row)
 
 
 def _relay(request: web.Request, stream_id: uuid.UUID) -> Relay:
@@ -50,6 +62,7 @@ def _header(value: str | None) -> str:
 @api.get(
     "/v1/streams/{stream_id}/live.mp3",
     summary="Listen: continuous MP3 (ICY metadata on request)",
+    description=_PLAY_GRANT,
     tag="media",
     auth="optional",
     rate="streaming",
@@ -58,8 +71,8 @@ def _header(value: str | None) -> str:
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
     _, relay, public = await _live_relay(request)
-    if not relay.connected and relay.hub.offset == 0:
-        raise UpstreamUnavailable("The stream's source is offline", headers={"Retry-After": "10"})
+    if relay.down:
+        raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     source = relay.source
     headers = {
         "icy-name": _header(source.name),
@@ -75,6 +88,8 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
 @api.get(
     "/v1/streams/{stream_id}/live.m3u8",
     summary="Listen: live HLS media playlist",
+    description=_PLAY_GRANT + " Segment URLs of a private or monetized stream's playlist "
+    "carry their own short-lived `grant`.",
     tag="media",
     auth="optional",
     rate="streaming",
@@ -83,6 +98,8 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
 )
 async def live_m3u8(request: web.Request) -> web.Response:
     stream_id, relay, public = await _live_relay(request)
+    if relay.down:
+        raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(relay.hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
     relay.note_hls_client(f"{request.remote}|{request.headers.get('User-Agent', '')}")
@@ -90,10 +107,7 @@ async def live_m3u8(request: web.Request) -> web.Response:
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
     origin = request.app[SETTINGS].public_url or str(request.url.origin())
     base = f"{origin}/v1/streams/{stream_id}/hls"
-    query = ""
-    if not public:  # grants in one-minute buckets, so the text below stays cacheable
-        expires = (int(time.time()) // 60 + 1) * 60 + GRANT_SECONDS
-        query = "?grant=" + request.app[SIGNER].sign(str(stream_id), expires)
+    query = "" if public else request.app[GRANTS].segment_query(stream_id)
     key = (relay.hls.window.next_sequence, base, query)
     if relay.hls.rendered is None or relay.hls.rendered[0] != key:
         # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
@@ -102,10 +116,13 @@ async def live_m3u8(request: web.Request) -> web.Response:
     text = relay.hls.rendered[1]
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
     max_age = max(1, relay.hls.target_duration // 2)
+    # A private playlist holds segment grants: no shared cache may hand it to others.
+    cache = f"max-age={max_age}" if public else f"private, max-age={max_age}"
     response = web.Response(
         text=text,
         content_type="application/vnd.apple.mpegurl",
-        headers={"Cache-Control": f"max-age={max_age}"},
+        # RFC 9110 §12.5.5: the body depends on Accept-Encoding (gzip or identity).
+        headers={"Cache-Control": cache, "Vary": "Accept-Encoding"},
     )
     response.enable_compression()  # gzip/deflate only when the client accepts it
     return response
@@ -124,7 +141,7 @@ async def live_segment(request: web.Request) -> web.Response:
     stream_id = path_uuid(request, "stream_id", "Stream")
     grant = request.query.get("grant")
     if grant is not None:
-        if not request.app[SIGNER].verify(str(stream_id), grant, time.time()):
+        if not request.app[GRANTS].segment_ok(stream_id, grant):
             raise Forbidden("This segment link has expired; reload the playlist")
         relay = _relay(request, stream_id)
     else:

@@ -48,6 +48,11 @@ class RelayControl(Protocol):
         """Stop the relay and disconnect its listeners (stream disabled or deleted)."""
         ...
 
+    async def disconnect_listeners(self, stream_id: uuid.UUID) -> None:
+        """End the current MP3 listeners (and forget the HLS sessions) of a running relay
+        whose access rules got stricter: players reconnect through the paywall."""
+        ...
+
     def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:
         """Live figures, or None when this node runs no relay for the stream."""
         ...
@@ -61,6 +66,9 @@ class NullRelayControl:
         return None
 
     async def stop(self, stream_id: uuid.UUID) -> None:
+        return None
+
+    async def disconnect_listeners(self, stream_id: uuid.UUID) -> None:
         return None
 
     def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:

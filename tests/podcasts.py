@@ -4,6 +4,7 @@ helpers to create podcasts and episodes the way a client does."""
 
 from __future__ import annotations
 
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import create_autospec
 
+import av
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -22,6 +24,8 @@ from tests.streams import subscriber_of
 
 PODCASTS = "/v1/podcasts"
 PUBLIC_URL = "https://pods.example.com"
+#: The ID3v2 tag before `/tagged.mp3`'s audio: longer than the 64 KiB a probe looks at first.
+TAG_BYTES = 200 * 1024
 IMAGE_URL = "https://cdn.example.com/images/podcast-cover.jpg"
 NS = {
     "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
@@ -66,6 +70,17 @@ async def start_pod_node(
     return PodNode(await make_client(app), clock)
 
 
+async def start_pod_node_with_cache(
+    request: Any, make_client: Callable[..., Any], make_settings: Callable[..., Any], secrets: Any
+) -> PodNode:
+    """`start_pod_node` for a fixture parametrized with the feed cache: "memory" (one
+    node) or "redis" (the local Redis server)."""
+    overrides: dict[str, Any] = {}
+    if request.param == "redis":
+        overrides["redis_url"] = request.getfixturevalue("redis_url")
+    return await start_pod_node(make_client, make_settings, secrets, **overrides)
+
+
 @dataclass
 class AudioHost:
     """An external web server serving one MP3 in several ways (see `audio_app`)."""
@@ -79,9 +94,11 @@ class AudioHost:
 
 
 def audio_app(host: AudioHost) -> web.Application:
-    """`/episode.mp3` (Content-Length), `/chunked.mp3` (no length; ranges give the total),
-    `/unsized.mp3` (no length, ranges ignored), `/page.html`, `/missing.mp3` (404),
-    `/moved.mp3` (302 → /episode.mp3)."""
+    """`/episode.mp3` (Content-Length, ranges ignored), `/chunked.mp3` (no length; ranges
+    give the total), `/unsized.mp3` (no length, ranges ignored), `/tagged.mp3` (an ID3v2
+    tag of `TAG_BYTES` — cover art — before the audio, ranges honoured), `/long.mp3` (7 s),
+    `/noise.mp3` (served as audio/mpeg, no MPEG frames in it), `/page.html`,
+    `/missing.mp3` (404), `/moved.mp3` (302 → /episode.mp3)."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         host.requests.append((request.method, request.path, request.headers.get("Range")))
@@ -94,6 +111,12 @@ def audio_app(host: AudioHost) -> web.Application:
             return web.Response(text="<html></html>", content_type="text/html")
         if name in ("/chunked.mp3", "/unsized.mp3"):
             return await _unsized(request, host.audio, ranged=name == "/chunked.mp3")
+        if name == "/tagged.mp3":
+            return _ranged(request, id3_tag(TAG_BYTES) + host.audio)
+        if name == "/long.mp3":
+            return _ranged(request, make_mp3(7.0))
+        if name == "/noise.mp3":
+            return _ranged(request, bytes(range(256)) * 1000)
         raise web.HTTPNotFound()
 
     app = web.Application()
@@ -101,10 +124,26 @@ def audio_app(host: AudioHost) -> web.Application:
     return app
 
 
+def _ranged(request: web.Request, audio: bytes) -> web.Response:
+    """`audio` whole, or the one `bytes=first-last` range asked for (206)."""
+    match = re.fullmatch(r"bytes=(\d+)-(\d+)", request.headers.get("Range", ""))
+    if match is None:
+        return web.Response(body=audio, content_type="audio/mpeg")
+    first, last = int(match.group(1)), min(int(match.group(2)), len(audio) - 1)
+    headers = {"Content-Range": f"bytes {first}-{last}/{len(audio)}"}
+    body = audio[first : last + 1]
+    return web.Response(status=206, body=body, content_type="audio/mpeg", headers=headers)
+
+
+def id3_tag(payload_size: int) -> bytes:
+    """An ID3v2.4 tag of `payload_size` bytes of padding after its 10-byte header."""
+    size = bytes((payload_size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3\x04\x00\x00" + size + bytes(payload_size)
+
+
 async def _unsized(request: web.Request, audio: bytes, ranged: bool) -> web.StreamResponse:
-    if ranged and request.headers.get("Range") == "bytes=0-0":
-        headers = {"Content-Range": f"bytes 0-0/{len(audio)}"}
-        return web.Response(status=206, body=audio[:1], content_type="audio/mpeg", headers=headers)
+    if ranged and "Range" in request.headers:
+        return _ranged(request, audio)
     response = web.StreamResponse()
     response.content_type = "audio/mpeg"
     response.enable_chunked_encoding()
@@ -192,3 +231,14 @@ def guids(feed: ET.Element) -> list[str]:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def seek_and_decode(url: str, seconds: float) -> float:
+    """Where the first frame decoded after seeking to `seconds` in `url` starts (blocking:
+    libavformat reopens the URL with a byte range, as a podcast app scrubbing does)."""
+    with av.open(url, timeout=10) as container:
+        stream = container.streams.audio[0]
+        assert stream.time_base is not None
+        container.seek(int(seconds / stream.time_base), stream=stream)
+        frame = next(container.decode(stream))
+        return float(frame.time or 0.0)

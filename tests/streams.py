@@ -42,6 +42,9 @@ class RecordingRelay:
     async def stop(self, stream_id: uuid.UUID) -> None:
         self.calls.append(("stop", stream_id))
 
+    async def disconnect_listeners(self, stream_id: uuid.UUID) -> None:
+        self.calls.append(("disconnect", stream_id))
+
     def snapshot(self, stream_id: uuid.UUID) -> RelaySnapshot | None:
         return self.snapshots.get(stream_id)
 

@@ -3,10 +3,20 @@ US-5.4).
 
 The analytics domain does not know the stream and playlist tables: each of those domains
 registers an owner lookup for its resource type, and reports answer 404 for any id of a
-type nobody registered."""
+type nobody registered.
+
+Counters bumped on hot paths (a playlist's plays, one per `stream.m3u8` GET) go through
+`count`: added up in memory and written every `flush_seconds` (and on shutdown, and before
+any report this node answers) in one statement, so 50 players loading one playlist do not
+queue on its counter's row lock. Counts stay exact: a failed write is retried at the next
+flush; only a node that dies (or whose database is down at shutdown) loses its last
+`flush_seconds` of counts, and other nodes' reports see them that much later."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date
@@ -26,10 +36,14 @@ from control.security import Principal
 from mediaserver.clock import Clock, utcnow
 from mediaserver.errors import Forbidden, NotFound
 
+log = logging.getLogger(__name__)
+
 STREAM = "stream"
 PLAYLIST = "playlist"
 LISTENERS = "listeners"
 PLAY_COUNT = "play_count"
+#: How often counts made with `count` are written.
+FLUSH_SECONDS = 2.0
 
 #: The owner of a resource by id; None when there is no such resource.
 OwnerLookup = Callable[[uuid.UUID], Awaitable[uuid.UUID | None]]
@@ -38,10 +52,63 @@ OwnerLookup = Callable[[uuid.UUID], Awaitable[uuid.UUID | None]]
 class AnalyticsService:
     """Records daily counters and reports them to the resource's owner or an admin."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, clock: Clock = utcnow, flush_seconds: float = FLUSH_SECONDS
+    ) -> None:
         self._pool = pool
         self._clock = clock
         self._owners: dict[str, OwnerLookup] = {}
+        self._flush_seconds = flush_seconds
+        self._pending: dict[queries.CounterKey, int] = {}
+        self._flushing = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start writing `count`ed values every `flush_seconds`."""
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_every(), name="analytics-flush")
+
+    async def close(self) -> None:
+        """Stop the periodic writes and write what is left."""
+        if self._flusher is not None:
+            async with self._flushing:  # never cut a write short: it may have committed
+                self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        try:
+            await self.flush()
+        except (asyncpg.PostgresError, OSError):
+            lost = sum(self._pending.values())
+            log.exception("analytics counts lost at shutdown", extra={"counts": lost})
+
+    def count(
+        self, resource_type: str, resource_id: uuid.UUID, metric: str, value: int = 1
+    ) -> None:
+        """Add `value` to today's counter (UTC), in memory until the next `flush`."""
+        key = (resource_type, resource_id, self._today(), metric)
+        self._pending[key] = self._pending.get(key, 0) + value
+
+    async def flush(self) -> None:
+        """Write the counts made with `count` so far (kept for the next try on failure)."""
+        async with self._flushing:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, {}
+            try:
+                await queries.increment_many(self._pool, batch)
+            except BaseException:
+                for key, value in batch.items():
+                    self._pending[key] = self._pending.get(key, 0) + value
+                raise
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            try:
+                await self.flush()
+            except Exception:  # the database is down: keep the counts, retry next time
+                log.exception("could not write analytics counts")
 
     def register_owner_lookup(self, resource_type: str, lookup: OwnerLookup) -> None:
         """Tell reports how to find who owns a `resource_type` id (replaces any earlier)."""
@@ -92,6 +159,7 @@ class AnalyticsService:
     ) -> list[queries.DailyValue]:
         """The range is checked first (400), then existence (404), then ownership (403)."""
         first, last = query.resolve(self._today())
+        await self.flush()  # this node's buffered counts are in the report
         lookup = self._owners.get(resource_type)
         owner_id = await lookup(resource_id) if lookup is not None else None
         what = resource_type.capitalize()

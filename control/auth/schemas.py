@@ -22,18 +22,21 @@ class RegisterIn(BaseModel):
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=254)
-    password: str = Field(min_length=1, max_length=256)
+    email: str = Field(min_length=1, max_length=254, examples=["dj@example.com"])
+    password: str = Field(min_length=1, max_length=256, examples=["Str0ngPassw0rd"])
 
 
 class RefreshIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: str = Field(
+        min_length=1, max_length=512, examples=["4kP0v1Jx2b9QeL7mZ8sT3nWc5yR6dA1fH0gU9iK2oE"]
+    )
 
 
 class TokenPair(BaseModel):
-    access_token: str
-    refresh_token: str
+    access_token: str = Field(examples=["eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOi…"])
+    refresh_token: str = Field(examples=["4kP0v1Jx2b9QeL7mZ8sT3nWc5yR6dA1fH0gU9iK2oE"])
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (RFC 6750 token type)
-    expires_in: int
+    #: Seconds until the access token expires.
+    expires_in: int = Field(examples=[86400])

@@ -57,7 +57,7 @@ class DnsRecord(BaseModel):
 
     type: Literal["TXT"] = "TXT"
     name: str = Field(examples=["_mediaserver-challenge.podcast.djname.com"])
-    value: str = Field(examples=["ms-verify=4f1c2b7e9a0d4c3b8e6f5a2d1c0b9e8f"])
+    value: str = Field(examples=["acme-challenge=4f1c2b7e9a0d4c3b8e6f5a2d1c0b9e8f"])
 
 
 class DomainOut(BaseModel):
@@ -65,7 +65,10 @@ class DomainOut(BaseModel):
     custom_domain: str = Field(examples=["podcast.djname.com"])
     verification_status: VerificationStatus
     tls_status: TlsStatus
-    dns_challenge_record: DnsRecord
+    #: The TXT record's value (backlog US-4.7); where to publish it is in `dns_record`.
+    dns_challenge_record: str = Field(examples=["acme-challenge=4f1c2b7e9a0d4c3b8e6f5a2d1c0b9e8f"])
+    #: The whole record to publish: its type, name and value.
+    dns_record: DnsRecord
     instructions: str
     #: The podcast served at this domain (attach with `PATCH /v1/podcasts/{id}`).
     podcast_id: uuid.UUID | None
@@ -74,8 +77,14 @@ class DomainOut(BaseModel):
     last_checked: datetime
 
 
+NO_DOMAINS = "You have no custom domains yet. Register one with POST /v1/domains."
+
+
 class DomainList(BaseModel):
+    """US-9.1: `message` when the caller has no domains, else null."""
+
     domains: list[DomainOut]
     page: int
     per_page: int
     total: int
+    message: str | None = Field(default=None, examples=[None, NO_DOMAINS])

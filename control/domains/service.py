@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import web
 
 from control.domains import queries
-from control.domains.hostmap import HostMap, host_of
+from control.domains.hostmap import HostMap, LocalHostVersions, RedisHostVersions, host_of
 from control.domains.queries import DomainRow
-from control.domains.schemas import DnsRecord, DomainIn, DomainList, DomainOut
+from control.domains.schemas import NO_DOMAINS, DnsRecord, DomainIn, DomainList, DomainOut
 from control.domains.verifier import DomainVerifier
 from control.schemas import PageQuery
 from control.security import Principal
@@ -28,7 +29,12 @@ from mediaserver.config import Settings
 from mediaserver.db import Executor
 from mediaserver.errors import Conflict, Forbidden, NotFound, Unprocessable
 
+if TYPE_CHECKING:
+    import redis.asyncio
+
 CHALLENGE_PREFIX = "_mediaserver-challenge."
+#: Backlog US-4.7 ("acme-challenge=STAGING123"), with a random token per domain.
+CHALLENGE_VALUE_PREFIX = "acme-challenge="
 
 
 class DomainsService:
@@ -40,20 +46,22 @@ class DomainsService:
         verifier: DomainVerifier,
         settings: Settings,
         clock: Clock = utcnow,
+        redis: redis.asyncio.Redis | None = None,
     ) -> None:
         self._pool = pool
         self._verifier = verifier
         self._clock = clock
         # The API's own host must never be taken over by a "custom" domain.
         self._reserved = {urlsplit(settings.base_url).hostname or "", "localhost"}
-        self.hosts = HostMap(self._served_podcast)
+        versions = RedisHostVersions(redis) if redis is not None else LocalHostVersions()
+        self.hosts = HostMap(self._served_podcast, versions)
 
     async def register(self, principal: Principal, body: DomainIn) -> DomainOut:
         """Store the domain as pending with a fresh challenge; 409 when it is taken."""
         hostname = body.custom_domain
         if hostname in self._reserved:
             raise Conflict(f"{hostname} is this server's own host name")
-        token = f"ms-verify={secrets.token_hex(16)}"
+        token = f"{CHALLENGE_VALUE_PREFIX}{secrets.token_hex(16)}"
         try:
             row = await queries.insert(
                 self._pool, principal.user_id, hostname, token, self._clock()
@@ -71,7 +79,13 @@ class DomainsService:
         """The caller's domains, newest first."""
         rows, total = await queries.owned(self._pool, principal.user_id, page.per_page, page.offset)
         domains = [self._out(await self._refresh(self._pool, r)) for r in rows]
-        return DomainList(domains=domains, page=page.page, per_page=page.per_page, total=total)
+        return DomainList(
+            domains=domains,
+            page=page.page,
+            per_page=page.per_page,
+            total=total,
+            message=NO_DOMAINS if total == 0 else None,
+        )
 
     async def delete(self, principal: Principal, domain_id: uuid.UUID) -> None:
         """Soft delete; 409 while a podcast is served at the domain."""
@@ -83,7 +97,7 @@ class DomainsService:
             )
         if not await queries.delete(self._pool, domain_id, self._clock()):
             raise _not_found()
-        self.hosts.invalidate(row.hostname)
+        await self.hosts.invalidate(row.hostname)
 
     async def attach(
         self, conn: Executor, owner_id: uuid.UUID, hostname: str, podcast_id: uuid.UUID
@@ -132,7 +146,7 @@ class DomainsService:
             return row
         updated = await queries.set_status(conn, row.domain_id, status, tls, now)
         if status == "verified":
-            self.hosts.invalidate(row.hostname)
+            await self.hosts.invalidate(row.hostname)
         return updated or row
 
     async def _owned(self, principal: Principal, domain_id: uuid.UUID) -> DomainRow:
@@ -150,7 +164,8 @@ class DomainsService:
             custom_domain=row.hostname,
             verification_status=row.status,  # type: ignore[arg-type]
             tls_status=row.tls_status,  # type: ignore[arg-type]
-            dns_challenge_record=record,
+            dns_challenge_record=record.value,
+            dns_record=record,
             instructions=_instructions(row.hostname, record),
             podcast_id=row.podcast_id,
             created_at=row.created_at,

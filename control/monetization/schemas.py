@@ -54,11 +54,20 @@ class PlanOut(BaseModel):
     created_at: datetime
 
 
+NO_PLANS = "There are no subscription plans yet. DJs create them with POST /v1/monetization/plans."
+NO_SUBSCRIPTIONS = (
+    "You have no subscriptions yet. Subscribe to a plan with POST /v1/monetization/subscriptions."
+)
+
+
 class PlanList(BaseModel):
+    """US-9.1: `message` when there are no plans, else null."""
+
     plans: list[PlanOut]
     page: int
     per_page: int
     total: int
+    message: str | None = Field(default=None, examples=[None, NO_PLANS])
 
 
 class SubscribeIn(BaseModel):
@@ -82,7 +91,10 @@ class SubscriptionOut(BaseModel):
 
 
 class SubscriptionList(BaseModel):
+    """US-9.1: `message` when the caller has no subscriptions, else null."""
+
     subscriptions: list[SubscriptionOut]
     page: int
     per_page: int
     total: int
+    message: str | None = Field(default=None, examples=[None, NO_SUBSCRIPTIONS])

@@ -11,6 +11,8 @@ from aiohttp import web
 from control.monetization import queries
 from control.monetization.payments import PaymentDeclined, PaymentProvider
 from control.monetization.schemas import (
+    NO_PLANS,
+    NO_SUBSCRIPTIONS,
     PlanIn,
     PlanList,
     PlanOut,
@@ -65,7 +67,11 @@ class MonetizationService:
         """Every plan, oldest first."""
         rows, total = await queries.plan_page(self._pool, page.per_page, page.offset)
         return PlanList(
-            plans=[plan_out(r) for r in rows], page=page.page, per_page=page.per_page, total=total
+            plans=[plan_out(r) for r in rows],
+            page=page.page,
+            per_page=page.per_page,
+            total=total,
+            message=NO_PLANS if total == 0 else None,
         )
 
     async def subscribe(self, principal: Principal, body: SubscribeIn) -> SubscriptionOut:
@@ -108,6 +114,7 @@ class MonetizationService:
             page=page.page,
             per_page=page.per_page,
             total=total,
+            message=NO_SUBSCRIPTIONS if total == 0 else None,
         )
 
     async def cancel(self, principal: Principal, subscription_id: uuid.UUID) -> SubscriptionOut:

@@ -4,9 +4,17 @@
 - Both streams need every track ready (`hls_ready`): until then 409 with `Retry-After`
   (or, when a track failed for good, 409 naming it): the backlog's on-the-fly manifest
   would list raw MP3 URLs, which no HLS player plays (DESIGN "Deviations").
-- Every served `stream.m3u8` adds 1 to the day's `play_count`; refusals never do.
-- Segments of a playlist that is not open to everyone carry a short-lived signed grant
-  (`?grant=`), so players that cannot send headers (Safari's native HLS) still play it.
+- Every `stream.m3u8` GET answered (200, or 304 to a player revalidating it) adds 1 to the
+  day's `play_count`; refusals and HEAD never do. Counts are buffered in memory and written
+  every few seconds (`AnalyticsService.count`).
+- Segments of a playlist that is not open to everyone carry a signed grant (`?grant=`),
+  so players that cannot send headers (Safari's native HLS) still play it. Grants expire
+  on minute boundaries, so one rendering of the manifest serves every player for a minute.
+- Steady state from memory (`control.mediacache`): the playlist and track rows for
+  `ACCESS_TTL` (1 s), the rendered manifest (and its gzip) with the playlist's row, the
+  segments (immutable) in the node's object cache. Changes made on this node drop what
+  they touch at once (`forget`, called by the playlists service after each commit); other
+  nodes see them within `ACCESS_TTL`.
 - `stream.mp3` is the tracks' MP3 frames joined by `Mp3Joiner` (no ID3 tags or Xing/Info
   frames at the joins), each source streamed from the store chunk by chunk: the first
   bytes go out before the rest is read, and a listener that leaves stops the reading.
@@ -18,12 +26,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiohttp import web
 
 from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
+from control.mediacache import Body, ObjectCache, TtlCache
 from control.monetization.service import PaywallService
 from control.playlists import queries
 from control.playlists.access import check_read, playlist_not_found
@@ -41,6 +50,8 @@ from mediaserver.errors import Conflict, Forbidden, NotFound
 log = logging.getLogger(__name__)
 
 GRANT_SECONDS = 6 * 3600  # a long playlist plays through on one manifest load
+GRANT_BUCKET = 60  # grants expire on these boundaries (so the manifest text is shared)
+_RENDERINGS = 16  # renderings kept per playlist (origin x grant); more are rare
 RETRY_AFTER = "5"
 _RETRY = {"Retry-After": RETRY_AFTER}
 _SLICE = 64 * 1024  # joiner input per step: a short turn on the event loop, prompt writes
@@ -48,10 +59,22 @@ _SLICE = 64 * 1024  # joiner input per step: a short turn on the event loop, pro
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A segment's bytes, and whether anyone may cache it (an open playlist's)."""
+    """A segment's bytes, and whether shared caches may keep it (an open playlist's,
+    fetched without a grant)."""
 
-    chunks: AsyncGenerator[bytes, None]
+    body: Body
     public: bool
+
+
+@dataclass(slots=True)
+class _Playlist:
+    """What this node remembers of one playlist for `ACCESS_TTL`: its row, the stored
+    manifest's text (None until the playlist is ready), and the manifest rendered per
+    (origin, grant query)."""
+
+    row: PlaylistRow
+    text: str | None = None
+    rendered: dict[tuple[str, str], Body] = field(default_factory=dict)
 
 
 class PlaylistMedia:
@@ -74,22 +97,36 @@ class PlaylistMedia:
         self._analytics = analytics
         self._signer = signer
         self._clock = clock
+        self._objects: ObjectCache = uploads.objects
+        self._playlists: TtlCache[uuid.UUID, _Playlist] = TtlCache()
+        self._tracks: TtlCache[uuid.UUID, TrackRow] = TtlCache()
+
+    def forget(self, playlist_id: uuid.UUID) -> None:
+        """The playlist changed (or is gone): drop what this node remembers of it."""
+        self._playlists.pop(playlist_id)
+        self._tracks.drop_where(lambda track: track.playlist_id == playlist_id)
 
     async def manifest(
-        self, principal: Principal | None, playlist_id: uuid.UUID, origin: str
-    ) -> str:
-        """The combined VOD playlist with absolute segment URIs; counts one play."""
-        row = await self._playable(principal, playlist_id)
-        try:
-            text = (await self._store.read(manifest_key(playlist_id))).decode()
-        except ObjectNotFound:  # deleted meanwhile
-            raise playlist_not_found() from None
+        self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
+    ) -> Body:
+        """The combined VOD playlist with absolute segment URIs; `play` counts one play."""
+        state = await self._playable(principal, playlist_id)
         query = ""
-        if not row.is_open:
-            expires = int(self._clock().timestamp()) + GRANT_SECONDS
+        if not state.row.is_open:
+            now = int(self._clock().timestamp())
+            expires = (now // GRANT_BUCKET + 1) * GRANT_BUCKET + GRANT_SECONDS
             query = "?grant=" + self._signer.sign(_resource(playlist_id), expires)
-        await self._analytics.record(PLAYLIST, playlist_id, PLAY_COUNT, 1)
-        return served(text, origin, query)
+        body = state.rendered.get((origin, query))
+        if body is None:
+            if state.text is None:  # deleted meanwhile
+                raise playlist_not_found()
+            body = Body.of(served(state.text, origin, query).encode(), compress=True)
+            if len(state.rendered) >= _RENDERINGS:
+                state.rendered.clear()
+            state.rendered[(origin, query)] = body
+        if play:
+            self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
+        return body
 
     async def segment(
         self,
@@ -99,22 +136,28 @@ class PlaylistMedia:
         name: str,
         grant: str | None,
     ) -> Segment:
-        """One TS segment of a track of the playlist: with a valid grant, or for a caller
-        who may play the playlist."""
-        track = await queries.track(self._pool, track_id)
-        if track is None or track.playlist_id != playlist_id:
+        """One TS segment of a ready track of the playlist: with a valid grant, or for a
+        caller who may play the playlist."""
+        track = await self._tracks.load(
+            track_id, lambda: queries.track(self._pool, track_id), _is_ready
+        )
+        if track is None or track.playlist_id != playlist_id or track.status != "ready":
             raise NotFound("Segment not found")
+        public = False
         if grant is not None:
             now = self._clock().timestamp()
             if not self._signer.verify(_resource(playlist_id), grant, now):
                 raise Forbidden("This segment link has expired; reload the playlist")
         else:
-            await self._readable(principal, playlist_id)
+            public = (await self._readable(principal, playlist_id)).row.is_open
         if track.upload_id is not None:
-            chunks = await self._uploads.open_hls(track.upload_id, name)
+            body = await self._uploads.playable_hls(track.upload_id, name)
         else:
-            chunks = await self._open(f"{hls_prefix(track.external_key or '')}/{name}")
-        return Segment(chunks, public=grant is None)
+            try:
+                body = await self._objects.get(f"{hls_prefix(track.external_key or '')}/{name}")
+            except (ObjectNotFound, ValueError):
+                raise NotFound("Not found") from None
+        return Segment(body, public=public)
 
     async def mp3(
         self, principal: Principal | None, playlist_id: uuid.UUID
@@ -152,17 +195,29 @@ class PlaylistMedia:
         except (ObjectNotFound, ValueError):
             raise NotFound("Not found") from None
 
-    async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> PlaylistRow:
+    async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
+        state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
+        if state is None:
+            raise playlist_not_found()
+        await check_read(principal, state.row, self._paywall, media=True)
+        return state
+
+    async def _load(self, playlist_id: uuid.UUID) -> _Playlist | None:
+        """The row and, once it is ready, the stored manifest (read with the row: one read
+        per playlist and `ACCESS_TTL`, however many players load it then)."""
         row = await queries.by_id(self._pool, playlist_id)
         if row is None:
-            raise playlist_not_found()
-        await check_read(principal, row, self._paywall, media=True)
-        return row
-
-    async def _playable(self, principal: Principal | None, playlist_id: uuid.UUID) -> PlaylistRow:
-        row = await self._readable(principal, playlist_id)
+            return None
+        text = None
         if row.hls_ready:
-            return row
+            with contextlib.suppress(ObjectNotFound):
+                text = (await self._store.read(manifest_key(playlist_id))).decode()
+        return _Playlist(row, text)
+
+    async def _playable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
+        state = await self._readable(principal, playlist_id)
+        if state.row.hls_ready:
+            return state
         tracks = await queries.tracks(self._pool, playlist_id)
         for n, track in enumerate(tracks, 1):
             if track.status == "failed":
@@ -176,6 +231,10 @@ class PlaylistMedia:
             "processing); retry in a few seconds",
             headers=_RETRY,
         )
+
+
+def _is_ready(track: TrackRow) -> bool:
+    return track.status == "ready"
 
 
 def _resource(playlist_id: uuid.UUID) -> str:

@@ -4,7 +4,8 @@ object store by the `external_track` job — streamed and size-capped, never buf
 and segmented like an upload, so the combined manifest only ever lists our own segments.
 
 Objects of an external track live under `playlists/<playlist>/tracks/<track>/`:
-`source.mp3` (the fetched copy, `external_key`) and `hls/` (its VOD rendition).
+`original.mp3` (the fetched copy, `external_key`) and `hls/` (its VOD rendition), as an
+upload's do under `uploads/audio/<user>/<upload>/`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def track_folder(playlist_id: uuid.UUID, track_id: uuid.UUID) -> str:
 
 
 def source_key(playlist_id: uuid.UUID, track_id: uuid.UUID) -> str:
-    return f"{track_folder(playlist_id, track_id)}/source.mp3"
+    return f"{track_folder(playlist_id, track_id)}/original.mp3"
 
 
 def hls_prefix(external_key: str) -> str:

@@ -1,9 +1,10 @@
 """A playlist's combined HLS manifest: the tracks' VOD playlists joined by `combined_manifest`
 (an `#EXT-X-DISCONTINUITY` before every track after the first), written to the object store
-at `playlists/<id>/stream.m3u8` whenever every track is ready, and rewritten on every change.
+at `playlists/<id>/hls/manifest.m3u8` (the backlog's key) whenever every track is ready,
+and rewritten on every change.
 
 The stored manifest's segment URIs are rooted paths of our segment route
-(`/v1/playlists/<id>/hls/<track_id>/segment_00000.ts`); `served` makes them absolute under
+(`/v1/playlists/<id>/hls/<track_id>/segment000.ts`); `served` makes them absolute under
 MEDIASERVER_PUBLIC_URL (or the origin the player used) when the manifest is served, adding
 a signed grant for playlists that are not open to everyone. So the stored object never
 depends on the host name, and a private playlist's grants are always fresh.
@@ -31,7 +32,7 @@ _READS = 8  # track playlists read from the store at once
 
 
 def manifest_key(playlist_id: uuid.UUID) -> str:
-    return f"playlists/{playlist_id}/stream.m3u8"
+    return f"playlists/{playlist_id}/hls/{MANIFEST_NAME}"
 
 
 def segment_path(playlist_id: uuid.UUID, track_id: uuid.UUID) -> str:

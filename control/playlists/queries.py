@@ -116,6 +116,15 @@ USES = """
 SELECT DISTINCT p.title FROM playlist_tracks t JOIN playlists p USING (playlist_id)
 WHERE t.upload_id = $1 AND p.deleted_at IS NULL ORDER BY p.title LIMIT 10
 """
+PLAYING = """
+SELECT DISTINCT t.playlist_id FROM playlist_tracks t JOIN playlists p USING (playlist_id)
+WHERE t.upload_id = $1 AND p.deleted_at IS NULL
+"""
+# $1 playlist, $2 upload, $3 message.
+FAIL_UPLOAD_TRACKS = """
+UPDATE playlist_tracks SET status = 'failed', error_message = $3
+WHERE playlist_id = $1 AND upload_id = $2
+"""
 
 
 def _playlist(record: asyncpg.Record | None) -> PlaylistRow | None:
@@ -209,3 +218,15 @@ async def finish_track(
 async def uses(conn: Executor, upload_id: uuid.UUID) -> list[str]:
     """Titles of live playlists that play the upload."""
     return [r["title"] for r in await conn.fetch(USES, upload_id)]
+
+
+async def playing(conn: Executor, upload_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every live playlist with a track of the upload."""
+    return [r["playlist_id"] for r in await conn.fetch(PLAYING, upload_id)]
+
+
+async def fail_upload_tracks(
+    conn: Executor, playlist_id: uuid.UUID, upload_id: uuid.UUID, message: str
+) -> None:
+    """The playlist's tracks of the upload are `failed` with `message`."""
+    await conn.execute(FAIL_UPLOAD_TRACKS, playlist_id, upload_id, message)

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from control.api import Api, path_uuid
-from control.bodies import send_stream
+from control.bodies import send_body, send_stream
 from control.playlists.delivery import PLAYLIST_MEDIA
 from control.playlists.schemas import (
     PlaylistCreated,
@@ -20,7 +20,7 @@ from control.playlists.schemas import (
 from control.playlists.service import PLAYLISTS
 from control.schemas import PageQuery
 from control.security import principal_key, principal_of
-from hls.vod import MANIFEST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
+from hls.vod import MANIFEST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, SEGMENT_PATTERN
 from mediaserver.config import SETTINGS
 
 api = Api()
@@ -37,6 +37,12 @@ _MEDIA: dict[str, Any] = {
     "rate": "streaming",
     "errors": (401, 403, 404, 409, 429),
 }
+#: The manifest and segments: whole bodies from memory.
+_HLS: dict[str, Any] = {**_MEDIA, "errors": (401, 403, 404, 409, 416, 429), "allow_head": True}
+_BODY_RULES = (
+    "`Content-Length` and a strong `ETag` (`If-None-Match` → 304); one `Range: bytes=…` → "
+    "206 with `Content-Range` (416 when unsatisfiable); HEAD supported."
+)
 
 
 def _origin(request: web.Request) -> str:
@@ -124,33 +130,30 @@ async def delete_playlist(request: web.Request) -> None:
     f"{PLAYLIST}/stream.m3u8",
     summary="Listen: the playlist as one HLS VOD playlist",
     description="The tracks' segments in order, `#EXT-X-DISCONTINUITY` between tracks. "
-    "409 (with `Retry-After`) until every track is ready. Each 200 counts one play." + _ACCESS,
+    "409 (with `Retry-After`) until every track is ready. Each GET answered (200, or 304 to "
+    "`If-None-Match`) counts one play; HEAD does not. " + _BODY_RULES + _ACCESS,
     produces=MANIFEST_CONTENT_TYPE,
-    **_MEDIA,
+    **_HLS,
 )
 async def playlist_m3u8(request: web.Request) -> web.Response:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     media = request.app[PLAYLIST_MEDIA]
-    text = await media.manifest(request.get(principal_key), playlist_id, _origin(request))
-    # Never cached: it counts plays, and private playlists' grants expire.
-    response = web.Response(
-        body=text.encode(),
-        content_type=MANIFEST_CONTENT_TYPE,
-        headers={"Cache-Control": "no-cache"},
-    )
-    response.enable_compression()
-    return response
+    origin = _origin(request)
+    play = request.method == "GET"
+    body = await media.manifest(request.get(principal_key), playlist_id, origin, play=play)
+    # Revalidated on every load: it counts plays, and private playlists' grants expire.
+    return send_body(request, body, MANIFEST_CONTENT_TYPE, "no-cache")
 
 
 @api.get(
-    PLAYLIST + "/hls/{track_id}/{segment:segment_[0-9]+\\.ts}",
+    PLAYLIST + "/hls/{track_id}/{segment:" + SEGMENT_PATTERN + "}",
     summary="A playlist's HLS segment (MPEG-TS)",
     description="With the `grant` the manifest adds for private or monetized playlists, or "
-    "under the playlist's access rules.",
+    "under the playlist's access rules. " + _BODY_RULES,
     produces=SEGMENT_CONTENT_TYPE,
-    **_MEDIA,
+    **_HLS,
 )
-async def playlist_segment(request: web.Request) -> web.StreamResponse:
+async def playlist_segment(request: web.Request) -> web.Response:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     track_id = path_uuid(request, "track_id", "Segment")
     segment = await request.app[PLAYLIST_MEDIA].segment(
@@ -162,7 +165,7 @@ async def playlist_segment(request: web.Request) -> web.StreamResponse:
     )
     # A segment's bytes never change under its URL.
     cache = f"{'public' if segment.public else 'private'}, max-age=86400, immutable"
-    return await send_stream(request, segment.chunks, SEGMENT_CONTENT_TYPE, cache)
+    return send_body(request, segment.body, SEGMENT_CONTENT_TYPE, cache)
 
 
 @api.get(

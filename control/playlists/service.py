@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 from aiohttp import web
@@ -18,7 +19,7 @@ from control.monetization.service import PaywallService
 from control.playlists import queries
 from control.playlists.access import check_owner, check_read, playlist_not_found
 from control.playlists.fetch import EXTERNAL_TRACK, ExternalAudio, TrackFetcher, track_folder
-from control.playlists.manifest import ManifestWriter
+from control.playlists.manifest import ManifestWriter, manifest_key
 from control.playlists.queries import PlaylistRow, TrackRow
 from control.playlists.schemas import (
     NO_PLAYLISTS,
@@ -40,6 +41,13 @@ from mediaserver.clock import Clock, utcnow
 from mediaserver.jobs import JobQueue
 
 log = logging.getLogger(__name__)
+
+#: A track whose upload was deleted (with `?force=true`): `stream.*` answer 409 naming it.
+UPLOAD_DELETED = "its upload was deleted"
+
+
+#: Told the id of a playlist that changed (`PlaylistsService.on_change`).
+ChangeListener = Callable[[uuid.UUID], None]
 
 
 def stream_urls(origin: str, playlist_id: uuid.UUID) -> StreamUrls:
@@ -67,9 +75,20 @@ class PlaylistsService:
         self._paywall = paywall
         self._clock = clock
         self._checker = TrackChecker(uploads.get_ready, audio.check)
+        self._objects = uploads.objects
+        self._listeners: list[ChangeListener] = []
         self.manifests = ManifestWriter(store, uploads.manifest)
         self.fetcher = TrackFetcher(pool, store, audio, hls_seconds, self.finish_track)
         jobs.register(EXTERNAL_TRACK, self.fetcher.run, self.fetcher.failed)
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """`listener(playlist_id)` runs after every change of a playlist made through this
+        node (its row, tracks or manifest) is committed: media caches drop it."""
+        self._listeners.append(listener)
+
+    def _changed(self, playlist_id: uuid.UUID) -> None:
+        for listener in self._listeners:
+            listener(playlist_id)
 
     async def create(self, principal: Principal, body: PlaylistIn, origin: str) -> PlaylistCreated:
         """Check every track (422), store the playlist, queue the fetch of its external
@@ -99,6 +118,7 @@ class PlaylistsService:
             layout = lay_out(playlist_id, checked, await queries.tracks(conn, playlist_id))
             await queries.update(conn, playlist_id, _meta(body), self._clock())
             await self._write_tracks(conn, playlist_id, layout)
+        self._changed(playlist_id)
         for track in layout.dropped:
             if track.external_key is not None:
                 await self._discard(f"{track_folder(playlist_id, track.track_id)}/")
@@ -119,6 +139,7 @@ class PlaylistsService:
         await self._owned(principal, playlist_id)
         if not await queries.soft_delete(self._pool, playlist_id, self._clock()):
             raise playlist_not_found()
+        self._changed(playlist_id)
         await self._discard(f"playlists/{playlist_id}/")
 
     async def detail(
@@ -158,6 +179,7 @@ class PlaylistsService:
                 return False
             if error is None:
                 await self.manifests.refresh(conn, track.playlist_id)
+        self._changed(track.playlist_id)
         return True
 
     async def owner_of(self, playlist_id: uuid.UUID) -> uuid.UUID | None:
@@ -169,6 +191,24 @@ class PlaylistsService:
         titles = await queries.uses(self._pool, upload_id)
         return ", ".join(f"playlist '{title}'" for title in titles) or None
 
+    async def upload_deleted(self, upload_id: uuid.UUID) -> None:
+        """The uploads service's after-delete hook: every live playlist playing the upload
+        gets its tracks of it `failed` (UPLOAD_DELETED) and stops being `hls_ready`, its
+        stored manifest removed, so players get the 409 naming the track rather than
+        segments that 404 mid-play (and `stream.mp3` no longer skips the track unsaid)."""
+        for playlist_id in await queries.playing(self._pool, upload_id):
+            async with self._pool.acquire() as conn, conn.transaction():
+                if await queries.by_id(conn, playlist_id, lock=True) is None:
+                    continue  # deleted meanwhile
+                await queries.fail_upload_tracks(conn, playlist_id, upload_id, UPLOAD_DELETED)
+                await self.manifests.refresh(conn, playlist_id)
+                # Under the row lock, so no writer of a newer manifest runs in between.
+                try:
+                    await self._store.delete(manifest_key(playlist_id))
+                except StoreError:  # never served now that the playlist is not hls_ready
+                    log.exception("could not delete a manifest", extra={"playlist": playlist_id})
+            self._changed(playlist_id)
+
     async def _owned(self, principal: Principal, playlist_id: uuid.UUID) -> PlaylistRow:
         row = await queries.by_id(self._pool, playlist_id)
         if row is None:
@@ -177,6 +217,7 @@ class PlaylistsService:
         return row
 
     async def _discard(self, prefix: str) -> None:
+        self._objects.purge_prefix(prefix)
         try:
             await self._store.delete_prefix(prefix)
         except StoreError:

@@ -3,10 +3,17 @@
 The feed is rendered from one consistent read of the podcast and its published episodes,
 then cached (`FeedCache`) until the next change, `FEED_TTL`, or the next scheduled
 episode's publication — whichever comes first. Its ETag is a hash of the body and its
-Last-Modified the last change of its content, so polling apps get cheap 304s."""
+Last-Modified the last change of its content, so polling apps get cheap 304s.
+
+The cached feed is the one at the API's own URL. Served at the podcast's custom domain, its
+upload enclosures move to `https://{domain}/episodes/{id}/media.mp3`; served through a
+private feed URL (`?grant=`, `control.podcasts.grants`), every enclosure of ours carries the
+grant, so the app that cannot send a token can play what the feed lists. Both are
+`relocate`d from the cached body (no database read) and get their own ETag."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncGenerator
@@ -25,15 +32,18 @@ from control.podcasts.access import (
     is_privileged,
     podcast_not_found,
 )
-from control.podcasts.feed import Channel, Item, render_feed
+from control.podcasts.feed import Channel, Item, relocate, render_feed
 from control.podcasts.feedcache import FEED_TTL, CachedFeed, FeedCache
+from control.podcasts.grants import FeedGrants
 from control.podcasts.queries import EpisodeRow, PodcastRow
+from control.podcasts.schemas import PrivateFeedUrl
 from control.podcasts.uploads import EpisodeUploads
-from control.podcasts.views import Links
+from control.podcasts.views import Links, custom_feed_url, custom_media_url
 from control.security import Principal
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
-from mediaserver.errors import NotFound
+from mediaserver.crypto import UrlSigner
+from mediaserver.errors import Forbidden, NotFound
 
 EPISODE = "episode"
 DOWNLOADS = "downloads"
@@ -51,6 +61,39 @@ class EpisodeMedia:
     last_modified: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ServedFeed:
+    """The feed as one request gets it: the cached body, or that body `relocate`d for a
+    custom domain or a grant (rendered only when sent, so a 304 costs nothing)."""
+
+    cached: CachedFeed
+    etag: str
+    #: Only for whoever asked (behind the paywall, or through a private URL).
+    private: bool
+    self_url: str | None = None  # None: served as cached
+    our_media: str = ""  # this server's enclosures start with it (`Links.media`)
+    media_host: str | None = None  # the custom domain the enclosures move to
+    query: str = ""  # `?grant=…` for this server's enclosures
+
+    @property
+    def last_modified(self) -> datetime:
+        return self.cached.last_modified
+
+    async def body(self) -> bytes:
+        if self.self_url is None:
+            return self.cached.body
+
+        def enclosure(guid: str, url: str) -> str:
+            if url != f"{self.our_media}{guid}/media.mp3":
+                return url  # a free external episode's own URL
+            if self.media_host is not None:
+                url = custom_media_url(self.media_host, guid)
+            return url + self.query
+
+        # Parsing and writing a long feed takes milliseconds: not on the event loop.
+        return await asyncio.to_thread(relocate, self.cached.body, self.self_url, enclosure)
+
+
 class DeliveryService:
     def __init__(
         self,
@@ -61,6 +104,8 @@ class DeliveryService:
         settings: Settings,
         uploads: EpisodeUploads | None = None,
         clock: Clock = utcnow,
+        *,
+        signer: UrlSigner,
     ) -> None:
         self._pool = pool
         self._cache = cache
@@ -69,26 +114,63 @@ class DeliveryService:
         self._links = Links(settings.base_url)
         self._uploads = uploads
         self._clock = clock
+        self._grants = FeedGrants(signer, settings.podcast_feed_grant_days, clock)
 
-    async def feed(self, principal: Principal | None, podcast_id: uuid.UUID) -> CachedFeed:
+    async def feed(
+        self,
+        principal: Principal | None,
+        podcast_id: uuid.UUID,
+        *,
+        grant: str | None = None,
+        at_custom_domain: bool = False,
+    ) -> ServedFeed:
         """The podcast's feed, from the cache when fresh; 404 for an unknown podcast,
-        401/403 behind the paywall (`control.podcasts.access`)."""
-        now = self._clock()
-        feed, generation = await self._cache.get(podcast_id, now)
-        if feed is None:
-            feed = await self._build(podcast_id, now)
-            await self._cache.put(podcast_id, feed, generation)
+        401/403 behind the paywall (`control.podcasts.access`). With a `grant`, the grant
+        decides who asks (403 when it is not valid, or its user may no longer read)."""
+        feed = await self._cached(podcast_id)
+        if grant is not None:
+            principal = await self._grantee(podcast_id, grant)
         await check_paywall(self._paywall, principal, feed.owner_id, feed.paywalled)
-        return feed
+        private = feed.paywalled or grant is not None
+        if grant is None and not at_custom_domain:
+            return ServedFeed(feed, feed.etag, private)
+        query = f"?grant={grant}" if grant is not None else ""
+        host = feed.custom_domain if at_custom_domain else None
+        self_url = self._links.canonical_feed(podcast_id, feed.custom_domain) + query
+        variant = f"{feed.etag}|{self_url}|{host}|{query}".encode()
+        etag = f'"{hashlib.sha256(variant).hexdigest()[:40]}"'
+        our_media = f"{self._links.podcast(podcast_id)}/episodes/"
+        return ServedFeed(feed, etag, private, self_url, our_media, host, query)
+
+    async def private_feed_url(self, principal: Principal, podcast_id: uuid.UUID) -> PrivateFeedUrl:
+        """The caller's private feed URL, for a caller who may read the feed (404/403
+        otherwise, as for the feed itself)."""
+        feed = await self._cached(podcast_id)
+        await check_paywall(self._paywall, principal, feed.owner_id, feed.paywalled)
+        grant, expires_at = self._grants.issue(podcast_id, principal.user_id)
+        query = f"?grant={grant}"
+        custom = custom_feed_url(feed.custom_domain)
+        return PrivateFeedUrl(
+            feed_url=self._links.feed(podcast_id) + query,
+            custom_feed_url=custom + query if custom else None,
+            expires_at=expires_at,
+        )
 
     async def media(
-        self, principal: Principal | None, podcast_id: uuid.UUID, episode_id: uuid.UUID
+        self,
+        principal: Principal | None,
+        podcast_id: uuid.UUID,
+        episode_id: uuid.UUID,
+        grant: str | None = None,
     ) -> EpisodeMedia:
-        """An episode's audio, for a caller past the paywall. Scheduled episodes are 404
-        until their publication date, except for the owner and admins."""
+        """An episode's audio, for a caller past the paywall (or with a grant whose user
+        is). Scheduled episodes are 404 until their publication date, except for the owner
+        and admins."""
         podcast = await queries.podcast(self._pool, podcast_id)
         if podcast is None:
             raise podcast_not_found()
+        if grant is not None:
+            principal = await self._grantee(podcast_id, grant)
         episode = await queries.episode(self._pool, podcast_id, episode_id)
         if episode is None or (
             episode.publication_date > self._clock()
@@ -118,6 +200,27 @@ class DeliveryService:
         """One more download of the episode today (analytics "episode"/"downloads")."""
         await self._analytics.record(EPISODE, media.episode_id, DOWNLOADS)
 
+    async def _cached(self, podcast_id: uuid.UUID) -> CachedFeed:
+        now = self._clock()
+        feed, generation = await self._cache.get(podcast_id, now)
+        if feed is None:
+            feed = await self._build(podcast_id, now)
+            await self._cache.put(podcast_id, feed, generation)
+        return feed
+
+    async def _grantee(self, podcast_id: uuid.UUID, grant: str) -> Principal:
+        """Who the grant speaks for; 403 when it is forged, expired, for another podcast,
+        or its account is gone."""
+        user_id = self._grants.user_of(podcast_id, grant)
+        found = await queries.grantee(self._pool, user_id) if user_id is not None else None
+        if user_id is None or found is None:
+            raise Forbidden(
+                "This private feed URL is not valid (expired, or not for this podcast): get "
+                f"a new one from GET /v1/podcasts/{podcast_id}/feed-url"
+            )
+        email, role = found
+        return Principal(user_id, email, role, frozenset(), "feed-grant")
+
     async def _build(self, podcast_id: uuid.UUID, now: datetime) -> CachedFeed:
         async with (
             self._pool.acquire() as conn,
@@ -128,8 +231,10 @@ class DeliveryService:
             episodes = await queries.episodes(conn, podcast_id, now)
         if podcast is None or state is None:
             raise podcast_not_found()
+        paywalled = podcast.monetization_enabled
         body = render_feed(
-            self._channel(podcast, state.changed_at), [self._item(e) for e in episodes]
+            self._channel(podcast, state.changed_at),
+            [self._item(e, paywalled) for e in episodes],
         )
         expires_at = now + FEED_TTL
         if state.next_publication is not None:
@@ -139,9 +244,9 @@ class DeliveryService:
             etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"',
             last_modified=state.changed_at,
             owner_id=podcast.owner_id,
-            paywalled=podcast.monetization_enabled
-            or any(e.monetization_required for e in episodes),
+            paywalled=paywalled or any(e.monetization_required for e in episodes),
             expires_at=expires_at,
+            custom_domain=podcast.custom_domain,
         )
 
     def _channel(self, row: PodcastRow, changed_at: datetime) -> Channel:
@@ -149,7 +254,7 @@ class DeliveryService:
             title=row.title,
             description=row.description,
             link=self._links.podcast(row.podcast_id),
-            self_url=self._links.custom_feed(row) or self._links.feed(row.podcast_id),
+            self_url=self._links.canonical_feed(row.podcast_id, row.custom_domain),
             language=row.language,
             author=row.author,
             image_url=row.image_url,
@@ -162,12 +267,12 @@ class DeliveryService:
             last_build=changed_at,
         )
 
-    def _item(self, row: EpisodeRow) -> Item:
+    def _item(self, row: EpisodeRow, podcast_paywalled: bool) -> Item:
         return Item(
             guid=str(row.episode_id),
             title=row.title,
             description=row.description,
-            enclosure_url=self._links.enclosure(row),
+            enclosure_url=self._links.enclosure(row, podcast_paywalled),
             length=row.media_size_bytes,
             published=row.publication_date,
             duration_seconds=row.duration_seconds,

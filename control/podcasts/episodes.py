@@ -78,7 +78,11 @@ class EpisodesService:
         """Check the media (422), store the episode (409 on a duplicate episode number)."""
         podcast = await self._owned(principal, podcast_id)
         media = await self._media(
-            podcast.owner_id, body.source_type, body.upload_id, body.media_url
+            podcast.owner_id,
+            body.source_type,
+            body.upload_id,
+            body.media_url,
+            duration_known=body.duration_seconds is not None,
         )
         now = self._clock()
         row = EpisodeRow(
@@ -144,6 +148,15 @@ class EpisodesService:
         episode, podcast = found
         return f"The upload is used by episode '{episode}' of podcast '{podcast}'"
 
+    async def upload_deleted(self, upload_id: uuid.UUID) -> None:
+        """For the uploads service, once the upload is deleted (with `force`): the episodes
+        playing it are soft-deleted (their enclosure would only 404), and the feeds they
+        were in are dropped from the cache at once."""
+        for podcast_id in await queries.delete_upload_episodes(
+            self._pool, upload_id, self._clock()
+        ):
+            await self._cache.invalidate(podcast_id)
+
     async def _owned(self, principal: Principal, podcast_id: uuid.UUID) -> PodcastRow:
         row = await queries.podcast(self._pool, podcast_id)
         if row is None:
@@ -169,7 +182,8 @@ class EpisodesService:
             current.external_url,
         ):
             return None
-        return await self._media(owner_id, source, upload_id, media_url)
+        known = sent.get("duration_seconds") is not None
+        return await self._media(owner_id, source, upload_id, media_url, duration_known=known)
 
     async def _media(
         self,
@@ -177,11 +191,14 @@ class EpisodesService:
         source: str,
         upload_id: uuid.UUID | None,
         media_url: str | None,
+        *,
+        duration_known: bool = False,
     ) -> Media:
+        """The checked media; an external one's duration is estimated unless known."""
         if source == "external":
             assert media_url is not None
-            found = await self._probe.check(media_url)
-            return Media("external", None, media_url, found.size_bytes, None)
+            found = await self._probe.check(media_url, want_duration=not duration_known)
+            return Media("external", None, media_url, found.size_bytes, found.duration_seconds)
         assert upload_id is not None
         if self._uploads is None:
             raise Unprocessable("Uploads are not available on this server")
@@ -206,7 +223,10 @@ def _apply(row: EpisodeRow, sent: dict[str, Any], media: Media | None) -> Episod
             external_url=media.external_url,
             media_size_bytes=media.size_bytes,
         )
-        if "duration_seconds" not in sent and media.source_type == "upload":
+        # New media, new duration (unless sent; an external one's only when estimated).
+        if "duration_seconds" not in sent and (
+            media.source_type == "upload" or media.duration_seconds is not None
+        ):
             fields["duration_seconds"] = media.duration_seconds
     return replace(row, **fields)
 

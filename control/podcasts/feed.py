@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -147,6 +148,24 @@ def _item(parent: ET.Element, item: Item) -> None:
         _text(parent, _tag(ITUNES, "season"), str(item.season))
     _text(parent, _tag(ITUNES, "episodeType"), item.episode_type)
     _text(parent, _tag(ITUNES, "explicit"), _bool(item.explicit))
+
+
+def relocate(body: bytes, self_url: str, enclosure_url: Callable[[str, str], str]) -> bytes:
+    """A feed `render_feed` wrote, served from elsewhere: `atom:link rel="self"` set to
+    `self_url`, and each item's enclosure URL to `enclosure_url(guid, url)`. Done on the
+    parsed document, so the result is as well-formed as the input."""
+    rss = ET.fromstring(body)  # noqa: S314 - our own output (`render_feed`), not user input
+    channel = rss.find("channel")
+    if channel is None:
+        raise ValueError("not a feed: no channel")
+    for link in channel.iterfind(_tag(ATOM, "link")):
+        if link.get("rel") == "self":
+            link.set("href", self_url)
+    for item in channel.iterfind("item"):
+        enclosure, guid = item.find("enclosure"), item.findtext("guid")
+        if enclosure is not None and guid:
+            enclosure.set("url", enclosure_url(guid, enclosure.get("url", "")))
+    return ET.tostring(rss, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
 def rfc2822(moment: datetime) -> str:

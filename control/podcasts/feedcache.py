@@ -31,6 +31,8 @@ class CachedFeed:
     owner_id: uuid.UUID
     paywalled: bool
     expires_at: datetime
+    #: The verified domain the podcast is served at, if any (its feed's canonical host).
+    custom_domain: str | None = None
 
 
 class FeedCache(Protocol):
@@ -120,6 +122,7 @@ def _encode(feed: CachedFeed, generation: int) -> dict[str, Any]:
         "owner_id": str(feed.owner_id),
         "paywalled": "1" if feed.paywalled else "0",
         "expires_at": feed.expires_at.isoformat(),
+        "custom_domain": feed.custom_domain or "",
         "generation": str(generation),
     }
 
@@ -137,6 +140,7 @@ def _decode(raw: dict[bytes, bytes] | None, generation: int) -> CachedFeed | Non
             owner_id=uuid.UUID(raw[b"owner_id"].decode()),
             paywalled=raw[b"paywalled"] == b"1",
             expires_at=datetime.fromisoformat(raw[b"expires_at"].decode()),
+            custom_domain=raw[b"custom_domain"].decode() or None,
         )
     except (KeyError, ValueError):
         return None  # written by an incompatible version: as good as a miss

@@ -32,16 +32,19 @@ _FEED: dict[str, Any] = {
     "namespaces; episodes appear at their publication date. `ETag`/`Last-Modified` with "
     "`If-None-Match`/`If-Modified-Since` → 304; HEAD supported. Public unless the podcast "
     "or an episode in the feed is monetized: then 401 without a token, 403 without an "
-    "active subscription.",
+    "active subscription. `?grant=` (a private feed URL from `GET …/feed-url`) stands in "
+    "for the token: its enclosures then carry the grant too; 403 once the grant's user may "
+    "no longer read the feed (subscription cancelled or expired).",
 }
 _MEDIA: dict[str, Any] = {
     **_PUBLIC_MEDIA,
     "produces": MEDIA_TYPE,
     "errors": (401, 403, 404, 416, 429),
-    "description": "The enclosure of upload-based episodes (external episodes redirect to "
-    "their URL). `Range: bytes=…` → 206 with `Content-Range`, 416 when unsatisfiable; "
-    "several ranges → 200 with the whole file; `If-Range`, `If-None-Match`; HEAD supported. "
-    "Same paywall as the feed for monetized episodes.",
+    "description": "The enclosure of upload-based episodes and of paywalled external ones "
+    "(external episodes redirect to their URL). `Range: bytes=…` → 206 with "
+    "`Content-Range`, 416 when unsatisfiable; several ranges → 200 with the whole file; "
+    "`If-Range`, `If-None-Match`; HEAD supported. Same paywall as the feed for monetized "
+    "episodes, and the same `?grant=`.",
 }
 
 
@@ -68,7 +71,7 @@ async def episode_media(request: web.Request) -> web.StreamResponse:
 )
 async def domain_feed(request: web.Request) -> web.Response:
     podcast_id = await request.app[CUSTOM_DOMAINS].served_podcast(request.headers.get("Host"))
-    return await _feed(request, podcast_id)
+    return await _feed(request, podcast_id, at_custom_domain=True)
 
 
 @api.get(
@@ -81,13 +84,22 @@ async def domain_episode_media(request: web.Request) -> web.StreamResponse:
     return await _media(request, podcast_id)
 
 
-async def _feed(request: web.Request, podcast_id: uuid.UUID) -> web.Response:
-    feed = await request.app[DELIVERY].feed(request.get(principal_key), podcast_id)
-    return feed_response(request, feed)
+async def _feed(
+    request: web.Request, podcast_id: uuid.UUID, at_custom_domain: bool = False
+) -> web.Response:
+    feed = await request.app[DELIVERY].feed(
+        request.get(principal_key),
+        podcast_id,
+        grant=request.query.get("grant"),
+        at_custom_domain=at_custom_domain,
+    )
+    return await feed_response(request, feed)
 
 
 async def _media(request: web.Request, podcast_id: uuid.UUID) -> web.StreamResponse:
     episode_id = path_uuid(request, "episode_id", "Episode")
     delivery = request.app[DELIVERY]
-    media = await delivery.media(request.get(principal_key), podcast_id, episode_id)
+    media = await delivery.media(
+        request.get(principal_key), podcast_id, episode_id, request.query.get("grant")
+    )
     return await media_response(request, media, delivery, lambda: delivery.count_download(media))

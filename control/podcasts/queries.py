@@ -169,6 +169,16 @@ JOIN podcasts p ON p.podcast_id = e.podcast_id
 WHERE e.upload_id = $1 AND e.deleted_at IS NULL AND p.deleted_at IS NULL
 ORDER BY e.created_at LIMIT 1
 """
+# Episodes whose upload was deleted (with `force`) leave their feeds; the podcasts they left.
+DELETE_UPLOAD_EPISODES = """
+UPDATE episodes SET deleted_at = $2, updated_at = $2
+WHERE upload_id = $1 AND deleted_at IS NULL
+RETURNING podcast_id
+"""
+
+
+# Who a feed grant was issued to, while the account lives (`control.podcasts.grants`).
+GRANTEE = "SELECT email, role FROM users WHERE user_id = $1 AND deleted_at IS NULL"
 
 
 def _podcast(record: asyncpg.Record | None) -> PodcastRow | None:
@@ -259,7 +269,20 @@ async def feed_state(conn: Executor, podcast_id: uuid.UUID, now: datetime) -> Fe
     return FeedState(record["changed_at"], record["next_publication"])
 
 
+async def grantee(conn: Executor, user_id: uuid.UUID) -> tuple[str, str] | None:
+    """(email, role) of a live account."""
+    record = await conn.fetchrow(GRANTEE, user_id)
+    return None if record is None else (record["email"], record["role"])
+
+
 async def upload_user(conn: Executor, upload_id: uuid.UUID) -> tuple[str, str] | None:
     """(episode title, podcast title) of a live episode using the upload, if any."""
     record = await conn.fetchrow(UPLOAD_USER, upload_id)
     return None if record is None else (record["episode"], record["podcast"])
+
+
+async def delete_upload_episodes(
+    conn: Executor, upload_id: uuid.UUID, now: datetime
+) -> set[uuid.UUID]:
+    """Soft-delete every live episode playing the upload; the ids of their podcasts."""
+    return {r["podcast_id"] for r in await conn.fetch(DELETE_UPLOAD_EPISODES, upload_id, now)}

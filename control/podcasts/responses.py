@@ -12,8 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
-from control.podcasts.delivery import DeliveryService, EpisodeMedia
-from control.podcasts.feedcache import CachedFeed
+from control.podcasts.delivery import DeliveryService, EpisodeMedia, ServedFeed
 
 FEED_TYPE = "application/rss+xml"
 MEDIA_TYPE = "audio/mpeg"
@@ -46,18 +45,19 @@ def range_applies(headers: CIMultiDictProxy[str], etag: str, last_modified: date
     return _parse_date(if_range) == last_modified.replace(microsecond=0)
 
 
-def feed_response(request: web.Request, feed: CachedFeed) -> web.Response:
+async def feed_response(request: web.Request, feed: ServedFeed) -> web.Response:
     """200 with the feed, or 304. Caches may keep a public feed but must revalidate."""
     headers = {
         "ETag": feed.etag,
         "Last-Modified": http_date(feed.last_modified),
-        "Cache-Control": "private, no-cache" if feed.paywalled else "public, no-cache",
+        "Cache-Control": "private, no-cache" if feed.private else "public, no-cache",
     }
-    if feed.paywalled:
+    if feed.cached.paywalled:
         headers["Vary"] = "Authorization"
     if not_modified(request.headers, feed.etag, feed.last_modified):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=feed.body, content_type=FEED_TYPE, charset="utf-8", headers=headers)
+    body = await feed.body()
+    return web.Response(body=body, content_type=FEED_TYPE, charset="utf-8", headers=headers)
 
 
 async def media_response(
@@ -83,8 +83,7 @@ async def media_response(
     if range_applies(request.headers, media.etag, media.last_modified):
         wanted = parse_range(request.headers.get("Range"), media.size)
     if wanted == UNSATISFIABLE:
-        headers["Content-Range"] = f"bytes */{media.size}"
-        return web.Response(status=416, headers=headers)
+        return range_not_satisfiable(media.size, headers)
     part = wanted if isinstance(wanted, ByteRange) else ByteRange(0, media.size - 1, media.size)
     response = web.StreamResponse(status=206 if wanted is not None else 200, headers=headers)
     response.content_type = MEDIA_TYPE
@@ -103,6 +102,17 @@ async def media_response(
             await response.write(chunk)
     await response.write_eof()
     return response
+
+
+def range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
+    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17) and the JSON error body
+    every error has."""
+    message = f"Range not satisfiable: the media is {size} bytes long"
+    return web.json_response(
+        {"error": message, "code": 416},
+        status=416,
+        headers={**headers, "Content-Range": f"bytes */{size}"},
+    )
 
 
 def _parse_date(value: str | None) -> datetime | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control.api import Api, path_uuid
+from control.podcasts.delivery import DELIVERY
 from control.podcasts.episodes import EPISODES
 from control.podcasts.schemas import (
     EpisodeCreated,
@@ -18,6 +19,7 @@ from control.podcasts.schemas import (
     PodcastOut,
     PodcastUpdate,
     PodcastUpdated,
+    PrivateFeedUrl,
 )
 from control.podcasts.service import PODCASTS
 from control.schemas import PageQuery
@@ -74,6 +76,24 @@ async def get_podcast(request: web.Request) -> PodcastOut:
     return await request.app[PODCASTS].detail(request.get(principal_key), podcast_id)
 
 
+@api.get(
+    PODCAST + "/feed-url",
+    summary="The caller's private feed URL, for podcast apps",
+    description="Podcast apps (Apple Podcasts, Overcast…) cannot send a token: subscribe "
+    "them to this URL instead. It carries a grant bound to the caller, so the feed and its "
+    "enclosures open without headers while the caller may read the feed — for a paywalled "
+    "feed, while the subscription is active (403 once it is cancelled or expired). Same "
+    "access rule as the feed: 403 without an active subscription.",
+    tag="podcasts",
+    response=PrivateFeedUrl,
+    scope="podcasts:read",
+    errors=(401, 403, 404, 429),
+)
+async def private_feed_url(request: web.Request) -> PrivateFeedUrl:
+    podcast_id = path_uuid(request, "podcast_id", "Podcast")
+    return await request.app[DELIVERY].private_feed_url(principal_of(request), podcast_id)
+
+
 @api.patch(
     PODCAST,
     summary="Change a podcast (owner or admin)",
@@ -109,9 +129,9 @@ async def delete_podcast(request: web.Request) -> None:
     summary="Add an episode (owner or admin)",
     description="`upload`: one of the podcast owner's uploads, `ready` (422 otherwise). "
     "`external`: `media_url` must answer HEAD with 200 and `audio/mpeg` from a public "
-    "address (422 otherwise) and tell its size (400 otherwise). 409 when the "
-    "`episode_number` is taken. The feed shows the episode at once, or at its "
-    "`publication_date` when that is later.",
+    "address and tell its size (422 otherwise); without `duration_seconds` its duration "
+    "is estimated from its first 64 KiB. 409 when the `episode_number` is taken. The feed "
+    "shows the episode at once, or at its `publication_date` when that is later.",
     tag="podcasts",
     body=EpisodeIn,
     response=EpisodeCreated,

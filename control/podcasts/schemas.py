@@ -63,6 +63,12 @@ Author = Title
 Description = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=4000), AfterValidator(_feed_text)
 ]
+#: A show's `<description>` is required by Apple Podcasts: never empty (nor only blanks).
+ShowDescription = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
+    AfterValidator(_feed_text),
+]
 Language = Annotated[str, Field(examples=["en-us"]), AfterValidator(_language)]
 HttpUrl = Annotated[
     str,
@@ -117,7 +123,7 @@ class PodcastIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title = Field(examples=["Tech DJ Podcast"])
-    description: Description = Field(examples=["Weekly interviews with top DJs."])
+    description: ShowDescription = Field(examples=["Weekly interviews with top DJs."])
     language: Language
     author: Author = Field(examples=["DJ Example"])
     image_url: HttpUrl
@@ -145,7 +151,7 @@ class PodcastUpdate(PartialUpdate):
     )  # fmt: skip
 
     title: Title | None = None
-    description: Description | None = None
+    description: ShowDescription | None = None
     language: Language | None = None
     author: Author | None = None
     image_url: HttpUrl | None = None
@@ -174,7 +180,7 @@ class EpisodeIn(BaseModel):
     source_type: SourceType
     upload_id: uuid.UUID | None = None
     media_url: MediaUrl | None = None
-    #: Default: the upload's duration; unknown (no `itunes:duration`) for external media.
+    #: Default: the upload's duration; for external media, estimated from its first bytes.
     duration_seconds: Seconds | None = None
     #: ISO 8601 (UTC when no offset); default now. Later dates stay out of the feed until then.
     publication_date: PublicationDate | None = None
@@ -240,7 +246,8 @@ class EpisodeOut(BaseModel):
     episode_id: uuid.UUID
     source_type: SourceType
     upload_id: uuid.UUID | None
-    #: The enclosure: the external URL, or this server's media route for uploads.
+    #: The enclosure: the external URL, or this server's media route for uploads and (but
+    #: for the owner and admins) for external episodes behind the paywall.
     media_url: str
     media_size_bytes: int
     title: str
@@ -254,6 +261,17 @@ class EpisodeOut(BaseModel):
     episode_type: EpisodeType
     explicit: bool
     monetization_required: bool
+
+
+class PrivateFeedUrl(BaseModel):
+    """`GET /v1/podcasts/{podcast_id}/feed-url`: the caller's own feed URL, for podcast apps
+    that cannot send a token. It works while the caller may read the feed (an active
+    subscription for a paywalled one) and until `expires_at`; keep it private."""
+
+    feed_url: str = Field(examples=["https://api.example.com/v1/podcasts/{id}/rss.xml?grant=0f1e…"])
+    #: The same at the podcast's custom domain, when it has one.
+    custom_feed_url: str | None = Field(examples=["https://podcast.djname.com/rss.xml?grant=0f1e…"])
+    expires_at: datetime
 
 
 class PodcastSummary(BaseModel):
@@ -287,8 +305,14 @@ class PodcastOut(PodcastSummary):
     )
 
 
+NO_PODCASTS = "You have no podcasts yet. Create one with POST /v1/podcasts."
+
+
 class PodcastList(BaseModel):
+    """US-9.1: `message` when the caller has no podcasts, else null."""
+
     podcasts: list[PodcastSummary]
     page: int
     per_page: int
     total: int
+    message: str | None = Field(default=None, examples=[None, NO_PODCASTS])

@@ -19,6 +19,7 @@ from control.podcasts.feed import feed_guid
 from control.podcasts.feedcache import FeedCache
 from control.podcasts.queries import PodcastRow
 from control.podcasts.schemas import (
+    NO_PODCASTS,
     PodcastCreated,
     PodcastIn,
     PodcastList,
@@ -84,7 +85,7 @@ class PodcastsService:
             await _insert(conn, row)
             if row.custom_domain is not None:
                 await self._domains.attach(conn, row.owner_id, row.custom_domain, podcast_id)
-        self._domains.hosts.invalidate(row.custom_domain)
+        await self._domains.hosts.invalidate(row.custom_domain)
         return PodcastCreated(podcast_id=podcast_id, rss_feed_url=feed_url)
 
     async def list_mine(self, principal: Principal, page: PageQuery) -> PodcastList:
@@ -95,6 +96,7 @@ class PodcastsService:
             page=page.page,
             per_page=page.per_page,
             total=total,
+            message=NO_PODCASTS if total == 0 else None,
         )
 
     async def detail(self, principal: Principal | None, podcast_id: uuid.UUID) -> PodcastOut:
@@ -105,9 +107,9 @@ class PodcastsService:
             raise podcast_not_found()
         await check_paywall(self._paywall, principal, row.owner_id, row.monetization_enabled)
         now = self._clock()
-        published_by = None if is_privileged(principal, row.owner_id) else now
-        episodes = await queries.episodes(self._pool, podcast_id, published_by)
-        return podcast_out(row, episodes, self._links, now)
+        privileged = is_privileged(principal, row.owner_id)
+        episodes = await queries.episodes(self._pool, podcast_id, None if privileged else now)
+        return podcast_out(row, episodes, self._links, now, privileged)
 
     async def update(
         self, principal: Principal, podcast_id: uuid.UUID, body: PodcastUpdate
@@ -144,9 +146,10 @@ class PodcastsService:
 
     async def _changed(self, old: PodcastRow, new: PodcastRow | None) -> None:
         await self._cache.invalidate(old.podcast_id)
-        self._domains.hosts.invalidate(old.custom_domain)
-        if new is not None:
-            self._domains.hosts.invalidate(new.custom_domain)
+        if new is None or new.custom_domain != old.custom_domain:  # the routing changed
+            await self._domains.hosts.invalidate(old.custom_domain)
+            if new is not None:
+                await self._domains.hosts.invalidate(new.custom_domain)
 
 
 async def _insert(conn: Executor, row: PodcastRow) -> None:

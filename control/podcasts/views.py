@@ -28,9 +28,12 @@ class Links:
     def media(self, podcast_id: uuid.UUID, episode_id: uuid.UUID) -> str:
         return f"{self.podcast(podcast_id)}/episodes/{episode_id}/media.mp3"
 
-    def enclosure(self, row: EpisodeRow) -> str:
-        """External episodes enclose their own URL; uploads are served by this server."""
-        if row.external_url is not None:
+    def enclosure(self, row: EpisodeRow, podcast_paywalled: bool) -> str:
+        """Free external episodes enclose their own URL. Uploads, and external episodes
+        behind the paywall, enclose this server's media route: it checks the paywall (a
+        token or a feed grant) before it serves the audio or redirects to the external URL,
+        so a paywalled episode's address is never handed to someone who may not play it."""
+        if row.external_url is not None and not (podcast_paywalled or row.monetization_required):
             return row.external_url
         return self.media(row.podcast_id, row.episode_id)
 
@@ -38,7 +41,20 @@ class Links:
     def custom_feed(row: PodcastRow) -> str | None:
         """The feed at the podcast's own domain (attached domains are verified and have a
         certificate)."""
-        return f"https://{row.custom_domain}/rss.xml" if row.custom_domain else None
+        return custom_feed_url(row.custom_domain)
+
+    def canonical_feed(self, podcast_id: uuid.UUID, custom_domain: str | None) -> str:
+        """Where the feed lives: at the podcast's own domain when it has one."""
+        return custom_feed_url(custom_domain) or self.feed(podcast_id)
+
+
+def custom_feed_url(custom_domain: str | None) -> str | None:
+    return f"https://{custom_domain}/rss.xml" if custom_domain else None
+
+
+def custom_media_url(custom_domain: str, episode_id: str) -> str:
+    """An episode's media at the podcast's own domain (`https`, like its feed)."""
+    return f"https://{custom_domain}/episodes/{episode_id}/media.mp3"
 
 
 def podcast_summary(row: PodcastRow, links: Links) -> PodcastSummary:
@@ -46,21 +62,26 @@ def podcast_summary(row: PodcastRow, links: Links) -> PodcastSummary:
 
 
 def podcast_out(
-    row: PodcastRow, episodes: list[EpisodeRow], links: Links, now: datetime
+    row: PodcastRow, episodes: list[EpisodeRow], links: Links, now: datetime, privileged: bool
 ) -> PodcastOut:
+    """`privileged` (the owner, an admin) also see paywalled episodes' external URLs."""
+    paywalled = row.monetization_enabled
     return PodcastOut(
         **_podcast_fields(row, links),
-        episodes=[episode_out(e, links, now) for e in episodes],
+        episodes=[episode_out(e, links, now, paywalled, privileged) for e in episodes],
         message=None if episodes else NO_EPISODES.format(podcast_id=row.podcast_id),
     )
 
 
-def episode_out(row: EpisodeRow, links: Links, now: datetime) -> EpisodeOut:
+def episode_out(
+    row: EpisodeRow, links: Links, now: datetime, podcast_paywalled: bool, privileged: bool
+) -> EpisodeOut:
+    media_url = row.external_url if privileged else None
     return EpisodeOut(
         episode_id=row.episode_id,
         source_type=row.source_type,  # type: ignore[arg-type]
         upload_id=row.upload_id,
-        media_url=links.enclosure(row),
+        media_url=media_url or links.enclosure(row, podcast_paywalled),
         media_size_bytes=row.media_size_bytes,
         title=row.title,
         description=row.description,

@@ -12,10 +12,10 @@ from control.streams.schemas import (
     HeartbeatIn,
     HeartbeatOk,
     StreamCreated,
+    StreamDetail,
     StreamIn,
     StreamList,
     StreamListQuery,
-    StreamOut,
     StreamStatus,
     StreamUpdate,
     StreamUpdated,
@@ -62,13 +62,16 @@ async def list_streams(request: web.Request, query: StreamListQuery) -> StreamLi
     STREAM,
     summary="One stream's metadata",
     description="Private streams need a token with `streams:read` and, when monetized, an "
-    "active subscription; owners and admins always see their streams.",
+    "active subscription; owners and admins always see their streams. `play_urls` are "
+    "links any player can open without headers (Safari, VLC, `<audio>`): for a private or "
+    "monetized stream they carry a signed `grant` valid until `expires_at` "
+    "(`PLAY_URL_TTL_SECONDS`, 6 h by default); null when the caller may not listen now.",
     tag="streams",
-    response=StreamOut,
+    response=StreamDetail,
     auth="optional",
     errors=(401, 403, 404, 429),
 )
-async def get_stream(request: web.Request) -> StreamOut:
+async def get_stream(request: web.Request) -> StreamDetail:
     stream_id = path_uuid(request, "stream_id", "Stream")
     return await request.app[STREAMS].detail(request.get(principal_key), stream_id)
 

@@ -195,11 +195,35 @@ class StreamOut(BaseModel):
     created_at: datetime
 
 
+class PlayUrls(BaseModel):
+    """Links any player can open as they are, with no `Authorization` header (Safari's
+    native HLS, VLC, `<audio>`): for a private or monetized stream each carries a signed
+    `grant` that stops working at `expires_at` (or when the stream's access rules become
+    stricter); fetch the stream again for fresh ones. Open streams' links never expire."""
+
+    mp3: str = Field(examples=["https://radio.example.com/v1/streams/{id}/live.mp3?grant=…"])
+    hls: str = Field(examples=["https://radio.example.com/v1/streams/{id}/live.m3u8?grant=…"])
+    expires_at: datetime | None
+
+
+class StreamDetail(StreamOut):
+    """`GET /v1/streams/{stream_id}`: the metadata, plus `play_urls` when the caller may
+    listen right now (null otherwise: disabled, or behind a subscription it lacks)."""
+
+    play_urls: PlayUrls | None
+
+
+NO_STREAMS = "No streams are live right now. DJs register one with POST /v1/streams."
+
+
 class StreamList(BaseModel):
+    """US-9.1: `message` when the directory is empty, else null."""
+
     streams: list[StreamOut]
     page: int
     per_page: int
     total: int
+    message: str | None = Field(default=None, examples=[None, NO_STREAMS])
 
 
 class HeartbeatIn(BaseModel):

@@ -17,15 +17,19 @@ from control.monetization.service import PaywallService
 from control.security import Principal
 from control.streams import queries
 from control.streams.access import check_owner, check_read, stream_not_found
+from control.streams.grants import StreamGrants
 from control.streams.heartbeats import Heartbeat, HeartbeatStore
 from control.streams.live import live_figures, status_report
 from control.streams.probe import ProbeResult, SourceProbe
 from control.streams.queries import StreamChanges, StreamRow
 from control.streams.schemas import (
+    NO_STREAMS,
     AdMarker,
     AdMarkers,
     AdMarkersIn,
+    PlayUrls,
     StreamCreated,
+    StreamDetail,
     StreamIn,
     StreamList,
     StreamListQuery,
@@ -37,7 +41,7 @@ from control.streams.schemas import (
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.crypto import SealedDataError, SecretBox
-from mediaserver.errors import Gone, Unauthenticated
+from mediaserver.errors import Forbidden, Gone, NotFound, Unauthenticated
 from relay.status import RelayControl, StreamSource
 
 log = logging.getLogger(__name__)
@@ -61,8 +65,11 @@ class StreamsService:
         relay: RelayControl,
         settings: Settings,
         clock: Clock = utcnow,
+        *,
+        grants: StreamGrants,
     ) -> None:
         self._pool = pool
+        self._grants = grants
         self._box = box
         self._probe = probe
         self._heartbeats = heartbeats
@@ -96,9 +103,13 @@ class StreamsService:
     async def update(
         self, principal: Principal, stream_id: uuid.UUID, body: StreamUpdate
     ) -> StreamUpdated:
-        """Change the fields sent; `enabled` starts or stops the relay."""
+        """Change the fields sent; `enabled` starts or stops the relay, a running relay
+        picks up the new name/genre/description, and when access gets stricter (public →
+        private, monetization switched on) its current listeners are disconnected so
+        their players come back through the access check (US-2.2: "block unauthorized
+        connections")."""
         self._open_streams.pop(stream_id, None)
-        await self._owned(principal, stream_id)
+        before = await self._owned(principal, stream_id)
         sent = body.changes()
         changes = StreamChanges(
             name=sent.get("name"),
@@ -116,8 +127,10 @@ class StreamsService:
             raise stream_not_found()
         if sent.get("enabled") is False:
             await self._relay.stop(stream_id)
-        elif sent.get("enabled") is True:
+        elif row.live:
             await self._relay.ensure(row.source())
+            if _stricter(before, row):
+                await self._relay.disconnect_listeners(stream_id)
         return StreamUpdated(stream_id=stream_id, updated_fields=list(sent))
 
     async def delete(self, principal: Principal, stream_id: uuid.UUID) -> None:
@@ -144,12 +157,37 @@ class StreamsService:
         beats = await self._heartbeats.last_many(r.stream_id for r in rows)
         now = self._clock()
         streams = [self._out(r, beats.get(r.stream_id), now) for r in rows]
-        return StreamList(streams=streams, page=query.page, per_page=limit, total=total)
+        return StreamList(
+            streams=streams,
+            page=query.page,
+            per_page=limit,
+            total=total,
+            message=NO_STREAMS if total == 0 else None,
+        )
 
-    async def detail(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamOut:
-        """One stream's metadata (US-2.5 visibility rule)."""
+    async def detail(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamDetail:
+        """One stream's metadata (US-2.5 visibility rule), with `play_urls` (signed when
+        the stream is private or monetized) when the media routes would serve the caller."""
         row = await self._readable(principal, stream_id, live_only=False, paywall_public=False)
-        return self._out(row, await self._heartbeats.last(stream_id), self._clock())
+        out = self._out(row, await self._heartbeats.last(stream_id), self._clock())
+        return StreamDetail(**dict(out), play_urls=await self._play_urls(principal, row))
+
+    async def _play_urls(self, principal: Principal | None, row: StreamRow) -> PlayUrls | None:
+        try:
+            await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+        except (Unauthenticated, Forbidden, NotFound):
+            return None
+        return self._grants.play_urls(self._base_url, row)
+
+    async def play_access(self, stream_id: uuid.UUID, grant: str) -> StreamRow:
+        """The stream a play link (`?grant=` of `play_urls`) opens: 404 when it is gone or
+        disabled, 403 when the grant is forged, expired, or predates stricter rules."""
+        row = await self._existing(stream_id)
+        if not row.enabled:
+            raise stream_not_found()
+        if not self._grants.play_ok(row, grant):
+            raise Forbidden("This play link is invalid or has expired; fetch the stream again")
+        return row
 
     async def status(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamStatus:
         """US-2.5 live status; 503 when the relay has been offline for over 5 minutes."""
@@ -184,10 +222,13 @@ class StreamsService:
         current_title: str | None = None,
         bitrate_kbps: int | None = None,
         node: str | None = None,
+        sample: bool = True,
     ) -> None:
         """Store a relay's figures as its last heartbeat, stamped now by the service clock,
         and add `listeners` to today's analytics (US-2.4, US-5.1). The in-process relay
-        calls this every 30 s, external relays through the heartbeat route.
+        calls this every 30 s, external relays through the heartbeat route; the relay's
+        extra beats (on connect, after a settings change) pass `sample=False`: they refresh
+        the status without counting the same listeners again.
         404 for an unknown stream, 410 when it is disabled or deleted."""
         row = await queries.by_id(self._pool, stream_id)
         if row is None:
@@ -205,7 +246,8 @@ class StreamsService:
             node=node,
         )
         await self._heartbeats.record(stream_id, beat)
-        await self._analytics.record(STREAM, stream_id, LISTENERS, beat.listeners)
+        if sample:
+            await self._analytics.record(STREAM, stream_id, LISTENERS, beat.listeners)
 
     async def set_ad_markers(
         self, principal: Principal, stream_id: uuid.UUID, body: AdMarkersIn
@@ -299,6 +341,12 @@ class StreamsService:
             enabled=row.enabled,
             created_at=row.created_at,
         )
+
+
+def _stricter(before: StreamRow, after: StreamRow) -> bool:
+    """Whether some listener allowed before may be refused now."""
+    private = before.visibility == "public" and after.visibility == "private"
+    return private or (after.monetization_enabled and not before.monetization_enabled)
 
 
 STREAMS = web.AppKey("streams_service", StreamsService)

@@ -9,19 +9,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from control.api import Api, path_uuid
-from control.bodies import send_stream
+from control.bodies import send_body
 from control.schemas import PageQuery
 from control.security import principal_of
 from control.uploads.form import form_fields
 from control.uploads.schemas import DeleteQuery, UploadList, UploadOut
 from control.uploads.service import UPLOADS
-from hls.vod import MANIFEST_CONTENT_TYPE, MANIFEST_NAME, SEGMENT_CONTENT_TYPE
+from hls.vod import MANIFEST_CONTENT_TYPE, MANIFEST_NAME, SEGMENT_CONTENT_TYPE, SEGMENT_PATTERN
 from mediaserver.config import SETTINGS
 
 api = Api()
 UPLOADS_PATH = "/v1/uploads/audio"
 UPLOAD = "/v1/uploads/audio/{upload_id}"
-_MEDIA_ERRORS = (401, 403, 404, 429)
+_MEDIA_ERRORS = (401, 403, 404, 409, 429)
+_BODY_RULES = (
+    "`Content-Length` and a strong `ETag` (`If-None-Match` → 304); one `Range: bytes=…` → "
+    "206 with `Content-Range` (416 when unsatisfiable); HEAD supported."
+)
 
 
 def _origin(request: web.Request) -> str:
@@ -65,7 +69,7 @@ async def list_uploads(request: web.Request, query: PageQuery) -> UploadList:
 @api.get(
     UPLOAD,
     summary="An upload and its processing status (owner or admin)",
-    description="`hls_manifest_url` is set once `status` is `ready`; `error_message` once it "
+    description="`hls_manifest_url` plays once `status` is `ready`; `error_message` is set once it "
     "is `failed`. Another user's upload is 404.",
     tag="uploads",
     response=UploadOut,
@@ -80,7 +84,9 @@ async def get_upload(request: web.Request) -> UploadOut:
 @api.delete(
     UPLOAD,
     summary="Delete an upload and its media (owner or admin)",
-    description="409 while a playlist or podcast episode uses it, unless `?force=true`.",
+    description="409 while a playlist or podcast episode uses it, unless `?force=true`: then "
+    "its playlist tracks turn `failed` (the playlists' `stream.*` answer 409 naming them until "
+    "the track is replaced) and the episodes made from it are deleted (gone from their feeds).",
     tag="uploads",
     query=DeleteQuery,
     status=204,
@@ -95,33 +101,36 @@ async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
 @api.get(
     f"{UPLOAD}/hls/{MANIFEST_NAME}",
     summary="Play an upload: its VOD HLS playlist (owner or admin)",
-    description="404 until the upload is `ready`. Segment URIs are relative to it.",
+    description="409 until the upload is `ready`: while it is `processing` (with `Retry-After`), "
+    "or naming why it `failed`. Segment URIs (`segment000.ts`, …) are relative to it. "
+    + _BODY_RULES,
     tag="media",
     scope="playlists:read",
     rate="streaming",
     produces=MANIFEST_CONTENT_TYPE,
-    errors=_MEDIA_ERRORS,
+    errors=(*_MEDIA_ERRORS, 416),
+    allow_head=True,
 )
-async def upload_manifest(request: web.Request) -> web.StreamResponse:
+async def upload_manifest(request: web.Request) -> web.Response:
     upload_id = path_uuid(request, "upload_id", "Upload")
-    chunks = await request.app[UPLOADS].media(principal_of(request), upload_id, MANIFEST_NAME)
-    return await send_stream(request, chunks, MANIFEST_CONTENT_TYPE, "private, max-age=300")
+    body = await request.app[UPLOADS].media(principal_of(request), upload_id, MANIFEST_NAME)
+    return send_body(request, body, MANIFEST_CONTENT_TYPE, "private, max-age=300")
 
 
 @api.get(
-    UPLOAD + "/hls/{segment:segment_[0-9]+\\.ts}",
+    UPLOAD + "/hls/{segment:" + SEGMENT_PATTERN + "}",
     summary="An upload's HLS segment (MPEG-TS; owner or admin)",
+    description=_BODY_RULES,
     tag="media",
     scope="playlists:read",
     rate="streaming",
     produces=SEGMENT_CONTENT_TYPE,
-    errors=_MEDIA_ERRORS,
+    errors=(*_MEDIA_ERRORS, 416),
+    allow_head=True,
 )
-async def upload_segment(request: web.Request) -> web.StreamResponse:
+async def upload_segment(request: web.Request) -> web.Response:
     upload_id = path_uuid(request, "upload_id", "Upload")
     name = request.match_info["segment"]
-    chunks = await request.app[UPLOADS].media(principal_of(request), upload_id, name)
+    body = await request.app[UPLOADS].media(principal_of(request), upload_id, name)
     # A segment's bytes never change under its name: cache it for a day.
-    return await send_stream(
-        request, chunks, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable"
-    )
+    return send_body(request, body, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable")

@@ -24,8 +24,10 @@ class UploadFields(BaseModel):
 
 
 class UploadOut(BaseModel):
-    """An upload and where its processing stands; `hls_manifest_url` is set once `ready`,
-    `error_message` once `failed`."""
+    """An upload and where its processing stands. `hls_manifest_url` is where it plays
+    (409 until `ready`: "still processing", or the reason it failed); `error_message` is
+    set once `failed`. `storage_url` names the stored MP3 (`s3://bucket/key`, or
+    `file://objects/key` in the server's filesystem store)."""
 
     upload_id: uuid.UUID
     status: UploadStatus
@@ -36,9 +38,12 @@ class UploadOut(BaseModel):
     duration_seconds: float | None = Field(examples=[183.2])
     bitrate_kbps: int | None = Field(examples=[128])
     storage_url: str = Field(
-        examples=["s3://media-bucket/prod/uploads/3fa85f64-5717-4562-b3fc-2c963f66afa6/source.mp3"]
+        examples=[
+            "s3://media-bucket/prod/uploads/audio/9b2e4c1a-8d3f-4f6e-a1b2-c3d4e5f60718/"
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6/original.mp3"
+        ]
     )
-    hls_manifest_url: str | None = Field(
+    hls_manifest_url: str = Field(
         examples=["https://api.example.com/v1/uploads/audio/{upload_id}/hls/manifest.m3u8"]
     )
     error_message: str | None = Field(examples=[None])

@@ -1,10 +1,12 @@
 """Uploaded audio: streamed into the object store, checked by parsing, turned into VOD HLS by
 a `transcode` job, listed, served to its owner and deleted (backlog US-3.1, US-3.2, US-9.1).
 
-Object keys are built from the server-generated upload id only: `uploads/<id>/source.mp3`
-and `uploads/<id>/hls/{manifest.m3u8,segment_NNNNN.ts}`. The playlists and podcasts
-services use `get_ready`, `open_source`, `open_hls` and `manifest`, and register a usage
-check so an upload they use is not deleted by accident.
+Object keys follow the backlog's layout and are built from server-generated ids only
+(the owner's user id and the upload id): `uploads/audio/<user>/<upload>/original.mp3` and
+`uploads/audio/<user>/<upload>/hls/{manifest.m3u8,segment000.ts,…}`; the rows store them
+(`source_key`, `hls_prefix`). The playlists and podcasts services use `get_ready`,
+`open_source`, `open_hls` and `manifest`, register a usage check so an upload they use is
+not deleted by accident, and an after-delete hook to let go of one deleted with `force`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from __future__ import annotations
 import logging
 import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import asyncpg
 from aiohttp import web
 
 from control.api import parse_model
+from control.mediacache import Body, ObjectCache, TtlCache
 from control.schemas import PageQuery
 from control.security import Principal
 from control.uploads import queries
@@ -40,18 +44,28 @@ log = logging.getLogger(__name__)
 MP3_TYPE = "audio/mpeg"
 IN_USE = "This upload is used by a playlist or episode; pass ?force=true to delete it anyway."
 TITLE_LIMIT = 200
+RETRY_AFTER = "5"
+_KEYS_CACHED = 4096  # uploads whose keys `open_hls` & co. remember (they never change)
 
 #: Registered by other domains: a description of what uses the upload ("playlist 'Mix'"),
 #: or None.
 UsageCheck = Callable[[uuid.UUID], Awaitable[str | None]]
+#: Registered by other domains: called with the id of an upload just deleted (by then
+#: unknown to `get_ready`, its objects being removed), to let go of it. Idempotent.
+AfterDelete = Callable[[uuid.UUID], Awaitable[None]]
 
 
-def source_key(upload_id: uuid.UUID) -> str:
-    return f"uploads/{upload_id}/source.mp3"
+def upload_folder(owner_id: uuid.UUID, upload_id: uuid.UUID) -> str:
+    """The prefix of every object of one upload (removed together when it is deleted)."""
+    return f"uploads/audio/{owner_id}/{upload_id}/"
 
 
-def hls_prefix(upload_id: uuid.UUID) -> str:
-    return f"uploads/{upload_id}/hls"
+def source_key(owner_id: uuid.UUID, upload_id: uuid.UUID) -> str:
+    return f"{upload_folder(owner_id, upload_id)}original.mp3"
+
+
+def hls_prefix(owner_id: uuid.UUID, upload_id: uuid.UUID) -> str:
+    return f"{upload_folder(owner_id, upload_id)}hls"
 
 
 def upload_not_found() -> NotFound:
@@ -82,14 +96,23 @@ class UploadsService:
         self._jobs = jobs
         self._clock = clock
         self._usage_checks: list[UsageCheck] = []
-        tmp_dir = Path(settings.data_dir) / "tmp"
-        self.transcoder = Transcoder(pool, store, settings.upload_hls_seconds, tmp_dir, clock)
+        self._after_delete: list[AfterDelete] = []
+        self._keys: OrderedDict[uuid.UUID, tuple[str, str]] = OrderedDict()
+        #: The HLS objects of ready uploads (and of playlists' external tracks) in memory.
+        self.objects = ObjectCache(store, settings.media_cache_bytes)
+        self._ready_rows: TtlCache[uuid.UUID, UploadRow] = TtlCache()
+        self.transcoder = Transcoder(pool, store, settings.upload_hls_seconds, clock)
         jobs.register(TRANSCODE, self.transcoder.run, self.transcoder.failed)
 
     def register_usage_check(self, check: UsageCheck) -> None:
         """`check(upload_id)` describes what uses the upload, or returns None; a DELETE
         without `force` is refused with 409 while any check describes a use."""
         self._usage_checks.append(check)
+
+    def register_after_delete(self, hook: AfterDelete) -> None:
+        """`hook(upload_id)` runs after every delete, once the upload is gone for
+        `get_ready`: a playlist or episode still using it (`force`) lets go of it there."""
+        self._after_delete.append(hook)
 
     async def upload(
         self, principal: Principal, fields: AsyncIterator[FormField], origin: str
@@ -98,7 +121,7 @@ class UploadsService:
         queue its transcoding in one transaction. The object is durable before this returns;
         on any failure nothing is left behind."""
         upload_id = uuid.uuid4()
-        key = source_key(upload_id)
+        key = source_key(principal.user_id, upload_id)
         received: _Received | None = None
         text: dict[str, str] = {}
         try:
@@ -155,8 +178,8 @@ class UploadsService:
             artist=artist[:TITLE_LIMIT] if artist else None,
             content_type=MP3_TYPE,
             size_bytes=received.size,
-            source_key=source_key(upload_id),
-            hls_prefix=hls_prefix(upload_id),
+            source_key=source_key(principal.user_id, upload_id),
+            hls_prefix=hls_prefix(principal.user_id, upload_id),
             created_at=self._clock(),
         )
         async with self._pool.acquire() as conn, conn.transaction():
@@ -188,29 +211,74 @@ class UploadsService:
         )
 
     async def delete(self, principal: Principal, upload_id: uuid.UUID, force: bool) -> None:
-        """Soft-delete the upload and remove its objects; 409 while a playlist or episode
-        uses it, unless `force`."""
-        await self._visible(principal, upload_id)
+        """Soft-delete the upload, let its users go (after-delete hooks: playlists mark its
+        tracks failed, episodes using it leave their feeds) and remove its objects; 409
+        while a playlist or episode uses it, unless `force`."""
+        row = await self._visible(principal, upload_id)
         if not force:
             uses = [use for check in self._usage_checks if (use := await check(upload_id))]
             if uses:
                 raise Conflict(IN_USE, details=uses)
         if not await queries.soft_delete(self._pool, upload_id, self._clock()):
             raise upload_not_found()
+        self._keys.pop(upload_id, None)
+        self._ready_rows.pop(upload_id)  # this node's players are refused at once
+        self.objects.purge_prefix(upload_folder(row.owner_id, upload_id))
+        failure: BaseException | None = None
+        for hook in self._after_delete:
+            try:
+                await hook(upload_id)
+            except Exception as exc:  # the others still run, and the objects still go
+                log.exception("an upload's after-delete hook failed", extra={"upload": upload_id})
+                failure = failure or exc
         try:
-            await self._store.delete_prefix(f"uploads/{upload_id}/")
+            await self._store.delete_prefix(upload_folder(row.owner_id, upload_id))
         except StoreError:
             # The row is gone for every reader; the objects are only storage to reclaim.
             log.exception("could not delete an upload's objects", extra={"upload": upload_id})
+        if failure is not None:
+            raise failure
 
-    async def media(
-        self, principal: Principal, upload_id: uuid.UUID, name: str
-    ) -> AsyncGenerator[bytes, None]:
-        """The owner's (or an admin's) view of a ready upload's HLS: 404 until it is ready."""
-        row = await self._visible(principal, upload_id)
-        if not row.ready:
-            raise NotFound(f"Upload is not ready (status {row.status})")
-        return await self.open_hls(upload_id, name)
+    async def media(self, principal: Principal, upload_id: uuid.UUID, name: str) -> Body:
+        """The owner's (or an admin's) view of a ready upload's HLS: 409 while it is
+        processing (with `Retry-After`) or when it failed (with the reason).
+        In the steady state from memory: the ready row for `ACCESS_TTL` (a delete on this
+        node takes effect at once, on another within that), the bytes (which never change
+        once the upload is ready) from `objects`."""
+        row = await self._media_row(upload_id)
+        if row is None or row.deleted_at is not None:
+            raise upload_not_found()
+        if not (principal.is_admin or principal.owns(row.owner_id)):
+            raise upload_not_found()  # another user's upload does not exist for this caller
+        if row.status == "processing":
+            raise Conflict(
+                "Upload is still processing; retry in a few seconds",
+                headers={"Retry-After": RETRY_AFTER},
+            )
+        if row.status != "ready":
+            raise Conflict(f"Upload could not be processed: {row.error_message}")
+        return await self._hls_object(row, name)
+
+    async def playable_hls(self, upload_id: uuid.UUID, name: str) -> Body:
+        """`manifest.m3u8` or a segment of a ready upload, for a playlist that plays it
+        (the caller checked access): 404 once the upload is deleted, or without such an
+        object. From memory in the steady state, like `media`."""
+        row = await self._media_row(upload_id)
+        if row is None or not row.ready:
+            raise NotFound("Not found")
+        return await self._hls_object(row, name)
+
+    async def _media_row(self, upload_id: uuid.UUID) -> UploadRow | None:
+        # Only ready rows are kept: readiness shows at once.
+        return await self._ready_rows.load(
+            upload_id, lambda: queries.by_id(self._pool, upload_id), lambda row: row.ready
+        )
+
+    async def _hls_object(self, row: UploadRow, name: str) -> Body:
+        try:
+            return await self.objects.get(f"{row.hls_prefix}/{name}")
+        except (ObjectNotFound, ValueError):
+            raise NotFound("Not found") from None
 
     async def get_ready(self, owner_id: uuid.UUID | None, upload_id: uuid.UUID) -> UploadRow:
         """The upload if it exists, is `owner_id`'s (None: anyone's) and is ready to play:
@@ -226,19 +294,38 @@ class UploadsService:
 
     async def open_source(self, upload_id: uuid.UUID) -> AsyncGenerator[bytes, None]:
         """The uploaded MP3's bytes, streamed (`aclose()` it if not read to the end)."""
-        return await self._open(source_key(upload_id))
+        source, _ = await self._keys_of(upload_id)
+        return await self._open(source)
 
     async def open_hls(self, upload_id: uuid.UUID, name: str) -> AsyncGenerator[bytes, None]:
-        """`manifest.m3u8` or one of its segments (`segment_00000.ts`…), streamed."""
-        return await self._open(f"{hls_prefix(upload_id)}/{name}")
+        """`manifest.m3u8` or one of its segments (`segment000.ts`…), streamed."""
+        _, prefix = await self._keys_of(upload_id)
+        return await self._open(f"{prefix}/{name}")
 
     async def manifest(self, upload_id: uuid.UUID) -> str:
         """The ready upload's VOD playlist (segment URIs relative to it)."""
+        _, prefix = await self._keys_of(upload_id)
         try:
-            data = await self._store.read(f"{hls_prefix(upload_id)}/{MANIFEST_NAME}")
+            data = await self._store.read(f"{prefix}/{MANIFEST_NAME}")
         except ObjectNotFound:
             raise NotFound(f"Upload {upload_id} has no HLS rendition") from None
         return data.decode()
+
+    async def _keys_of(self, upload_id: uuid.UUID) -> tuple[str, str]:
+        """(source key, HLS prefix) of a live upload, as its row stores them: 404 once it
+        is deleted. Remembered (an upload's keys never change), so playlist segments cost
+        no query; an upload deleted on another node then answers 404 from the store."""
+        keys = self._keys.get(upload_id)
+        if keys is not None:
+            self._keys.move_to_end(upload_id)
+            return keys
+        row = await queries.by_id(self._pool, upload_id)
+        if row is None or row.deleted_at is not None:
+            raise NotFound("Not found")
+        keys = self._keys[upload_id] = (row.source_key, row.hls_prefix)
+        if len(self._keys) > _KEYS_CACHED:
+            self._keys.popitem(last=False)
+        return keys
 
     async def _open(self, key: str) -> AsyncGenerator[bytes, None]:
         try:
@@ -255,9 +342,8 @@ class UploadsService:
         return row
 
     def _out(self, row: UploadRow, origin: str) -> UploadOut:
-        manifest_url = None
-        if row.status == "ready":
-            manifest_url = f"{origin}/v1/uploads/audio/{row.upload_id}/hls/manifest.m3u8"
+        # Always the URL: it answers 409 (with the reason) until the upload is ready.
+        manifest_url = f"{origin}/v1/uploads/audio/{row.upload_id}/hls/{MANIFEST_NAME}"
         return UploadOut(
             upload_id=row.upload_id,
             status=row.status,  # type: ignore[arg-type]

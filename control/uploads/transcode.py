@@ -1,23 +1,20 @@
 """The `transcode` job: an upload's stored MP3 → VOD HLS in the store, then `ready`.
 
-Idempotent: a retried or resumed run writes the same keys again. A file that cannot be
-published (truncated, damaged) fails at once with the reason in `error_message` (US-9.1);
-anything else (the store or the database unavailable) is retried by the job queue.
+One pass over the source: `segment_to_hls` checks the file while it segments it and
+describes it (duration, average bitrate) from the same frames, so the source is read once,
+from the store, with no local copy. Idempotent: a retried or resumed run writes the same
+keys again. A file that cannot be published (truncated, damaged) fails at once with the
+reason in `error_message` (US-9.1); anything else (the store or the database unavailable)
+is retried by the job queue.
 """
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-import os
-import tempfile
-from pathlib import Path
 
 import asyncpg
 
 from control.uploads import queries
 from hls.store import ObjectStore
-from hls.vod import Mp3Error, Mp3Info, probe_mp3, segment_to_hls
+from hls.vod import Mp3Error, segment_to_hls
 from mediaserver.clock import Clock, utcnow
 from mediaserver.jobs import Job, PermanentJobError
 
@@ -27,36 +24,35 @@ GAVE_UP = f"{ERROR_PREFIX} the file could not be processed; please upload it aga
 
 
 class Transcoder:
-    """Runs `transcode` jobs; `tmp_dir` holds a local copy of the source while it is probed."""
+    """Runs `transcode` jobs."""
 
     def __init__(
-        self,
-        pool: asyncpg.Pool,
-        store: ObjectStore,
-        hls_seconds: int,
-        tmp_dir: Path,
-        clock: Clock = utcnow,
+        self, pool: asyncpg.Pool, store: ObjectStore, hls_seconds: int, clock: Clock = utcnow
     ) -> None:
         self._pool = pool
         self._store = store
         self._hls_seconds = hls_seconds
-        self._tmp_dir = tmp_dir
         self._clock = clock
 
     async def run(self, job: Job) -> None:
-        """Probe the whole file, segment it, mark the upload ready."""
+        """Check and segment the file in one pass, mark the upload ready."""
         row = await queries.by_id(self._pool, job.subject_id)
         if row is None or row.deleted_at is not None or row.status != "processing":
             return  # deleted, or finished by an earlier run
         try:
-            info = await self._probe(row.source_key)
-            await segment_to_hls(self._store, row.source_key, row.hls_prefix, self._hls_seconds)
+            result = await segment_to_hls(
+                self._store,
+                row.source_key,
+                row.hls_prefix,
+                self._hls_seconds,
+                refuse_truncated=True,
+            )
         except Mp3Error as exc:
             message = exc.message
             if not message.startswith(ERROR_PREFIX):
                 message = f"{ERROR_PREFIX} {message}"
             raise PermanentJobError(message) from exc
-        now = self._clock()
+        info, now = result.info, self._clock()
         if not await queries.mark_ready(
             self._pool, row.upload_id, info.duration, info.bitrate_kbps, now
         ):
@@ -66,17 +62,3 @@ class Transcoder:
         """The job's `on_failed` hook: the upload is `failed` with a message for its owner."""
         message = error if error.startswith(ERROR_PREFIX) else GAVE_UP
         await queries.mark_failed(self._pool, job.subject_id, message, self._clock())
-
-    async def _probe(self, key: str) -> Mp3Info:
-        """`probe_mp3` reads a local file: copy the object to one (any backend), then probe."""
-        await asyncio.to_thread(self._tmp_dir.mkdir, parents=True, exist_ok=True)
-        fd, name = await asyncio.to_thread(tempfile.mkstemp, ".mp3", ".probe-", self._tmp_dir)
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as file:
-                async with contextlib.aclosing(await self._store.get(key)) as chunks:
-                    async for chunk in chunks:
-                        await asyncio.to_thread(file.write, chunk)
-            return await asyncio.to_thread(probe_mp3, name)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(os.unlink, name)

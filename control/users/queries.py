@@ -111,5 +111,5 @@ async def token_state(conn: Executor, user_id: uuid.UUID) -> tuple[bool, datetim
     return bool(row["live"]), row["tokens_valid_after"]
 
 
-async def set_token_cutoff(conn: Executor, user_id: uuid.UUID, epoch_seconds: int) -> None:
+async def set_token_cutoff(conn: Executor, user_id: uuid.UUID, epoch_seconds: float) -> None:
     await conn.execute(SET_SIGNOUT_CUTOFF, user_id, epoch_seconds)

@@ -12,8 +12,10 @@ so the VOD routes are measured the same way: the upload's `manifest.m3u8` and a 
 
 Each URL is loaded with `wrk -t1 -cN --latency` (ours, then nginx) and the table shows
 req/s, p99 latency, the ratio ours/nginx, the server's CPU per request and, for ours, the
-PostgreSQL CPU per request (every media GET checks access in the database). Nothing is
-pinned to a CPU: wrk, the server and PostgreSQL share this machine's cores.
+PostgreSQL CPU per request (media GETs check access against rows the node keeps for 1 s,
+and buffer play counts, so it should stay near zero). Nothing is pinned to a CPU: wrk, the
+server and PostgreSQL share this machine's cores, and other work on the machine moves both
+figures: compare the ratio, measured ours-then-nginx on each URL in the same run.
 
 nginx and wrk are installed with apt-get when absent and we are root (`nginx-light wrk`,
 else `nginx`); without nginx only our figures are shown.

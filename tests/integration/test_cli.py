@@ -65,6 +65,48 @@ def test_bad_settings_fail_at_start_with_one_line(tmp_path, env, message):
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"DATABASE_URL": "postgresql://mediaserver:s3cret@127.0.0.1:{port}/x"},
+            "mediaserver: cannot connect to DATABASE_URL at "
+            "postgresql://mediaserver:***@127.0.0.1:{port}/x: ",
+        ),
+        (
+            {"REDIS_URL": "redis://127.0.0.1:{port}/0"},
+            "mediaserver: cannot connect to REDIS_URL at redis://127.0.0.1:{port}/0: ",
+        ),
+    ],
+)
+def test_unreachable_services_fail_at_start_with_one_line(tmp_path, database_url, env, message):
+    # A service that refuses connections: one line naming the setting (password hidden).
+    port = free_port()
+    env = {k: v.format(port=port) for k, v in env.items()}
+    env.setdefault("DATABASE_URL", database_url)
+    for args in (["serve", "--port", str(free_port())], ["migrate"]):
+        if args == ["migrate"] and "REDIS_URL" in env:
+            continue  # migrate needs only the database
+        result = run(args, {"MEDIASERVER_DATA_DIR": str(tmp_path), **env})
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(message.format(port=port)), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_taken_port_fails_at_start_with_one_line(tmp_path, database_url):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"DATABASE_URL": database_url, "MEDIASERVER_DATA_DIR": str(tmp_path)}
+        result = run(["serve", "--port", str(port)], env)
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]  # after the start-up log lines
+    assert last.startswith(f"mediaserver: cannot listen on 127.0.0.1:{port}: ")
+    assert "address already in use" in last
+    assert "mediaserver listening" not in result.stderr
+
+
 def test_migrate_then_create_admin_then_promote(make_database, tmp_path):
     url = make_database()
     env = {"DATABASE_URL": url, "MEDIASERVER_DATA_DIR": str(tmp_path)}

@@ -4,6 +4,7 @@ its feed and episode media to requests with that `Host`."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -14,10 +15,12 @@ from tests.audio import make_mp3
 from tests.podcasts import (
     NS,
     PODCASTS,
+    PUBLIC_URL,
     add_episode,
     create_podcast,
     external_episode,
     guids,
+    items,
     parse_xml,
     start_audio_host,
     start_pod_node,
@@ -60,14 +63,20 @@ async def test_register_returns_the_dns_challenge(node):
     body = await register_domain(node, dj, f"  {host.upper()}. ")
     assert body["custom_domain"] == host
     assert body["verification_status"] == "pending" and body["tls_status"] == "pending"
-    record = body["dns_challenge_record"]
-    assert record["type"] == "TXT"
-    assert record["name"] == f"_mediaserver-challenge.{host}"
-    assert record["value"].startswith("ms-verify=") and len(record["value"]) > 20
-    assert record["name"] in body["instructions"] and record["value"] in body["instructions"]
+    # US-4.7: the record's value as a string, e.g. "acme-challenge=STAGING123".
+    value = body["dns_challenge_record"]
+    assert re.fullmatch(r"acme-challenge=[0-9a-f]{32}", value), value
+    assert body["dns_record"] == {
+        "type": "TXT",
+        "name": f"_mediaserver-challenge.{host}",
+        "value": value,
+    }
+    assert body["dns_record"]["name"] in body["instructions"] and value in body["instructions"]
     assert body["podcast_id"] is None and body["verified_at"] is None
     other = await register_domain(node, dj)
-    assert other["dns_challenge_record"]["value"] != record["value"]
+    assert other["dns_challenge_record"] != value
+    fetched = await (await node.client.get(f"{DOMAINS}/{body['domain_id']}", headers=dj)).json()
+    assert fetched["dns_challenge_record"] == value
 
 
 @pytest.mark.parametrize(
@@ -170,6 +179,16 @@ async def test_attaching_needs_a_verified_domain_of_the_owner(node):
     assert page["custom_feed_url"] == f"https://{pending['custom_domain']}/rss.xml"
 
 
+def enclosures(feed) -> dict[str, str | None]:
+    """Each item's enclosure URL, by guid."""
+    found = {}
+    for item in items(feed):
+        enclosure = item.find("enclosure")
+        assert enclosure is not None
+        found[item.findtext("guid") or ""] = enclosure.get("url")
+    return found
+
+
 def podcast_json(custom_domain: str) -> dict:
     from tests.podcasts import podcast_body
 
@@ -193,10 +212,13 @@ async def test_host_routed_feed_and_media(node, aiohttp_server):
             "episode_number": 1,
         },
     )
-    await add_episode(node.client, dj, podcast_id, external_episode(host.url(), 2))
+    external_id = await add_episode(node.client, dj, podcast_id, external_episode(host.url(), 2))
     domain = await register_domain(node, dj)
     hostname = domain["custom_domain"]
     assert (await node.client.get("/rss.xml", headers={"Host": hostname})).status == 404
+    guid_before = parse_xml(
+        await (await node.client.get(f"{PODCASTS}/{podcast_id}/rss.xml")).read()
+    ).findtext("channel/podcast:guid", namespaces=NS)
     node.advance(seconds=5)
     url = f"{PODCASTS}/{podcast_id}"
     response = await node.client.patch(url, json={"custom_domain": hostname}, headers=dj)
@@ -209,6 +231,17 @@ async def test_host_routed_feed_and_media(node, aiohttp_server):
         assert episode_id in guids(feed)
         link = feed.find("channel/atom:link", NS)
         assert link is not None and link.get("href") == f"https://{hostname}/rss.xml"
+        # Apps keep following the same show: its podcast:guid survives the move.
+        assert feed.findtext("channel/podcast:guid", namespaces=NS) == guid_before
+        # Enclosures of ours are at the domain too (the host-routed media path).
+        assert enclosures(feed) == {
+            episode_id: f"https://{hostname}/episodes/{episode_id}/media.mp3",
+            external_id: host.url(),
+        }
+    # At the API's own URL the feed still encloses the API's media route.
+    api_feed = parse_xml(await (await node.client.get(f"{url}/rss.xml")).read())
+    assert enclosures(api_feed)[episode_id] == f"{PUBLIC_URL}{url}/episodes/{episode_id}/media.mp3"
+    assert api_feed.findtext("channel/podcast:guid", namespaces=NS) == guid_before
     media = f"/episodes/{episode_id}/media.mp3"
     response = await node.client.get(media, headers={"Host": hostname, "Range": "bytes=10-19"})
     assert response.status == 206 and await response.read() == audio[10:20]
@@ -242,3 +275,28 @@ async def test_detaching_and_deleting(node):
     assert body["podcast_id"] is None
     assert (await node.client.delete(url, headers=dj)).status == 204
     assert (await node.client.get(url, headers=dj)).status == 404
+
+
+async def test_a_detach_on_one_node_stops_every_node_at_once(
+    make_client, make_settings, test_secrets, redis_url
+):
+    """Two nodes of one cluster (one database, one Redis): the host map of the node that
+    did not see the change must not keep serving the domain for its TTL."""
+    first = await start_pod_node(make_client, make_settings, test_secrets, redis_url=redis_url)
+    second = await start_pod_node(make_client, make_settings, test_secrets, redis_url=redis_url)
+    _, dj = await user_headers(first.client, "dj")
+    domain = await verified_domain(first, dj)
+    hostname = domain["custom_domain"]
+    by_host = {"Host": hostname}
+    podcast_id = await create_podcast(first.client, dj, custom_domain=hostname)
+    for node in (first, second):  # both have it in their host map now
+        assert (await node.client.get("/rss.xml", headers=by_host)).status == 200
+    response = await first.client.patch(
+        f"{PODCASTS}/{podcast_id}", json={"custom_domain": None}, headers=dj
+    )
+    assert response.status == 200
+    assert (await second.client.get("/rss.xml", headers=by_host)).status == 404
+    other = await create_podcast(second.client, dj, custom_domain=hostname)
+    assert (await first.client.get("/rss.xml", headers=by_host)).status == 200
+    assert (await second.client.delete(f"{PODCASTS}/{other}", headers=dj)).status == 204
+    assert (await first.client.get("/rss.xml", headers=by_host)).status == 404

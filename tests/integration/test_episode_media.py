@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-import av
 import pytest
 
 from mediaserver.app import POOL
@@ -22,11 +21,13 @@ from tests.podcasts import (
     create_podcast,
     get_feed,
     items,
+    parse_xml,
+    seek_and_decode,
     start_audio_host,
     start_pod_node,
     subscriber_of,
 )
-from tests.uploads import UPLOADS, ready_upload
+from tests.uploads import UPLOADS, ready_upload, upload_mp3, wait_processed
 
 SECONDS = 4.0
 
@@ -124,6 +125,13 @@ async def test_unsatisfiable_ranges_are_416(node, audio, header):
     response = await node.client.get(path, headers={"Range": header})
     assert response.status == 416
     assert response.headers["Content-Range"] == f"bytes */{len(audio)}"
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert await response.json() == {
+        "error": f"Range not satisfiable: the media is {len(audio)} bytes long",
+        "code": 416,
+    }
+    head = await node.client.head(path, headers={"Range": header})
+    assert head.status == 416 and head.headers["Content-Range"] == f"bytes */{len(audio)}"
 
 
 @pytest.mark.parametrize(
@@ -162,16 +170,6 @@ async def test_a_real_decoder_plays_the_enclosure_over_http(node, audio):
     assert decoded.duration == pytest.approx(SECONDS, abs=0.1)
     # Seeking makes libavformat reopen the URL with a byte range.
     assert await asyncio.to_thread(seek_and_decode, url, 2.5) == pytest.approx(2.5, abs=0.1)
-
-
-def seek_and_decode(url: str, seconds: float) -> float:
-    """Where the first frame decoded after seeking to `seconds` starts (blocking)."""
-    with av.open(url, timeout=10) as container:
-        stream = container.streams.audio[0]
-        assert stream.time_base is not None
-        container.seek(int(seconds / stream.time_base), stream=stream)
-        frame = next(container.decode(stream))
-        return float(frame.time or 0.0)
 
 
 async def test_downloads_are_counted(node, audio):
@@ -238,8 +236,44 @@ async def test_an_upload_used_by_an_episode_is_not_deleted_by_accident(node, aud
     assert details == ["The upload is used by episode 'Episode 1' of podcast 'Tech DJ Podcast'"]
     assert (await node.client.delete(f"{url}?force=true", headers=dj)).status == 204
     response = await node.client.get(path)
+    assert response.status == 404  # the episode went with its upload
+    assert (await response.json())["error"] == "Episode not found"
+
+
+async def test_a_forced_upload_delete_takes_its_episodes_out_of_the_feeds(node, audio):
+    dj, upload, podcast_id, episode_id, path = await upload_podcast(node, audio)
+    kept = await ready_upload(node.client, dj, make_mp3(2.0))
+    kept_id = await add_episode(
+        node.client, dj, podcast_id, upload_episode(kept["upload_id"], number=2)
+    )
+    second_podcast = await create_podcast(node.client, dj, title="Second Show")
+    await add_episode(node.client, dj, second_podcast, upload_episode(upload["upload_id"]))
+    feed_url = f"{PODCASTS}/{podcast_id}/rss.xml"
+    before = await node.client.get(feed_url)
+    assert before.status == 200
+    assert {i.findtext("guid") for i in items(await get_feed(node.client, podcast_id))} == {
+        episode_id,
+        kept_id,
+    }  # the feeds are cached now
+    assert len(items(await get_feed(node.client, second_podcast))) == 1
+    node.advance(minutes=1)
+
+    url = f"{UPLOADS}/{upload['upload_id']}?force=true"
+    assert (await node.client.delete(url, headers=dj)).status == 204
+
+    # At once, not after the cache's 300 s: the episode is gone, the feed is a new one.
+    after = await node.client.get(feed_url, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status == 200
+    [item] = items(parse_xml(await after.read()))
+    assert item.findtext("guid") == kept_id
+    assert items(await get_feed(node.client, second_podcast)) == []
+    shown = await (await node.client.get(f"{PODCASTS}/{podcast_id}", headers=dj)).json()
+    assert [e["episode_id"] for e in shown["episodes"]] == [kept_id]
+    response = await node.client.get(path)
     assert response.status == 404
-    assert (await response.json())["error"] == "The episode's media is no longer available"
+    # The episode number is free again for an episode on new media.
+    again = await ready_upload(node.client, dj, audio)
+    await add_episode(node.client, dj, podcast_id, upload_episode(again["upload_id"]))
 
 
 async def test_switching_an_episode_from_external_to_upload(node, audio, aiohttp_server):
@@ -264,3 +298,36 @@ async def test_switching_an_episode_from_external_to_upload(node, audio, aiohttp
     assert enclosure.get("length") == str(len(audio))
     assert item.findtext("{http://www.itunes.com/dtds/podcast-1.0.dtd}duration") == "00:00:04"
     assert await (await node.client.get(path)).read() == audio
+
+
+async def test_uploads_still_processing_or_failed_are_422(
+    make_client, make_settings, test_secrets, audio
+):
+    node = await start_pod_node(make_client, make_settings, test_secrets, job_workers=0)
+    _, dj = await user_headers(node.client, "dj")
+    processing = await upload_mp3(node.client, dj, audio)  # no worker: stays `processing`
+    podcast_id = await create_podcast(node.client, dj)
+    url = f"{PODCASTS}/{podcast_id}/episodes"
+    response = await node.client.post(url, json=upload_episode(processing["upload_id"]), headers=dj)
+    assert response.status == 422
+    assert await response.json() == {
+        "error": f"Upload {processing['upload_id']} is not ready (status processing)",
+        "code": 422,
+    }
+    page = await (await node.client.get(f"{PODCASTS}/{podcast_id}")).json()
+    assert page["episodes"] == []
+
+
+async def test_a_failed_upload_is_422(node, audio):
+    _, dj = await user_headers(node.client, "dj")
+    whole = make_mp3(20.0)
+    failed = await upload_mp3(node.client, dj, whole[: len(whole) // 2], filename="cut.mp3")
+    assert (await wait_processed(node.client, dj, failed["upload_id"]))["status"] == "failed"
+    podcast_id = await create_podcast(node.client, dj)
+    response = await node.client.post(
+        f"{PODCASTS}/{podcast_id}/episodes", json=upload_episode(failed["upload_id"]), headers=dj
+    )
+    assert response.status == 422
+    assert (await response.json())["error"] == (
+        f"Upload {failed['upload_id']} is not ready (status failed)"
+    )

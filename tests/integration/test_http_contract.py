@@ -4,12 +4,16 @@ rate limits, health and metrics (Epic 8, US-7.4, US-9.1)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
+from datetime import datetime
 
 import pytest
 from aiohttp import web
 
 from mediaserver.app import POOL, build_app
+from mediaserver.log import JsonFormatter
 from tests.accounts import PASSWORD, login, register, unique_email, user_headers
 
 
@@ -71,6 +75,29 @@ async def test_unhandled_exception_is_a_generic_500_with_request_id(
     assert "secret internal detail" not in await response.text()
     record = next(r for r in caplog.records if r.getMessage() == "unhandled error")
     assert "secret internal detail" in str(record.exc_info[1])
+
+
+async def test_log_lines_are_json_with_the_request_id(make_client, make_settings, test_secrets):
+    app = build_app(make_settings(), test_secrets)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("disk on fire")
+
+    app.router.add_get("/boom", boom)
+    client = await make_client(app)
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        await client.get("/boom", headers={"X-Request-ID": "req-json-1"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    entries = [json.loads(line) for line in lines.getvalue().splitlines()]
+    [error] = [e for e in entries if e["message"] == "unhandled error"]
+    assert error["level"] == "ERROR" and error["request_id"] == "req-json-1"
+    assert "RuntimeError: disk on fire" in error["exc"]  # the stack trace, in the log only
+    assert datetime.fromisoformat(error["time"])
 
 
 async def test_request_id_is_honoured_or_generated(client):

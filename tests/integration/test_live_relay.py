@@ -11,18 +11,8 @@ import pytest
 from relay.icy import IcyDemuxer, Metadata
 from tests.accounts import bearer, user_headers
 from tests.audio import decode
+from tests.live import connected, eventually, read_for, register_stream
 from tests.sources import IcecastSource, ShoutcastV1Source, ShoutcastV2Source
-
-
-async def eventually(check, timeout: float = 15.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture
@@ -34,45 +24,6 @@ async def node(make_client):
         return await make_client(hls_segment_seconds=2, **overrides)
 
     return make
-
-
-async def register_stream(client, source, headers, **fields):
-    body = {
-        "name": "Friday Night",
-        "shoutcast_url": source.url,
-        "mount": source.mount,
-        "stream_key": source.admin_password,
-        "genre": "House",
-        **fields,
-    }
-    response = await client.post("/v1/streams", json=body, headers=headers)
-    assert response.status == 201, await response.text()
-    return (await response.json())["stream_id"]
-
-
-async def read_for(response, seconds: float) -> bytes:
-    data = bytearray()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            chunk = await asyncio.wait_for(
-                response.content.read(65536), deadline - time.monotonic()
-            )
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
-async def connected(client, stream_id, headers=None):
-    async def check():
-        response = await client.get(f"/v1/streams/{stream_id}/status", headers=headers)
-        body = await response.json()
-        return body if body.get("relay_connected") else None
-
-    return await eventually(check)
 
 
 @pytest.mark.parametrize("kind", [IcecastSource, ShoutcastV1Source, ShoutcastV2Source])
@@ -88,6 +39,9 @@ async def test_listeners_hear_the_source_as_mp3_with_titles(node, fake_servers, 
     assert response.status == 200
     assert response.headers["Content-Type"] == "audio/mpeg"
     assert response.headers["icy-name"] == "Friday Night"
+    assert response.headers["icy-br"] == "128"  # from the MP3 frame headers
+    assert response.headers["Transfer-Encoding"] == "chunked"  # US-2.7, for HTTP/1.1
+    assert "Content-Length" not in response.headers
     metaint = int(response.headers["icy-metaint"])
     first = await read_for(response, 1.5)
     source.set_title("Artist Two - Follow Up")

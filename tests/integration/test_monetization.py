@@ -104,7 +104,7 @@ async def test_listener_cannot_create_plan_and_anonymous_must_sign_in(client):
         ({"price_cents": "500"}, "Field 'price_cents' must be an integer."),
         ({"currency": "DOLLARS"}, "Field 'currency' must be a 3-letter currency code such as USD."),
         ({"currency": "U$D"}, "Field 'currency' must be a 3-letter currency code such as USD."),
-        ({"name": "  "}, "Field 'name' must be at least 1 characters long."),
+        ({"name": "  "}, "Field 'name' must not be empty."),
         ({"name": None}, "Field 'name' must be a string."),
         ({"features": "live"}, "Field 'features' must be a list."),
         ({"plan": "x"}, "Field 'plan' is not a recognised field."),
@@ -327,3 +327,33 @@ async def test_expired_subscription_is_reported_refused_and_renewable(
     query = "SELECT status FROM subscriptions WHERE subscription_id = $1"
     assert await client.app[POOL].fetchval(query, uuid.UUID(old["subscription_id"])) == "expired"
     await client.app[PAYWALL].require_active_subscription(principal(listener["user_id"]), owner)
+
+
+async def test_empty_lists_say_what_to_do(client):
+    _, listener = await user_headers(client, "listener")
+    response = await client.get(SUBSCRIPTIONS, headers=listener)
+    assert await response.json() == {
+        "subscriptions": [],
+        "page": 1,
+        "per_page": 20,
+        "total": 0,
+        "message": "You have no subscriptions yet. Subscribe to a plan with "
+        "POST /v1/monetization/subscriptions.",
+    }
+    _, dj = await user_headers(client, "dj")
+    for path, key, message in (
+        (
+            "/v1/podcasts",
+            "podcasts",
+            "You have no podcasts yet. Create one with POST /v1/podcasts.",
+        ),
+        (
+            "/v1/domains",
+            "domains",
+            "You have no custom domains yet. Register one with POST /v1/domains.",
+        ),
+    ):
+        body = await (await client.get(path, headers=dj)).json()
+        assert (body[key], body["message"]) == ([], message)
+    await create_plan(client, dj)
+    assert (await (await client.get(PLANS, headers=dj)).json())["message"] is None

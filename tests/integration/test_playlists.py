@@ -300,7 +300,7 @@ async def test_list_replace_delete_and_uploads_in_use(make_client: Any, database
     ]
     text = await (await node.get(f"{path}/stream.m3u8", headers=dj)).text()
     first_uri = next(line for line in text.splitlines() if line.startswith("http"))
-    assert f"/hls/{after['tracks'][0]['track_id']}/segment_00000.ts?grant=" in first_uri
+    assert f"/hls/{after['tracks'][0]['track_id']}/segment000.ts?grant=" in first_uri
 
     in_use = await node.delete(f"{UPLOADS}/{first['upload_id']}", headers=dj)
     status, error = await error_of(in_use)
@@ -314,6 +314,61 @@ async def test_list_replace_delete_and_uploads_in_use(make_client: Any, database
     assert (await node.delete(path, headers=dj)).status == 404
     assert (await (await node.get(PLAYLISTS, headers=dj)).json())["playlists"] == []
     assert (await node.delete(f"{UPLOADS}/{first['upload_id']}", headers=dj)).status == 204
+
+
+async def test_a_forced_upload_delete_fails_its_tracks_instead_of_breaking_players(
+    make_client: Any, database: str
+) -> None:
+    node = await start(make_client, database)
+    _, dj = await user_headers(node)
+    kept = await ready_upload(node, dj, make_mp3(3.0), title="Kept")
+    doomed = await ready_upload(node, dj, make_mp3(2.0), title="Doomed")
+    tracks = [upload_track(kept["upload_id"]), upload_track(doomed["upload_id"])]
+    playlist_id = await create(node, dj, tracks, title="Both")
+    alone = await create(node, dj, [upload_track(doomed["upload_id"])], title="Alone")
+    other = await create(node, dj, [upload_track(kept["upload_id"])], title="Other")
+    path = f"{PLAYLISTS}/{playlist_id}"
+    text = await (await node.get(f"{path}/stream.m3u8")).text()
+    doomed_uri = [line for line in text.splitlines() if line.startswith("http")][-1]
+    assert (await node.session.get(doomed_uri)).status == 200
+    store = node.app[mediaserver.app.STORE]
+    manifests = [f"playlists/{pid}/hls/manifest.m3u8" for pid in (playlist_id, alone, other)]
+    assert [(await store.head(key)).size > 0 for key in manifests] == [True] * 3
+
+    deleted = await node.delete(f"{UPLOADS}/{doomed['upload_id']}?force=true", headers=dj)
+    assert deleted.status == 204
+
+    # Each playlist playing it is no longer ready, names the track, and plays neither way.
+    expected = (
+        "Track {} could not be prepared (its upload was deleted); replace or remove it with PUT"
+    )
+    for pid, n in ((playlist_id, 2), (alone, 1)):
+        body = await detail(node, dj, pid)
+        assert body["hls_ready"] is False
+        track = body["tracks"][n - 1]
+        assert (track["status"], track["error_message"]) == ("failed", "its upload was deleted")
+        for media in ("stream.m3u8", "stream.mp3"):
+            response = await node.get(f"{PLAYLISTS}/{pid}/{media}")
+            assert await error_of(response) == (409, expected.format(n))
+    assert [t["status"] for t in (await detail(node, dj, playlist_id))["tracks"]] == [
+        "ready",
+        "failed",
+    ]
+    assert (await node.session.get(doomed_uri)).status == 404  # its segments are gone
+    stored = {info.key async for info in store.list("playlists/")}
+    assert [key in stored for key in manifests] == [False, False, True]
+    # A playlist without it is untouched.
+    assert (await detail(node, dj, other))["hls_ready"] is True
+    assert (await node.get(f"{PLAYLISTS}/{other}/stream.m3u8")).status == 200
+
+    # Replacing the track makes the playlist play again.
+    fixed = playlist_body([upload_track(kept["upload_id"])], title="Both")
+    assert (await node.put(path, json=fixed, headers=dj)).status == 200
+    assert (await detail(node, dj, playlist_id))["hls_ready"] is True
+    text = await (await node.get(f"{path}/stream.m3u8")).text()
+    assert doomed_uri not in text
+    played = await asyncio.to_thread(decode_duration, str(node.make_url(f"{path}/stream.m3u8")))
+    assert played == pytest.approx(await asyncio.to_thread(decode_duration, make_mp3(3.0)), abs=0.1)
 
 
 async def test_private_and_monetized_playlists(make_client: Any, database: str) -> None:

@@ -13,7 +13,10 @@ from email.utils import parsedate_to_datetime
 
 import feedparser
 import pytest
+import redis.asyncio as aioredis
 
+from mediaserver.app import POOL
+from mediaserver.config import SETTINGS
 from tests.accounts import user_headers
 from tests.podcasts import (
     HOSTILE,
@@ -29,7 +32,7 @@ from tests.podcasts import (
     items,
     parse_xml,
     start_audio_host,
-    start_pod_node,
+    start_pod_node_with_cache,
     subscriber_of,
 )
 
@@ -38,10 +41,7 @@ FEED_TYPE = "application/rss+xml; charset=utf-8"
 
 @pytest.fixture(params=["memory", "redis"])
 async def node(request, make_client, make_settings, test_secrets):
-    overrides = {}
-    if request.param == "redis":
-        overrides["redis_url"] = request.getfixturevalue("redis_url")
-    return await start_pod_node(make_client, make_settings, test_secrets, **overrides)
+    return await start_pod_node_with_cache(request, make_client, make_settings, test_secrets)
 
 
 @pytest.fixture
@@ -298,3 +298,45 @@ async def test_a_monetized_podcast_needs_a_subscription_for_feed_and_page(node, 
         f"{PODCASTS}/{podcast_id}", json={"monetization_enabled": False}, headers=dj
     )
     assert (await node.client.get(f"{PODCASTS}/{podcast_id}/rss.xml")).status == 200
+
+
+async def test_the_podcast_guid_survives_every_change(node, host):
+    dj, podcast_id = await dj_podcast(node)
+    url = f"{PODCASTS}/{podcast_id}"
+
+    async def guid() -> str | None:
+        return (await get_feed(node.client, podcast_id)).findtext(
+            "channel/podcast:guid", namespaces=NS
+        )
+
+    first = await guid()
+    assert first is not None
+    changes = {"title": "Renamed", "author": "DJ Other", "language": "de-de"}
+    assert (await node.client.patch(url, json=changes, headers=dj)).status == 200
+    await add_episode(node.client, dj, podcast_id, external_episode(host.url()))
+    assert (await get_feed(node.client, podcast_id)).findtext("channel/title") == "Renamed"
+    assert await guid() == first
+
+
+async def test_the_cache_serves_the_feed_without_rebuilding_it(node, host):
+    dj, podcast_id = await dj_podcast(node)
+    await add_episode(node.client, dj, podcast_id, external_episode(host.url()))
+    first = await get_feed(node.client, podcast_id)
+    if node.client.app[SETTINGS].redis_url:
+        redis = aioredis.from_url(node.client.app[SETTINGS].redis_url)
+        try:
+            assert await redis.exists(f"ms:feed:{podcast_id}") == 1
+            assert 0 < await redis.ttl(f"ms:feed:{podcast_id}") <= 300
+        finally:
+            await redis.aclose()
+    # Changed behind the service's back: a rebuilt feed would show it, the cached one not.
+    await node.client.app[POOL].execute(
+        "UPDATE podcasts SET title = 'Not via the API' WHERE podcast_id = $1",
+        uuid.UUID(podcast_id),
+    )
+    cached = await get_feed(node.client, podcast_id)
+    assert cached.findtext("channel/title") == first.findtext("channel/title")
+    node.advance(seconds=301)  # past FEED_TTL: rebuilt
+    assert (await get_feed(node.client, podcast_id)).findtext("channel/title") == (
+        "Not via the API"
+    )

@@ -47,8 +47,10 @@ async def test_create_podcast_returns_its_feed_url(node):
         ({"language": "english"}, "Field 'language' must be a language code such as en-us"),
         ({"image_url": "ftp://cdn.example.com/a.jpg"}, "Field 'image_url' must be an http or"),
         ({"image_url": "not a url"}, "Field 'image_url' must not contain spaces."),
-        ({"title": ""}, "Field 'title' must be at least 1 characters long."),
+        ({"title": ""}, "Field 'title' must not be empty."),
         ({"title": "bell\x07"}, "Field 'title' must not contain control characters."),
+        ({"description": ""}, "Field 'description' must not be empty."),
+        ({"description": " \n\t "}, "Field 'description' must not be empty."),
         ({"explicit": "no"}, "Field 'explicit' must be true or false."),
         ({"category": "Cooking"}, "Field 'category' must be"),
         ({"custom_domain": "not a domain"}, "Field 'custom_domain' must be a domain name"),
@@ -169,6 +171,9 @@ async def test_patch_podcast_reports_updated_fields(node):
     assert {k: body[k] for k in changes} == changes
     for bad, status in (({}, 400), ({"title": None}, 400), ({"language": "xx"}, 400)):
         assert (await node.client.patch(url, json=bad, headers=dj)).status == status
+    response = await node.client.patch(url, json={"description": "   "}, headers=dj)
+    assert response.status == 400
+    assert (await response.json())["error"] == "Field 'description' must not be empty."
 
 
 async def test_only_the_owner_or_an_admin_changes_a_podcast(node):

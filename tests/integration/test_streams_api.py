@@ -320,7 +320,7 @@ async def test_ad_markers_are_replaced_and_come_back_sorted(node, source):
 @pytest.mark.parametrize(
     ("markers", "message"),
     [
-        ([], "Field 'ad_markers' must contain at least 1 items."),
+        ([], "Field 'ad_markers' must contain at least 1 item."),
         ([{"position_seconds": 0, "duration_seconds": 1, "ad_type": "pre-roll"}] * 101, "at most"),
         ([{"position_seconds": -1, "duration_seconds": 30, "ad_type": "pre-roll"}], "at least 0"),
         ([{"position_seconds": 0, "duration_seconds": 0, "ad_type": "pre-roll"}], "greater than 0"),

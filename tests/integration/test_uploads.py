@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from control.uploads.service import UPLOADS as UPLOADS_SERVICE
+from hls.concat import TrackReader
 from hls.store import ObjectStore
 from mediaserver.app import STORE
 from mediaserver.config import SETTINGS
@@ -59,7 +60,7 @@ def leftovers(data_dir: Path) -> list[Path]:
 
 
 async def test_an_uploaded_mp3_becomes_hls_that_plays_through(node: Any) -> None:
-    _, headers = await user_headers(node)
+    user, headers = await user_headers(node)
     data = make_mp3(180.0, id3_title="Opening Track")
     # Over the app's 1 MiB JSON body limit: multipart is streamed, not read through it.
     assert len(data) > node.app[SETTINGS].max_json_body_bytes
@@ -72,13 +73,22 @@ async def test_an_uploaded_mp3_becomes_hls_that_plays_through(node: Any) -> None
     assert created["title"] == "Opening Track"  # from the ID3 tag
     assert created["artist"] is None and created["filename"] == "opening.mp3"
     assert created["size_bytes"] == len(data)
-    assert created["storage_url"] == store.storage_url_for(f"uploads/{upload_id}/source.mp3")
-    assert created["hls_manifest_url"] is None and created["error_message"] is None
+    # The backlog's key layout, named without the server's filesystem path.
+    folder = f"uploads/audio/{user['user_id']}/{upload_id}"
+    assert created["storage_url"] == f"file://objects/{folder}/original.mp3"
+    assert str(node.app[SETTINGS].data_dir) not in created["storage_url"]
+    # Where it will play, already while it is processing (the backlog's 201 example).
+    manifest_url = node.make_url(f"{UPLOADS}/{upload_id}/hls/manifest.m3u8")
+    assert created["hls_manifest_url"] == str(manifest_url)
+    assert created["error_message"] is None
 
     body = await wait_processed(node, headers, upload_id)
     assert body["status"] == "ready", body
-    manifest_url = node.make_url(f"{UPLOADS}/{upload_id}/hls/manifest.m3u8")
     assert body["hls_manifest_url"] == str(manifest_url)
+    stored = await keys(store, f"{folder}/")
+    assert stored[0] == f"{folder}/hls/manifest.m3u8" and stored[-1] == f"{folder}/original.mp3"
+    count = len(stored) - 2  # 180 s in segments of at most 10 s
+    assert count > 18 and stored[1:-1] == [f"{folder}/hls/segment{n:03d}.ts" for n in range(count)]
     assert body["duration_seconds"] == pytest.approx(180.0, abs=0.05)
     assert body["bitrate_kbps"] == 128 and body["completed_at"] is not None
 
@@ -95,15 +105,57 @@ async def test_media_routes_send_hls_types_and_cache_headers(node: Any) -> None:
     assert manifest.headers["Content-Type"] == "application/vnd.apple.mpegurl"
     text = await manifest.text()
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST")
-    segments = re.findall(r"^segment_\d{5}\.ts$", text, re.M)
-    assert segments == ["segment_00000.ts", "segment_00001.ts", "segment_00002.ts"]
+    segments = re.findall(r"^segment\d+\.ts$", text, re.M)
+    assert segments == ["segment000.ts", "segment001.ts", "segment002.ts"]
     segment = await node.get(f"{base}/{segments[0]}", headers=headers)
     assert segment.status == 200
     assert segment.headers["Content-Type"] == "video/mp2t"
     assert segment.headers["Cache-Control"] == "private, max-age=86400, immutable"
     assert (await segment.read())[0] == 0x47  # MPEG-TS sync byte
-    assert (await node.get(f"{base}/segment_00099.ts", headers=headers)).status == 404
+    missing = await node.get(f"{base}/segment099.ts", headers=headers)
+    assert (missing.status, await missing.json()) == (404, {"error": "Not found", "code": 404})
     assert (await node.get(f"{base}/manifest.m3u8")).status == 401
+
+
+async def test_the_manifest_url_answers_409_while_the_upload_is_processing(
+    make_client: Any, database: str
+) -> None:
+    node = await make_client(database_url=database, job_workers=0)  # nothing processes it
+    _, headers = await user_headers(node)
+    created = await upload_mp3(node, headers, make_mp3(3.0))
+    assert created["status"] == "processing"
+    base = node.make_url(f"{UPLOADS}/{created['upload_id']}/hls")
+    assert created["hls_manifest_url"] == f"{base}/manifest.m3u8"
+    for url in (created["hls_manifest_url"], f"{base}/segment000.ts"):
+        response = await node.session.get(url, headers=headers)
+        assert (response.status, await response.json()) == (
+            409,
+            {"error": "Upload is still processing; retry in a few seconds", "code": 409},
+        )
+        assert response.headers["Retry-After"] == "5"
+
+
+async def test_segments_past_999_keep_counting_and_play(make_client: Any, database: str) -> None:
+    # 1 s segments of a long low-rate file (MPEG-2.5, 8 kHz: 13 frames of 72 ms each).
+    node = await make_client(database_url=database, upload_hls_seconds=1)
+    _, headers = await user_headers(node)
+    tone = make_mp3(60.0, bitrate=8_000, sample_rate=8_000, channels=1)
+    reader = TrackReader()
+    frames = [f.data for f in reader.feed(tone) + reader.flush()]
+    data = b"".join(frames * 18)  # 18 min of whole frames, no header
+    body = await ready_upload(node, headers, data)
+    text = await (await node.session.get(body["hls_manifest_url"], headers=headers)).text()
+    names = re.findall(r"^segment\d+\.ts$", text, re.M)
+    assert len(names) > 1000
+    assert names[:2] == ["segment000.ts", "segment001.ts"]
+    assert names[999:1001] == ["segment999.ts", "segment1000.ts"]
+    base = f"{UPLOADS}/{body['upload_id']}/hls"
+    for name in ("segment999.ts", "segment1000.ts", names[-1]):
+        segment = await node.get(f"{base}/{name}", headers=headers)
+        assert segment.status == 200, name
+        assert (await segment.read())[0] == 0x47
+    # Names outside the pattern are not routed at all (aiohttp's own 404, not JSON).
+    assert (await node.get(f"{base}/segment00.ts", headers=headers)).status == 404
 
 
 async def test_title_and_artist_come_from_the_form_then_id3_then_the_file_name(
@@ -230,11 +282,33 @@ async def test_a_truncated_mp3_is_accepted_then_fails_with_the_reason(node: Any)
     assert re.fullmatch(
         r"Transcoding error: the file is truncated after 1\d\.\d s\.", body["error_message"]
     ), body["error_message"]
-    assert body["hls_manifest_url"] is None and body["completed_at"] is not None
-    manifest = f"{UPLOADS}/{created['upload_id']}/hls/manifest.m3u8"
-    assert (await node.get(manifest, headers=headers)).status == 404
+    assert body["completed_at"] is not None
+    response = await node.session.get(body["hls_manifest_url"], headers=headers)
+    assert (response.status, await response.json()) == (
+        409,
+        {"error": f"Upload could not be processed: {body['error_message']}", "code": 409},
+    )
     # Retrying cannot mend a file: the job failed at its first attempt.
     assert (await job_row(node, created["upload_id"]))["attempts"] == 1
+
+
+async def test_a_cut_off_cbr_file_without_a_header_fails_too(node: Any) -> None:
+    # No Xing/Info frame announces the length; the file ends inside its last frame.
+    _, headers = await user_headers(node)
+    reader = TrackReader()
+    frames = reader.feed(make_mp3(20.0)) + reader.flush()  # the Info frame left out
+    data = b"".join(f.data for f in frames)
+    created = await upload_mp3(node, headers, data[: len(data) // 2], filename="cut.mp3")
+    body = await wait_processed(node, headers, created["upload_id"])
+    assert (body["status"], body["duration_seconds"]) == ("failed", None)
+    assert re.fullmatch(
+        r"Transcoding error: the file is truncated after (9\.9|10\.0) s\.", body["error_message"]
+    ), body["error_message"]
+    assert (await job_row(node, created["upload_id"]))["attempts"] == 1
+    # The same audio cut between two frames is a shorter file, and plays.
+    whole = b"".join(f.data for f in frames[: len(frames) // 2])
+    ready = await ready_upload(node, headers, whole)
+    assert ready["duration_seconds"] == pytest.approx(len(frames) // 2 * 1152 / 44_100)
 
 
 async def test_an_upload_is_its_owners_alone(node: Any) -> None:
@@ -247,7 +321,7 @@ async def test_an_upload_is_its_owners_alone(node: Any) -> None:
         ("GET", path),
         ("DELETE", path),
         ("GET", f"{path}/hls/manifest.m3u8"),
-        ("GET", f"{path}/hls/segment_00000.ts"),
+        ("GET", f"{path}/hls/segment000.ts"),
     ]:
         response = await node.request(method, url, headers=other)
         assert (response.status, await response.json()) == (
@@ -285,11 +359,12 @@ async def test_my_uploads_are_listed_newest_first_a_page_at_a_time(node: Any) ->
 
 
 async def test_deleting_an_upload_removes_its_media(node: Any) -> None:
-    _, headers = await user_headers(node)
+    user, headers = await user_headers(node)
     body = await ready_upload(node, headers, make_mp3(12.0))
     upload_id = body["upload_id"]
     store = node.app[STORE]
-    assert len(await keys(store, f"uploads/{upload_id}/")) == 4  # source, 2 segments, manifest
+    folder = f"uploads/audio/{user['user_id']}/{upload_id}/"
+    assert len(await keys(store, folder)) == 4  # original, 2 segments, manifest
 
     async def used_by(candidate: uuid.UUID) -> str | None:
         return "playlist 'Friday Mix'" if str(candidate) == upload_id else None
@@ -307,7 +382,7 @@ async def test_deleting_an_upload_removes_its_media(node: Any) -> None:
     )
     deleted = await node.delete(f"{UPLOADS}/{upload_id}?force=true", headers=headers)
     assert deleted.status == 204
-    assert await keys(store, f"uploads/{upload_id}/") == []
+    assert await keys(store, folder) == []
     assert (await node.get(f"{UPLOADS}/{upload_id}", headers=headers)).status == 404
     assert (await node.delete(f"{UPLOADS}/{upload_id}", headers=headers)).status == 404
     assert (await (await node.get(UPLOADS, headers=headers)).json())["total"] == 0

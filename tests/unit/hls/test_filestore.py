@@ -270,6 +270,35 @@ class ObjectStoreContract:
         await (await store.get("early/close")).aclose()  # never iterated
         assert (await store.head("early/close")).size == 3 * MiB
 
+    async def test_a_committed_batch_reads_back_with_its_types(self, store: ObjectStore) -> None:
+        bodies = {f"hls/b1/segment{n:03d}.ts": pattern(50_000 + n, seed=n) for n in range(7)}
+        batch = store.batch(limit=2)
+        for key, body in bodies.items():
+            await batch.add(key, body, "video/mp2t")
+        await batch.commit()
+        await batch.abort()  # harmless once committed
+        assert [info.key async for info in store.list("hls/b1/")] == sorted(bodies)
+        for key, body in bodies.items():
+            assert await store.read(key) == body
+            head = await store.head(key)
+            assert (head.size, head.content_type) == (len(body), "video/mp2t")
+
+    async def test_a_batch_replaces_existing_objects(self, store: ObjectStore) -> None:
+        await store.put_bytes("hls/b2/segment000.ts", b"an older, longer version", "video/mp2t")
+        batch = store.batch()
+        await batch.add("hls/b2/segment000.ts", b"new", "video/mp2t")
+        await batch.commit()
+        assert await store.read("hls/b2/segment000.ts") == b"new"
+        assert (await store.head("hls/b2/segment000.ts")).size == 3
+
+    @pytest.mark.parametrize("key", ["../x", "a//b", "x.meta.json"])
+    async def test_a_batch_refuses_invalid_keys(self, store: ObjectStore, key: str) -> None:
+        batch = store.batch()
+        with pytest.raises(ValueError):
+            await batch.add(key, b"x")
+        await batch.commit()
+        assert [info async for info in store.list()] == []
+
 
 def test_validate_key_accepts_server_generated_keys() -> None:
     for key in ("uploads/0b1e/seg_00001.ts", "a", "A-Z_0.9/x.m3u8", ".hidden/x"):
@@ -334,9 +363,11 @@ class TestFileStore(ObjectStoreContract):
     async def test_layout_and_urls(self, store: FileStore) -> None:
         await store.put_bytes("uploads/u1/seg_00001.ts", b"ts", "video/mp2t")
         assert (store.root / "uploads/u1/seg_00001.ts").read_bytes() == b"ts"
+        # Names the object without the server's filesystem path (unlike `store.url`, for logs).
         assert store.storage_url_for("uploads/u1/seg_00001.ts") == (
-            (store.root / "uploads/u1/seg_00001.ts").as_uri()
+            "file://objects/uploads/u1/seg_00001.ts"
         )
+        assert str(store.root) not in store.storage_url_for("uploads/u1/seg_00001.ts")
         assert store.url == store.root.as_uri()
         assert await store.presigned_url("uploads/u1/seg_00001.ts") is None
 
@@ -357,6 +388,99 @@ class TestFileStore(ObjectStoreContract):
         assert head.size == len(b"changed behind our back")
         assert head.etag != md5(b"first")
         assert head.content_type == "audio/mpeg"  # guessed from the name
+
+    async def test_batch_objects_are_plain_files_without_sidecars(self, store: FileStore) -> None:
+        batch = store.batch()
+        await batch.add("up/hls/segment000.ts", b"ts", "video/mp2t")
+        await batch.add("up/hls/index.m3u8", b"#EXTM3U\n")  # no type: the name's
+        await batch.add("up/hls/notes.txt", b"n", "application/x-dj-notes")  # not implied
+        await batch.commit()
+        assert leftovers(store.root) == [
+            "up",
+            "up/hls",
+            "up/hls/index.m3u8",
+            "up/hls/notes.txt",
+            "up/hls/notes.txt.meta.json",  # a type the name does not imply is kept
+            "up/hls/segment000.ts",
+        ]
+        types = {info.key: info.content_type async for info in store.list("up/")}
+        assert types == {
+            "up/hls/index.m3u8": "application/vnd.apple.mpegurl",
+            "up/hls/notes.txt": "application/x-dj-notes",
+            "up/hls/segment000.ts": "video/mp2t",
+        }
+        first = await store.head("up/hls/segment000.ts")
+        again = store.batch()
+        await again.add("up/hls/segment000.ts", b"ts, rewritten", "video/mp2t")
+        await again.commit()
+        assert (await store.head("up/hls/segment000.ts")).etag != first.etag
+
+    async def test_a_batch_drops_the_sidecar_of_an_object_it_replaces(
+        self, store: FileStore
+    ) -> None:
+        await store.put_bytes("r/hls/segment000.ts", b"old", "video/mp2t")
+        batch = store.batch()
+        await batch.add("r/hls/segment000.ts", b"newer", "video/mp2t")
+        await batch.commit()
+        assert leftovers(store.root) == ["r", "r/hls", "r/hls/segment000.ts"]
+        head = await store.head("r/hls/segment000.ts")
+        assert (head.size, head.content_type) == (5, "video/mp2t")
+        assert head.etag != md5(b"old")
+
+    async def test_a_batch_fsyncs_every_file_and_directory_once_at_commit(
+        self, store: FileStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        synced: list[str] = []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        keys = [f"v/hls/segment{n:03d}.ts" for n in range(12)]
+        batch = store.batch(limit=3)
+        for key in keys:
+            await batch.add(key, key.encode(), "video/mp2t")
+        new_directories = list(synced)  # the directory entries made for v/ and v/hls/
+        assert sorted(new_directories) == sorted([str(store.root), str(store.root / "v")])
+        await batch.commit()
+        at_commit = synced[len(new_directories) :]
+        assert at_commit == [str(store.root / key) for key in keys] + [str(store.root / "v/hls")]
+
+    async def test_a_failed_batch_write_stops_the_batch(self, store: FileStore) -> None:
+        await store.put_bytes("f/blocker", b"a file where the batch needs a directory")
+        batch = store.batch(limit=1)
+        with pytest.raises(StoreError):
+            await batch.add("f/blocker/segment000.ts", b"a", "video/mp2t")
+            await batch.add("f/ok/segment001.ts", b"b", "video/mp2t")  # raises the failure
+        with pytest.raises(StoreError):
+            await batch.commit()
+        await batch.abort()
+        assert leftovers(store.root) == ["f", "f/blocker", "f/blocker.meta.json"]
+
+    async def test_an_aborted_batch_leaves_only_whole_objects(self, store: FileStore) -> None:
+        bodies = {f"a/hls/segment{n:03d}.ts": pattern(100_000, seed=n) for n in range(6)}
+        batch = store.batch(limit=4)
+        for key, body in bodies.items():
+            await batch.add(key, body, "video/mp2t")
+        await batch.abort()  # returns once the write in flight is done: none runs after it
+        assert not any(".tmp-" in name for name in leftovers(store.root))
+        async for info in store.list("a/"):
+            assert await store.read(info.key) == bodies[info.key]
+
+    async def test_types_follow_from_media_names_without_a_sidecar(self, store: FileStore) -> None:
+        # Not from the system's mime.types, which may call ".ts" a Qt Linguist file.
+        (store.root / "m").mkdir()
+        for name in ("segment000.ts", "manifest.m3u8", "original.mp3", "data.bin"):
+            (store.root / "m" / name).write_bytes(b"x")
+        types = {info.key: info.content_type async for info in store.list("m/")}
+        assert types == {
+            "m/data.bin": "application/octet-stream",
+            "m/manifest.m3u8": "application/vnd.apple.mpegurl",
+            "m/original.mp3": "audio/mpeg",
+            "m/segment000.ts": "video/mp2t",
+        }
 
     async def test_stray_files_are_not_listed(self, store: FileStore) -> None:
         await store.put_bytes("l/real", b"r")

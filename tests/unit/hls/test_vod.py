@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import dataclasses
 import io
 import math
 import random
@@ -21,11 +22,12 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutagen.id3 import ID3, TPE1
+from mutagen.mp3 import MP3
 
 from hls.concat import Mp3Joiner
 from hls.filestore import FileStore
 from hls.playlist import parse_media_playlist
-from hls.store import ObjectInfo
+from hls.store import ObjectBatch, ObjectInfo, StoreError
 from hls.vod import (
     MANIFEST_NAME,
     SYNC_WINDOW,
@@ -34,6 +36,7 @@ from hls.vod import (
     Mp3Validator,
     NotMp3,
     probe_mp3,
+    segment_name,
     segment_to_hls,
 )
 from relay.mp3 import Frame, Mp3FrameReader
@@ -114,7 +117,7 @@ async def test_segments_are_frame_aligned_and_cover_the_audio(name: str, store: 
     assert (manifest.playlist_type, manifest.endlist) == ("VOD", True)
     assert manifest.target_duration == HLS_TIME
     assert [s.uri for s in manifest.segments] == [
-        f"segment_{n:05d}.ts" for n in range(len(durations))
+        f"segment{n:03d}.ts" for n in range(len(durations))
     ]
     assert [s.duration for s in manifest.segments] == pytest.approx(durations, abs=5e-4)
     assert not any(s.discontinuity for s in manifest.segments)
@@ -148,12 +151,34 @@ async def test_hls_client_plays_the_upload_over_http(store: FileStore, aiohttp_s
     assert abs(played.duration - source) <= 0.1
 
 
+class RecordingBatch(ObjectBatch):
+    """A FileStore batch that reports its keys to its store once committed (durable)."""
+
+    def __init__(self, store: RecordingStore, inner: ObjectBatch) -> None:
+        super().__init__(store)
+        self._recorder, self._inner, self._keys = store, inner, []
+
+    async def add(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        await self._inner.add(key, data, content_type)
+        self._keys.append(key)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+        self._recorder.completed += self._keys
+
+    async def abort(self) -> None:
+        await self._inner.abort()
+
+
 class RecordingStore(FileStore):
-    """A FileStore that remembers the order in which puts completed."""
+    """A FileStore that remembers the order in which objects became durable."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.completed: list[str] = []
+
+    def batch(self, limit: int = 4) -> ObjectBatch:
+        return RecordingBatch(self, super().batch(limit))
 
     async def put(self, key: str, chunks: Any, content_type: str | None = None) -> ObjectInfo:
         info = await super().put(key, chunks, content_type)
@@ -174,6 +199,134 @@ async def test_manifest_is_written_after_every_segment(tmp_path: Path) -> None:
     assert store.completed[-1] == result.manifest_key
     assert sorted(store.completed[:-1]) == [key for key, _ in result.segments]
     assert len(result.segments) == 7  # 25 s in 4 s segments
+
+
+class FailingBatch(ObjectBatch):
+    """A batch whose store breaks (disk full) at the `fail_at`-th segment."""
+
+    def __init__(self, store: FileStore, inner: ObjectBatch, fail_at: int) -> None:
+        super().__init__(store)
+        self._inner, self._left = inner, fail_at
+
+    async def add(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._left -= 1
+        if self._left == 0:
+            raise StoreError("No space left on device")
+        await self._inner.add(key, data, content_type)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+
+    async def abort(self) -> None:
+        await self._inner.abort()
+
+
+class BreakingStore(FileStore):
+    def __init__(self, root: Path, fail_at: int | None = None) -> None:
+        super().__init__(root)
+        self.fail_at = fail_at
+
+    def batch(self, limit: int = 4) -> ObjectBatch:
+        inner = super().batch(limit)
+        return inner if self.fail_at is None else FailingBatch(self, inner, self.fail_at)
+
+
+def rendition_files(store: FileStore) -> list[str]:
+    return sorted(path.name for path in (store.root / DEST).iterdir())
+
+
+async def test_a_run_dying_midway_leaves_no_manifest_and_a_rerun_overwrites_cleanly(
+    tmp_path: Path,
+) -> None:
+    data = make_mp3(25.0)
+    async with BreakingStore(tmp_path / "objects") as store:
+        await store.put_bytes(SOURCE, data)
+        first = await segment_to_hls(store, SOURCE, DEST, hls_time=4)  # 7 segments
+        assert len(first.segments) == 7
+        # Only the manifest has a sidecar; no temp file is left.
+        names = [segment_name(n) for n in range(7)]
+        assert rendition_files(store) == sorted([*names, MANIFEST_NAME, "manifest.m3u8.meta.json"])
+
+        store.fail_at = 3  # the store breaks while the job runs again
+        with pytest.raises(StoreError):
+            await segment_to_hls(store, SOURCE, DEST, hls_time=10)
+        assert MANIFEST_NAME not in rendition_files(store)  # nobody is told it is complete
+
+        store.fail_at = None  # the retry, with the new setting
+        again = await segment_to_hls(store, SOURCE, DEST, hls_time=10)
+        assert [key.rsplit("/", 1)[1] for key, _ in again.segments] == names[:3]
+        assert rendition_files(store) == sorted(
+            [*names[:3], MANIFEST_NAME, "manifest.m3u8.meta.json"]
+        )
+        manifest = parse_media_playlist((await store.read(again.manifest_key)).decode())
+        assert [s.uri for s in manifest.segments] == names[:3]
+        segments = [await store.read(key) for key, _ in again.segments]
+    decoded = await asyncio.to_thread(lambda: [decode_segment(ts) for ts in segments])
+    played = sum(samples for samples, _, _ in decoded) / 44_100
+    assert abs(played - await asyncio.to_thread(decode_duration, data)) <= 0.1
+
+
+async def test_the_result_describes_the_source_from_the_same_pass(store: FileStore) -> None:
+    source = make_mp3(30.0, id3_title="Night Drive")
+    tags = ID3(io.BytesIO(source))
+    tags.add(TPE1(encoding=3, text="DJ Nova"))
+    out = io.BytesIO(source)
+    tags.save(out)
+    data = out.getvalue()
+    await store.put_bytes(SOURCE, data)
+    result = await segment_to_hls(store, SOURCE, DEST)
+    probed = probe_mp3(data)
+    assert (result.info.title, result.info.artist) == ("Night Drive", "DJ Nova")
+    assert result.info.duration == pytest.approx(result.duration)
+    assert result.info.duration == pytest.approx(probed.duration)
+    assert result.info == dataclasses.replace(probed, duration=result.info.duration)
+    assert (result.info.bitrate_kbps, result.info.sample_rate, result.info.channels) == (
+        128,
+        44_100,
+        2,
+    )
+
+
+def cut_at_a_frame_boundary(data: bytes, share: float) -> bytes:
+    """The first `share` of the file's frames, its Xing/Info header frame kept: a copy cut
+    off exactly between two frames, so only the header tells."""
+    reader = Mp3FrameReader()
+    frames = reader.feed(data) + reader.flush()
+    assert frames[0].is_info_frame
+    return b"".join(f.data for f in frames[: int(len(frames) * share)])
+
+
+async def test_a_file_its_header_shows_cut_off_is_refused_when_asked(store: FileStore) -> None:
+    cut = cut_at_a_frame_boundary(make_mp3(60.0), 0.5)
+    await store.put_bytes(SOURCE, cut)
+    with pytest.raises(CorruptMp3, match=r"truncated after (29|30)\.\d s") as caught:
+        await segment_to_hls(store, SOURCE, DEST, refuse_truncated=True)
+    assert caught.value.message == probe_error(cut)
+    assert [info.key async for info in store.list(f"{DEST}/")] == []
+    # Without asking (external playlist tracks): played as the shorter file it is.
+    result = await segment_to_hls(store, SOURCE, DEST)
+    assert result.duration == pytest.approx(30.0, abs=0.1)
+
+
+def test_header_frames_announce_the_length_mutagen_reads() -> None:
+    data = make_mp3(61.3)
+    info_frame, *audio = Mp3FrameReader().feed(data)
+    assert info_frame.announced_frames is not None
+    assert all(f.announced_frames is None for f in audio)
+    announced = info_frame.announced_frames * info_frame.header.duration
+    assert announced == pytest.approx(MP3(io.BytesIO(data)).info.length)
+    # A Fraunhofer VBRI header (32 bytes after the frame header): the count at byte 14.
+    vbri = bytearray(info_frame.data)
+    vbri[4:] = bytes(len(vbri) - 4)
+    vbri[36:54] = b"VBRI" + bytes(10) + (12_345).to_bytes(4, "big")
+    frame = Frame(info_frame.header, bytes(vbri))
+    assert (frame.is_info_frame, frame.announced_frames) == (True, 12_345)
+
+
+def probe_error(data: bytes) -> str:
+    with pytest.raises(CorruptMp3) as caught:
+        probe_mp3(data)
+    return caught.value.message
 
 
 async def test_sample_rate_change_starts_a_discontinuity(store: FileStore) -> None:
@@ -331,15 +484,65 @@ def test_probe_refuses_a_file_cut_off_mid_way() -> None:
     assert caught.value.message.startswith("Transcoding error: the file is truncated after")
 
 
-def test_probe_accepts_a_cut_off_file_without_header_as_shorter() -> None:
-    # Without a Xing/Info header nothing announces the length: a cut-off file is
-    # indistinguishable from a shorter one (stream recordings end mid-frame too), so it
-    # is accepted and its partial last frame dropped.
+def test_probe_refuses_a_cbr_file_without_header_that_ends_inside_a_frame() -> None:
+    # No Xing/Info header announces the length, but the last frame's header declares more
+    # bytes than the file holds: encoders write whole frames, so the file was cut off.
     data = joined(make_mp3(60.0))  # audio frames only, no Info frame
     cut = data[: len(data) // 2 + 100]
-    info = probe_mp3(cut)
-    assert info.duration == pytest.approx(30.0, abs=0.05)
-    assert info.duration == pytest.approx(len(audio_frames(cut)) * 1152 / 44_100)
+    seconds = len(audio_frames(cut)) * 1152 / 44_100
+    with pytest.raises(CorruptMp3) as caught:
+        probe_mp3(cut)
+    assert caught.value.message == (
+        f"Transcoding error: the file is truncated after {seconds:.1f} s."
+    )
+    assert 29.9 < seconds < 30.1
+    for sizes in ([1], [4096], [1_000_003], [7, 1441, 70_000]):  # however the bytes arrive
+        validator = Mp3Validator()
+        pos, i = 0, 0
+        while pos < len(cut):
+            validator.feed(cut[pos : pos + sizes[i % len(sizes)]])
+            pos, i = pos + sizes[i % len(sizes)], i + 1
+        validator.finish()
+        assert validator.cut_off, sizes
+        whole = Mp3Validator()
+        whole.feed(data)
+        whole.finish()
+        assert not whole.cut_off
+
+
+def test_probe_accepts_a_file_without_header_cut_at_a_frame_boundary() -> None:
+    # Cut exactly between two frames, nothing tells it from a shorter file: accepted.
+    frames = audio_frames(joined(make_mp3(60.0)))
+    whole = b"".join(f.data for f in frames[: len(frames) // 2])
+    info = probe_mp3(whole)
+    assert info.duration == pytest.approx(len(frames) // 2 * 1152 / 44_100)
+    # An ID3v1 tag after the last whole frame is not a cut-off frame either.
+    tagged = whole + b"TAG" + bytes(125)
+    assert probe_mp3(tagged).duration == info.duration
+
+
+async def test_a_file_ending_inside_a_frame_fails_and_leaves_no_segments(
+    store: FileStore,
+) -> None:
+    data = joined(make_mp3(40.0))
+    await store.put_bytes(SOURCE, data[: len(data) - 200])
+    with pytest.raises(CorruptMp3, match=r"truncated after (39\.\d|40\.0) s"):
+        await segment_to_hls(store, SOURCE, DEST, hls_time=HLS_TIME, refuse_truncated=True)
+    assert [info.key async for info in store.list(f"{DEST}/")] == []
+    # Without `refuse_truncated` (external playlist tracks) it plays what is there.
+    result = await segment_to_hls(store, SOURCE, DEST, hls_time=HLS_TIME)
+    assert result.duration == pytest.approx(len(audio_frames(data)) * 1152 / 44_100, abs=0.03)
+
+
+def test_segment_names_have_at_least_three_digits() -> None:
+    assert [segment_name(n) for n in (0, 7, 42, 999, 1000, 12_345)] == [
+        "segment000.ts",
+        "segment007.ts",
+        "segment042.ts",
+        "segment999.ts",
+        "segment1000.ts",
+        "segment12345.ts",
+    ]
 
 
 def damaged(data: bytes, share: float) -> bytes:

@@ -145,6 +145,18 @@ async def test_disconnected_listener_finishes_and_close_ends_all():
     assert await second.done == "stream stopped" and hub.listeners == 0
 
 
+async def test_a_closed_hub_finishes_late_listeners_at_once():
+    hub = StreamHub()
+    publish_seconds(hub, 1.0)
+    current = hub.add_listener(FakeTransport(), icy=False, chunked=True)
+    hub.close("server shutting down")
+    assert await current.done == "server shutting down"
+    late = FakeTransport()  # its request was under way when the node began to stop
+    listener = hub.add_listener(late, icy=False, chunked=True)
+    assert await listener.done == "server shutting down"
+    assert hub.listeners == 0 and late.written == b""
+
+
 def test_history_must_hold_a_burst():
     with pytest.raises(ValueError, match="history_bytes"):
         StreamHub(burst_bytes=300_000)

@@ -45,8 +45,71 @@ async def test_cached_until_invalidated_or_expired():
     assert await hosts.podcast_for("other.example.com") is None
     assert calls == ["pod.example.com", "other.example.com"]
     answers.clear()
-    hosts.invalidate("pod.example.com")
+    await hosts.invalidate("pod.example.com")
     assert await hosts.podcast_for("pod.example.com") is None
     answers["other.example.com"] = podcast
-    now[0] = 31.0  # other nodes' changes arrive within the TTL
+    now[0] = 31.0  # without shared versions, other nodes' changes arrive within the TTL
     assert await hosts.podcast_for("other.example.com") == podcast
+
+
+class SharedVersions:
+    """What `RedisHostVersions` is to every node: one counter (None: unreachable)."""
+
+    def __init__(self) -> None:
+        self.value: int | None = 0
+
+    async def current(self) -> int | None:
+        return self.value
+
+    async def bump(self) -> None:
+        assert self.value is not None
+        self.value += 1
+
+
+async def test_a_change_on_one_node_reaches_the_others_at_once():
+    podcast = uuid.uuid4()
+    answers: dict[str, uuid.UUID] = {"pod.example.com": podcast}
+    calls: list[str] = []
+
+    async def load(host: str) -> uuid.UUID | None:
+        calls.append(host)
+        return answers.get(host)
+
+    versions = SharedVersions()
+    now = [0.0]
+    first, second = (HostMap(load, versions, monotonic=lambda: now[0]) for _ in range(2))
+    assert await first.podcast_for("pod.example.com") == podcast
+    assert await second.podcast_for("pod.example.com") == podcast
+    assert await second.podcast_for("pod.example.com") == podcast
+    assert len(calls) == 2  # one load per node, then cached
+    answers.clear()  # detached, through the first node
+    await first.invalidate("pod.example.com")
+    assert await second.podcast_for("pod.example.com") is None  # no TTL to wait for
+    assert await second.podcast_for("pod.example.com") is None
+    assert len(calls) == 3
+    versions.value = None  # Redis down: entries live their TTL, no errors
+    answers["pod.example.com"] = podcast
+    assert await second.podcast_for("pod.example.com") is None
+    now[0] = 31.0
+    assert await second.podcast_for("pod.example.com") == podcast
+
+
+async def test_a_load_racing_a_change_is_not_kept():
+    versions = SharedVersions()
+    answers = {"pod.example.com": uuid.uuid4()}
+    stale = answers["pod.example.com"]
+    loads = 0
+
+    async def load(host: str) -> uuid.UUID | None:
+        nonlocal loads
+        loads += 1
+        found = answers.get(host)
+        if loads == 1:  # the first read sees the old row; the change commits meanwhile
+            answers.clear()
+            await versions.bump()
+        return found
+
+    hosts = HostMap(load, versions)
+    assert await hosts.podcast_for("pod.example.com") == stale  # what that read saw
+    assert await hosts.podcast_for("pod.example.com") is None  # not kept past the change
+    assert loads == 2

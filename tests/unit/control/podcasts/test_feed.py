@@ -20,11 +20,12 @@ from control.podcasts.feed import (
     hms,
     html_paragraphs,
     normalize_newlines,
+    relocate,
     render_feed,
     rfc2822,
     xml_safe,
 )
-from tests.podcasts import parse_xml
+from tests.podcasts import HOSTILE, parse_xml
 
 WHEN = datetime(2025, 6, 10, 14, 0, tzinfo=UTC)
 
@@ -131,3 +132,31 @@ def test_any_accepted_text_round_trips(title, description):
     assert root.findtext("channel/title") == title
     assert root.findtext("channel/item/title") == title
     assert html.unescape(root.findtext("channel/item/description") or "") == description
+
+
+def test_relocating_to_the_same_place_changes_nothing():
+    body = render_feed(channel(), [item(), item(guid=str(uuid.UUID(int=3)))])
+    assert relocate(body, channel().self_url, lambda _guid, url: url) == body
+
+
+def test_relocate_moves_self_and_the_enclosures_it_is_asked_to():
+    ours, theirs = str(uuid.UUID(int=2)), str(uuid.UUID(int=3))
+    body = render_feed(
+        channel(title=HOSTILE),
+        [item(guid=ours), item(guid=theirs, enclosure_url="https://cdn.example.com/x.mp3")],
+    )
+
+    def moved(guid: str, url: str) -> str:
+        return (
+            f"https://pod.example.com/episodes/{guid}/media.mp3?grant=a.1&b"
+            if guid == ours
+            else url
+        )
+
+    root = parse_xml(relocate(body, "https://pod.example.com/rss.xml?grant=a.1&b", moved))
+    link = root.find("channel/{http://www.w3.org/2005/Atom}link")
+    assert link is not None and link.get("href") == "https://pod.example.com/rss.xml?grant=a.1&b"
+    urls = [e.get("url") for e in root.iterfind("channel/item/enclosure")]
+    assert urls == [moved(ours, ""), "https://cdn.example.com/x.mp3"]
+    assert root.findtext("channel/title") == HOSTILE
+    assert not feedparser.parse(relocate(body, "https://x.example/rss.xml", moved)).bozo
