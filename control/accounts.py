@@ -10,14 +10,17 @@ takes effect at once, one made through another node within `ttl`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from aiohttp import web
 
+from control.auth import queries as tokens
 from control.security import Principal, to_millis
 from control.users import queries
 from mediaserver.db import Executor
@@ -41,27 +44,36 @@ class AccountGate:
         self._pool = pool
         self._ttl = ttl
         self._cache: OrderedDict[uuid.UUID, _State] = OrderedDict()
+        #: Bumped by `forget`: a read that began before a sign-out is not cached after it.
+        self._generation = 0
+        #: One read per account at a time: a player's 50 parallel requests share it.
+        self._loading: dict[uuid.UUID, asyncio.Task[_State]] = {}
 
     async def check(self, principal: Principal) -> None:
-        state = self._cache.get(principal.user_id)
-        now = time.monotonic()
-        if state is None or now - state.checked_at > self._ttl:
-            live, cutoff = await queries.token_state(self._pool, principal.user_id)
-            state = _State(now, live, cutoff.timestamp() if cutoff is not None else None)
-            self._remember(principal.user_id, state)
+        user_id = principal.user_id
+        state = self._cache.get(user_id)
+        if state is None or time.monotonic() - state.checked_at > self._ttl:
+            loading = self._loading.get(user_id)
+            if loading is None:
+                loading = self._loading[user_id] = asyncio.create_task(self._load(user_id))
+                loading.add_done_callback(lambda _: self._loading.pop(user_id, None))
+            state = await asyncio.shield(loading)  # a caller that leaves lets the others wait
         if not state.live:
             raise Unauthenticated("This account no longer exists")
         if state.cutoff is not None and principal.issued_at < state.cutoff:
             raise Unauthenticated("This access token was signed out; log in again")
 
-    async def sign_out_everywhere(self, conn: Executor, user_id: uuid.UUID) -> None:
-        """Refuse every access token issued to the user before now, within the caller's
-        transaction; call `forget` once it commits. Tokens issued from now on still work
-        (`iat` has millisecond precision)."""
-        await queries.set_token_cutoff(conn, user_id, to_millis(time.time()))
+    async def _load(self, user_id: uuid.UUID) -> _State:
+        generation = self._generation
+        live, cutoff = await queries.token_state(self._pool, user_id)
+        state = _State(time.monotonic(), live, cutoff.timestamp() if cutoff else None)
+        if generation == self._generation:
+            self._remember(user_id, state)
+        return state
 
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop the cached answer, so this node's next request reads the committed row."""
+        self._generation += 1
         self._cache.pop(user_id, None)
 
     def _remember(self, user_id: uuid.UUID, state: _State) -> None:
@@ -69,6 +81,16 @@ class AccountGate:
         self._cache.move_to_end(user_id)
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)
+
+
+async def sign_out_everywhere(conn: Executor, user_id: uuid.UUID, now: datetime) -> None:
+    """End every session of the user, within the caller's transaction: refresh tokens are
+    revoked and access tokens issued before now are refused (a node that cached the
+    account's state notices within `DEFAULT_TTL`; call `AccountGate.forget` once it commits
+    to make this node notice at once). Tokens issued from now on work (`iat` has
+    millisecond precision)."""
+    await tokens.revoke_user(conn, user_id, now)
+    await queries.set_token_cutoff(conn, user_id, to_millis(time.time()))
 
 
 ACCOUNTS = web.AppKey("account_gate", AccountGate)

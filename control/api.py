@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from control.accounts import ACCOUNTS
 from control.security import Principal, TokenCodec, principal_key
-from control.throttle import THROTTLE
+from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS
 from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
 
@@ -97,11 +97,20 @@ class Api:
         self.operations.extend(other.operations)
 
     def register(self, app: web.Application, guard: Guard) -> None:
-        for op in self.operations:
+        """One aiohttp resource per path, a route per method. aiohttp tries the dynamic
+        resources under a path prefix (`/v1/streams`, ...) one by one, in registration
+        order, so the listener routes (`rate="streaming"`: playlists, segments, the hot
+        path) go first; no two templates here match the same URL, so the order changes
+        which route serves a URL for none (tests/unit/control/test_routing.py checks it)."""
+        resources: dict[str, web.Resource] = {}
+        for op in sorted(self.operations, key=lambda op: op.rate != "streaming"):
+            resource = resources.get(op.path)
+            if resource is None:
+                resource = resources[op.path] = app.router.add_resource(op.path, name=op.name)
             handler = _wrap(op, guard)
-            app.router.add_route(op.method, op.path, handler, name=op.name)
+            resource.add_route(op.method, handler)
             if op.allow_head:
-                app.router.add_route("HEAD", op.path, handler)
+                resource.add_route("HEAD", handler)
 
 
 class Guard:
@@ -110,6 +119,9 @@ class Guard:
     def __init__(self, codec: TokenCodec, service_token: str | None = None) -> None:
         self._codec = codec
         self._service_token = service_token
+        #: The app whose throttle `_throttle` is.
+        self._app: web.Application | None = None
+        self._throttle: Throttle | None = None
 
     async def check(self, request: web.Request, op: Operation) -> Principal | None:
         principal = None
@@ -127,9 +139,10 @@ class Guard:
             if accounts is not None:
                 await accounts.check(principal)
             request[principal_key] = principal
-        throttle = request.config_dict.get(THROTTLE)
-        if throttle is not None:
-            await throttle.check_route(request, op, principal)
+        if op.rate is not None:
+            throttle = self._throttle_of(request)
+            if throttle is not None and throttle.enabled:
+                await throttle.check_route(request, op, principal)
         if op.auth == "required" and principal is None:
             raise Unauthenticated()
         if principal is not None:
@@ -138,6 +151,13 @@ class Guard:
             if op.scope is not None and op.scope not in principal.scopes:
                 raise Forbidden(f"Your token lacks the '{op.scope}' scope")
         return principal
+
+    def _throttle_of(self, request: web.Request) -> Throttle | None:
+        """The app's throttle (set at start-up), looked up once rather than per request."""
+        if request.app is not self._app or self._throttle is None:
+            self._throttle = request.config_dict.get(THROTTLE)
+            self._app = request.app if self._throttle is not None else None
+        return self._throttle
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -151,18 +171,25 @@ def _bearer(request: web.Request) -> str | None:
 
 
 def _wrap(op: Operation, guard: Guard) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    check, call, status = guard.check, op.handler, op.status
+
+    async def plain(request: web.Request) -> web.StreamResponse:  # no query or body model
+        await check(request, op)
+        return to_response(await call(request), status)
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        await guard.check(request, op)
+        await check(request, op)
         kwargs: dict[str, Any] = {}
         if op.query is not None:
             kwargs["query"] = parse_model(op.query, dict(request.query), "query")
         if op.body is not None:
             kwargs["body"] = parse_model(op.body, await read_json(request), "body")
-        result = await op.handler(request, **kwargs)
-        return to_response(result, op.status)
+        result = await call(request, **kwargs)
+        return to_response(result, status)
 
-    handle.__name__ = op.handler.__name__
-    return handle
+    wrapped = plain if op.query is None and op.body is None else handle
+    wrapped.__name__ = op.handler.__name__
+    return wrapped
 
 
 def to_response(result: Any, status: int = 200) -> web.StreamResponse:

@@ -9,12 +9,7 @@ from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
 from control.auth import routes as auth_routes
 from control.domains import routes as domains_routes
-from control.middleware import (
-    error_middleware,
-    make_cors_middleware,
-    make_header_signal,
-    make_observe_middleware,
-)
+from control.middleware import make_header_signal, make_middleware
 from control.monetization import routes as monetization_routes
 from control.openapi import OPENAPI, build_document
 from control.playlists import routes as playlists_routes
@@ -51,8 +46,8 @@ def all_routes() -> Api:
 
 
 def middlewares(settings: Settings, metrics: Metrics) -> list:  # type: ignore[type-arg]
-    """Outermost first: observe (request id, metrics) → CORS preflight → errors → route."""
-    return [make_observe_middleware(metrics), make_cors_middleware(settings), error_middleware]
+    """One middleware: request id + metrics, then CORS preflight, then errors, then the route."""
+    return [make_middleware(metrics)]
 
 
 def setup_control(app: web.Application, settings: Settings, guard: Guard) -> None:

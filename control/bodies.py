@@ -75,9 +75,8 @@ def send_body(
     if wanted is None:
         return web.Response(body=data, headers=headers)
     if wanted == UNSATISFIABLE:
-        headers["Content-Range"] = f"bytes */{len(data)}"
         del headers["Content-Type"]
-        return web.Response(status=416, headers=headers)
+        return range_not_satisfiable(len(data), headers)
     assert isinstance(wanted, ByteRange)
     headers["Content-Range"] = wanted.content_range
     return web.Response(status=206, body=data[wanted.start : wanted.end + 1], headers=headers)
@@ -89,3 +88,15 @@ def _matches(if_none_match: str, etags: tuple[str, ...]) -> bool:
         return True
     sent = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return any(etag in sent for etag in etags)
+
+
+def range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
+    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17) and the JSON error body
+    every error has."""
+    message = f"Range not satisfiable: the media is {size} bytes long"
+    return web.json_response(
+        {"error": message, "code": 416},
+        status=416,
+        headers={**headers, "Content-Range": f"bytes */{size}"},
+    )
+

@@ -1,15 +1,19 @@
-"""Middlewares and signals every request passes through: request id + metrics + logging,
-error rendering, CORS preflight, and the security/CORS headers of every response."""
+"""The middleware and signal every request passes through: request id + metrics + logging,
+CORS preflight and error rendering, and the security/CORS headers of every response.
+
+This is the hot path of every media GET (DESIGN "Performance targets": HLS origin at
+≥ 30 % of nginx's req/s), hence the single middleware layer and the precomputed headers."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from mediaserver.config import Settings
 from mediaserver.errors import ServiceError
@@ -20,6 +24,7 @@ log = logging.getLogger("mediaserver.http")
 access_log = logging.getLogger("mediaserver.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 request_id_key = web.RequestKey("request_id", str)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -31,6 +36,22 @@ _EXPOSED_HEADERS = (
     "Content-Length, Content-Range, Accept-Ranges, Retry-After, X-Request-ID, ETag, "
     "Last-Modified, icy-metaint, icy-name, icy-br"
 )
+# Header names as `istr`: the multidicts of requests and responses then skip case-folding.
+_X_REQUEST_ID = istr("X-Request-ID")
+_AC_REQUEST_METHOD = hdrs.ACCESS_CONTROL_REQUEST_METHOD
+_HSTS = istr("Strict-Transport-Security")
+_SECURITY_HEADERS = (
+    (istr("X-Content-Type-Options"), "nosniff"),
+    (istr("X-Frame-Options"), "DENY"),
+    (istr("Referrer-Policy"), "no-referrer"),
+    (istr("Cross-Origin-Resource-Policy"), "cross-origin"),
+    (istr("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'"),
+)
+_PREFLIGHT = {
+    hdrs.ACCESS_CONTROL_ALLOW_METHODS: _ALLOWED_METHODS,
+    hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
+    hdrs.ACCESS_CONTROL_MAX_AGE: "600",
+}
 
 
 def endpoint_of(request: web.Request) -> str:
@@ -42,28 +63,50 @@ def endpoint_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def make_observe_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Outermost: request id, duration and count by route template."""
+def new_request_id() -> str:
+    """32 random hex digits, like `uuid4().hex` at a fifth of its cost."""
+    return os.urandom(16).hex()
+
+
+def make_middleware(metrics: Metrics) -> Middleware:
+    """The one middleware of every request: request id, duration and count by route
+    template (outermost), then CORS preflight, then error rendering. One layer rather than
+    three, because each layer costs a coroutine and a frame per request."""
+    observe = metrics.observe_request
+    access_enabled = access_log.isEnabledFor
+    clock = time.perf_counter
 
     @web.middleware
-    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        incoming = request.headers.get(_X_REQUEST_ID)
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
         request[request_id_key] = request_id
         token = request_id_var.set(request_id)
-        started = time.perf_counter()
+        started = clock()
         status = 500
         try:
-            response = await handler(request)
+            if request.method == "OPTIONS" and _AC_REQUEST_METHOD in request.headers:
+                response: web.StreamResponse = web.Response(status=204, headers=_PREFLIGHT)
+            else:
+                try:
+                    response = await handler(request)
+                except ServiceError as exc:
+                    response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+                except web.HTTPException as exc:
+                    if exc.status < 400:
+                        raise
+                    response = _http_exception(request, exc)
+                except Exception:  # the one place an unknown failure is turned into a 500
+                    response = _internal_error(request, request_id)
             status = response.status
             return response
-        except web.HTTPException as exc:  # redirects escape the error middleware on purpose
+        except web.HTTPException as exc:  # redirects are not errors: aiohttp sends them
             status = exc.status
             raise
         finally:
-            seconds = time.perf_counter() - started
-            metrics.observe_request(request.method, endpoint_of(request), status, seconds)
-            if access_log.isEnabledFor(logging.INFO):
+            seconds = clock() - started
+            observe(request.method, endpoint_of(request), status, seconds)
+            if access_enabled(logging.INFO):
                 access_log.info(
                     "%s %s %s",
                     request.method,
@@ -77,25 +120,14 @@ def make_observe_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.Str
                 )
             request_id_var.reset(token)
 
-    return observe
+    return middleware
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every failure as `{"error": ..., "code": ...}`; 500s are logged, never leaked."""
-    try:
-        return await handler(request)
-    except ServiceError as exc:
-        return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _http_exception(request, exc)
-    except Exception:  # the one place an unknown failure is turned into a 500
-        request_id = request.get(request_id_key, "")
-        log.exception("unhandled error", extra={"method": request.method, "path": request.path})
-        body = {"error": "An unexpected error occurred", "code": 500, "request_id": request_id}
-        return web.json_response(body, status=500)
+def _internal_error(request: web.Request, request_id: str) -> web.Response:
+    """A generic 500 naming the request id; the exception is logged, never leaked."""
+    log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+    body = {"error": "An unexpected error occurred", "code": 500, "request_id": request_id}
+    return web.json_response(body, status=500)
 
 
 def _http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -115,49 +147,28 @@ def _http_exception(request: web.Request, exc: web.HTTPException) -> web.Respons
     )
 
 
-def make_cors_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Answer CORS preflight requests for any path; routes never see them."""
-
-    @web.middleware
-    async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return web.Response(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Methods": _ALLOWED_METHODS,
-                    "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
-                    "Access-Control-Max-Age": "600",
-                },
-            )
-        return await handler(request)
-
-    return preflight
-
-
 def make_header_signal(
     settings: Settings,
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """`on_response_prepare` hook: runs for streamed responses too, just before headers go out."""
+    """`on_response_prepare` hook: runs for streamed responses too, just before headers go out.
+    A header a handler set itself is kept (the security headers are defaults)."""
     wildcard = "*" in settings.cors_allow_origins
     allowed = frozenset(settings.cors_allow_origins)
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
-        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-        if request.url.scheme == "https":
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        for name, value in _SECURITY_HEADERS:
+            headers.setdefault(name, value)
+        if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
+            headers.setdefault(_HSTS, "max-age=31536000")
         request_id = request.get(request_id_key)
         if request_id:
-            headers["X-Request-ID"] = request_id
-        origin = request.headers.get("Origin")
+            headers[_X_REQUEST_ID] = request_id
+        origin = request.headers.get(hdrs.ORIGIN)
         if origin and (wildcard or origin in allowed):
-            headers["Access-Control-Allow-Origin"] = "*" if wildcard else origin
-            headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS
+            headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*" if wildcard else origin
+            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED_HEADERS
             if not wildcard:
-                headers.add("Vary", "Origin")
+                headers.add(hdrs.VARY, "Origin")
 
     return add_headers

@@ -23,6 +23,8 @@ LEEWAY_SECONDS = 5
 VERIFIED_TOKENS = 10_000
 EXPIRED = "Access token has expired"
 
+#: The content a listener consumes. `domains:read` and `analytics:read` are about resources
+#: only DJs own, so a listener's token lacks them (403 names the scope, not an empty list).
 READ_SCOPES = ("streams:read", "playlists:read", "podcasts:read")
 #: Backlog US-8.3. A DJ reads and writes its own resources; a listener reads and subscribes.
 #: Uploaded audio (`/v1/uploads/audio*`) is playlist material: `playlists:write` uploads and

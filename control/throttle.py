@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from control.ratelimit import RateLimiter
+from control.ratelimit import MemoryRateLimiter, RateLimiter
 from control.security import Principal
 from mediaserver.config import Settings
 from mediaserver.errors import RateLimited
@@ -39,7 +39,11 @@ class Throttle:
     def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
         self._limiter = limiter
         self._settings = settings
+        #: False when `RATE_LIMIT_ENABLED=false`: callers may skip `check_route` then.
+        self.enabled = settings.rate_limit_enabled
         self._warned_at = -WARN_EVERY_SECONDS
+        #: Counts on this node alone while the shared limiter is unreachable.
+        self._fallback = MemoryRateLimiter()
         self._limits = {
             "metadata": settings.rate_limit_metadata_per_minute,
             "write": settings.rate_limit_write_per_minute,
@@ -52,7 +56,7 @@ class Throttle:
     ) -> None:
         """Metadata and write limits are per user (per IP when anonymous); streaming and the
         account routes (register, refresh, logout) per IP."""
-        if not self._settings.rate_limit_enabled or op.rate is None:
+        if not self.enabled or op.rate is None:
             return
         ip = client_ip(request, self._settings.trust_forwarded_for)
         per_user = principal is not None and op.rate in ("metadata", "write")
@@ -61,7 +65,7 @@ class Throttle:
 
     async def check_login(self, email: str, ip: str) -> None:
         """Login attempts: per email (guessing one account) and per IP (spraying many)."""
-        if not self._settings.rate_limit_enabled:
+        if not self.enabled:
             return
         await self._hit(f"login:ip:{ip}", self._settings.rate_limit_login_per_ip_per_minute)
         await self._hit(
@@ -73,13 +77,13 @@ class Throttle:
         try:
             decision = await self._limiter.hit(key, limit, 60.0)
         except (RedisError, OSError) as exc:
-            # Fail open: limits guard against abuse, and an outage of the limiter's store
-            # must not turn every request into an error. Logged, at most every 10 s.
+            # An outage of the shared store must neither turn every request into an error
+            # nor lift the limits (login guessing): each node limits on its own meanwhile.
             now = time.monotonic()
             if now - self._warned_at >= WARN_EVERY_SECONDS:
                 self._warned_at = now
-                log.warning("rate limiter unavailable, not limiting: %r", exc)
-            return
+                log.warning("shared rate limiter unavailable, limiting per node: %r", exc)
+            decision = await self._fallback.hit(key, limit, 60.0)
         if not decision.allowed:
             raise RateLimited(math.ceil(decision.retry_after))
 

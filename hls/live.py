@@ -8,6 +8,11 @@ that reconnects at another sample rate, MPEG version or channel count): the next
 is muxed by a new segmenter whose timestamps continue where the old one stopped, behind an
 EXT-X-DISCONTINUITY (RFC 8216 §4.3.2.3: a change of encoding parameters).
 
+Each run (relay start) numbers its segments from the wall clock (`hls.window.sequence_origin`),
+so segment URLs are never reused and MEDIA-SEQUENCE never goes back across restarts; its
+first segment carries a discontinuity. Ad marker positions stay media seconds since the
+run began: they do not depend on sequence numbers.
+
 A slow mux never blocks the relay: at most `max_pending` segments wait for the worker;
 beyond that the oldest waiting one is skipped (and the next published one carries a
 discontinuity).
@@ -30,7 +35,7 @@ from hls.adbreaks import AdBreaks, AdCue, AdMarker, merge_cues
 from hls.id3 import id3_title_tag
 from hls.packager import TsSegmenter
 from hls.playlist import DateRange, MediaPlaylist, Segment
-from hls.window import SegmentWindow
+from hls.window import SegmentWindow, sequence_origin
 from relay.mp3 import Frame
 
 log = logging.getLogger(__name__)
@@ -72,7 +77,12 @@ class LiveHls:
         max_pending: int = 3,
     ) -> None:
         self.target_duration = target_duration
-        self.window = SegmentWindow(target_duration, window_size)
+        # Numbers above every earlier run's (the origin routes cache segment URLs as
+        # immutable), the discontinuity count rising with them: `sequence_origin`.
+        origin = sequence_origin(clock())
+        self.window = SegmentWindow(
+            target_duration, window_size, first_sequence=origin, discontinuity_sequence=origin
+        )
         self.stats = LiveStats()
         self._ad_markers: tuple[AdMarker, ...] = ()
         self._breaks = AdBreaks()
@@ -87,7 +97,9 @@ class LiveHls:
         self._frames: list[bytes] = []
         self._duration = 0.0
         self._frame_duration = 0.0
-        self._discontinuity = False
+        # The first segment of a run is marked: its timestamps start afresh, and a player
+        # that kept polling across a restart must reset its timeline (RFC 8216 §4.3.2.3).
+        self._discontinuity = True
         self._title: str | None = None
         self._started: datetime | None = None
         self._timeline: datetime | None = None  # program date-time of the next segment

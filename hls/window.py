@@ -7,8 +7,33 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from hls.playlist import MediaPlaylist, Segment, check_segment_duration
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def sequence_origin(now: datetime) -> int:
+    """The first media sequence number of a live window opened at `now` (an aware
+    datetime): the Unix time in milliseconds.
+
+    Segment URLs are named by sequence number and cached as immutable, and a playlist's
+    MEDIA-SEQUENCE must never go backwards (RFC 8216 §6.2.1), so a relay that starts again
+    (node restart, deploy, disable/enable) must not reuse the numbers of its previous run.
+    The window holds no state across runs; the clock does. Milliseconds, not target
+    durations: a run uses one number per segment, and segments are often shorter than
+    the target (cut at title changes, ad breaks, format changes), so a run's numbers
+    outrun `now // target` (an hour with twenty title changes ends twenty segments ahead
+    of it, and a restart within two minutes would reuse them). A segment holds at least one
+    frame (24 ms of audio or more) and sources send audio in real time, so a run uses far
+    fewer numbers than milliseconds pass: the next run starts above the last number of the
+    previous one, unless the wall clock was set back by about as long as that run lasted.
+    Also a sane DISCONTINUITY-SEQUENCE to start from:
+    it counts at most one per segment, so it stays at or below MEDIA-SEQUENCE and keeps
+    rising across runs too (§6.2.2)."""
+    return (now - _EPOCH) // _MILLISECOND
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,11 @@ class UrlSigner:
         return f"{expires}.{mac.hexdigest()[:32]}"
 
     def verify(self, resource: str, grant: str, now: float) -> bool:
+        """Whether `grant` was signed for `resource` and has not expired. Anything else a
+        client may send (non-ASCII digits, huge numbers, odd characters) is just False."""
         expires, _, _mac = grant.partition(".")
-        if not expires.isdigit() or int(expires) < now:
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
             return False
-        return hmac.compare_digest(self.sign(resource, int(expires)), grant)
+        if int(expires) < now:
+            return False
+        return hmac.compare_digest(self.sign(resource, int(expires)).encode(), grant.encode())

@@ -211,8 +211,11 @@ class JobQueue:
                 log.warning("could not claim a job: %r", exc)
                 job = None
             if job is None:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+                # lands as the event is set (gh-86296), and close() would wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), self._poll)
+                    async with asyncio.timeout(self._poll):
+                        await wakeup.wait()
                 continue
             await self._run(job)
 

@@ -41,9 +41,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        #: (method, endpoint, code) → its labelled children: `labels()` costs more than the
+        #: update itself, and every request makes one. Bounded by routes × methods × codes.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
     def observe_request(self, method: str, endpoint: str, code: int, seconds: float) -> None:
-        self.http_requests.labels(method, str(code), endpoint).inc()
-        self.http_duration.labels(method, endpoint).observe(seconds)
+        children = self._children.get((method, endpoint, code))
+        if children is None:
+            children = self._children[method, endpoint, code] = (
+                self.http_requests.labels(method, str(code), endpoint),
+                self.http_duration.labels(method, endpoint),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -48,6 +48,8 @@ class MigrationError(Exception):
 
 
 def discover(directory: Path = SQL_DIR) -> list[Migration]:
+    if not any(directory.glob("*.sql")):  # a node must never start on a schema it lacks
+        raise MigrationError(f"no migrations found in {directory}")
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         match = _NAME.match(path.name)

@@ -72,7 +72,8 @@ class DemoSource:
         assert task is not None
         self._clients.add(task)
         try:
-            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1")
+            async with asyncio.timeout(10):  # not wait_for: see mediaserver/jobs.py
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             path = head.split(" ", 2)[1] if head.count(" ") >= 2 else "/"
             if path.startswith("/admin/stats"):
                 writer.write(self._stats(head))
@@ -80,7 +81,7 @@ class DemoSource:
                 await self._stream(writer, "icy-metadata: 1" in head.lower())
             else:
                 writer.write(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-            await asyncio.wait_for(writer.drain(), DRAIN_TIMEOUT)
+            await _drain(writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -126,7 +127,7 @@ class DemoSource:
                 out = interleave(data, offset, METAINT, self._block()) if icy else data
                 offset += len(data)
                 writer.write(out)
-                await asyncio.wait_for(writer.drain(), DRAIN_TIMEOUT)
+                await _drain(writer)
                 due += sum(f.duration for f in batch)
                 await asyncio.sleep(max(0.0, due - loop.time()))
 
@@ -137,3 +138,9 @@ class DemoSource:
 
     def _block(self) -> bytes:
         return encode_metadata({"StreamTitle": self.title, "StreamUrl": ""})
+
+
+async def _drain(writer: asyncio.StreamWriter) -> None:
+    """`drain()`, bounded: a listener that stops reading cannot hold the demo source."""
+    async with asyncio.timeout(DRAIN_TIMEOUT):
+        await writer.drain()

@@ -109,6 +109,7 @@ class Relay:
             self,
             read_timeout=options.read_timeout,
             backoff=options.reconnect_backoff,
+            stream_id=str(source.stream_id),
         )
         self.connected = False
         self.connected_since: datetime | None = None
@@ -246,8 +247,9 @@ class Relay:
         while True:
             # Extra beats do not move the sample clock: a stream changed every few seconds
             # still gets its sample every `period`, and only that one.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._beat_now.wait(), max(0.0, next_sample - loop.time()))
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see mediaserver/jobs.py
+                async with asyncio.timeout(max(0.0, next_sample - loop.time())):
+                    await self._beat_now.wait()
             self._beat_now.clear()
             sample = loop.time() >= next_sample
             if sample:

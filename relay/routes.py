@@ -2,8 +2,9 @@
 
 Access rules (visibility, paywall) are the streams service's. Players that cannot send an
 `Authorization` header (Safari's native HLS, VLC, `<audio>`) open `live.mp3`/`live.m3u8`
-with the signed `?grant=` of the `play_urls` that `GET /v1/streams/{id}` hands out, and the
-segments of a playlist served to an authorised client carry a short-lived segment grant
+with the signed `?grant=` of the `play_urls` that `GET /v1/streams/{id}` hands out (bound
+to the user it was issued to, whose access is re-checked on each use), and the segments of
+a playlist served to an authorised client carry a short-lived segment grant
 (`control.streams.grants`)."""
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from aiohttp import web
 from control.api import Api, path_uuid
 from control.security import principal_key
 from control.streams.grants import GRANTS, is_open
+from control.streams.queries import StreamRow
 from control.streams.service import STREAMS
 from hls.playlist import render_media_playlist
 from mediaserver.config import SETTINGS
-from mediaserver.errors import Forbidden, NotFound
+from mediaserver.errors import NotFound
 from relay.listener import serve_listener
 from relay.manager import RELAYS, Relay
 
@@ -30,13 +32,14 @@ _MEDIA_ERRORS = (401, 403, 404, 429, 503)
 _PLAY_GRANT = (
     "Private and monetized streams: a `Bearer` token that passes the access rules, or the "
     "`?grant=` of the `play_urls` from `GET /v1/streams/{stream_id}` (for players that "
-    "cannot send headers); a forged or expired grant is 403."
+    "cannot send headers); a forged or expired grant is 403, and so is one whose user may "
+    "no longer listen (subscription lapsed, account deleted)."
 )
 
 
-async def _live_relay(request: web.Request) -> tuple[uuid.UUID, Relay, bool]:
-    """The relay of a stream the caller may listen to (by its play grant, else by the
-    access rules), and whether the stream is open to anyone."""
+async def _live_relay(request: web.Request) -> tuple[StreamRow, Relay]:
+    """The stream the caller may listen to (by its play grant, else by the access rules),
+    and its relay."""
     stream_id = path_uuid(request, "stream_id", "Stream")
     streams = request.app[STREAMS]
     grant = request.query.get("grant")
@@ -44,7 +47,7 @@ async def _live_relay(request: web.Request) -> tuple[uuid.UUID, Relay, bool]:
         row = await streams.play_access(stream_id, grant)
     else:
         row = await streams.media_access(request.get(principal_key), stream_id)
-    return stream_id, _relay(request, stream_id), is_open(row)
+    return row, _relay(request, stream_id)
 
 
 def _relay(request: web.Request, stream_id: uuid.UUID) -> Relay:
@@ -70,7 +73,8 @@ def _header(value: str | None) -> str:
     errors=_MEDIA_ERRORS,
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
-    _, relay, public = await _live_relay(request)
+    row, relay = await _live_relay(request)
+    public = is_open(row)
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     source = relay.source
@@ -97,7 +101,8 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     errors=_MEDIA_ERRORS,
 )
 async def live_m3u8(request: web.Request) -> web.Response:
-    stream_id, relay, public = await _live_relay(request)
+    row, relay = await _live_relay(request)
+    stream_id, public = row.stream_id, is_open(row)
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(relay.hls.window):
@@ -107,7 +112,7 @@ async def live_m3u8(request: web.Request) -> web.Response:
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
     origin = request.app[SETTINGS].public_url or str(request.url.origin())
     base = f"{origin}/v1/streams/{stream_id}/hls"
-    query = "" if public else request.app[GRANTS].segment_query(stream_id)
+    query = "" if public else request.app[GRANTS].segment_query(row)
     key = (relay.hls.window.next_sequence, base, query)
     if relay.hls.rendered is None or relay.hls.rendered[0] != key:
         # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
@@ -141,11 +146,10 @@ async def live_segment(request: web.Request) -> web.Response:
     stream_id = path_uuid(request, "stream_id", "Stream")
     grant = request.query.get("grant")
     if grant is not None:
-        if not request.app[GRANTS].segment_ok(stream_id, grant):
-            raise Forbidden("This segment link has expired; reload the playlist")
+        await request.app[STREAMS].segment_access(stream_id, grant)
         relay = _relay(request, stream_id)
     else:
-        _, relay, _public = await _live_relay(request)
+        _, relay = await _live_relay(request)
     entry = relay.hls.window.get(int(request.match_info["seq"]))
     if entry is None:
         raise NotFound("Segment is no longer available")

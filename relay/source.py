@@ -3,7 +3,10 @@
 `GET <mount>` with `Icy-MetaData: 1` over HTTP/1.0 (so no server chunks the body); the
 answer may start with `ICY 200 OK` (SHOUTcast v1) or `HTTP/1.x 200`. Bytes go through the
 ICY demuxer and the MP3 frame reader; frames and titles go to a `SourceSink`. Any failure
-ends the connection and `run()` reconnects with jittered exponential backoff (1 s → 30 s).
+ends the connection and `run()` reconnects with jittered exponential backoff (1 s → 30 s):
+an unexpected one (a bug, in a parser or a sink) is logged with its traceback first, so a
+bad header never stops a stream's relay for good. Numeric headers count only ASCII digits
+(`str.isdigit` also accepts `²`, which `int` refuses).
 """
 
 from __future__ import annotations
@@ -39,13 +42,17 @@ class ResponseHead:
 
     @property
     def metaint(self) -> int | None:
-        value = self.headers.get("icy-metaint", "")
-        return int(value) if value.isdigit() and int(value) > 0 else None
+        value = ascii_int(self.headers.get("icy-metaint", ""))
+        return value if value else None
 
     @property
     def bitrate_kbps(self) -> int | None:
-        value = self.headers.get("icy-br", "").split(",")[0].strip()
-        return int(value) if value.isdigit() else None
+        return ascii_int(self.headers.get("icy-br", "").split(",")[0].strip())
+
+
+def ascii_int(value: str) -> int | None:
+    """A header's non-negative decimal number: ASCII digits only, else None."""
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def parse_response_head(raw: bytes) -> ResponseHead:
@@ -56,10 +63,9 @@ def parse_response_head(raw: bytes) -> ResponseHead:
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not (parts[0] == "ICY" or parts[0].startswith("HTTP/")):
         raise SourceError(f"not an HTTP or ICY response: {lines[0][:80]!r}")
-    try:
-        status = int(parts[1])
-    except ValueError:
-        raise SourceError(f"bad status line: {lines[0][:80]!r}") from None
+    status = ascii_int(parts[1])
+    if status is None:
+        raise SourceError(f"bad status line: {lines[0][:80]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -86,8 +92,10 @@ class SourceClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 15.0,
         backoff: tuple[float, float] = (1.0, 30.0),
+        stream_id: str = "",
     ) -> None:
         self.url = url
+        self.stream_id = stream_id  # for the logs
         self._sink = sink
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -103,13 +111,23 @@ class SourceClient:
                 reason = "source closed the connection"
             except (OSError, SourceError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # the task's supervisor: a bug must not end the relay
+                reason = f"unexpected {type(exc).__name__}: {exc}"
+                log.exception(
+                    "relay source failed", extra={"stream_id": self.stream_id, "url": self.url}
+                )
             self._sink.on_disconnected(reason)
             if received:
                 delay = self._backoff[0]
             wait = random.uniform(delay / 2, delay)  # noqa: S311 (jitter, not crypto)
             log.info(
                 "source disconnected",
-                extra={"url": self.url, "reason": reason, "retry_in": round(wait, 2)},
+                extra={
+                    "stream_id": self.stream_id,
+                    "url": self.url,
+                    "reason": reason,
+                    "retry_in": round(wait, 2),
+                },
             )
             await asyncio.sleep(wait)
             delay = min(delay * 2, self._backoff[1])
@@ -131,7 +149,8 @@ class SourceClient:
         demuxer, frames = IcyDemuxer(head.metaint), Mp3FrameReader()
         received = False
         while True:
-            data = await asyncio.wait_for(reader.read(64 * 1024), self._read_timeout)
+            async with asyncio.timeout(self._read_timeout):  # not wait_for: mediaserver/jobs.py
+                data = await reader.read(64 * 1024)
             if not data:
                 return received
             for event in demuxer.feed(data):
@@ -149,22 +168,21 @@ class SourceClient:
         parts = urlsplit(url)
         secure = parts.scheme == "https"
         host, port = parts.hostname or "", parts.port or (443 if secure else 80)
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(self._connect_timeout):
+            reader, writer = await asyncio.open_connection(
                 host,
                 port,
                 ssl=ssl.create_default_context() if secure else None,
                 limit=MAX_HEAD_BYTES,
-            ),
-            self._connect_timeout,
-        )
+            )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         writer.write(
             f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
             "Icy-MetaData: 1\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
         )
         try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._connect_timeout)
+            async with asyncio.timeout(self._connect_timeout):
+                raw = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
             writer.close()
             raise SourceError("response head too large") from None

@@ -4,7 +4,10 @@ helpers to create podcasts and episodes the way a client does."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import socket
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -20,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from mediaserver.app import build_app
 from mediaserver.clock import utcnow
 from tests.audio import make_mp3
+from tests.loopback import LoopbackServer
 from tests.streams import subscriber_of
 
 PODCASTS = "/v1/podcasts"
@@ -242,3 +246,60 @@ def seek_and_decode(url: str, seconds: float) -> float:
         container.seek(int(seconds / stream.time_base), stream=stream)
         frame = next(container.decode(stream))
         return float(frame.time or 0.0)
+
+
+class TcpProxy(LoopbackServer):
+    """Forwards every connection to `upstream` (host, port) — a Redis server the test can
+    take away (`stop()`: connections dropped, new ones refused) and bring back (`start()`)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        super().__init__()
+        self._upstream = upstream
+        self._server: asyncio.Server | None = None
+        self._pumps: set[asyncio.Task[None]] = set()
+
+    async def _serve(self, sock: socket.socket) -> None:
+        self._server = await asyncio.start_server(self._on_connection, sock=sock)
+
+    async def _shutdown(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for task in self._pumps:
+            task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        await server.wait_closed()
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        except OSError:
+            writer.close()
+            return
+        pumps = [
+            asyncio.create_task(_pump(reader, up_writer)),
+            asyncio.create_task(_pump(up_reader, writer)),
+        ]
+        for task in pumps:
+            self._pumps.add(task)
+            task.add_done_callback(self._pumps.discard)
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+            for stream in (writer, up_writer):
+                stream.close()
+                with contextlib.suppress(OSError):
+                    await stream.wait_closed()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()

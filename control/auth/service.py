@@ -10,6 +10,7 @@ from datetime import timedelta
 import asyncpg
 from aiohttp import web
 
+from control.accounts import sign_out_everywhere
 from control.auth import queries
 from control.auth.passwords import PasswordHasher
 from control.auth.schemas import LoginIn, RegisterIn, TokenPair
@@ -124,6 +125,9 @@ class AuthService:
                 row = await users.insert(conn, email, name or "Admin", password_hash, "admin")
             else:
                 row = await users.set_role(conn, existing.user_id, "admin", password_hash, name)
+                # The password was reset: sessions opened with the old one end, so a leaked
+                # refresh token cannot mint tokens of the promoted account.
+                await sign_out_everywhere(conn, existing.user_id, self._clock())
         return user_out(row)
 
     async def _issue(

@@ -24,6 +24,7 @@ class PlanRow:
     stripe_product_id: str
     stripe_price_id: str
     created_at: datetime
+    platform_wide: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,32 +47,32 @@ class SubscriptionRow:
 
 INSERT_PLAN = """
 INSERT INTO monetization_plans (owner_id, name, price_cents, currency, billing_interval,
-                                features, stripe_product_id, stripe_price_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                features, stripe_product_id, stripe_price_id, platform_wide)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING plan_id, owner_id, name, price_cents, currency, billing_interval, features,
-       stripe_product_id, stripe_price_id, created_at
+       stripe_product_id, stripe_price_id, created_at, platform_wide
 """
 PLAN_BY_ID = """
 SELECT plan_id, owner_id, name, price_cents, currency, billing_interval, features,
-       stripe_product_id, stripe_price_id, created_at
+       stripe_product_id, stripe_price_id, created_at, platform_wide
 FROM monetization_plans WHERE plan_id = $1 AND deleted_at IS NULL
 """
 PLAN_PAGE = """
 SELECT plan_id, owner_id, name, price_cents, currency, billing_interval, features,
-       stripe_product_id, stripe_price_id, created_at, count(*) OVER () AS total
+       stripe_product_id, stripe_price_id, created_at, platform_wide,
+       count(*) OVER () AS total
 FROM monetization_plans WHERE deleted_at IS NULL
 ORDER BY created_at, plan_id LIMIT $1 OFFSET $2
 """
 PLAN_COUNT = "SELECT count(*) FROM monetization_plans WHERE deleted_at IS NULL"
 
-# A subscription opens the content of its plan's owner; a plan an admin created is
-# platform-wide and opens everything.
+# A subscription opens the content of its plan's owner; a platform-wide plan (an admin's)
+# opens everything.
 HAS_ACTIVE = """
 SELECT EXISTS (SELECT 1 FROM subscriptions s
                JOIN monetization_plans p ON p.plan_id = s.plan_id
-               JOIN users o ON o.user_id = p.owner_id
                WHERE s.user_id = $1 AND s.status = 'active' AND s.expires_at > $3
-                 AND (p.owner_id = $2 OR o.role = 'admin'))
+                 AND (p.owner_id = $2 OR p.platform_wide))
 """
 HAS_ACTIVE_FOR_PLAN = """
 SELECT EXISTS (SELECT 1 FROM subscriptions
@@ -122,7 +123,12 @@ def _subscription(record: asyncpg.Record | None) -> SubscriptionRow | None:
 
 
 async def insert_plan(
-    conn: Executor, owner_id: uuid.UUID, plan: PlanIn, product_id: str, price_id: str
+    conn: Executor,
+    owner_id: uuid.UUID,
+    plan: PlanIn,
+    product_id: str,
+    price_id: str,
+    platform_wide: bool,
 ) -> PlanRow:
     record = await conn.fetchrow(
         INSERT_PLAN,
@@ -134,6 +140,7 @@ async def insert_plan(
         plan.features,
         product_id,
         price_id,
+        platform_wide,
     )
     row = _plan(record)
     assert row is not None

@@ -52,6 +52,9 @@ class PlanOut(BaseModel):
     stripe_product_id: str
     stripe_price_id: str
     created_at: datetime
+    #: Created by an admin: a subscription opens every DJ's monetized content, not only the
+    #: owner's.
+    platform_wide: bool
 
 
 NO_PLANS = "There are no subscription plans yet. DJs create them with POST /v1/monetization/plans."

@@ -60,7 +60,9 @@ class MonetizationService:
         product_id, price_id = await self._payments.create_product(
             body.name, body.price_cents, body.currency, body.billing_interval
         )
-        row = await queries.insert_plan(self._pool, principal.user_id, body, product_id, price_id)
+        row = await queries.insert_plan(
+            self._pool, principal.user_id, body, product_id, price_id, principal.is_admin
+        )
         return plan_out(row)
 
     async def list_plans(self, page: PageQuery) -> PlanList:

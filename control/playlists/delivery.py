@@ -8,8 +8,9 @@
   day's `play_count`; refusals and HEAD never do. Counts are buffered in memory and written
   every few seconds (`AnalyticsService.count`).
 - Segments of a playlist that is not open to everyone carry a signed grant (`?grant=`),
-  so players that cannot send headers (Safari's native HLS) still play it. Grants expire
-  on minute boundaries, so one rendering of the manifest serves every player for a minute.
+  so players that cannot send headers (Safari's native HLS) still play it. A grant names
+  the user the manifest was served to and the playlist's rules; each use re-checks that
+  user's access (`control.playlists.grants`).
 - Steady state from memory (`control.mediacache`): the playlist and track rows for
   `ACCESS_TTL` (1 s), the rendered manifest (and its gzip) with the playlist's row, the
   segments (immutable) in the node's object cache. Changes made on this node drop what
@@ -32,11 +33,13 @@ import asyncpg
 from aiohttp import web
 
 from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
+from control.grantees import Grantees
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.monetization.service import PaywallService
 from control.playlists import queries
 from control.playlists.access import check_read, playlist_not_found
 from control.playlists.fetch import hls_prefix
+from control.playlists.grants import PlaylistGrants, rules_of
 from control.playlists.manifest import manifest_key, served
 from control.playlists.queries import PlaylistRow, TrackRow
 from control.security import Principal
@@ -49,8 +52,6 @@ from mediaserver.errors import Conflict, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 
-GRANT_SECONDS = 6 * 3600  # a long playlist plays through on one manifest load
-GRANT_BUCKET = 60  # grants expire on these boundaries (so the manifest text is shared)
 _RENDERINGS = 16  # renderings kept per playlist (origin x grant); more are rare
 RETRY_AFTER = "5"
 _RETRY = {"Retry-After": RETRY_AFTER}
@@ -95,8 +96,8 @@ class PlaylistMedia:
         self._uploads = uploads
         self._paywall = paywall
         self._analytics = analytics
-        self._signer = signer
-        self._clock = clock
+        self._grants = PlaylistGrants(signer, clock)
+        self._grantees = Grantees(pool)
         self._objects: ObjectCache = uploads.objects
         self._playlists: TtlCache[uuid.UUID, _Playlist] = TtlCache()
         self._tracks: TtlCache[uuid.UUID, TrackRow] = TtlCache()
@@ -113,9 +114,8 @@ class PlaylistMedia:
         state = await self._playable(principal, playlist_id)
         query = ""
         if not state.row.is_open:
-            now = int(self._clock().timestamp())
-            expires = (now // GRANT_BUCKET + 1) * GRANT_BUCKET + GRANT_SECONDS
-            query = "?grant=" + self._signer.sign(_resource(playlist_id), expires)
+            assert principal is not None  # `check_read` lets no one else through
+            query = self._grants.query(state.row, principal.user_id)
         body = state.rendered.get((origin, query))
         if body is None:
             if state.text is None:  # deleted meanwhile
@@ -136,8 +136,8 @@ class PlaylistMedia:
         name: str,
         grant: str | None,
     ) -> Segment:
-        """One TS segment of a ready track of the playlist: with a valid grant, or for a
-        caller who may play the playlist."""
+        """One TS segment of a ready track of the playlist: with a valid grant whose user
+        may still play the playlist, or for a caller who may play it."""
         track = await self._tracks.load(
             track_id, lambda: queries.track(self._pool, track_id), _is_ready
         )
@@ -145,9 +145,7 @@ class PlaylistMedia:
             raise NotFound("Segment not found")
         public = False
         if grant is not None:
-            now = self._clock().timestamp()
-            if not self._signer.verify(_resource(playlist_id), grant, now):
-                raise Forbidden("This segment link has expired; reload the playlist")
+            await self._granted(playlist_id, grant)
         else:
             public = (await self._readable(principal, playlist_id)).row.is_open
         if track.upload_id is not None:
@@ -195,6 +193,22 @@ class PlaylistMedia:
         except (ObjectNotFound, ValueError):
             raise NotFound("Not found") from None
 
+    async def _granted(self, playlist_id: uuid.UUID, grant: str) -> None:
+        """403 unless `grant` is a live grant of the playlist under its current rules,
+        whose user may still play it (answer reused for a second)."""
+        state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
+        if state is None:
+            raise playlist_not_found()
+        row = state.row
+        user_id = self._grants.user_of(row, grant)
+        if user_id is None:
+            raise Forbidden("This segment link has expired; reload the playlist")
+
+        async def check(principal: Principal) -> None:
+            await check_read(principal, row, self._paywall, media=True)
+
+        await self._grantees.require(user_id, (playlist_id, *rules_of(row)), check)
+
     async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
         state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
         if state is None:
@@ -235,10 +249,6 @@ class PlaylistMedia:
 
 def _is_ready(track: TrackRow) -> bool:
     return track.status == "ready"
-
-
-def _resource(playlist_id: uuid.UUID) -> str:
-    return f"playlist:{playlist_id}"
 
 
 #: The node's playlist media service.

@@ -88,6 +88,8 @@ class ExternalAudio:
         try:
             async with await self._request("HEAD", url) as response:
                 self._check_answer(response, "HEAD")
+        except aiohttp.ClientResponseError:  # aiohttp's parser refused the answer itself
+            raise Unprocessable("The track URL did not answer with valid HTTP") from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             raise Unprocessable(
                 "The track URL could not be reached (connection failed or timed out)"
@@ -127,7 +129,8 @@ class ExternalAudio:
             served = response.headers.get("Content-Type") or "no Content-Type"
             raise FetchRefused(f"The track URL serves {served}; tracks must be audio/mpeg (MP3)")
         length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self._max_bytes:
+        # ASCII digits only: `isdigit` also accepts "²", which `int` refuses.
+        if length.isascii() and length.isdigit() and int(length) > self._max_bytes:
             raise self._too_large()
 
     def _too_large(self) -> FetchRefused:

@@ -4,9 +4,10 @@
 - Reading is public, except behind the paywall: the podcast page when the podcast is
   monetized (US-4.2); the feed when the podcast is monetized or any episode in it requires
   monetization (US-4.6); an episode's media when the podcast or that episode does. There,
-  an anonymous caller gets 401 (a token would help, DESIGN "401 = no/invalid token") and a
-  signed-in caller without an active subscription 403 "Subscription required"; owners and
-  admins always pass (`PaywallService.require_active_subscription`).
+  a caller without an active subscription, anonymous or signed in, gets 403
+  `{"error": "Subscription required", "code": 403}`: the rule of streams and playlists
+  (US-6.3). Owners and admins always pass (`PaywallService.require_active_subscription`).
+  An invalid token is still 401 (the auth middleware refuses it before this runs).
 - Episodes scheduled for later are only listed to the owner and admins.
 """
 
@@ -16,7 +17,7 @@ import uuid
 
 from control.monetization.service import PaywallService
 from control.security import Principal
-from mediaserver.errors import Forbidden, NotFound, Unauthenticated
+from mediaserver.errors import Forbidden, NotFound
 
 
 def podcast_not_found() -> NotFound:
@@ -40,8 +41,5 @@ async def check_paywall(
     paywall: PaywallService, principal: Principal | None, owner_id: uuid.UUID, paywalled: bool
 ) -> None:
     """Pass unless `paywalled` and the caller is neither privileged nor subscribed."""
-    if not paywalled:
-        return
-    if principal is None:
-        raise Unauthenticated("Subscription required: sign in with a subscribed account")
-    await paywall.require_active_subscription(principal, owner_id)
+    if paywalled:
+        await paywall.require_active_subscription(principal, owner_id)

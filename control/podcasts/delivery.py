@@ -9,7 +9,13 @@ The cached feed is the one at the API's own URL. Served at the podcast's custom 
 upload enclosures move to `https://{domain}/episodes/{id}/media.mp3`; served through a
 private feed URL (`?grant=`, `control.podcasts.grants`), every enclosure of ours carries the
 grant, so the app that cannot send a token can play what the feed lists. Both are
-`relocate`d from the cached body (no database read) and get their own ETag."""
+`relocate`d from the cached body (no database read) and get their own ETag.
+
+A grant that is genuine but no longer speaks for its user (expired, issued before the
+account signed out everywhere, account deleted) is refused behind the paywall (403, with
+where to get a new URL); on a free feed or episode it is ignored and the caller gets what
+anyone gets, so a podcast app subscribed to a free feed keeps working. A forged grant is
+always refused."""
 
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ from control.podcasts.access import (
 )
 from control.podcasts.feed import Channel, Item, relocate, render_feed
 from control.podcasts.feedcache import FEED_TTL, CachedFeed, FeedCache
-from control.podcasts.grants import FeedGrants
+from control.podcasts.grants import FeedGrants, GrantState
 from control.podcasts.queries import EpisodeRow, PodcastRow
 from control.podcasts.schemas import PrivateFeedUrl
 from control.podcasts.uploads import EpisodeUploads
@@ -43,7 +49,7 @@ from control.security import Principal
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.crypto import UrlSigner
-from mediaserver.errors import Forbidden, NotFound
+from mediaserver.errors import Forbidden, NotFound, Unauthenticated
 
 EPISODE = "episode"
 DOWNLOADS = "downloads"
@@ -59,6 +65,11 @@ class EpisodeMedia:
     size: int
     etag: str
     last_modified: datetime
+    #: Only for whoever asked: behind the paywall, or not yet published (owner, admins).
+    #: Shared caches must not keep it.
+    private: bool = False
+    #: Access was decided by a `?grant=` in the URL rather than by `Authorization`.
+    via_grant: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +136,12 @@ class DeliveryService:
         at_custom_domain: bool = False,
     ) -> ServedFeed:
         """The podcast's feed, from the cache when fresh; 404 for an unknown podcast,
-        401/403 behind the paywall (`control.podcasts.access`). With a `grant`, the grant
-        decides who asks (403 when it is not valid, or its user may no longer read)."""
+        403 behind the paywall (`control.podcasts.access`). With a `grant`, the grant
+        decides who asks (403 when it is not valid, or its user may no longer read; a
+        lapsed grant of a free feed gets the public feed)."""
         feed = await self._cached(podcast_id)
         if grant is not None:
-            principal = await self._grantee(podcast_id, grant)
+            principal, grant = await self._grantee(podcast_id, grant, feed.paywalled)
         await check_paywall(self._paywall, principal, feed.owner_id, feed.paywalled)
         private = feed.paywalled or grant is not None
         if grant is None and not at_custom_domain:
@@ -147,7 +159,10 @@ class DeliveryService:
         otherwise, as for the feed itself)."""
         feed = await self._cached(podcast_id)
         await check_paywall(self._paywall, principal, feed.owner_id, feed.paywalled)
-        grant, expires_at = self._grants.issue(podcast_id, principal.user_id)
+        account = await queries.grantee(self._pool, principal.user_id)
+        if account is None:
+            raise Unauthenticated("This account no longer exists")
+        grant, expires_at = self._grants.issue(podcast_id, principal.user_id, account.signed_out_at)
         query = f"?grant={grant}"
         custom = custom_feed_url(feed.custom_domain)
         return PrivateFeedUrl(
@@ -169,26 +184,35 @@ class DeliveryService:
         podcast = await queries.podcast(self._pool, podcast_id)
         if podcast is None:
             raise podcast_not_found()
-        if grant is not None:
-            principal = await self._grantee(podcast_id, grant)
         episode = await queries.episode(self._pool, podcast_id, episode_id)
-        if episode is None or (
-            episode.publication_date > self._clock()
-            and not is_privileged(principal, podcast.owner_id)
-        ):
+        if episode is None:
             raise episode_not_found()
         paywalled = podcast.monetization_enabled or episode.monetization_required
+        if grant is not None:
+            principal, grant = await self._grantee(podcast_id, grant, paywalled)
+        scheduled = episode.publication_date > self._clock()
+        if scheduled and not is_privileged(principal, podcast.owner_id):
+            raise episode_not_found()
         await check_paywall(self._paywall, principal, podcast.owner_id, paywalled)
+        private = paywalled or scheduled
+        via_grant = grant is not None
         if episode.upload_id is None or self._uploads is None:
             url = episode.external_url
             if url is None:
                 raise NotFound("The episode's media is not available on this server")
-            return EpisodeMedia(episode_id, url, "", 0, "", episode.updated_at)
+            return EpisodeMedia(episode_id, url, "", 0, "", episode.updated_at, private, via_grant)
         upload = await self._uploads.source(episode.upload_id)
         # An upload's source never changes: its id is a strong validator.
         etag = f'"{upload.upload_id.hex}"'
         return EpisodeMedia(
-            episode_id, None, upload.source_key, upload.size_bytes, etag, upload.created_at
+            episode_id,
+            None,
+            upload.source_key,
+            upload.size_bytes,
+            etag,
+            upload.created_at,
+            private,
+            via_grant,
         )
 
     async def read(self, media: EpisodeMedia, start: int, end: int) -> AsyncGenerator[bytes, None]:
@@ -208,18 +232,39 @@ class DeliveryService:
             await self._cache.put(podcast_id, feed, generation)
         return feed
 
-    async def _grantee(self, podcast_id: uuid.UUID, grant: str) -> Principal:
-        """Who the grant speaks for; 403 when it is forged, expired, for another podcast,
-        or its account is gone."""
-        user_id = self._grants.user_of(podcast_id, grant)
-        found = await queries.grantee(self._pool, user_id) if user_id is not None else None
-        if user_id is None or found is None:
+    async def _grantee(
+        self, podcast_id: uuid.UUID, grant: str, paywalled: bool
+    ) -> tuple[Principal | None, str | None]:
+        """Who the grant speaks for, and the grant to carry on (into the feed's
+        enclosures). 403 when it is forged or for another podcast; when it has expired, was
+        issued before the account signed out everywhere, or its account is gone, 403 behind
+        the paywall and (None, None) — an anonymous caller — for free content."""
+        check = self._grants.check(podcast_id, grant)
+        if check.state is GrantState.INVALID or check.user_id is None:
             raise Forbidden(
-                "This private feed URL is not valid (expired, or not for this podcast): get "
-                f"a new one from GET /v1/podcasts/{podcast_id}/feed-url"
+                "This private feed URL is not valid (not for this podcast, or mistyped): "
+                f"get a new one from GET /v1/podcasts/{podcast_id}/feed-url"
             )
-        email, role = found
-        return Principal(user_id, email, role, frozenset(), "feed-grant")
+        account = None
+        if check.state is GrantState.VALID:
+            account = await queries.grantee(self._pool, check.user_id)
+        if account is not None and not check.signed_out(account.signed_out_at):
+            principal = Principal(
+                check.user_id, account.email, account.role, frozenset(), "feed-grant"
+            )
+            return principal, grant
+        if not paywalled:
+            return None, None
+        if check.state is GrantState.EXPIRED:
+            reason = "has expired"
+        elif account is None:
+            raise Forbidden("This private feed URL's account no longer exists")
+        else:
+            reason = "was signed out (the account's password was changed after it was issued)"
+        raise Forbidden(
+            f"This private feed URL {reason}: get a new one from "
+            f"GET /v1/podcasts/{podcast_id}/feed-url"
+        )
 
     async def _build(self, podcast_id: uuid.UUID, now: datetime) -> CachedFeed:
         async with (

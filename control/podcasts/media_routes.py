@@ -31,10 +31,13 @@ _FEED: dict[str, Any] = {
     "description": "RSS 2.0 with the itunes, podcast (Podcasting 2.0), atom and content "
     "namespaces; episodes appear at their publication date. `ETag`/`Last-Modified` with "
     "`If-None-Match`/`If-Modified-Since` → 304; HEAD supported. Public unless the podcast "
-    "or an episode in the feed is monetized: then 401 without a token, 403 without an "
-    "active subscription. `?grant=` (a private feed URL from `GET …/feed-url`) stands in "
-    "for the token: its enclosures then carry the grant too; 403 once the grant's user may "
-    "no longer read the feed (subscription cancelled or expired).",
+    "or an episode in the feed is monetized: then 403 `Subscription required` without an "
+    "active subscription, with or without a token (401 only for an invalid token), and "
+    "`Cache-Control: private`. `?grant=` (a private feed URL from `GET …/feed-url`) stands "
+    "in for the token: its enclosures then carry the grant too; behind the paywall, 403 "
+    "once the grant's user may no longer read the feed (subscription cancelled or "
+    "expired), the grant has expired, or the account changed its password or was deleted. "
+    "On a free feed such a grant is ignored: the public feed.",
 }
 _MEDIA: dict[str, Any] = {
     **_PUBLIC_MEDIA,
@@ -44,7 +47,8 @@ _MEDIA: dict[str, Any] = {
     "(external episodes redirect to their URL). `Range: bytes=…` → 206 with "
     "`Content-Range`, 416 when unsatisfiable; several ranges → 200 with the whole file; "
     "`If-Range`, `If-None-Match`; HEAD supported. Same paywall as the feed for monetized "
-    "episodes, and the same `?grant=`.",
+    "episodes, and the same `?grant=`. Free episodes are `Cache-Control: public`; "
+    "paywalled ones `private` (`private, no-store` through a grant).",
 }
 
 

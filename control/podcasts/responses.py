@@ -1,5 +1,11 @@
 """HTTP responses of the feed and episode media: conditional requests (RFC 9110 §13) and
-byte ranges (§14, decided by `control.byteranges`)."""
+byte ranges (§14, decided by `control.byteranges`).
+
+Caching (RFC 9111): what anyone may fetch is `public`; what needed an access check (behind
+the paywall, through a private feed URL, a scheduled episode its owner previews) is
+`private` with `Vary: Authorization`, so a CDN or shared proxy never hands it to someone
+else. Episode audio through a `?grant=` URL is `private, no-store`: the URL is the
+credential. Feeds are `no-cache` either way (apps revalidate with `If-None-Match`)."""
 
 from __future__ import annotations
 
@@ -11,11 +17,18 @@ from email.utils import format_datetime, parsedate_to_datetime
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from control.bodies import range_not_satisfiable
 from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
 from control.podcasts.delivery import DeliveryService, EpisodeMedia, ServedFeed
 
 FEED_TYPE = "application/rss+xml"
 MEDIA_TYPE = "audio/mpeg"
+#: Audio of an upload never changes (a new file is a new upload): a day in any cache.
+PUBLIC_MEDIA = "public, max-age=86400"
+#: Behind the paywall, asked for with a token: the caller's own cache only.
+PRIVATE_MEDIA = "private, max-age=86400"
+#: Behind the paywall, asked for with a `?grant=` URL: not even kept by the client.
+GRANTED_MEDIA = "private, no-store"
 
 
 def http_date(moment: datetime) -> str:
@@ -52,7 +65,7 @@ async def feed_response(request: web.Request, feed: ServedFeed) -> web.Response:
         "Last-Modified": http_date(feed.last_modified),
         "Cache-Control": "private, no-cache" if feed.private else "public, no-cache",
     }
-    if feed.cached.paywalled:
+    if feed.private:
         headers["Vary"] = "Authorization"
     if not_modified(request.headers, feed.etag, feed.last_modified):
         return web.Response(status=304, headers=headers)
@@ -75,8 +88,10 @@ async def media_response(
         "Accept-Ranges": "bytes",
         "ETag": media.etag,
         "Last-Modified": http_date(media.last_modified),
-        "Cache-Control": "public, max-age=86400",
+        "Cache-Control": media_cache_control(media),
     }
+    if media.private:
+        headers["Vary"] = "Authorization"
     if not_modified(request.headers, media.etag, media.last_modified):
         return web.Response(status=304, headers=headers)
     wanted = None
@@ -104,15 +119,10 @@ async def media_response(
     return response
 
 
-def range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
-    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17) and the JSON error body
-    every error has."""
-    message = f"Range not satisfiable: the media is {size} bytes long"
-    return web.json_response(
-        {"error": message, "code": 416},
-        status=416,
-        headers={**headers, "Content-Range": f"bytes */{size}"},
-    )
+def media_cache_control(media: EpisodeMedia) -> str:
+    if not media.private:
+        return PUBLIC_MEDIA
+    return GRANTED_MEDIA if media.via_grant else PRIVATE_MEDIA
 
 
 def _parse_date(value: str | None) -> datetime | None:

@@ -62,10 +62,10 @@ async def list_podcasts(request: web.Request, query: PageQuery) -> PodcastList:
 @api.get(
     PODCAST,
     summary="A podcast and its episodes, newest first",
-    description="Public, unless the podcast is monetized: then 401 without a token and 403 "
-    "without an active subscription (owners and admins always pass). `message` says so "
-    "when there are no episodes yet. Episodes scheduled for later are listed to the owner "
-    "and admins only.",
+    description="Public, unless the podcast is monetized: then 403 `Subscription required` "
+    "without an active subscription, signed in or not (owners and admins always pass). "
+    "`message` says so when there are no episodes yet. Episodes scheduled for later are "
+    "listed to the owner and admins only.",
     tag="podcasts",
     response=PodcastOut,
     auth="optional",
@@ -82,8 +82,10 @@ async def get_podcast(request: web.Request) -> PodcastOut:
     description="Podcast apps (Apple Podcasts, Overcast…) cannot send a token: subscribe "
     "them to this URL instead. It carries a grant bound to the caller, so the feed and its "
     "enclosures open without headers while the caller may read the feed — for a paywalled "
-    "feed, while the subscription is active (403 once it is cancelled or expired). Same "
-    "access rule as the feed: 403 without an active subscription.",
+    "feed, while the subscription is active (403 once it is cancelled or expired), and "
+    "until the account's password is changed or the account deleted (sign out "
+    "everywhere): then ask for a new one. Same access rule as the feed: 403 without an "
+    "active subscription.",
     tag="podcasts",
     response=PrivateFeedUrl,
     scope="podcasts:read",

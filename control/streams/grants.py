@@ -5,20 +5,27 @@ Two kinds, signed over different resources so that neither stands in for the oth
 
 - a *play* grant, handed out by `GET /v1/streams/{id}` (in `play_urls`) to a caller the
   media routes would serve, opens `live.mp3` and `live.m3u8` until it expires
-  (`PLAY_URL_TTL_SECONDS`). It is bound to the stream's access rules when it was issued
-  (visibility, monetization): once the DJ makes the stream stricter, old links stop working
-  and players must come back through the access check;
+  (`PLAY_URL_TTL_SECONDS`). It is `<user id hex>.<expires>.<mac>`, a MAC over the stream,
+  the user it was issued to and the stream's access rules then (visibility,
+  monetization): once the DJ changes them, old links stop working and players must come
+  back through the access check; and every use re-checks that user's access like a
+  token's (`control.grantees`: a deleted account or a lapsed subscription is refused
+  within a second), so a link copied out of a player is no bearer pass to a paid stream;
 - a *segment* grant, in the segment URLs of a playlist served to an authorised client,
-  opens that stream's segments for about ten minutes. It cannot open the playlist, so
-  reloading the playlist never extends a play grant past its expiry."""
+  opens that stream's segments for about ten minutes. It is signed over the stream and its
+  current rules too, so a stricter setting refuses it at once. It cannot open the
+  playlist, so reloading the playlist never extends a play grant past its expiry, and the
+  player's reloads (each a play grant check) keep deciding who goes on listening."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from control.grantees import grant_user, user_grant
 from control.streams.queries import StreamRow
 from control.streams.schemas import PlayUrls
 from mediaserver.clock import Clock, utcnow
@@ -43,37 +50,55 @@ class StreamGrants:
         self._play_seconds = play_seconds
         self._clock = clock
 
-    def play_urls(self, base_url: str, row: StreamRow) -> PlayUrls:
+    def play_urls(self, base_url: str, row: StreamRow, user_id: uuid.UUID | None) -> PlayUrls:
         """`live.mp3` and `live.m3u8` under `base_url`: plain for an open stream, else
-        each carrying a play grant that expires `play_seconds` from now."""
+        each carrying a play grant to `user_id` that expires `play_seconds` from now."""
         base = f"{base_url}/v1/streams/{row.stream_id}"
         if is_open(row):
             return PlayUrls(mp3=f"{base}/live.mp3", hls=f"{base}/live.m3u8", expires_at=None)
+        if user_id is None:
+            raise ValueError("a play grant of a private or monetized stream needs its user")
         expires = int(self._clock().timestamp()) + self._play_seconds
-        query = "?grant=" + self._signer.sign(_play_resource(row), expires)
+        query = "?grant=" + user_grant(self._signer, user_id, _play_resource(row, user_id), expires)
         return PlayUrls(
             mp3=f"{base}/live.mp3{query}",
             hls=f"{base}/live.m3u8{query}",
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
 
-    def play_ok(self, row: StreamRow, grant: str) -> bool:
-        """Whether `grant` is an unexpired play grant issued under the row's current rules."""
-        return self._signer.verify(_play_resource(row), grant, self._clock().timestamp())
+    def play_user(self, row: StreamRow, grant: str) -> uuid.UUID | None:
+        """The user an unexpired play grant of this stream, issued under its current
+        rules, was issued to; None for anything else (forged, expired, malformed, for
+        another stream, or from before a change of the rules)."""
+        resource_of = functools.partial(_play_resource, row)
+        return grant_user(self._signer, grant, resource_of, self._clock().timestamp())
 
-    def segment_query(self, stream_id: uuid.UUID) -> str:
+    def segment_query(self, row: StreamRow) -> str:
         """`?grant=…` for the segment URLs of a playlist. Expiry in one-minute buckets, so
         the rendered playlist stays the same (and cacheable) for a minute."""
         expires = (int(self._clock().timestamp()) // 60 + 1) * 60 + SEGMENT_GRANT_SECONDS
-        return "?grant=" + self._signer.sign(str(stream_id), expires)
+        return "?grant=" + self._signer.sign(_segment_resource(row), expires)
 
-    def segment_ok(self, stream_id: uuid.UUID, grant: str) -> bool:
-        return self._signer.verify(str(stream_id), grant, self._clock().timestamp())
+    def segment_ok(self, row: StreamRow, grant: str) -> bool:
+        """Whether `grant` is an unexpired segment grant of the stream under its current
+        rules."""
+        return self._signer.verify(_segment_resource(row), grant, self._clock().timestamp())
 
 
-def _play_resource(row: StreamRow) -> str:
-    # The rules a grant was issued under are part of what is signed (module doc).
-    return f"{row.stream_id}/live/{row.visibility}/{int(row.monetization_enabled)}"
+def rules_of(row: StreamRow) -> tuple[str, bool]:
+    """What decides who may listen, besides the listener: signed into every grant."""
+    return row.visibility, row.monetization_enabled
+
+
+# Namespaced: the signer's key also signs playlist and podcast grants.
+def _play_resource(row: StreamRow, user_id: uuid.UUID) -> str:
+    visibility, monetized = rules_of(row)
+    return f"stream-play:{row.stream_id}:{user_id}:{visibility}:{int(monetized)}"
+
+
+def _segment_resource(row: StreamRow) -> str:
+    visibility, monetized = rules_of(row)
+    return f"stream-segments:{row.stream_id}:{visibility}:{int(monetized)}"
 
 
 GRANTS = web.AppKey("stream_grants", StreamGrants)

@@ -214,6 +214,8 @@ class StreamDetail(StreamOut):
 
 
 NO_STREAMS = "No streams are live right now. DJs register one with POST /v1/streams."
+#: `?mine=true` for a caller without streams (disabled ones count: they are listed).
+NO_OWN_STREAMS = "You have not registered any streams yet. Register one with POST /v1/streams."
 
 
 class StreamList(BaseModel):
@@ -223,7 +225,7 @@ class StreamList(BaseModel):
     page: int
     per_page: int
     total: int
-    message: str | None = Field(default=None, examples=[None, NO_STREAMS])
+    message: str | None = Field(default=None, examples=[None, NO_STREAMS, NO_OWN_STREAMS])
 
 
 class HeartbeatIn(BaseModel):

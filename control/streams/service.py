@@ -5,7 +5,6 @@ US-6.3, US-6.4)."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import datetime
 
@@ -13,16 +12,19 @@ import asyncpg
 from aiohttp import web
 
 from control.analytics.service import LISTENERS, STREAM, AnalyticsService
+from control.grantees import Grantees
+from control.mediacache import TtlCache
 from control.monetization.service import PaywallService
 from control.security import Principal
 from control.streams import queries
 from control.streams.access import check_owner, check_read, stream_not_found
-from control.streams.grants import StreamGrants
+from control.streams.grants import StreamGrants, is_open, rules_of
 from control.streams.heartbeats import Heartbeat, HeartbeatStore
 from control.streams.live import live_figures, status_report
 from control.streams.probe import ProbeResult, SourceProbe
 from control.streams.queries import StreamChanges, StreamRow
 from control.streams.schemas import (
+    NO_OWN_STREAMS,
     NO_STREAMS,
     AdMarker,
     AdMarkers,
@@ -45,10 +47,6 @@ from mediaserver.errors import Forbidden, Gone, NotFound, Unauthenticated
 from relay.status import RelayControl, StreamSource
 
 log = logging.getLogger(__name__)
-
-
-#: How long an open (public, free) stream's access decision is reused.
-OPEN_STREAM_TTL = 1.0
 
 
 class StreamsService:
@@ -78,7 +76,11 @@ class StreamsService:
         self._relay = relay
         self._base_url = settings.base_url
         self._clock = clock
-        self._open_streams: dict[uuid.UUID, tuple[StreamRow, float]] = {}
+        # The rows the media routes decide by, reused 1 s (`ACCESS_TTL`): every listener,
+        # every playlist reload and every segment would otherwise query PostgreSQL.
+        # Changes on this node drop the entry; other nodes see them within the second.
+        self._rows: TtlCache[uuid.UUID, StreamRow] = TtlCache()
+        self._grantees = Grantees(pool)
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Check the source and key with the server's admin interface (422 when that fails),
@@ -108,7 +110,7 @@ class StreamsService:
         private, monetization switched on) its current listeners are disconnected so
         their players come back through the access check (US-2.2: "block unauthorized
         connections")."""
-        self._open_streams.pop(stream_id, None)
+        self._rows.pop(stream_id)
         before = await self._owned(principal, stream_id)
         sent = body.changes()
         changes = StreamChanges(
@@ -122,7 +124,7 @@ class StreamsService:
             enabled=sent.get("enabled"),
         )
         row = await queries.update(self._pool, stream_id, changes, self._clock())
-        self._open_streams.pop(stream_id, None)  # a request may have cached the old row
+        self._rows.pop(stream_id)  # a request may have cached the old row
         if row is None:
             raise stream_not_found()
         if sent.get("enabled") is False:
@@ -135,11 +137,11 @@ class StreamsService:
 
     async def delete(self, principal: Principal, stream_id: uuid.UUID) -> None:
         """Soft delete; the relay stops and its listeners are disconnected."""
-        self._open_streams.pop(stream_id, None)
+        self._rows.pop(stream_id)
         await self._owned(principal, stream_id)
         if not await queries.soft_delete(self._pool, stream_id, self._clock()):
             raise stream_not_found()
-        self._open_streams.pop(stream_id, None)
+        self._rows.pop(stream_id)
         await self._relay.stop(stream_id)
         await self._heartbeats.forget(stream_id)
 
@@ -157,12 +159,13 @@ class StreamsService:
         beats = await self._heartbeats.last_many(r.stream_id for r in rows)
         now = self._clock()
         streams = [self._out(r, beats.get(r.stream_id), now) for r in rows]
+        empty = NO_OWN_STREAMS if query.mine else NO_STREAMS
         return StreamList(
             streams=streams,
             page=query.page,
             per_page=limit,
             total=total,
-            message=NO_STREAMS if total == 0 else None,
+            message=empty if total == 0 else None,
         )
 
     async def detail(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamDetail:
@@ -177,17 +180,36 @@ class StreamsService:
             await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
         except (Unauthenticated, Forbidden, NotFound):
             return None
-        return self._grants.play_urls(self._base_url, row)
+        user_id = principal.user_id if principal is not None else None
+        return self._grants.play_urls(self._base_url, row, user_id)
 
     async def play_access(self, stream_id: uuid.UUID, grant: str) -> StreamRow:
-        """The stream a play link (`?grant=` of `play_urls`) opens: 404 when it is gone or
-        disabled, 403 when the grant is forged, expired, or predates stricter rules."""
-        row = await self._existing(stream_id)
+        """The stream a play link (`?grant=` of `play_urls`) opens, checked on every use
+        (`live.mp3` connect, `live.m3u8` reload): 404 when it is gone or disabled, 403
+        when the grant is forged, expired or predates a change of the rules, and 403 once
+        its user may no longer listen (account deleted, subscription lapsed; decided as
+        for that user's token, the answer reused for a second)."""
+        row = await self._media_row(stream_id)
         if not row.enabled:
             raise stream_not_found()
-        if not self._grants.play_ok(row, grant):
+        user_id = self._grants.play_user(row, grant)
+        if user_id is None:
             raise Forbidden("This play link is invalid or has expired; fetch the stream again")
+
+        async def check(principal: Principal) -> None:
+            await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+
+        await self._grantees.require(user_id, (stream_id, *rules_of(row)), check)
         return row
+
+    async def segment_access(self, stream_id: uuid.UUID, grant: str) -> None:
+        """Whether a segment grant (in the segment URLs of a playlist we served) still
+        opens the stream's segments: 403 once it expired or the rules changed."""
+        row = await self._media_row(stream_id)
+        if not row.enabled:
+            raise stream_not_found()
+        if not self._grants.segment_ok(row, grant):
+            raise Forbidden("This segment link has expired; reload the playlist")
 
     async def status(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamStatus:
         """US-2.5 live status; 503 when the relay has been offline for over 5 minutes."""
@@ -199,16 +221,9 @@ class StreamsService:
     async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
         """The stream a media route may serve to `principal`, or the error to answer:
         404 unknown/deleted/disabled, 401/403 private, 403 "Subscription required"."""
-        cached = self._open_streams.get(stream_id)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        row = await self._readable(principal, stream_id, live_only=True, paywall_public=True)
-        if row.visibility == "public" and not row.monetization_enabled:
-            # Open to anyone: every listener and every HLS poll would otherwise query
-            # PostgreSQL. Changes on this node drop the entry; other nodes see them in 1 s.
-            if len(self._open_streams) > 10_000:
-                self._open_streams.clear()
-            self._open_streams[stream_id] = (row, time.monotonic() + OPEN_STREAM_TTL)
+        row = await self._media_row(stream_id)
+        if not (row.enabled and is_open(row)):  # an open stream has nothing to check
+            await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
         return row
 
     async def record_heartbeat(
@@ -316,10 +331,21 @@ class StreamsService:
         return row
 
     async def _existing(self, stream_id: uuid.UUID) -> StreamRow:
-        row = await queries.by_id(self._pool, stream_id)
-        if row is None or row.deleted_at is not None:
+        row = await self._load(stream_id)
+        if row is None:
             raise stream_not_found()
         return row
+
+    async def _media_row(self, stream_id: uuid.UUID) -> StreamRow:
+        """`_existing`, reused for a second (`self._rows`)."""
+        row = await self._rows.load(stream_id, lambda: self._load(stream_id))
+        if row is None:
+            raise stream_not_found()
+        return row
+
+    async def _load(self, stream_id: uuid.UUID) -> StreamRow | None:
+        row = await queries.by_id(self._pool, stream_id)
+        return row if row is not None and row.deleted_at is None else None
 
     def _out(self, row: StreamRow, beat: Heartbeat | None, now: datetime) -> StreamOut:
         listeners = 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from control.accounts import AccountGate
-from control.auth import queries as tokens
+from control.accounts import AccountGate, sign_out_everywhere
 from control.auth.passwords import PasswordHasher
 from control.auth.service import user_out
 from control.schemas import PageQuery
@@ -54,8 +53,7 @@ class UsersService:
             if row is None:
                 raise Unauthenticated("This account no longer exists")
             if new_hash is not None:
-                await tokens.revoke_user(conn, principal.user_id, self._clock())
-                await self._accounts.sign_out_everywhere(conn, principal.user_id)
+                await sign_out_everywhere(conn, principal.user_id, self._clock())
         self._accounts.forget(principal.user_id)
         return user_out(row)
 
@@ -65,8 +63,7 @@ class UsersService:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await queries.soft_delete(conn, principal.user_id):
                 raise Unauthenticated("This account no longer exists")
-            await tokens.revoke_user(conn, principal.user_id, self._clock())
-            await self._accounts.sign_out_everywhere(conn, principal.user_id)
+            await sign_out_everywhere(conn, principal.user_id, self._clock())
         self._accounts.forget(principal.user_id)
 
     async def _current(self, principal: Principal) -> queries.UserRow:

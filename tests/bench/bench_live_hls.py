@@ -180,10 +180,11 @@ async def poll_playlist(
 
 def latencies(seen: dict[int, tuple[float, float]], source: StampedSource) -> list[float]:
     """Source write of each segment's last frame → first poll listing it. Needs every
-    segment from the first (the window holds 6, polled every 20 ms: none is missed)."""
+    segment from the run's first (the window holds 6, polled every 20 ms: none is missed);
+    a run numbers its segments from the wall clock (`hls.window.sequence_origin`)."""
     out: list[float] = []
     frames = 0
-    for sequence in range(max(seen) + 1 if seen else 0):
+    for sequence in range(min(seen), max(seen) + 1) if seen else ():
         if sequence not in seen:
             return out
         duration, listed = seen[sequence]

@@ -288,6 +288,19 @@ async def test_deleted_account_cannot_log_in_or_refresh(client):
     await register(client, email=user["email"])
 
 
+async def test_promoting_an_account_ends_the_sessions_of_its_old_password(client):
+    from control.auth.service import AUTH
+
+    user, headers = await user_headers(client)
+    await client.app[AUTH].create_admin(user["email"], "N3wAdminPass", None)  # the CLI's call
+    status, _ = await post(client, "/v1/auth/refresh", {"refresh_token": user["refresh_token"]})
+    assert status == 401  # a leaked refresh token cannot mint admin tokens
+    assert (await client.get("/v1/users/me", headers=headers)).status == 401
+    admin = await login(client, user["email"], "N3wAdminPass")
+    me = await client.get("/v1/users/me", headers=bearer(admin))
+    assert (me.status, (await me.json())["role"]) == (200, "admin")
+
+
 # --- token attacks ----------------------------------------------------------------------
 
 

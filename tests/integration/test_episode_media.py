@@ -188,12 +188,66 @@ async def test_downloads_are_counted(node, audio):
 
 async def test_paywalled_episode_media(node, audio):
     dj, _, _, _, path = await upload_podcast(node, audio, monetization_required=True)
-    assert (await node.client.get(path)).status == 401
     _, listener = await user_headers(node.client, "listener")
-    assert (await node.client.get(path, headers=listener)).status == 403
+    for headers in ({}, listener):  # anonymous or not: the answer of streams (US-6.3)
+        response = await node.client.get(path, headers=headers)
+        assert response.status == 403
+        assert await response.json() == {"error": "Subscription required", "code": 403}
     subscriber = await subscriber_of(node.client, dj)
     response = await node.client.get(path, headers={**subscriber, "Range": "bytes=0-9"})
     assert response.status == 206 and await response.read() == audio[:10]
+
+
+async def cache_headers(node, path: str, headers: dict[str, str]) -> list[tuple]:
+    """(status, Cache-Control, Vary) of a whole GET, a ranged GET and a revalidation."""
+    seen = []
+    whole = await node.client.get(path, headers=headers)
+    ranged = await node.client.get(path, headers={**headers, "Range": "bytes=0-99"})
+    etag = whole.headers["ETag"]
+    again = await node.client.get(path, headers={**headers, "If-None-Match": etag})
+    for response in (whole, ranged, again):
+        await response.read()
+        seen.append(
+            (response.status, response.headers["Cache-Control"], response.headers.get("Vary"))
+        )
+    return seen
+
+
+async def test_only_free_audio_is_publicly_cacheable(node, audio):
+    """A CDN in front of the server may keep free audio for everyone, never paid audio
+    (asked for with a token or through a private feed URL), nor an owner's preview."""
+    dj, upload, podcast_id, _, free_path = await upload_podcast(node, audio)
+    public = "public, max-age=86400"
+    assert await cache_headers(node, free_path, {}) == [
+        (200, public, None), (206, public, None), (304, public, None)
+    ]  # fmt: skip
+    paid = await add_episode(
+        node.client,
+        dj,
+        podcast_id,
+        upload_episode(upload["upload_id"], 2, monetization_required=True),
+    )
+    paid_path = f"{PODCASTS}/{podcast_id}/episodes/{paid}/media.mp3"
+    subscriber = await subscriber_of(node.client, dj)
+    private = ("private, max-age=86400", "Authorization")
+    assert await cache_headers(node, paid_path, subscriber) == [
+        (200, *private), (206, *private), (304, *private)
+    ]  # fmt: skip
+    response = await node.client.get(f"{PODCASTS}/{podcast_id}/feed-url", headers=subscriber)
+    grant = (await response.json())["feed_url"].split("?grant=")[1]
+    granted = ("private, no-store", "Authorization")
+    assert await cache_headers(node, f"{paid_path}?grant={grant}", {}) == [
+        (200, *granted), (206, *granted), (304, *granted)
+    ]  # fmt: skip
+    # The owner previewing an episode scheduled for later: private too, until it is out.
+    when = (node.now + timedelta(hours=1)).isoformat()
+    later = await add_episode(
+        node.client, dj, podcast_id, upload_episode(upload["upload_id"], 3, publication_date=when)
+    )
+    later_path = f"{PODCASTS}/{podcast_id}/episodes/{later}/media.mp3"
+    assert [h[1] for h in await cache_headers(node, later_path, dj)] == [private[0]] * 3
+    node.advance(hours=1)
+    assert [h[1] for h in await cache_headers(node, later_path, {})] == [public] * 3
 
 
 async def test_scheduled_episode_media_is_404_until_published(node, audio):

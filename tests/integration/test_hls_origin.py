@@ -94,6 +94,10 @@ async def test_upload_segments_have_length_etag_ranges_and_head(node: TestClient
     assert stale.status == 200 and await stale.read() == data  # changed since: all of it
     past = await node.get(segment_url, headers={**dj, "Range": f"bytes={len(data)}-"})
     assert past.status == 416 and past.headers["Content-Range"] == f"bytes */{len(data)}"
+    assert await past.json() == {
+        "error": f"Range not satisfiable: the media is {len(data)} bytes long",
+        "code": 416,
+    }
 
     # The access rules are those of GET: no token, someone else's token → refused.
     assert (await node.head(segment_url)).status == 401

@@ -130,6 +130,38 @@ async def test_cors_preflight_and_allowed_origin(client):
     assert "Content-Range" in simple.headers["Access-Control-Expose-Headers"]
 
 
+async def test_streamed_responses_and_redirects_get_the_headers_and_are_counted(
+    make_client, make_settings, test_secrets
+):
+    app = build_app(make_settings(), test_secrets)
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"chunk")
+        return response
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/v1/health")
+
+    app.router.add_get("/streamed", streamed)
+    app.router.add_get("/moved", moved)
+    client = await make_client(app)
+    origin = {"Origin": "https://player.example"}
+    response = await client.get("/streamed", headers={**origin, "X-Request-ID": "s-1"})
+    assert await response.read() == b"chunk"
+    assert response.headers["X-Request-ID"] == "s-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    redirect = await client.get("/moved", allow_redirects=False, headers=origin)
+    assert redirect.status == 302 and redirect.headers["Location"] == "/v1/health"
+    assert redirect.headers["X-Content-Type-Options"] == "nosniff"
+    assert len(redirect.headers["X-Request-ID"]) == 32
+    text = await (await client.get("/metrics")).text()
+    assert 'http_requests_total{code="200",endpoint="/streamed",method="GET"} 1.0' in text
+    assert 'http_requests_total{code="302",endpoint="/moved",method="GET"} 1.0' in text
+
+
 async def test_cors_restricted_to_configured_origins(make_client):
     client = await make_client(cors_allow_origins=("https://good.example",))
     good = await client.get("/v1/health", headers={"Origin": "https://good.example"})

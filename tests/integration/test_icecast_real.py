@@ -1,8 +1,8 @@
 """Against a real Icecast 2 (Debian's `icecast2`; `.ci/run` installs it): the server on
 loopback fed by a real source client (HTTP PUT, then the metadata update a DJ's encoder
-sends), registered through `POST /v1/streams`, listened to as `live.mp3` by libavformat,
-with the title the source client sent as the stream's `current_track`. Skipped only when
-the icecast2 binary is missing."""
+sends), registered through `POST /v1/streams`, listened to by libavformat both as
+`live.mp3` and as an HLS client of `live.m3u8`, with the title the source client sent as
+the stream's `current_track`. Skipped only when the icecast2 binary is missing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
+from hls.playlist import parse_media_playlist
 from tests.accounts import user_headers
 from tests.audio import decode, make_mp3
 from tests.bench.icecast import MOUNT, Icecast, IcecastFeeder, icecast_binary, run_icecast
@@ -22,6 +23,7 @@ from tests.livenode import eventually
 BINARY = icecast_binary()
 pytestmark = pytest.mark.skipif(BINARY is None, reason="Debian's icecast2 is not installed")
 TITLE = "Real Icecast DJ - Live From Loopback"
+SEGMENT_SECONDS = 2  # HLS target duration: short, so the playlist fills in seconds
 
 
 async def update_title(icecast: Icecast, title: str) -> None:
@@ -53,7 +55,7 @@ async def icecast():
 
 async def test_a_real_icecast_source_is_relayed_with_its_title(make_client, icecast):
     clip = Mp3Clip.parse(make_mp3(2.0))
-    client = await make_client()
+    client = await make_client(hls_segment_seconds=SEGMENT_SECONDS)
     _, dj = await user_headers(client)
     body = {
         "name": "Real Icecast",
@@ -86,3 +88,20 @@ async def test_a_real_icecast_source_is_relayed_with_its_title(make_client, icec
         heard = await asyncio.to_thread(decode, url, limit=3.0)
         assert heard.codec.startswith("mp3") and heard.sample_rate == 44_100
         assert heard.duration >= 3.0 and heard.channels == 2
+
+        # And as HLS: libavformat's HLS demuxer loads the playlist, fetches segments over
+        # HTTP and decodes them. More than two target durations of audio means at least
+        # three segments played (none is longer than the target).
+        hls = f"/v1/streams/{stream_id}/live.m3u8"
+
+        async def three_segments():
+            response = await client.get(hls)
+            text = await response.text() if response.status == 200 else ""
+            return text if text.count("#EXTINF") >= 3 else None
+
+        playlist = parse_media_playlist(await eventually(three_segments, timeout=30))
+        assert all(s.duration <= SEGMENT_SECONDS for s in playlist.segments)
+        limit = 2 * SEGMENT_SECONDS + 0.5
+        played = await asyncio.to_thread(decode, str(client.make_url(hls)), limit=limit)
+        assert played.codec.startswith("mp3") and played.sample_rate == 44_100
+        assert played.duration >= limit - 0.1 and played.channels == 2

@@ -1,15 +1,18 @@
 """What happens to a live stream's listeners over its life, with a real relay on loopback:
-access tightened while they listen, long source outages, a node restart, and the figures
-the relay records (its 30 s samples, the admin-stats title)."""
+access tightened while they listen, long source outages, a node restart (and the segment
+numbers of its new run), and the figures the relay records (its 30 s samples, the
+admin-stats title)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
 from control.streams.service import STREAMS as STREAMS_SERVICE
+from hls.playlist import MediaPlaylist, parse_media_playlist
 from relay.icy import IcyDemuxer, Metadata
 from relay.routes import RELAY_DOWN
 from tests.accounts import user_headers
@@ -124,6 +127,7 @@ async def test_a_restarted_node_relays_its_enabled_streams_again(node, fake_serv
     _, dj = await user_headers(first)
     stream_id = await register_stream(first, source, dj)
     await connected(first, stream_id)
+    before = await live_playlist(first, stream_id)
     await first.close()  # the node stops (its relay with it)
     assert await eventually(lambda: _no_listener(source))
 
@@ -132,6 +136,39 @@ async def test_a_restarted_node_relays_its_enabled_streams_again(node, fake_serv
     response = await second.get(f"/v1/streams/{stream_id}/live.mp3")
     assert response.status == 200 and len(await read_for(response, 1.0)) > 10_000
     response.close()
+
+    # The new run's segments have new numbers — a CDN or browser caches segment URLs as
+    # immutable, so the old ones must never name other audio — and its playlist's
+    # sequence numbers move on from the old run's (RFC 8216 §6.2.1).
+    after = await live_playlist(second, stream_id)
+    old_numbers, new_numbers = segment_numbers(before), segment_numbers(after)
+    assert min(new_numbers) > max(old_numbers)
+    assert after.media_sequence > before.media_sequence
+    assert after.discontinuity_sequence >= before.discontinuity_sequence
+    assert after.segments[0].discontinuity  # players that kept polling reset their timeline
+    old_uri = urlsplit(before.segments[-1].uri).path
+    assert (await second.get(old_uri)).status == 404  # gone, not someone else's audio
+
+
+async def live_playlist(client, stream_id: str) -> MediaPlaylist:
+    """The stream's live playlist once it lists two segments."""
+
+    async def ready() -> MediaPlaylist | None:
+        response = await client.get(f"/v1/streams/{stream_id}/live.m3u8")
+        if response.status != 200:
+            return None
+        playlist = parse_media_playlist(await response.text())
+        return playlist if len(playlist.segments) >= 2 else None
+
+    return await eventually(ready, timeout=30)
+
+
+def segment_numbers(playlist: MediaPlaylist) -> list[int]:
+    numbers = [
+        int(urlsplit(s.uri).path.rsplit("/", 1)[1].removesuffix(".ts")) for s in playlist.segments
+    ]
+    assert numbers == list(range(playlist.media_sequence, playlist.media_sequence + len(numbers)))
+    return numbers
 
 
 async def _no_listener(source) -> bool:

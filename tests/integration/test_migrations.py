@@ -55,3 +55,9 @@ def test_badly_named_files_are_refused(tmp_path: Path):
     (tmp_path / "create_users.sql").write_text("")
     with pytest.raises(MigrationError, match=r"NNNN_<slug>\.sql"):
         discover(tmp_path)
+
+
+async def test_no_migrations_at_all_is_an_error_not_an_empty_schema(make_database, tmp_path):
+    # e.g. an install that did not ship sql/: the node must not start on no tables.
+    with pytest.raises(MigrationError, match="no migrations found"):
+        await apply_migrations(await asyncio.to_thread(make_database), tmp_path)

@@ -289,6 +289,7 @@ async def test_paywall_lets_in_admins_owners_and_subscribers(client):
 async def test_an_admin_plan_is_platform_wide(client):
     _, admin = await user_headers(client, "admin")
     plan = await create_plan(client, admin, name="All access")
+    assert plan["platform_wide"] is True
     listener, headers = await user_headers(client, "listener")
     dj, _ = await user_headers(client, "dj")
     paywall = client.app[PAYWALL]
@@ -357,3 +358,19 @@ async def test_empty_lists_say_what_to_do(client):
         assert (body[key], body["message"]) == ([], message)
     await create_plan(client, dj)
     assert (await (await client.get(PLANS, headers=dj)).json())["message"] is None
+
+
+async def test_promoting_a_dj_does_not_make_their_plans_platform_wide(client):
+    from control.auth.service import AUTH
+
+    dj, dj_headers = await user_headers(client, "dj")
+    plan = await create_plan(client, dj_headers, price_cents=0)
+    assert plan["platform_wide"] is False
+    listener, headers = await user_headers(client, "listener")
+    assert (await subscribe(client, headers, plan["plan_id"])).status == 201
+    await client.app[AUTH].create_admin(dj["email"], "Pr0motedPass", None)
+    other_dj, _ = await user_headers(client, "dj")
+    with pytest.raises(Forbidden):  # still the DJ's own plan, not all-access
+        await client.app[PAYWALL].require_active_subscription(
+            principal(listener["user_id"]), uuid.UUID(other_dj["user_id"])
+        )

@@ -19,6 +19,7 @@ from mediaserver.app import build_app
 from relay.mp3 import Mp3FrameReader
 from tests.accounts import user_headers
 from tests.audio import decode_duration, make_mp3
+from tests.loopback import RawHttpServer, Request, response_head
 from tests.playlists import (
     PLAYLISTS,
     CountingStore,
@@ -192,6 +193,27 @@ async def test_invalid_bodies_are_400_and_unusable_tracks_422(
         assert message in error
     listed = await (await node.get(PLAYLISTS, headers=dj)).json()
     assert listed["playlists"] == []  # nothing was created
+
+
+class HostileLengthHost(RawHttpServer):
+    """Answers every request with 200 `audio/mpeg` and `Content-Length: ²` (Latin-1 byte
+    0xB2: `str.isdigit` says it is a digit, `int` refuses it)."""
+
+    async def _handle(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        head = response_head("HTTP/1.1 200 OK", [("Content-Type", "audio/mpeg")])[:-2]
+        writer.write(head + b"Content-Length: \xb2\r\nConnection: close\r\n\r\n")
+
+
+async def test_a_hostile_content_length_is_a_clear_422(
+    make_client: Any, database: str, fake_servers: Any
+) -> None:
+    hostile = await fake_servers(HostileLengthHost)
+    node = await start(make_client, database)
+    _, dj = await user_headers(node)
+    body = playlist_body([external_track(f"{hostile.url}/track.mp3")])
+    status, error = await error_of(await node.post(PLAYLISTS, json=body, headers=dj))
+    assert (status, error) == (422, "Track 1: The track URL did not answer with valid HTTP")
+    assert (await (await node.get(PLAYLISTS, headers=dj)).json())["playlists"] == []
 
 
 async def test_others_unknown_ids_and_playlists_not_ready(
@@ -406,6 +428,59 @@ async def test_private_and_monetized_playlists(make_client: Any, database: str) 
     both = f"{PLAYLISTS}/{both_id}"
     assert (await node.get(both, headers=listener)).status == 403
     assert (await node.get(both, headers=subscriber)).status == 200
+
+
+async def first_segment(node: TestClient, path: str, headers: dict[str, str]) -> str:
+    """The first segment URL of the playlist's manifest as served to `headers`' caller."""
+    response = await node.get(f"{path}/stream.m3u8", headers=headers)
+    assert response.status == 200, await response.text()
+    return next(line for line in (await response.text()).splitlines() if line.startswith("http"))
+
+
+async def test_segment_links_follow_the_rules_and_their_user(
+    make_client: Any, database: str
+) -> None:
+    node = await start(make_client, database)
+    _, dj = await user_headers(node)
+    _, listener = await user_headers(node, "listener")
+    subscriber = await subscriber_of(node, dj)
+    upload = await ready_upload(node, dj, make_mp3(3.0))
+    tracks = [upload_track(upload["upload_id"])]
+    private = f"{PLAYLISTS}/{await create(node, dj, tracks, visibility='private')}"
+    segment = await first_segment(node, private, listener)
+    me = await (await node.get("/v1/users/me", headers=listener)).json()
+    assert segment.split("grant=")[1].split(".")[0] == me["user_id"].replace("-", "")
+    assert (await node.session.get(segment)).status == 200
+
+    # Monetization switched on: the listener's six-hour links stop at once.
+    paid = playlist_body(tracks, visibility="private", monetization_enabled=True)
+    assert (await node.put(private, json=paid, headers=dj)).status == 200
+    status, error = await error_of(await node.session.get(segment))
+    assert (status, error) == (403, "This segment link has expired; reload the playlist")
+    status, error = await error_of(await node.get(f"{private}/stream.m3u8", headers=listener))
+    assert (status, error) == (403, "Subscription required")
+
+    # A subscriber's links work until the subscription ends, then within a second no more.
+    segment = await first_segment(node, private, subscriber)
+    assert (await node.session.get(segment)).status == 200
+    listed = await (await node.get("/v1/monetization/subscriptions", headers=subscriber)).json()
+    for subscription in listed["subscriptions"]:
+        url = f"/v1/monetization/subscriptions/{subscription['subscription_id']}"
+        assert (await node.delete(url, headers=subscriber)).status == 200
+
+    async def lapsed() -> tuple[int, str] | None:
+        response = await node.session.get(segment)
+        return await error_of(response) if response.status == 403 else None
+
+    deadline = time.monotonic() + 10
+    while (answer := await lapsed()) is None:
+        assert time.monotonic() < deadline, "the lapsed subscriber's link still works"
+        await asyncio.sleep(0.1)
+    assert answer == (403, "Subscription required")
+    # A hostile grant is a 403 like any forgery, not a server error.
+    bare = segment.split("?")[0]
+    for grant in (f"{me['user_id'].replace('-', '')}.\u00b2.{'0' * 32}", "\u00b2"):
+        assert (await node.session.get(bare, params={"grant": grant})).status == 403
 
 
 @pytest.mark.parametrize("cancel", [False, True], ids=["write-fails", "cancelled"])

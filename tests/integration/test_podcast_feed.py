@@ -6,10 +6,12 @@ in Redis) and the paywall."""
 from __future__ import annotations
 
 import html
+import logging
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import feedparser
 import pytest
@@ -24,6 +26,7 @@ from tests.podcasts import (
     NS,
     PODCASTS,
     PUBLIC_URL,
+    TcpProxy,
     add_episode,
     create_podcast,
     external_episode,
@@ -32,6 +35,7 @@ from tests.podcasts import (
     items,
     parse_xml,
     start_audio_host,
+    start_pod_node,
     start_pod_node_with_cache,
     subscriber_of,
 )
@@ -271,9 +275,9 @@ async def test_a_paywalled_episode_puts_the_feed_behind_the_paywall(node, host):
     await add_episode(
         node.client, dj, podcast_id, external_episode(host.url(), 2, monetization_required=True)
     )
-    anonymous = await node.client.get(feed_url)
-    assert anonymous.status == 401
-    assert "WWW-Authenticate" in anonymous.headers
+    anonymous = await node.client.get(feed_url)  # as streams and playlists answer (US-6.3)
+    assert anonymous.status == 403
+    assert await anonymous.json() == {"error": "Subscription required", "code": 403}
     _, listener = await user_headers(node.client, "listener")
     response = await node.client.get(feed_url, headers=listener)
     assert response.status == 403
@@ -291,8 +295,12 @@ async def test_a_monetized_podcast_needs_a_subscription_for_feed_and_page(node, 
     _, listener = await user_headers(node.client, "listener")
     subscriber = await subscriber_of(node.client, dj)
     for url in (f"{PODCASTS}/{podcast_id}", f"{PODCASTS}/{podcast_id}/rss.xml"):
-        assert (await node.client.get(url)).status == 401
-        assert (await node.client.get(url, headers=listener)).status == 403
+        for headers in ({}, listener):  # anonymous or not: the same answer
+            response = await node.client.get(url, headers=headers)
+            assert response.status == 403
+            assert await response.json() == {"error": "Subscription required", "code": 403}
+        bad_token = {"Authorization": "Bearer not-a-token"}
+        assert (await node.client.get(url, headers=bad_token)).status == 401
         assert (await node.client.get(url, headers=subscriber)).status == 200
     await node.client.patch(
         f"{PODCASTS}/{podcast_id}", json={"monetization_enabled": False}, headers=dj
@@ -340,3 +348,40 @@ async def test_the_cache_serves_the_feed_without_rebuilding_it(node, host):
     assert (await get_feed(node.client, podcast_id)).findtext("channel/title") == (
         "Not via the API"
     )
+
+
+async def test_feeds_and_changes_survive_a_redis_outage(
+    make_client, make_settings, test_secrets, redis_url, host, caplog
+):
+    """Redis (the shared feed cache) goes away: feeds are built from the database and every
+    change still succeeds; when it is back, the feed cached before the outage is not
+    served — the invalidations that failed are retried first."""
+    parts = urlsplit(redis_url)
+    async with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 6379)) as redis:
+        url = f"redis://127.0.0.1:{redis.port}{parts.path or '/0'}"
+        node = await start_pod_node(make_client, make_settings, test_secrets, redis_url=url)
+        dj, podcast_id = await dj_podcast(node)
+        first = await add_episode(node.client, dj, podcast_id, external_episode(host.url(), 1))
+        assert guids(await get_feed(node.client, podcast_id)) == [first]  # cached in Redis
+        await redis.stop()
+        with caplog.at_level(logging.WARNING, logger="control.podcasts.feedcache"):
+            assert guids(await get_feed(node.client, podcast_id)) == [first]
+            body = external_episode(host.url(), 2, publication_date="2025-06-11T14:00:00Z")
+            second = await add_episode(node.client, dj, podcast_id, body)  # 201, not 500
+            renamed = await node.client.patch(
+                f"{PODCASTS}/{podcast_id}", json={"title": "Renamed"}, headers=dj
+            )
+            assert renamed.status == 200
+            during = await get_feed(node.client, podcast_id)
+        assert guids(during) == [second, first]
+        assert during.findtext("channel/title") == "Renamed"
+        assert any("not invalidated yet" in r.getMessage() for r in caplog.records)
+        await redis.start()
+        after = await get_feed(node.client, podcast_id)
+        assert guids(after) == [second, first] and after.findtext("channel/title") == "Renamed"
+        # …and the cache works again: the feed is stored in Redis once more.
+        direct = aioredis.from_url(redis_url)
+        try:
+            assert await direct.exists(f"ms:feed:{podcast_id}") == 1
+        finally:
+            await direct.aclose()

@@ -12,7 +12,7 @@ import uuid
 import feedparser
 import pytest
 
-from tests.accounts import user_headers
+from tests.accounts import PASSWORD, bearer, login, user_headers
 from tests.audio import decode, make_mp3
 from tests.podcasts import (
     NS,
@@ -82,7 +82,7 @@ async def test_a_podcast_app_reads_and_plays_the_private_feed(node, host):
     assert private["custom_feed_url"] is None
     grant = private["feed_url"].split("?grant=", 1)[1]
     # The plain URL is refused to an app without a token; the private one is not.
-    assert (await node.client.get(f"{PODCASTS}/{podcast_id}/rss.xml")).status == 401
+    assert (await node.client.get(f"{PODCASTS}/{podcast_id}/rss.xml")).status == 403
     parsed = await asyncio.to_thread(feedparser.parse, on_loopback(node, private["feed_url"]))
     assert parsed.status == 200 and not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.feed.title == "Tech DJ Podcast"
@@ -104,7 +104,7 @@ async def test_a_podcast_app_reads_and_plays_the_private_feed(node, host):
     assert response.status == 302 and response.headers["Location"] == host.url()
     assert (
         await node.client.get(path_of(enclosures[upload_episode].href).split("?")[0])
-    ).status == 401
+    ).status == 403
 
 
 async def test_the_private_feed_is_cached_and_polled_cheaply(node, host):
@@ -177,14 +177,122 @@ async def test_who_gets_a_private_url_and_what_it_opens(node, host):
         assert "get a new one from GET" in (await response.json())["error"]
 
 
-async def test_private_urls_expire(node):
-    _, dj = await user_headers(node.client, "dj")
-    podcast_id = await create_podcast(node.client, dj)
-    private = await private_url(node, dj, podcast_id)
+def grant_of(private: dict) -> str:
+    return str(private["feed_url"].split("?grant=", 1)[1])
+
+
+async def test_private_urls_expire(node, host):
+    dj, paid, upload_episode, _ = await premium_podcast(node, host, make_mp3(1.0))
+    free = await create_podcast(node.client, dj)
+    free_episode = await add_episode(node.client, dj, free, external_episode(host.url(), 1))
+    paid_grant = grant_of(await private_url(node, dj, paid))  # the owner's: no subscription
+    free_grant = grant_of(await private_url(node, dj, free))
+    paid_feed = f"{PODCASTS}/{paid}/rss.xml?grant={paid_grant}"
+    paid_media = f"{PODCASTS}/{paid}/episodes/{upload_episode}/media.mp3?grant={paid_grant}"
     node.advance(days=365)
-    assert (await node.client.get(path_of(private["feed_url"]))).status == 200
+    assert (await node.client.get(paid_feed)).status == 200
     node.advance(days=2)
-    assert (await node.client.get(path_of(private["feed_url"]))).status == 403
+    for url in (paid_feed, paid_media):
+        response = await node.client.get(url)
+        assert response.status == 403, url
+        assert await response.json() == {
+            "error": "This private feed URL has expired: get a new one from "
+            f"GET /v1/podcasts/{paid}/feed-url",
+            "code": 403,
+        }
+    # A free feed needs no grant: an app still holding an expired one gets the public feed,
+    # exactly as anyone does, and can play its episodes.
+    expired = await node.client.get(f"{PODCASTS}/{free}/rss.xml?grant={free_grant}")
+    public = await node.client.get(f"{PODCASTS}/{free}/rss.xml")
+    assert expired.status == public.status == 200
+    assert await expired.read() == await public.read()
+    assert expired.headers["ETag"] == public.headers["ETag"]
+    assert expired.headers["Cache-Control"] == "public, no-cache"
+    media = f"{PODCASTS}/{free}/episodes/{free_episode}/media.mp3?grant={free_grant}"
+    response = await node.client.get(media, allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"] == host.url()
+
+
+async def new_password(node, headers: dict[str, str]) -> dict[str, str]:
+    """Change the account's password (signing it out everywhere); headers of a new login."""
+    me = await (await node.client.get("/v1/users/me", headers=headers)).json()
+    body = {"current_password": PASSWORD, "new_password": "N3wPassword!"}
+    changed = await node.client.patch("/v1/users/me", json=body, headers=headers)
+    assert changed.status == 200, await changed.text()
+    assert (await node.client.get("/v1/users/me", headers=headers)).status == 401
+    return bearer(await login(node.client, me["email"], "N3wPassword!"))
+
+
+async def test_signing_out_everywhere_closes_the_private_feed(node, host):
+    """A leaked feed URL is shut by changing the password, as a leaked token is; the new
+    URL the subscriber then asks for works, and the old one keeps being refused."""
+    dj, podcast_id, upload_episode, _ = await premium_podcast(node, host, make_mp3(1.0))
+    subscriber = await subscriber_of(node.client, dj)
+    old = await private_url(node, subscriber, podcast_id)
+    old_media = f"{PODCASTS}/{podcast_id}/episodes/{upload_episode}/media.mp3?grant={grant_of(old)}"
+    assert (await node.client.get(path_of(old["feed_url"]))).status == 200
+    subscriber = await new_password(node, subscriber)
+    for url in (path_of(old["feed_url"]), old_media):
+        response = await node.client.get(url)
+        assert response.status == 403, url
+        assert await response.json() == {
+            "error": "This private feed URL was signed out (the account's password was "
+            f"changed after it was issued): get a new one from GET /v1/podcasts/{podcast_id}"
+            "/feed-url",
+            "code": 403,
+        }
+    new = await private_url(node, subscriber, podcast_id)
+    assert new["feed_url"] != old["feed_url"]
+    assert (await private_url(node, subscriber, podcast_id))["feed_url"] == new["feed_url"]
+    response = await node.client.get(path_of(new["feed_url"]))
+    assert response.status == 200
+    assert upload_episode in {i.findtext("guid") for i in items(parse_xml(await response.read()))}
+    media = f"{PODCASTS}/{podcast_id}/episodes/{upload_episode}/media.mp3?grant={grant_of(new)}"
+    assert (await node.client.get(media)).status == 200
+    assert (await node.client.get(path_of(old["feed_url"]))).status == 403
+
+
+async def test_a_deleted_account_closes_the_private_feed(node, host):
+    dj, podcast_id, *_ = await premium_podcast(node, host, make_mp3(1.0))
+    subscriber = await subscriber_of(node.client, dj)
+    private = await private_url(node, subscriber, podcast_id)
+    free = await create_podcast(node.client, dj)
+    free_url = path_of((await private_url(node, subscriber, free))["feed_url"])
+    assert (await node.client.delete("/v1/users/me", headers=subscriber)).status == 204
+    response = await node.client.get(path_of(private["feed_url"]))
+    assert response.status == 403
+    assert await response.json() == {
+        "error": "This private feed URL's account no longer exists",
+        "code": 403,
+    }
+    # The free feed was never the account's to close: it reads as the public one.
+    response = await node.client.get(free_url)
+    assert response.status == 200 and response.headers["Cache-Control"] == "public, no-cache"
+
+
+async def test_only_the_public_feed_is_publicly_cacheable(node, host):
+    """What a CDN may keep for everyone: the free feed. Paywalled feeds, and any feed read
+    through a private URL, are for whoever asked — on 200 and on 304 alike."""
+    dj, paid, *_ = await premium_podcast(node, host, make_mp3(1.0))
+    free = await create_podcast(node.client, dj)
+    subscriber = await subscriber_of(node.client, dj)
+    paid_url = path_of((await private_url(node, subscriber, paid))["feed_url"])
+    free_url = path_of((await private_url(node, subscriber, free))["feed_url"])
+    private = ("private, no-cache", "Authorization")
+    for url, headers, expected in (
+        (f"{PODCASTS}/{free}/rss.xml", {}, ("public, no-cache", None)),
+        (f"{PODCASTS}/{free}/rss.xml", subscriber, ("public, no-cache", None)),
+        (f"{PODCASTS}/{paid}/rss.xml", subscriber, private),
+        (paid_url, {}, private),
+        (free_url, {}, private),
+    ):
+        first = await node.client.get(url, headers=headers)
+        etag = first.headers["ETag"]
+        again = await node.client.get(url, headers={**headers, "If-None-Match": etag})
+        for response, status in ((first, 200), (again, 304)):
+            assert response.status == status, url
+            seen = (response.headers["Cache-Control"], response.headers.get("Vary"))
+            assert seen == expected, (url, status)
 
 
 async def test_paywalled_external_episodes_never_show_their_url(node, host):
@@ -210,7 +318,7 @@ async def test_paywalled_external_episodes_never_show_their_url(node, host):
     enclosures = {i.findtext("guid"): i.find("enclosure") for i in items(feed)}
     assert enclosures[paid].get("url") == PUBLIC_URL + media  # type: ignore[union-attr]
     assert enclosures[free].get("url") == host.url()  # type: ignore[union-attr]
-    assert (await node.client.get(media, allow_redirects=False)).status == 401
+    assert (await node.client.get(media, allow_redirects=False)).status == 403
     response = await node.client.get(media, headers=subscriber, allow_redirects=False)
     assert response.status == 302 and response.headers["Location"] == host.url("/chunked.mp3")
 

@@ -194,8 +194,9 @@ async def test_a_source_restart_moves_the_discontinuity_sequence_on(live_node, f
     _, dj = await user_headers(client)
     stream_id = await register_stream(client, dj, source)
     before = parse_media_playlist(await playlist_text(node, stream_id))
-    assert before.discontinuity_sequence == 0
-    assert not any(s.discontinuity for s in before.segments)
+    last_before = before.media_sequence + len(before.segments) - 1
+    # The run's own first segment is the only one marked (its timeline starts afresh).
+    assert [s.discontinuity for s in before.segments[1:]] == [False] * (len(before.segments) - 1)
 
     await source.stop()
     await source.start()
@@ -211,12 +212,133 @@ async def test_a_source_restart_moves_the_discontinuity_sequence_on(live_node, f
 
         return await eventually(check, timeout=40)
 
-    marked = await playlist_where(lambda p: any(s.discontinuity for s in p.segments))
-    assert marked.discontinuity_sequence == 0
-    # Once the marked segment has left the window, the sequence counts it (§6.2.2).
-    after = await playlist_where(lambda p: p.media_sequence > marked.media_sequence + 6)
-    assert after.discontinuity_sequence == 1
+    def reconnect(playlist) -> int | None:
+        """The sequence number of the segment marked at the reconnect."""
+        marked = [n for n, s in numbered(playlist) if s.discontinuity and n > last_before]
+        return marked[0] if marked else None
+
+    marked = await playlist_where(reconnect)
+    at = reconnect(marked)
+    numbers = discontinuity_numbers(marked)
+    assert at - 1 in numbers and numbers[at] == numbers[at - 1] + 1
+    # Once the marked segment has left the window, the sequence counts it (§6.2.2): every
+    # segment keeps its discontinuity sequence number from one reload to the next.
+    after = await playlist_where(lambda p: p.media_sequence > at)
+    assert after.discontinuity_sequence == numbers[at]
     assert not any(s.discontinuity for s in after.segments)
+    later = discontinuity_numbers(after)
+    assert all(later[n] == numbers[n] for n in later.keys() & numbers.keys())
     # And a real client still plays the stream across it.
     played = await asyncio.to_thread(decode, f"{node.url}{url}", limit=2.0)
     assert played.duration >= 2.0
+
+
+def numbered(playlist):
+    return [(playlist.media_sequence + n, s) for n, s in enumerate(playlist.segments)]
+
+
+def discontinuity_numbers(playlist) -> dict[int, int]:
+    """Each segment's discontinuity sequence number (RFC 8216 §4.3.3.3): the playlist's
+    EXT-X-DISCONTINUITY-SEQUENCE plus the discontinuity tags up to that segment."""
+    count, numbers = playlist.discontinuity_sequence, {}
+    for n, segment in numbered(playlist):
+        count += segment.discontinuity
+        numbers[n] = count
+    return numbers
+
+
+async def cancel_subscriptions(client, headers) -> None:
+    """The listener cancels every subscription it holds (US-6.2)."""
+    response = await client.get("/v1/monetization/subscriptions", headers=headers)
+    assert response.status == 200, await response.text()
+    for subscription in (await response.json())["subscriptions"]:
+        url = f"/v1/monetization/subscriptions/{subscription['subscription_id']}"
+        assert (await client.delete(url, headers=headers)).status == 200
+
+
+async def refused(client, path: str) -> dict:
+    """The error body once `path` is refused with 403 (grant checks are reused ~1 s)."""
+
+    async def check():
+        response = await client.get(path)
+        body = await response.json() if response.status == 403 else None
+        response.close()
+        return body
+
+    return await eventually(check, timeout=10)
+
+
+async def test_a_play_link_stops_working_when_its_subscription_ends(live_node, fake_servers):
+    source = await fake_servers(IcecastSource)
+    node = await live_node()
+    client = node.client
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, dj, source, monetization_enabled=True)
+    await playlist_text(node, stream_id, dj)
+    subscriber = await subscriber_of(client, dj)
+    urls = (await (await client.get(f"/v1/streams/{stream_id}", headers=subscriber)).json())[
+        "play_urls"
+    ]
+    # The grant names its user: `<user hex>.<expires>.<mac>`.
+    me = await (await client.get("/v1/users/me", headers=subscriber)).json()
+    assert urls["hls"].split("grant=")[1].split(".")[0] == me["user_id"].replace("-", "")
+    hls, mp3 = node.path(urls["hls"]), node.path(urls["mp3"])
+    assert (await client.get(hls)).status == 200
+    listening = await client.get(mp3)
+    assert listening.status == 200
+    listening.close()
+
+    # The subscription is cancelled: the links, still hours from expiry, stop working —
+    # a link copied out of the player is not a pass to the paid stream.
+    await cancel_subscriptions(client, subscriber)
+    for path in (hls, mp3):
+        body = await refused(client, path)
+        assert body == {"error": "Subscription required", "code": 403}
+
+
+async def test_a_play_link_of_a_deleted_account_is_refused(live_node, fake_servers):
+    source = await fake_servers(IcecastSource)
+    node = await live_node()
+    client = node.client
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, dj, source, visibility="private")
+    await playlist_text(node, stream_id, dj)
+    _, listener = await user_headers(client, "listener")
+    urls = (await (await client.get(f"/v1/streams/{stream_id}", headers=listener)).json())[
+        "play_urls"
+    ]
+    hls = node.path(urls["hls"])
+    assert (await client.get(hls)).status == 200
+    assert (await client.delete("/v1/users/me", headers=listener)).status == 204
+    body = await refused(client, hls)
+    assert body["error"] == "The account this link was issued to no longer exists"
+
+
+async def test_stricter_rules_refuse_old_segment_links_at_once(live_node, fake_servers):
+    source = await fake_servers(IcecastSource)
+    node = await live_node()
+    client = node.client
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, dj, source, visibility="private")
+    _, listener = await user_headers(client, "listener")  # no subscription
+    text = await playlist_text(node, stream_id, listener)
+    segment = node.path(parse_media_playlist(text).segments[-1].uri)
+    assert (await client.get(segment)).status == 200
+
+    change = await client.patch(
+        f"/v1/streams/{stream_id}", json={"monetization_enabled": True}, headers=dj
+    )
+    assert change.status == 200
+    # Not up to ten minutes later: the very next fetch.
+    stale = await client.get(segment)
+    assert stale.status == 403
+    assert (await stale.json())["error"] == "This segment link has expired; reload the playlist"
+    # The listener's player reloads the playlist and is told why.
+    reload = await client.get(f"/v1/streams/{stream_id}/live.m3u8", headers=listener)
+    assert (reload.status, (await reload.json())["error"]) == (403, "Subscription required")
+    # Non-ASCII digits in a grant are refused like any forgery (not a server error).
+    path = segment.split("?")[0]
+    for grant in ("\u00b2.0123456789abcdef0123456789abcdef", "x"):
+        assert (await client.get(path, params={"grant": grant})).status == 403
+        hls = f"/v1/streams/{stream_id}/live.m3u8"
+        assert (await client.get(hls, params={"grant": grant})).status == 403

@@ -8,24 +8,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from control.ratelimit import Decision, RedisRateLimiter
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 
 @pytest.fixture
-async def client() -> AsyncIterator[redis.asyncio.Redis]:
+async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     # Function-scoped and created inside the test's own loop: a client shared
     # across tests would hold connections bound to an earlier event loop.
-    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        await client.aclose()
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    # `redis_url` skips (fails under CI) when no Redis answers.
+    client = redis.asyncio.Redis.from_url(redis_url, socket_connect_timeout=2)
     yield client
     await client.aclose()
 

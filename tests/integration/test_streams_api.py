@@ -299,6 +299,35 @@ async def test_directory_lists_public_live_streams_newest_first(
     assert [s.name for s in sources] == ["old", "private", "new"]
 
 
+async def test_empty_lists_say_what_to_do(
+    make_client, make_settings, test_secrets, make_database, source
+):
+    node = await start_node(
+        make_client, make_settings, test_secrets, await fresh_database(make_database)
+    )
+    _, dj = await user_headers(node.client, "dj")
+
+    async def page(**params):
+        response = await node.client.get(STREAMS, params=params, headers=dj)
+        assert response.status == 200
+        return await response.json()
+
+    directory, mine = await page(), await page(mine="true")
+    assert (directory["streams"], directory["total"]) == ([], 0)
+    assert (
+        directory["message"]
+        == "No streams are live right now. DJs register one with POST /v1/streams."
+    )
+    # A DJ's own list is not "the directory": it says what the DJ can do about it.
+    assert (mine["streams"], mine["total"]) == ([], 0)
+    assert mine["message"] == (
+        "You have not registered any streams yet. Register one with POST /v1/streams."
+    )
+    # Once there is one, no message.
+    await register_stream(node.client, dj, source, visibility="private")
+    assert (await page(mine="true"))["message"] is None
+
+
 async def test_ad_markers_are_replaced_and_come_back_sorted(node, source):
     _, headers = await user_headers(node.client, "dj")
     stream_id = await register_stream(node.client, headers, source)

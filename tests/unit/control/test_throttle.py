@@ -1,4 +1,5 @@
-"""The throttle over a limiter whose Redis is gone: requests pass (fail open), with a warning."""
+"""The throttle over a limiter whose Redis is gone: each node limits on its own meanwhile
+(no errors, no lifted limits), with one warning."""
 
 from __future__ import annotations
 
@@ -20,17 +21,19 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_an_unreachable_redis_lets_requests_through_and_warns(
+async def test_an_unreachable_redis_falls_back_to_per_node_limits(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     redis = aioredis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=1)
     settings = Settings(
-        rate_limit_login_per_ip_per_minute=1, rate_limit_login_per_email_per_minute=1
+        rate_limit_login_per_ip_per_minute=2, rate_limit_login_per_email_per_minute=5
     )
     throttle = Throttle(RedisRateLimiter(redis), settings)
     try:
         with caplog.at_level(logging.WARNING, logger="control.throttle"):
-            for _ in range(3):  # over the limit of 1, were it counted
+            await throttle.check_login("dj@example.com", "192.0.2.1")
+            await throttle.check_login("dj@example.com", "192.0.2.1")
+            with pytest.raises(RateLimited):  # the per-IP limit of 2 still holds
                 await throttle.check_login("dj@example.com", "192.0.2.1")
     finally:
         await redis.aclose()

@@ -7,7 +7,7 @@ import asyncio
 import io
 import itertools
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import av
@@ -15,7 +15,7 @@ import pytest
 
 from hls.live import LiveHls
 from hls.packager import DEFAULT_START_PTS, TS_CLOCK
-from hls.playlist import render_media_playlist
+from hls.playlist import parse_media_playlist, render_media_playlist
 from relay.mp3 import Frame, Mp3FrameReader
 from tests.audio import make_mp3
 
@@ -66,11 +66,11 @@ async def test_a_new_sample_rate_starts_a_new_timeline_at_the_old_next_pts(live:
     # 48 kHz: two full segments (the last partial one stays open, waiting for frames).
     await published(live, 4)
 
-    entries = [live.window.get(seq) for seq in range(live.window.next_sequence)]
-    segments = [e for e in entries if e is not None]
-    assert [s.segment.discontinuity for s in segments] == [False, False, True, False]
+    segments = live.window.entries
+    # The first segment of a run is marked too (its timeline starts afresh).
+    assert [s.segment.discontinuity for s in segments] == [True, False, True, False]
     text = render_media_playlist(live.playlist(lambda seq: f"{seq}.ts"))
-    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 2
     assert "#EXT-X-TARGETDURATION:2" in text
     assert all(s.segment.duration <= TARGET for s in segments)
 
@@ -96,9 +96,45 @@ async def test_a_channel_change_is_a_discontinuity_too(live: LiveHls) -> None:
     live.on_frames(frames_of(1.0, 44_100, channels=2), False)
     live.on_frames(frames_of(3.0, 44_100, channels=1), False)
     await published(live, 2)
-    first, second = (live.window.get(seq) for seq in range(2))
-    assert first is not None and second is not None
-    assert (first.segment.discontinuity, second.segment.discontinuity) == (False, True)
+    first, second = live.window.entries[:2]
+    assert (first.segment.discontinuity, second.segment.discontinuity) == (True, True)
     end = packets(first.payload)[-1]
     assert packets(second.payload)[0][0] == end[0] + end[1]
     assert abs(first.segment.duration * TS_CLOCK - (end[0] + end[1] - DEFAULT_START_PTS)) <= 1
+
+
+async def test_a_restarted_run_never_reuses_segment_numbers() -> None:
+    """A relay that starts again (deploy, node restart, disable/enable) has a new LiveHls.
+    Its segment URLs are cached as immutable, so they must not be the previous run's, and
+    MEDIA-SEQUENCE and DISCONTINUITY-SEQUENCE must not go back (RFC 8216 §6.2.1) — even
+    when a title change every second cuts segments far shorter than the target, so a run
+    uses more numbers than `now // target` advances."""
+    now = datetime(2024, 5, 1, 20, 0, tzinfo=UTC)
+    frames = frames_of(12.0, 44_100)
+    runs = []
+    for _run in range(2):
+        live = LiveHls(6, lambda at=now: at, window_size=50, max_pending=50)
+        live.start()
+        try:
+            for n, start in enumerate(range(0, len(frames), 39)):  # ~1.02 s per title
+                live.on_title(f"Track {n}")
+                live.on_frames(frames[start : start + 39], False)
+            await published(live, 10)
+            text = render_media_playlist(live.playlist(lambda seq: f"{seq}.ts"))
+        finally:
+            await live.stop()
+        runs.append((live.window.entries, parse_media_playlist(text)))
+        now += timedelta(seconds=12)  # the wall time that much audio takes to arrive
+
+    (first, first_playlist), (second, second_playlist) = runs
+    numbers = [[entry.sequence for entry in run] for run in (first, second)]
+    for run in numbers:
+        assert run == list(range(run[0], run[0] + len(run)))  # contiguous within a run
+    assert len(numbers[0]) >= 10 and numbers[1][0] > numbers[0][-1]  # no URL reused
+    assert second_playlist.media_sequence > first_playlist.media_sequence
+    assert second_playlist.discontinuity_sequence > first_playlist.discontinuity_sequence
+    for playlist in (first_playlist, second_playlist):
+        # §6.2.2 bookkeeping stays sane: counted discontinuities never pass the segments.
+        assert playlist.discontinuity_sequence <= playlist.media_sequence
+        assert playlist.segments[0].discontinuity  # each run's timeline starts afresh
+        assert not any(s.discontinuity for s in playlist.segments[1:])

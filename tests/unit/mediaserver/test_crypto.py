@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from mediaserver.crypto import NONCE_BYTES, SealedDataError, SecretBox
+from mediaserver.crypto import NONCE_BYTES, SealedDataError, SecretBox, UrlSigner
 
 KEY = bytes(range(32))
 
@@ -62,3 +62,29 @@ def test_only_256_bit_keys_are_accepted(size):
 
 def test_repr_does_not_show_the_key():
     assert KEY.hex() not in repr(SecretBox(KEY)) and "hidden" in repr(SecretBox(KEY))
+
+
+def test_url_grants_verify_for_their_resource_until_they_expire():
+    signer = UrlSigner(KEY)
+    grant = signer.sign("stream-1", 2_000_000_000)
+    assert signer.verify("stream-1", grant, now=1_999_999_999)
+    assert not signer.verify("stream-2", grant, now=1_999_999_999)
+    assert not signer.verify("stream-1", grant, now=2_000_000_001)
+    assert not UrlSigner(bytes(32)).verify("stream-1", grant, now=1_999_999_999)
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        "",
+        ".",
+        "abc.def",
+        "\u00b2\u00b2\u00b2.0",  # superscript digits: isdigit() but not int()
+        "\u0663\u0663.0",  # Arabic-Indic digits
+        "9" * 5000 + ".0",  # past int()'s digit limit
+        "2000000000.\u00e9\u00e9\u00e9",  # a non-ASCII MAC
+        "2000000000." + "0" * 32 + "\x00",
+    ],
+)
+def test_hostile_grants_are_refused_not_errors(grant):
+    assert UrlSigner(KEY).verify("stream-1", grant, now=0) is False

@@ -1,0 +1,58 @@
+"""Signed segment links of a playlist that is not open to everyone, for players that
+cannot send an `Authorization` header (Safari's native HLS).
+
+`stream.m3u8` served to a caller who may play the playlist lists its segments with
+`?grant=<user id hex>.<expires>.<mac>`: a `UrlSigner` MAC over the playlist, that caller
+and the playlist's access rules then (visibility, monetization). A grant lasts six hours
+(a long playlist plays through on one manifest load), but it is only as good as its
+user's access: each use re-runs the rules for that user (`control.grantees`: account
+deleted or subscription lapsed → 403 within a second), and a change of the rules (made
+private, monetization switched on) refuses every grant issued before it at once.
+Grants expire on minute boundaries, so the manifest served to one caller, and its ETag,
+stay the same for a minute.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+from control.grantees import grant_user, user_grant
+from control.playlists.queries import PlaylistRow
+from mediaserver.clock import Clock, utcnow
+from mediaserver.crypto import UrlSigner
+
+GRANT_SECONDS = 6 * 3600  # a long playlist plays through on one manifest load
+GRANT_BUCKET = 60  # grants expire on these boundaries (so the manifest text is shared)
+
+
+class PlaylistGrants:
+    """Issues and reads playlist segment grants; time from `clock`."""
+
+    def __init__(self, signer: UrlSigner, clock: Clock = utcnow) -> None:
+        self._signer = signer
+        self._clock = clock
+
+    def query(self, row: PlaylistRow, user_id: uuid.UUID) -> str:
+        """`?grant=…` for the segment URLs of the manifest served to `user_id`."""
+        now = int(self._clock().timestamp())
+        expires = (now // GRANT_BUCKET + 1) * GRANT_BUCKET + GRANT_SECONDS
+        return "?grant=" + user_grant(self._signer, user_id, _resource(row, user_id), expires)
+
+    def user_of(self, row: PlaylistRow, grant: str) -> uuid.UUID | None:
+        """The user an unexpired grant of this playlist, issued under its current rules,
+        was issued to; None for anything else (forged, expired, malformed, for another
+        playlist, or from before a change of the rules)."""
+        resource_of = functools.partial(_resource, row)
+        return grant_user(self._signer, grant, resource_of, self._clock().timestamp())
+
+
+def rules_of(row: PlaylistRow) -> tuple[str, bool]:
+    """What decides who may play, besides the player: signed into every grant."""
+    return row.visibility, row.monetization_enabled
+
+
+def _resource(row: PlaylistRow, user_id: uuid.UUID) -> str:
+    # Namespaced: the signer's key also signs stream and podcast grants.
+    visibility, monetized = rules_of(row)
+    return f"playlist:{row.playlist_id}:{user_id}:{visibility}:{int(monetized)}"
