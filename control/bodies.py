@@ -99,4 +99,3 @@ def range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
         status=416,
         headers={**headers, "Content-Range": f"bytes */{size}"},
     )
-
