@@ -6,6 +6,7 @@ client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,12 +63,20 @@ class CountingS3Store(S3Store):
         self.parts: list[int] = []
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._peak_reached = asyncio.Event()
 
     async def _upload_part(self, full: str, upload_id: str, number: int, data: bytes) -> Any:
         self.parts.append(len(data))
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if self.in_flight >= MAX_PARTS_IN_FLIGHT:
+            self._peak_reached.set()
         try:
+            # Hold each part until the store has as many in flight as it allows (or a
+            # moment has passed), so the peak does not depend on how busy the machine is.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._peak_reached.wait()
             return await super()._upload_part(full, upload_id, number, data)
         finally:
             self.in_flight -= 1
