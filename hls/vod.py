@@ -13,17 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import io
 import math
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from mutagen import MutagenError
-from mutagen.id3 import ID3
 
 from hls.concat import TrackReader
+from hls.id3tags import leading_tags
 from hls.packager import DEFAULT_START_PTS, TsSegmenter
 from hls.playlist import MediaPlaylist, Segment, render_media_playlist
 from hls.store import CHUNK_SIZE, ObjectStore
@@ -51,8 +47,6 @@ _TAIL = 8192
 _MAX_WRITES = 8  # segments waiting to be written (~1.3 MB at 128 kbit/s) while more are muxed
 #: Leading bytes kept for the ID3v2 tag's title and artist (cover art may be cut off).
 TAG_HEAD = 256 * 1024
-_ID3_HEADER = 10
-_FOOTER_FLAG = 0x10  # id3.org ID3v2.4 §3.1 flag d
 
 UNSUPPORTED = "Unsupported file type. Please upload an MP3."
 
@@ -280,43 +274,8 @@ def _describe(validator: Mp3Validator, counted: float, audio_bytes: int, head: b
     )
 
 
-def leading_tags(head: bytes) -> tuple[str | None, str | None]:
-    """Title (TIT2) and artist (TPE1) of the ID3v2 tag that `head`, a file's first bytes,
-    starts with. A tag longer than `head` is cut to what it holds: frames come in order,
-    and taggers write text frames before cover art."""
-    if len(head) < _ID3_HEADER or head[:3] != b"ID3":
-        return None, None
-    declared = _ID3_HEADER + _syncsafe(head[6:10])
-    if declared > len(head):
-        flags = head[5] & ~_FOOTER_FLAG
-        head = head[:5] + bytes([flags]) + _to_syncsafe(len(head) - _ID3_HEADER) + head[10:]
-    try:
-        tags = ID3(io.BytesIO(head))
-    except (MutagenError, ValueError, EOFError):
-        return None, None
-    return _text(tags, "TIT2"), _text(tags, "TPE1")
-
-
-def _syncsafe(data: bytes) -> int:
-    """id3.org ID3v2.4 §6.2: four bytes of 7 bits each."""
-    value = 0
-    for byte in data:
-        value = value << 7 | (byte & 0x7F)
-    return value
-
-
-def _to_syncsafe(value: int) -> bytes:
-    return bytes((value >> shift) & 0x7F for shift in (21, 14, 7, 0))
-
-
 def _seconds(frames: list[Frame]) -> float:
     return sum([f.header.samples_per_frame / f.header.sample_rate for f in frames])
-
-
-def _text(tags: Any, frame_id: str) -> str | None:  # mutagen is untyped
-    frame = tags.get(frame_id) if tags is not None else None
-    texts = [str(t).strip("\x00 \t\r\n") for t in getattr(frame, "text", ())]
-    return next((t for t in texts if t), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@ ID3 tags say. The whole file is checked later, by the transcode job (`probe_mp3`
 
 from __future__ import annotations
 
-from hls.vod import MIN_FRAMES, CorruptMp3, Mp3Validator, leading_tags
+from hls.id3tags import leading_tags
+from hls.vod import MIN_FRAMES, CorruptMp3, Mp3Validator
 
 #: Leading bytes kept for the ID3v2 tag (title and artist; cover art may be cut off).
 HEAD_LIMIT = 256 * 1024
