@@ -59,6 +59,8 @@ class Principal:
     token_id: str
     #: `iat` of the token, epoch seconds (0 for principals not made from a token).
     issued_at: float = 0.0
+    #: When the token stops being accepted (its `exp` plus the leeway), epoch seconds.
+    expires_at: float = math.inf
 
     @property
     def is_admin(self) -> bool:
@@ -155,6 +157,7 @@ class TokenCodec:
         except jwt.PyJWTError:
             raise Unauthenticated("Invalid access token") from None
         try:
+            expires = float(claims["exp"])
             principal = Principal(
                 user_id=uuid.UUID(claims["sub"]),
                 email=str(claims["email"]),
@@ -162,8 +165,8 @@ class TokenCodec:
                 scopes=frozenset(claims["scopes"]),
                 token_id=str(claims["jti"]),
                 issued_at=float(claims["iat"]),
+                expires_at=expires + LEEWAY_SECONDS,
             )
-            expires = float(claims["exp"])
         except (KeyError, TypeError, ValueError, OverflowError):
             raise Unauthenticated("Invalid access token") from None
         if not self._live(expires):

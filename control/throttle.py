@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WARN_EVERY_SECONDS = 10.0
+#: Streaming hits are taken from the limiter this many at a time (1 % of the per-minute
+#: limit), then spent on this node without a round trip: the hot path cannot wait for one.
+LEASE_SHARE = 100
+#: Tokens of a lease left unspent this long are forgotten (never given back: the limit is
+#: never exceeded, at worst a client gets a lease less per node in a minute).
+LEASE_SECONDS = 10.0
+MAX_LEASES = 100_000
 
 
 def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
@@ -44,6 +52,8 @@ class Throttle:
         self._warned_at = -WARN_EVERY_SECONDS
         #: Counts on this node alone while the shared limiter is unreachable.
         self._fallback = MemoryRateLimiter()
+        #: Streaming leases: bucket key → (tokens left, monotonic expiry).
+        self._leases: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._limits = {
             "metadata": settings.rate_limit_metadata_per_minute,
             "write": settings.rate_limit_write_per_minute,
@@ -61,7 +71,42 @@ class Throttle:
         ip = client_ip(request, self._settings.trust_forwarded_for)
         per_user = principal is not None and op.rate in ("metadata", "write")
         who = f"user:{principal.user_id}" if per_user and principal else f"ip:{ip}"
-        await self._hit(f"{op.rate}:{who}", self._limits[op.rate])
+        key, limit = f"{op.rate}:{who}", self._limits[op.rate]
+        if op.rate != "streaming":
+            await self._hit(key, limit)
+        elif not self._spend(key):
+            await self._lease(key, limit)
+
+    def admit_hot(self, client: str) -> bool:
+        """One streaming hit of `client` (its address) taken from a lease, without waiting:
+        False when there is none left (the request then goes the usual way)."""
+        return not self.enabled or self._spend(f"streaming:ip:{client}")
+
+    def _spend(self, key: str) -> bool:
+        lease = self._leases.get(key)
+        if lease is None:
+            return False
+        left, expires = lease
+        if expires <= time.monotonic():
+            del self._leases[key]
+            return False
+        if left <= 1:
+            del self._leases[key]
+        else:
+            self._leases[key] = (left - 1, expires)
+        return True
+
+    async def _lease(self, key: str, limit: int) -> None:
+        """Take a lease of streaming hits (this request spends one), or one hit when the
+        bucket holds fewer."""
+        size = max(1, limit // LEASE_SHARE)
+        if size > 1 and await self._hit(key, limit, size, refuse=False):
+            self._leases[key] = (size - 1, time.monotonic() + LEASE_SECONDS)
+            self._leases.move_to_end(key)
+            while len(self._leases) > MAX_LEASES:
+                self._leases.popitem(last=False)
+            return
+        await self._hit(key, limit)
 
     async def check_login(self, email: str, ip: str) -> None:
         """Login attempts: per email (guessing one account) and per IP (spraying many)."""
@@ -73,9 +118,11 @@ class Throttle:
             self._settings.rate_limit_login_per_email_per_minute,
         )
 
-    async def _hit(self, key: str, limit: int) -> None:
+    async def _hit(self, key: str, limit: int, cost: int = 1, *, refuse: bool = True) -> bool:
+        """Take `cost` tokens; when they are not there, raise `RateLimited` (or, with
+        `refuse=False`, answer False)."""
         try:
-            decision = await self._limiter.hit(key, limit, 60.0)
+            decision = await self._limiter.hit(key, limit, 60.0, cost)
         except (RedisError, OSError) as exc:
             # An outage of the shared store must neither turn every request into an error
             # nor lift the limits (login guessing): each node limits on its own meanwhile.
@@ -83,9 +130,10 @@ class Throttle:
             if now - self._warned_at >= WARN_EVERY_SECONDS:
                 self._warned_at = now
                 log.warning("shared rate limiter unavailable, limiting per node: %r", exc)
-            decision = await self._fallback.hit(key, limit, 60.0)
-        if not decision.allowed:
+            decision = await self._fallback.hit(key, limit, 60.0, cost)
+        if not decision.allowed and refuse:
             raise RateLimited(math.ceil(decision.retry_after))
+        return decision.allowed
 
 
 THROTTLE = web.AppKey("throttle", Throttle)

@@ -88,8 +88,8 @@ class LiveHls:
         self._breaks = AdBreaks()
         self._cue: AdCue | None = None  # for the segment being gathered
         self._lost_cue: AdCue | None = None  # of a segment whose mux failed
-        #: (key, text) of the last rendered playlist; the origin routes own the key.
-        self.rendered: tuple[object, str] | None = None
+        #: (key, representation) of the last rendered playlist; the origin routes own both.
+        self.rendered: tuple[object, object] | None = None
         self._clock = clock
         self._segmenter: TsSegmenter | None = None  # the worker's
         self._segmenter_format: AudioFormat | None = None

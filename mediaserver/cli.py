@@ -9,8 +9,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from mediaserver.config import Settings, SettingsError, load_settings
 from mediaserver.log import configure_logging
 
@@ -60,25 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings) -> int:
     from mediaserver.app import StartupError, build_app
     from mediaserver.keys import load_secrets
+    from mediaserver.server import run
 
     secrets = load_secrets(settings)  # bad key settings fail here, before listening
     app = build_app(settings, secrets)
 
-    def listening(_: str) -> None:  # called by run_app once the socket is bound
+    def listening() -> None:
         url = settings.base_url
         print(
             f"mediaserver listening on {url} (API docs at {url}/docs)", file=sys.stderr, flush=True
         )
 
     try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            print=listening,
-            access_log=None,
-            shutdown_timeout=30,
-        )
+        run(app, settings.host, settings.port, listening=listening, shutdown_timeout=30)
     except StartupError as exc:
         print(f"mediaserver: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ import uuid
 from aiohttp import web
 
 from control.api import Api, path_uuid
+from control.bodies import offer_hot, send_body
+from control.mediacache import Body
 from control.security import principal_key
 from control.streams.grants import GRANTS, is_open
 from control.streams.queries import StreamRow
@@ -107,30 +109,31 @@ async def live_m3u8(request: web.Request) -> web.Response:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(relay.hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
-    relay.note_hls_client(f"{request.remote}|{request.headers.get('User-Agent', '')}")
+    client = f"|{request.headers.get('User-Agent', '')}"
+    relay.note_hls_client(f"{request.remote}{client}")
     # Absolute segment URLs (a CDN or player may resolve relative ones against another
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
     origin = request.app[SETTINGS].public_url or str(request.url.origin())
     base = f"{origin}/v1/streams/{stream_id}/hls"
     query = "" if public else request.app[GRANTS].segment_query(row)
     key = (relay.hls.window.next_sequence, base, query)
-    if relay.hls.rendered is None or relay.hls.rendered[0] != key:
+    rendered = relay.hls.rendered
+    if rendered is None or rendered[0] != key:
         # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
         playlist = relay.hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
-        relay.hls.rendered = (key, render_media_playlist(playlist))
-    text = relay.hls.rendered[1]
+        body = Body.of(render_media_playlist(playlist).encode(), compress=True)
+        rendered = relay.hls.rendered = (key, body)
+    offer_hot(
+        request,
+        valid=lambda: relay.hls.rendered is rendered and not relay.down,
+        on_hit=lambda address: relay.note_hls_client(f"{address}{client}"),
+    )
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
     max_age = max(1, relay.hls.target_duration // 2)
     # A private playlist holds segment grants: no shared cache may hand it to others.
     cache = f"max-age={max_age}" if public else f"private, max-age={max_age}"
-    response = web.Response(
-        text=text,
-        content_type="application/vnd.apple.mpegurl",
-        # RFC 9110 §12.5.5: the body depends on Accept-Encoding (gzip or identity).
-        headers={"Cache-Control": cache, "Vary": "Accept-Encoding"},
-    )
-    response.enable_compression()  # gzip/deflate only when the client accepts it
-    return response
+    assert isinstance(rendered[1], Body)
+    return send_body(request, rendered[1], "application/vnd.apple.mpegurl", cache)
 
 
 @api.get(
@@ -154,6 +157,7 @@ async def live_segment(request: web.Request) -> web.Response:
     if entry is None:
         raise NotFound("Segment is no longer available")
     scope = "public" if grant is None else "private"
+    offer_hot(request)
     return web.Response(
         body=entry.payload,
         content_type="video/mp2t",

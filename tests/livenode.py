@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from mediaserver.app import build_app
 from mediaserver.clock import utcnow
+from tests.hot import HotTestServer
 
 T = TypeVar("T")
 
@@ -52,8 +53,8 @@ async def start_live_node(
     clock = create_autospec(utcnow, return_value=datetime.now(UTC))
     settings = make_settings(**{"public_url": url, "hls_segment_seconds": 2, **overrides})
     app = build_app(settings, secrets, clock=clock)
-    server_kwargs = {"port": sock.getsockname()[1], "socket_factory": lambda *_: sock}
-    client = await aiohttp_client(app, server_kwargs=server_kwargs)
+    server = HotTestServer(app, port=sock.getsockname()[1], socket_factory=lambda *_: sock)
+    client = await aiohttp_client(server)
     return LiveNode(client, clock, url)
 
 

@@ -125,8 +125,12 @@ class PlaylistMedia:
                 state.rendered.clear()
             state.rendered[(origin, query)] = body
         if play:
-            self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
+            self.played(playlist_id)
         return body
+
+    def played(self, playlist_id: uuid.UUID) -> None:
+        """US-5.2: one more play today (a `stream.m3u8` GET answered)."""
+        self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
 
     async def segment(
         self,

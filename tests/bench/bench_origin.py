@@ -13,15 +13,20 @@ so the VOD routes are measured the same way: the upload's `manifest.m3u8` and a 
 Each URL is loaded with `wrk -t1 -cN --latency` (ours, then nginx) and the table shows
 req/s, p99 latency, the ratio ours/nginx, the server's CPU per request and, for ours, the
 PostgreSQL CPU per request (media GETs check access against rows the node keeps for 1 s,
-and buffer play counts, so it should stay near zero). Nothing is pinned to a CPU: wrk, the
-server and PostgreSQL share this machine's cores, and other work on the machine moves both
-figures: compare the ratio, measured ours-then-nginx on each URL in the same run.
+and buffer play counts, so it should stay near zero). wrk repeats one request per URL, so
+after the first on each connection our node answers from its hot responses
+(`mediaserver/hotpath.py`, as it would a crowd of players polling one live playlist);
+`MEDIA_HOT_SECONDS=0` in the environment measures aiohttp's request path alone. Nothing
+is pinned to a CPU: wrk, the server and PostgreSQL share this machine's cores, and other
+work on the machine moves both figures: compare the ratio, measured ours-then-nginx on each
+URL in the same run.
 
 nginx and wrk are installed with apt-get when absent and we are root (`nginx-light wrk`,
 else `nginx`); without nginx only our figures are shown.
 
     .venv/bin/python -m tests.bench.bench_origin        # or: make bench
     BENCH_SECONDS=20 BENCH_CONNECTIONS=50,200 .venv/bin/python -m tests.bench.bench_origin
+    MEDIA_HOT_SECONDS=0 .venv/bin/python -m tests.bench.bench_origin   # no hot responses
 
 `BENCH_SECONDS` (default 10): wrk duration for the live routes; `BENCH_VOD_SECONDS`
 (default half of it): for the upload and playlist routes; `BENCH_CONNECTIONS` (default 50).

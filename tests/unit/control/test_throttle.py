@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp.test_utils import make_mocked_request
 
+from control.api import Operation
 from control.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from control.throttle import Throttle
 from mediaserver.config import Settings
@@ -47,3 +50,40 @@ async def test_a_working_limiter_still_refuses() -> None:
     await throttle.check_login("a@example.com", "192.0.2.1")
     with pytest.raises(RateLimited):
         await throttle.check_login("b@example.com", "192.0.2.1")
+
+
+async def test_streaming_leases_of_two_nodes_never_exceed_the_shared_limit(
+    redis_url: str,
+) -> None:
+    """Each node takes streaming hits from Redis a lease at a time and spends them without a
+    round trip (the hot path cannot wait); together they stay within the limit."""
+    redis = aioredis.from_url(redis_url)
+    limiter = RedisRateLimiter(redis, prefix=f"ms:test:{uuid.uuid4().hex}:")
+    settings = Settings(rate_limit_streaming_per_minute=1000)  # leases of 10
+    nodes = [Throttle(limiter, settings), Throttle(limiter, settings)]
+    op = Operation("GET", "/v1/x", lambda r: None, "x", "media", rate="streaming")
+    request = make_mocked_request("GET", "/v1/x", transport=_Peer("192.0.2.7"))
+    allowed = 0
+    try:
+        for n in range(1200):
+            node = nodes[n % 2]
+            if node.admit_hot("192.0.2.7"):  # a hot answer, from this node's lease
+                allowed += 1
+                continue
+            try:
+                await node.check_route(request, op, None)  # aiohttp's way: leases again
+                allowed += 1
+            except RateLimited:
+                break
+        assert 995 <= allowed <= 1000 + 10  # a few tokens refill meanwhile
+        assert not any(node.admit_hot("192.0.2.8") for node in nodes)  # nobody else's lease
+    finally:
+        await redis.aclose()
+
+
+class _Peer:
+    def __init__(self, address: str) -> None:
+        self._address = address
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return (self._address, 40000) if name == "peername" else default
