@@ -182,6 +182,8 @@ def _wrap(op: Operation, guard: Guard) -> Callable[[web.Request], Awaitable[web.
         return to_response(await call(request), status)
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if media:
+            hotpath.collect()
         await check(request, op)
         kwargs: dict[str, Any] = {}
         if op.query is not None:

@@ -112,7 +112,9 @@ def offer(
     on_hit: Callable[[str], None] | None = None,
     expires_at: float | None = None,
 ) -> None:
-    """Let the 200 this handler returns answer the same request again (module doc)."""
+    """Let the 200 this handler returns answer the same request again (module doc). Only
+    under `collect()` (the route table calls it for media GETs): without knowing what the
+    response was built from, it is not kept."""
     request[TERMS] = Terms(valid, on_hit, expires_at)
 
 
@@ -173,8 +175,9 @@ class HotResponses:
     async def record(self, request: web.Request, response: web.StreamResponse) -> None:
         terms = request.get(TERMS)
         head = getattr(request.protocol, "hot_head", None)
-        if terms is None or head is None or self.seconds <= 0:
-            return
+        built_from = _built_from.get()
+        if terms is None or head is None or built_from is None or self.seconds <= 0:
+            return  # (without `collect()`, what it was built from is unknown: not kept)
         request.protocol.hot_head = None
         body = response.body if isinstance(response, web.Response) else None
         if (
@@ -210,7 +213,7 @@ class HotResponses:
                 rest,
                 body,
                 expires,
-                tuple(_built_from.get() or ()),
+                tuple(built_from),
                 terms,
                 request.method,
                 self._endpoint_of(request),

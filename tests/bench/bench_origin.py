@@ -59,6 +59,7 @@ from tests.bench.harness import (
     free_port,
     fresh_database,
     machine_busy,
+    postgres_cpu,
     print_table,
     register_stream,
     run_node,
@@ -287,18 +288,6 @@ def children(pid: int) -> list[int]:
                 if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
                     out.append(int(entry.name))
     return out
-
-
-def postgres_cpu() -> float | None:
-    """CPU seconds of every local `postgres` process so far (None: no local server)."""
-    total, found = 0.0, False
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    total += cpu_seconds(int(entry.name))
-                    found = True
-    return total if found else None
 
 
 # -- wrk -----------------------------------------------------------------------------------

@@ -90,6 +90,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def postgres_cpu() -> float | None:
+    """CPU seconds of every local `postgres` process so far (None: no local server)."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+                    found = True
+    return total if found else None
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
