@@ -28,6 +28,7 @@ from mediaserver.db import Executor
 from mediaserver.errors import Unauthenticated
 
 DEFAULT_TTL = 5.0
+GONE = "This account no longer exists"
 MAX_CACHED = 100_000
 
 
@@ -61,7 +62,7 @@ class AccountGate:
             state = await asyncio.shield(loading)  # a caller that leaves lets the others wait
         hotpath.note(self, user_id, state)
         if not state.live:
-            raise Unauthenticated("This account no longer exists")
+            raise Unauthenticated(GONE)
         if state.cutoff is not None and principal.issued_at < state.cutoff:
             raise Unauthenticated("This access token was signed out; log in again")
 

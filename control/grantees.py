@@ -7,8 +7,14 @@ account would meet — the account must still exist, and for paywalled media its
 subscription must still be active — so a cancelled or lapsed subscription, or a deleted
 account, closes the link within `ACCESS_TTL` (1 s), long before the link expires.
 
-Such a grant is `<user id hex>.<expires>.<mac>` (`user_grant`, `grant_user`): a
-`UrlSigner` MAC over a resource string naming the media, the user and the rules.
+Such a grant is `<user id hex>.<valid from>.<expires>.<mac>` (`user_grant`, `grant_user`):
+a `UrlSigner` MAC over a resource string naming the media, the user and the rules, and the
+moment (epoch ms) the link is valid from — the `iat` of the token it was issued to. "Sign
+out everywhere" (a password change, `users.tokens_valid_after`) ends the link with that
+token: one valid from before the account's cutoff is refused, as the token is (the podcast
+feed grants of `control.podcasts.grants` have the same shape and rule). The account is
+checked by the node's `AccountGate`, as a token's is: a deletion or sign-out made through
+this node closes the link at once, one made through another within the gate's 5 s.
 
 Answers are cached per (user, resource, rules) for `ACCESS_TTL`, so a player reloading a
 live playlist every couple of seconds costs at most one account and one subscription
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from control.accounts import GONE, AccountGate
 from control.mediacache import TtlCache
 from control.security import ROLE_SCOPES, Principal
 from control.users import queries as users
@@ -33,27 +40,47 @@ from mediaserver.errors import Forbidden, Unauthenticated
 #: `Principal.token_id` of a principal made from a link rather than a token.
 VIA_LINK = "media-grant"
 ACCOUNT_GONE = "The account this link was issued to no longer exists"
+SIGNED_OUT = "This link was signed out with its account's sessions; fetch it again"
 
 #: The access rules to run for a principal; raise `Forbidden`/`Unauthenticated` to refuse.
 AccessCheck = Callable[[Principal], Awaitable[None]]
 _USER = re.compile(r"[0-9a-f]{32}")
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,14}")  # canonical ASCII digits: `int` cannot fail
 
 
-def user_grant(signer: UrlSigner, user_id: uuid.UUID, resource: str, expires: int) -> str:
-    """A grant to `user_id` of `resource` (which names the user too) until `expires`."""
-    return f"{user_id.hex}.{signer.sign(resource, expires)}"
+@dataclass(frozen=True, slots=True)
+class Grantee:
+    """Whom a genuine, unexpired grant speaks for, and since when (epoch ms)."""
+
+    user_id: uuid.UUID
+    valid_from_ms: int
+
+
+def valid_from_of(principal: Principal) -> int:
+    """A link issued to `principal` is valid from its token's `iat` (epoch ms)."""
+    return round(principal.issued_at * 1000)
+
+
+def user_grant(signer: UrlSigner, grantee: Grantee, resource: str, expires: int) -> str:
+    """A grant of `resource` (which names the user too) to `grantee` until `expires`."""
+    valid_from = grantee.valid_from_ms
+    signed = signer.sign(f"{resource}:{valid_from}", expires)
+    return f"{grantee.user_id.hex}.{valid_from}.{signed}"
 
 
 def grant_user(
     signer: UrlSigner, grant: str, resource_of: Callable[[uuid.UUID], str], now: float
-) -> uuid.UUID | None:
-    """The user an unexpired grant of `resource_of(user)` was issued to; None for anything
+) -> Grantee | None:
+    """Whom an unexpired grant of `resource_of(user)` was issued to; None for anything
     else (forged, expired, malformed, for another resource or other rules)."""
-    user_hex, _, signed = grant.partition(".")
-    if not _USER.fullmatch(user_hex):
+    user_hex, _, rest = grant.partition(".")
+    valid_from, _, signed = rest.partition(".")
+    if not (_USER.fullmatch(user_hex) and _NUMBER.fullmatch(valid_from)):
         return None
     user_id = uuid.UUID(hex=user_hex)
-    return user_id if signer.verify(resource_of(user_id), signed, now) else None
+    if not signer.verify(f"{resource_of(user_id)}:{valid_from}", signed, now):
+        return None
+    return Grantee(user_id, int(valid_from))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +89,26 @@ class _Verdict:
 
 
 class Grantees:
-    """Re-checks the user of a link against the current rules, answers reused 1 s."""
+    """Re-checks the user of a link against the current rules, answers reused 1 s; the
+    account itself (deleted, signed out) through the node's `AccountGate`, as a token's."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, accounts: AccountGate) -> None:
         self._pool = pool
+        self._accounts = accounts
         self._verdicts: TtlCache[tuple[uuid.UUID, Hashable], _Verdict] = TtlCache()
 
-    async def require(self, user_id: uuid.UUID, key: Hashable, check: AccessCheck) -> None:
-        """Pass when the account `user_id` lives and `check` lets it through; else
-        `Forbidden` (403: a link is never "sign in"). `key` names the resource and the
-        rules `check` applies (the cache key, with the user)."""
+    async def require(self, grantee: Grantee, key: Hashable, check: AccessCheck) -> None:
+        """Pass when the account lives, has not signed out since the grant's start, and
+        `check` lets it through; else `Forbidden` (403: a link is never "sign in"). `key`
+        names the resource and the rules `check` applies (the cache key, with the user)."""
+        user_id = grantee.user_id
+        # A token issued when the grant starts: refused once the account is deleted or
+        # signed out since (at once when that happened through this node).
+        holder = Principal(user_id, "", "", frozenset(), VIA_LINK, grantee.valid_from_ms / 1000)
+        try:
+            await self._accounts.check(holder)
+        except Unauthenticated as refused:
+            raise Forbidden(ACCOUNT_GONE if refused.message == GONE else SIGNED_OUT) from None
         verdict = await self._verdicts.load((user_id, key), lambda: self._decide(user_id, check))
         assert verdict is not None  # `_decide` always answers
         if verdict.refusal is not None:

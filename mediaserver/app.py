@@ -235,6 +235,7 @@ def build_app(
             app[PAYWALL],
             app[ANALYTICS],
             UrlSigner(secrets.stream_key_secret),
+            accounts,
             clock,
         )
         app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
@@ -256,6 +257,7 @@ def build_app(
             settings,
             clock,
             grants=grants,
+            accounts=accounts,
         )
         app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
         if manager is not None:

@@ -52,3 +52,14 @@ async def user_headers(
     user = await register(client, role)
     tokens = await login(client, user["email"])
     return {**user, **tokens}, bearer(tokens)
+
+
+async def sign_out_everywhere(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
+    """Change the account's password, which signs it out everywhere; the headers of a
+    login with the new one."""
+    me = await (await client.get("/v1/users/me", headers=headers)).json()
+    body = {"current_password": PASSWORD, "new_password": "N3wPassword!"}
+    changed = await client.patch("/v1/users/me", json=body, headers=headers)
+    assert changed.status == 200, await changed.text()
+    assert (await client.get("/v1/users/me", headers=headers)).status == 401
+    return bearer(await login(client, me["email"], "N3wPassword!"))

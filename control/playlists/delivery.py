@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 
+from control.accounts import AccountGate
 from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
 from control.grantees import Grantees
 from control.mediacache import Body, ObjectCache, TtlCache
@@ -89,6 +90,7 @@ class PlaylistMedia:
         paywall: PaywallService,
         analytics: AnalyticsService,
         signer: UrlSigner,
+        accounts: AccountGate,
         clock: Clock = utcnow,
     ) -> None:
         self._pool = pool
@@ -97,7 +99,7 @@ class PlaylistMedia:
         self._paywall = paywall
         self._analytics = analytics
         self._grants = PlaylistGrants(signer, clock)
-        self._grantees = Grantees(pool)
+        self._grantees = Grantees(pool, accounts)
         self._objects: ObjectCache = uploads.objects
         self._playlists: TtlCache[uuid.UUID, _Playlist] = TtlCache()
         self._tracks: TtlCache[uuid.UUID, TrackRow] = TtlCache()
@@ -115,7 +117,7 @@ class PlaylistMedia:
         query = ""
         if not state.row.is_open:
             assert principal is not None  # `check_read` lets no one else through
-            query = self._grants.query(state.row, principal.user_id)
+            query = self._grants.query(state.row, principal)
         body = state.rendered.get((origin, query))
         if body is None:
             if state.text is None:  # deleted meanwhile
@@ -204,14 +206,14 @@ class PlaylistMedia:
         if state is None:
             raise playlist_not_found()
         row = state.row
-        user_id = self._grants.user_of(row, grant)
-        if user_id is None:
+        grantee = self._grants.user_of(row, grant)
+        if grantee is None:
             raise Forbidden("This segment link has expired; reload the playlist")
 
         async def check(principal: Principal) -> None:
             await check_read(principal, row, self._paywall, media=True)
 
-        await self._grantees.require(user_id, (playlist_id, *rules_of(row)), check)
+        await self._grantees.require(grantee, (playlist_id, *rules_of(row)), check)
 
     async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
         state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))

@@ -2,11 +2,12 @@
 cannot send an `Authorization` header (Safari's native HLS).
 
 `stream.m3u8` served to a caller who may play the playlist lists its segments with
-`?grant=<user id hex>.<expires>.<mac>`: a `UrlSigner` MAC over the playlist, that caller
-and the playlist's access rules then (visibility, monetization). A grant lasts six hours
-(a long playlist plays through on one manifest load), but it is only as good as its
-user's access: each use re-runs the rules for that user (`control.grantees`: account
-deleted or subscription lapsed → 403 within a second), and a change of the rules (made
+`?grant=<user id hex>.<valid from>.<expires>.<mac>`: a `UrlSigner` MAC over the playlist,
+that caller, the playlist's access rules then (visibility, monetization) and the `iat` of
+the caller's token. A grant lasts six hours (a long playlist plays through on one manifest
+load), but it is only as good as its user's access: each use re-runs the rules for that
+user (`control.grantees`: account deleted or subscription lapsed → 403 within a second;
+signed out everywhere since the token was issued → 403), and a change of the rules (made
 private, monetization switched on) refuses every grant issued before it at once.
 Grants expire on minute boundaries, so the manifest served to one caller, and its ETag,
 stay the same for a minute.
@@ -17,8 +18,9 @@ from __future__ import annotations
 import functools
 import uuid
 
-from control.grantees import grant_user, user_grant
+from control.grantees import Grantee, grant_user, user_grant, valid_from_of
 from control.playlists.queries import PlaylistRow
+from control.security import Principal
 from mediaserver.clock import Clock, utcnow
 from mediaserver.crypto import UrlSigner
 
@@ -33,13 +35,15 @@ class PlaylistGrants:
         self._signer = signer
         self._clock = clock
 
-    def query(self, row: PlaylistRow, user_id: uuid.UUID) -> str:
-        """`?grant=…` for the segment URLs of the manifest served to `user_id`."""
+    def query(self, row: PlaylistRow, principal: Principal) -> str:
+        """`?grant=…` for the segment URLs of the manifest served to `principal`."""
         now = int(self._clock().timestamp())
         expires = (now // GRANT_BUCKET + 1) * GRANT_BUCKET + GRANT_SECONDS
-        return "?grant=" + user_grant(self._signer, user_id, _resource(row, user_id), expires)
+        grantee = Grantee(principal.user_id, valid_from_of(principal))
+        resource = _resource(row, principal.user_id)
+        return "?grant=" + user_grant(self._signer, grantee, resource, expires)
 
-    def user_of(self, row: PlaylistRow, grant: str) -> uuid.UUID | None:
+    def user_of(self, row: PlaylistRow, grant: str) -> Grantee | None:
         """The user an unexpired grant of this playlist, issued under its current rules,
         was issued to; None for anything else (forged, expired, malformed, for another
         playlist, or from before a change of the rules)."""

@@ -5,12 +5,14 @@ Two kinds, signed over different resources so that neither stands in for the oth
 
 - a *play* grant, handed out by `GET /v1/streams/{id}` (in `play_urls`) to a caller the
   media routes would serve, opens `live.mp3` and `live.m3u8` until it expires
-  (`PLAY_URL_TTL_SECONDS`). It is `<user id hex>.<expires>.<mac>`, a MAC over the stream,
-  the user it was issued to and the stream's access rules then (visibility,
-  monetization): once the DJ changes them, old links stop working and players must come
-  back through the access check; and every use re-checks that user's access like a
-  token's (`control.grantees`: a deleted account or a lapsed subscription is refused
-  within a second), so a link copied out of a player is no bearer pass to a paid stream;
+  (`PLAY_URL_TTL_SECONDS`). It is `<user id hex>.<valid from>.<expires>.<mac>`, a MAC
+  over the stream, the user it was issued to, the stream's access rules then (visibility,
+  monetization) and the `iat` of the user's token: once the DJ changes the rules, old
+  links stop working and players must come back through the access check; and every use
+  re-checks that user's access like a token's (`control.grantees`: a deleted account or a
+  lapsed subscription is refused within a second, a sign-out everywhere since the token
+  was issued at once), so a link copied out of a player is no bearer pass to a paid
+  stream;
 - a *segment* grant, in the segment URLs of a playlist served to an authorised client,
   opens that stream's segments for about ten minutes. It is signed over the stream and its
   current rules too, so a stricter setting refuses it at once. It cannot open the
@@ -25,7 +27,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from control.grantees import grant_user, user_grant
+from control.grantees import Grantee, grant_user, user_grant, valid_from_of
+from control.security import Principal
 from control.streams.queries import StreamRow
 from control.streams.schemas import PlayUrls
 from mediaserver.clock import Clock, utcnow
@@ -50,23 +53,25 @@ class StreamGrants:
         self._play_seconds = play_seconds
         self._clock = clock
 
-    def play_urls(self, base_url: str, row: StreamRow, user_id: uuid.UUID | None) -> PlayUrls:
+    def play_urls(self, base_url: str, row: StreamRow, principal: Principal | None) -> PlayUrls:
         """`live.mp3` and `live.m3u8` under `base_url`: plain for an open stream, else
-        each carrying a play grant to `user_id` that expires `play_seconds` from now."""
+        each carrying a play grant to `principal` that expires `play_seconds` from now."""
         base = f"{base_url}/v1/streams/{row.stream_id}"
         if is_open(row):
             return PlayUrls(mp3=f"{base}/live.mp3", hls=f"{base}/live.m3u8", expires_at=None)
-        if user_id is None:
+        if principal is None:
             raise ValueError("a play grant of a private or monetized stream needs its user")
         expires = int(self._clock().timestamp()) + self._play_seconds
-        query = "?grant=" + user_grant(self._signer, user_id, _play_resource(row, user_id), expires)
+        grantee = Grantee(principal.user_id, valid_from_of(principal))
+        resource = _play_resource(row, principal.user_id)
+        query = "?grant=" + user_grant(self._signer, grantee, resource, expires)
         return PlayUrls(
             mp3=f"{base}/live.mp3{query}",
             hls=f"{base}/live.m3u8{query}",
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
 
-    def play_user(self, row: StreamRow, grant: str) -> uuid.UUID | None:
+    def play_user(self, row: StreamRow, grant: str) -> Grantee | None:
         """The user an unexpired play grant of this stream, issued under its current
         rules, was issued to; None for anything else (forged, expired, malformed, for
         another stream, or from before a change of the rules)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from control.accounts import AccountGate
 from control.analytics.service import LISTENERS, STREAM, AnalyticsService
 from control.grantees import Grantees
 from control.mediacache import TtlCache
@@ -65,6 +66,7 @@ class StreamsService:
         clock: Clock = utcnow,
         *,
         grants: StreamGrants,
+        accounts: AccountGate,
     ) -> None:
         self._pool = pool
         self._grants = grants
@@ -80,7 +82,7 @@ class StreamsService:
         # every playlist reload and every segment would otherwise query PostgreSQL.
         # Changes on this node drop the entry; other nodes see them within the second.
         self._rows: TtlCache[uuid.UUID, StreamRow] = TtlCache()
-        self._grantees = Grantees(pool)
+        self._grantees = Grantees(pool, accounts)
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Check the source and key with the server's admin interface (422 when that fails),
@@ -180,8 +182,7 @@ class StreamsService:
             await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
         except (Unauthenticated, Forbidden, NotFound):
             return None
-        user_id = principal.user_id if principal is not None else None
-        return self._grants.play_urls(self._base_url, row, user_id)
+        return self._grants.play_urls(self._base_url, row, principal)
 
     async def play_access(self, stream_id: uuid.UUID, grant: str) -> StreamRow:
         """The stream a play link (`?grant=` of `play_urls`) opens, checked on every use
@@ -192,14 +193,14 @@ class StreamsService:
         row = await self._media_row(stream_id)
         if not row.enabled:
             raise stream_not_found()
-        user_id = self._grants.play_user(row, grant)
-        if user_id is None:
+        grantee = self._grants.play_user(row, grant)
+        if grantee is None:
             raise Forbidden("This play link is invalid or has expired; fetch the stream again")
 
         async def check(principal: Principal) -> None:
             await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
 
-        await self._grantees.require(user_id, (stream_id, *rules_of(row)), check)
+        await self._grantees.require(grantee, (stream_id, *rules_of(row)), check)
         return row
 
     async def segment_access(self, stream_id: uuid.UUID, grant: str) -> None:

@@ -15,9 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import mediaserver.app
+from control.grantees import SIGNED_OUT
 from mediaserver.app import build_app
 from relay.mp3 import Mp3FrameReader
-from tests.accounts import user_headers
+from tests.accounts import sign_out_everywhere, user_headers
 from tests.audio import decode_duration, make_mp3
 from tests.loopback import RawHttpServer, Request, response_head
 from tests.playlists import (
@@ -451,6 +452,14 @@ async def test_segment_links_follow_the_rules_and_their_user(
     me = await (await node.get("/v1/users/me", headers=listener)).json()
     assert segment.split("grant=")[1].split(".")[0] == me["user_id"].replace("-", "")
     assert (await node.session.get(segment)).status == 200
+
+    # Signed out everywhere (a password change): the links end with the old sessions;
+    # those of a manifest loaded after logging in again work.
+    listener = await sign_out_everywhere(node, listener)
+    assert await error_of(await node.session.get(segment)) == (403, SIGNED_OUT)
+    fresh = await first_segment(node, private, listener)
+    assert fresh != segment and (await node.session.get(fresh)).status == 200
+    segment = fresh
 
     # Monetization switched on: the listener's six-hour links stop at once.
     paid = playlist_body(tracks, visibility="private", monetization_enabled=True)

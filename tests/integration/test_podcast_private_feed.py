@@ -12,7 +12,7 @@ import uuid
 import feedparser
 import pytest
 
-from tests.accounts import PASSWORD, bearer, login, user_headers
+from tests.accounts import sign_out_everywhere, user_headers
 from tests.audio import decode, make_mp3
 from tests.podcasts import (
     NS,
@@ -213,16 +213,6 @@ async def test_private_urls_expire(node, host):
     assert response.status == 302 and response.headers["Location"] == host.url()
 
 
-async def new_password(node, headers: dict[str, str]) -> dict[str, str]:
-    """Change the account's password (signing it out everywhere); headers of a new login."""
-    me = await (await node.client.get("/v1/users/me", headers=headers)).json()
-    body = {"current_password": PASSWORD, "new_password": "N3wPassword!"}
-    changed = await node.client.patch("/v1/users/me", json=body, headers=headers)
-    assert changed.status == 200, await changed.text()
-    assert (await node.client.get("/v1/users/me", headers=headers)).status == 401
-    return bearer(await login(node.client, me["email"], "N3wPassword!"))
-
-
 async def test_signing_out_everywhere_closes_the_private_feed(node, host):
     """A leaked feed URL is shut by changing the password, as a leaked token is; the new
     URL the subscriber then asks for works, and the old one keeps being refused."""
@@ -231,7 +221,7 @@ async def test_signing_out_everywhere_closes_the_private_feed(node, host):
     old = await private_url(node, subscriber, podcast_id)
     old_media = f"{PODCASTS}/{podcast_id}/episodes/{upload_episode}/media.mp3?grant={grant_of(old)}"
     assert (await node.client.get(path_of(old["feed_url"]))).status == 200
-    subscriber = await new_password(node, subscriber)
+    subscriber = await sign_out_everywhere(node.client, subscriber)
     for url in (path_of(old["feed_url"]), old_media):
         response = await node.client.get(url)
         assert response.status == 403, url

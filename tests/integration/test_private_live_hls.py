@@ -11,8 +11,9 @@ from datetime import timedelta
 
 import pytest
 
+from control.grantees import SIGNED_OUT
 from hls.playlist import parse_media_playlist
-from tests.accounts import user_headers
+from tests.accounts import sign_out_everywhere, user_headers
 from tests.audio import decode
 from tests.livenode import LiveNode, eventually, start_live_node
 from tests.sources import IcecastSource
@@ -279,7 +280,7 @@ async def test_a_play_link_stops_working_when_its_subscription_ends(live_node, f
     urls = (await (await client.get(f"/v1/streams/{stream_id}", headers=subscriber)).json())[
         "play_urls"
     ]
-    # The grant names its user: `<user hex>.<expires>.<mac>`.
+    # The grant names its user: `<user hex>.<valid from>.<expires>.<mac>`.
     me = await (await client.get("/v1/users/me", headers=subscriber)).json()
     assert urls["hls"].split("grant=")[1].split(".")[0] == me["user_id"].replace("-", "")
     hls, mp3 = node.path(urls["hls"]), node.path(urls["mp3"])
@@ -296,22 +297,43 @@ async def test_a_play_link_stops_working_when_its_subscription_ends(live_node, f
         assert body == {"error": "Subscription required", "code": 403}
 
 
-async def test_a_play_link_of_a_deleted_account_is_refused(live_node, fake_servers):
+async def private_stream_listener(live_node, fake_servers):
+    """A node relaying a private stream, and a listener (headers) who may play it."""
     source = await fake_servers(IcecastSource)
     node = await live_node()
-    client = node.client
-    _, dj = await user_headers(client)
-    stream_id = await register_stream(client, dj, source, visibility="private")
+    _, dj = await user_headers(node.client)
+    stream_id = await register_stream(node.client, dj, source, visibility="private")
     await playlist_text(node, stream_id, dj)
-    _, listener = await user_headers(client, "listener")
-    urls = (await (await client.get(f"/v1/streams/{stream_id}", headers=listener)).json())[
-        "play_urls"
-    ]
-    hls = node.path(urls["hls"])
-    assert (await client.get(hls)).status == 200
-    assert (await client.delete("/v1/users/me", headers=listener)).status == 204
-    body = await refused(client, hls)
+    _, listener = await user_headers(node.client, "listener")
+    return node, stream_id, listener
+
+
+async def play_urls(node: LiveNode, stream_id: str, headers) -> dict[str, str]:
+    detail = await node.client.get(f"/v1/streams/{stream_id}", headers=headers)
+    return (await detail.json())["play_urls"]
+
+
+async def test_a_play_link_of_a_deleted_account_is_refused(live_node, fake_servers):
+    node, stream_id, listener = await private_stream_listener(live_node, fake_servers)
+    hls = node.path((await play_urls(node, stream_id, listener))["hls"])
+    assert (await node.client.get(hls)).status == 200
+    assert (await node.client.delete("/v1/users/me", headers=listener)).status == 204
+    body = await refused(node.client, hls)
     assert body["error"] == "The account this link was issued to no longer exists"
+
+
+async def test_a_play_link_is_signed_out_with_its_account(live_node, fake_servers):
+    """Changing the password (sign out everywhere) ends the play links handed to the old
+    sessions, as it ends their tokens; links fetched after logging in again work."""
+    node, stream_id, listener = await private_stream_listener(live_node, fake_servers)
+    old = await play_urls(node, stream_id, listener)
+    assert (await node.client.get(node.path(old["hls"]))).status == 200
+    listener = await sign_out_everywhere(node.client, listener)
+    for url in (old["hls"], old["mp3"]):
+        assert (await refused(node.client, node.path(url)))["error"] == SIGNED_OUT
+    new = await play_urls(node, stream_id, listener)
+    assert (await node.client.get(node.path(new["hls"]))).status == 200
+    assert (await node.client.get(node.path(old["hls"]))).status == 403
 
 
 async def test_stricter_rules_refuse_old_segment_links_at_once(live_node, fake_servers):

@@ -11,14 +11,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from control.grantees import Grantee
 from control.playlists.grants import GRANT_SECONDS, PlaylistGrants
 from control.playlists.queries import PlaylistRow
+from control.security import Principal
 from control.streams.grants import SEGMENT_GRANT_SECONDS, StreamGrants
 from control.streams.queries import StreamRow
 from mediaserver.crypto import UrlSigner
 
 NOON = datetime(2025, 6, 10, 12, 0, 30, tzinfo=UTC)
 USER = uuid.uuid4()
+ISSUED = NOON.timestamp() - 600.123  # the token's `iat`, with its milliseconds
+PRINCIPAL = Principal(USER, "dj@example.com", "listener", frozenset(), "jti", issued_at=ISSUED)
+GRANTEE = Grantee(USER, round(ISSUED * 1000))
 SIGNER = UrlSigner(b"k" * 32)
 HOSTILE = [
     "",
@@ -68,20 +73,23 @@ def test_a_play_grant_names_its_user_and_holds_under_the_same_rules_only() -> No
     clock = Clock(NOON)
     grants = StreamGrants(SIGNER, 3600, clock)
     row = stream()
-    urls = grants.play_urls("https://radio.example", row, USER)
+    urls = grants.play_urls("https://radio.example", row, PRINCIPAL)
     grant = grant_of(urls.hls)
     assert grant == grant_of(urls.mp3) and grant.startswith(f"{USER.hex}.")
     assert urls.expires_at == NOON.replace(microsecond=0) + timedelta(hours=1)
-    assert grants.play_user(row, grant) == USER
-    # Another user's id in front of the same MAC, another stream, other rules: refused.
+    assert grants.play_user(row, grant) == GRANTEE  # valid from the token's `iat`
+    # Another user's id in front of the same MAC, another start, another stream, other
+    # rules: refused.
     other = uuid.uuid4()
     assert grants.play_user(row, grant.replace(USER.hex, other.hex)) is None
+    later = grant.replace(f".{GRANTEE.valid_from_ms}.", f".{GRANTEE.valid_from_ms + 1}.")
+    assert later != grant and grants.play_user(row, later) is None
     assert grants.play_user(replace(row, stream_id=uuid.uuid4()), grant) is None
     assert grants.play_user(replace(row, monetization_enabled=True), grant) is None
     assert grants.play_user(replace(row, visibility="public"), grant) is None
     # Up to its expiry, not after.
     clock.now = NOON + timedelta(seconds=3599)
-    assert grants.play_user(row, grant) == USER
+    assert grants.play_user(row, grant) == GRANTEE
     clock.now = NOON + timedelta(seconds=3601)
     assert grants.play_user(row, grant) is None
 
@@ -103,9 +111,9 @@ def test_a_segment_grant_is_refused_once_the_rules_change() -> None:
     assert not grants.segment_ok(replace(row, monetization_enabled=True), grant)
     assert not grants.segment_ok(replace(row, stream_id=uuid.uuid4()), grant)
     # A play grant's MAC does not open segments, nor a segment grant the playlist.
-    assert grants.play_user(row, f"{USER.hex}.{grant}") is None
-    play = grant_of(grants.play_urls("https://radio.example", row, USER).hls)
-    assert not grants.segment_ok(row, play.partition(".")[2])
+    assert grants.play_user(row, f"{USER.hex}.{GRANTEE.valid_from_ms}.{grant}") is None
+    play = grant_of(grants.play_urls("https://radio.example", row, PRINCIPAL).hls)
+    assert not grants.segment_ok(row, play.split(".", 2)[2])
     clock.now = NOON.replace(second=0) + timedelta(minutes=1, seconds=SEGMENT_GRANT_SECONDS + 1)
     assert not grants.segment_ok(row, grant)
 
@@ -139,13 +147,13 @@ def test_a_playlist_grant_is_bound_to_playlist_user_and_rules() -> None:
     clock = Clock(NOON)
     grants = PlaylistGrants(SIGNER, clock)
     row = playlist()
-    grant = grant_of(grants.query(row, USER))
-    assert grant.startswith(f"{USER.hex}.") and grants.user_of(row, grant) == USER
-    assert grants.query(row, USER) == f"?grant={grant}"  # the same within the minute
+    grant = grant_of(grants.query(row, PRINCIPAL))
+    assert grant.startswith(f"{USER.hex}.") and grants.user_of(row, grant) == GRANTEE
+    assert grants.query(row, PRINCIPAL) == f"?grant={grant}"  # the same within the minute
     assert grants.user_of(replace(row, monetization_enabled=True), grant) is None
     assert grants.user_of(replace(row, playlist_id=uuid.uuid4()), grant) is None
     assert grants.user_of(row, grant.replace(USER.hex, uuid.uuid4().hex)) is None
     clock.now = NOON.replace(second=0) + timedelta(minutes=1, seconds=GRANT_SECONDS)
-    assert grants.user_of(row, grant) == USER  # the last second of its six hours
+    assert grants.user_of(row, grant) == GRANTEE  # the last second of its six hours
     clock.now += timedelta(seconds=1)
     assert grants.user_of(row, grant) is None
