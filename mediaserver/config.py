@@ -46,6 +46,7 @@ ENVIRONMENT: dict[str, str] = {
     "HLS_SEGMENT_SECONDS": "hls_segment_seconds",
     "PLAY_URL_TTL_SECONDS": "play_url_ttl_seconds",
     "RELAY_GRACE_SECONDS": "relay_grace_seconds",
+    "LISTENER_RECHECK_SECONDS": "listener_recheck_seconds",
     "RELAY_BURST_BYTES": "relay_burst_bytes",
     "RELAY_LISTENER_BACKLOG_BYTES": "relay_listener_backlog_bytes",
     "ICY_METAINT": "icy_metaint",
@@ -117,6 +118,9 @@ class Settings(BaseModel):
     play_url_ttl_seconds: int = Field(6 * 3600, ge=60, le=7 * 86_400)
     #: MP3 listeners stay connected through source outages up to this long.
     relay_grace_seconds: float = Field(30.0, ge=0, le=3600)
+    #: An MP3 listener of a private or paid stream is checked again this often (its
+    #: subscription may lapse, its account go): refused, its response ends.
+    listener_recheck_seconds: float = Field(60.0, ge=0.1, le=3600)
     #: Recent audio sent at once to a new listener so playback starts immediately.
     relay_burst_bytes: int = Field(64 * 1024, ge=0, le=1 << 20)
     #: A listener more than this far behind is dropped (Icecast's queue-size).

@@ -224,6 +224,11 @@ class StreamHub:
     def remove_listener(self, listener: Listener) -> None:
         self._remove(listener, "removed")
 
+    def end_listener(self, listener: Listener, reason: str) -> None:
+        """End one listener's response cleanly (what it was sent is whole MP3 frames)."""
+        self.flush()
+        self._remove(listener, reason)
+
     def _remove(self, listener: Listener, reason: str) -> None:
         self._listeners.discard(listener)
         listener.finish(reason)

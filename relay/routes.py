@@ -77,6 +77,8 @@ def _header(value: str | None) -> str:
 async def live_mp3(request: web.Request) -> web.StreamResponse:
     row, relay = await _live_relay(request)
     public = is_open(row)
+    streams, principal = request.app[STREAMS], request.get(principal_key)
+    grant = request.query.get("grant")
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     source = relay.source
@@ -88,7 +90,14 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     }
     if relay.bitrate_kbps:
         headers["icy-br"] = str(relay.bitrate_kbps)
-    return await serve_listener(request, relay.hub, headers)
+    if public:
+        return await serve_listener(request, relay.hub, headers)
+
+    async def recheck() -> bool:  # a lapsed subscription or a deleted account ends it
+        return await streams.still_listening(row.stream_id, principal, grant)
+
+    every = request.app[SETTINGS].listener_recheck_seconds
+    return await serve_listener(request, relay.hub, headers, recheck=recheck, every=every)
 
 
 @api.get(

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from tests.livenode import eventually
 from tests.sources import FakeSource
 
-__all__ = ["connected", "eventually", "read_for", "register_stream"]
+__all__ = ["connected", "ended", "eventually", "read_for", "register_stream"]
 
 
 async def register_stream(
@@ -48,6 +48,18 @@ async def read_for(response: ClientResponse, seconds: float) -> bytes:
             break
         data += chunk
     return bytes(data)
+
+
+async def ended(response: ClientResponse, timeout: float = 5.0) -> bool:
+    """Whether the body ends (cleanly) within `timeout`, reading whatever still comes."""
+
+    async def drained() -> bool:
+        while await response.content.read(65536):
+            pass
+        return True
+
+    await asyncio.wait_for(drained(), timeout)
+    return response.content.at_eof()
 
 
 async def connected(

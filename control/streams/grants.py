@@ -71,12 +71,14 @@ class StreamGrants:
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
 
-    def play_user(self, row: StreamRow, grant: str) -> Grantee | None:
+    def play_user(self, row: StreamRow, grant: str, *, expired_too: bool = False) -> Grantee | None:
         """The user an unexpired play grant of this stream, issued under its current
         rules, was issued to; None for anything else (forged, expired, malformed, for
-        another stream, or from before a change of the rules)."""
+        another stream, or from before a change of the rules). `expired_too`: a genuine
+        grant past its expiry counts (a listener it let in goes on listening)."""
         resource_of = functools.partial(_play_resource, row)
-        return grant_user(self._signer, grant, resource_of, self._clock().timestamp())
+        now = 0.0 if expired_too else self._clock().timestamp()
+        return grant_user(self._signer, grant, resource_of, now)
 
     def segment_query(self, row: StreamRow) -> str:
         """`?grant=…` for the segment URLs of a playlist. Expiry in one-minute buckets, so

@@ -82,6 +82,7 @@ class StreamsService:
         # every playlist reload and every segment would otherwise query PostgreSQL.
         # Changes on this node drop the entry; other nodes see them within the second.
         self._rows: TtlCache[uuid.UUID, StreamRow] = TtlCache()
+        self._accounts = accounts
         self._grantees = Grantees(pool, accounts)
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
@@ -202,6 +203,34 @@ class StreamsService:
 
         await self._grantees.require(grantee, (stream_id, *rules_of(row)), check)
         return row
+
+    async def still_listening(
+        self, stream_id: uuid.UUID, principal: Principal | None, grant: str | None
+    ) -> bool:
+        """Whether an MP3 listener let in by `principal` (its token) or by a play `grant`
+        may go on listening: the access rules again, for that user (account, subscription;
+        the rules themselves changing ends every listener anyway). Not the expiry of the
+        token or link: a player cannot renew them in the middle of a stream."""
+        try:
+            row = await self._media_row(stream_id)
+            if not row.enabled or is_open(row):
+                return row.enabled
+            if grant is None:
+                if principal is not None:
+                    await self._accounts.check(principal)
+                await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+                return True
+            grantee = self._grants.play_user(row, grant, expired_too=True)
+            if grantee is None:
+                return False
+
+            async def check(user: Principal) -> None:
+                await check_read(user, row, self._paywall, live_only=True, paywall_public=True)
+
+            await self._grantees.require(grantee, (stream_id, *rules_of(row)), check)
+        except (Forbidden, Unauthenticated, NotFound):
+            return False
+        return True
 
     async def segment_access(self, stream_id: uuid.UUID, grant: str) -> None:
         """Whether a segment grant (in the segment URLs of a playlist we served) still

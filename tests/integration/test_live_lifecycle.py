@@ -5,7 +5,6 @@ admin-stats title)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from hls.playlist import MediaPlaylist, parse_media_playlist
 from relay.icy import IcyDemuxer, Metadata
 from relay.routes import RELAY_DOWN
 from tests.accounts import user_headers
-from tests.live import connected, eventually, read_for, register_stream
+from tests.live import connected, ended, eventually, read_for, register_stream
 from tests.sources import IcecastSource
 
 
@@ -26,18 +25,6 @@ async def node(make_client):
         return await make_client(hls_segment_seconds=2, **overrides)
 
     return make
-
-
-async def ended(response, timeout: float = 5.0) -> bool:
-    """Whether the body ends (cleanly) within `timeout`, reading whatever still comes."""
-
-    async def drained():
-        while await response.content.read(65536):
-            pass
-        return True
-
-    await asyncio.wait_for(drained(), timeout)
-    return response.content.at_eof()
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from control.grantees import SIGNED_OUT
 from hls.playlist import parse_media_playlist
 from tests.accounts import sign_out_everywhere, user_headers
 from tests.audio import decode
+from tests.live import ended, read_for
 from tests.livenode import LiveNode, eventually, start_live_node
 from tests.sources import IcecastSource
 from tests.streams import register_stream, subscriber_of
@@ -271,12 +272,13 @@ async def refused(client, path: str) -> dict:
 
 async def test_a_play_link_stops_working_when_its_subscription_ends(live_node, fake_servers):
     source = await fake_servers(IcecastSource)
-    node = await live_node()
+    node = await live_node(listener_recheck_seconds=0.5)
     client = node.client
     _, dj = await user_headers(client)
     stream_id = await register_stream(client, dj, source, monetization_enabled=True)
     await playlist_text(node, stream_id, dj)
     subscriber = await subscriber_of(client, dj)
+    other = await subscriber_of(client, dj)
     urls = (await (await client.get(f"/v1/streams/{stream_id}", headers=subscriber)).json())[
         "play_urls"
     ]
@@ -285,13 +287,19 @@ async def test_a_play_link_stops_working_when_its_subscription_ends(live_node, f
     assert urls["hls"].split("grant=")[1].split(".")[0] == me["user_id"].replace("-", "")
     hls, mp3 = node.path(urls["hls"]), node.path(urls["mp3"])
     assert (await client.get(hls)).status == 200
-    listening = await client.get(mp3)
-    assert listening.status == 200
-    listening.close()
+    by_link = await client.get(mp3)
+    by_token = await client.get(f"/v1/streams/{stream_id}/live.mp3", headers=subscriber)
+    staying = await client.get(f"/v1/streams/{stream_id}/live.mp3", headers=other)
+    for listener in (by_link, by_token, staying):
+        assert listener.status == 200 and len(await read_for(listener, 0.5)) > 1000
 
     # The subscription is cancelled: the links, still hours from expiry, stop working —
-    # a link copied out of the player is not a pass to the paid stream.
+    # a link copied out of the player is not a pass to the paid stream — and the MP3
+    # streams already playing end at the next re-check; another subscriber plays on.
     await cancel_subscriptions(client, subscriber)
+    assert await ended(by_link) and await ended(by_token)
+    assert len(await read_for(staying, 1.5)) > 10_000
+    staying.close()
     for path in (hls, mp3):
         body = await refused(client, path)
         assert body == {"error": "Subscription required", "code": 403}

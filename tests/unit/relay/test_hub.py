@@ -8,6 +8,7 @@ import pytest
 
 from relay.hub import StreamHub, http_chunk
 from relay.icy import IcyDemuxer, Metadata
+from relay.listener import ACCESS_ENDED, _watch
 from relay.mp3 import Frame, FrameHeader
 
 # MPEG-1 Layer III, 128 kbps, 44.1 kHz, stereo, no padding: 417-byte frames of 26.1 ms.
@@ -160,3 +161,19 @@ async def test_a_closed_hub_finishes_late_listeners_at_once():
 def test_history_must_hold_a_burst():
     with pytest.raises(ValueError, match="history_bytes"):
         StreamHub(burst_bytes=300_000)
+
+
+async def test_a_watched_listener_ends_when_refused_and_not_when_the_check_fails():
+    hub = StreamHub()
+    answers = iter([True, RuntimeError("database away"), True, False])
+
+    async def recheck() -> bool:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    listener = hub.add_listener(FakeTransport(), icy=False, chunked=True)
+    await asyncio.wait_for(_watch(hub, listener, recheck, 0.01), 5)
+    assert await listener.done == ACCESS_ENDED and hub.listeners == 0
+    assert next(answers, None) is None  # refused only at the fourth check
