@@ -7,8 +7,6 @@ This is the hot path of every media GET (DESIGN "Performance targets": HLS origi
 from __future__ import annotations
 
 import logging
-import os
-import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,7 +15,7 @@ from multidict import istr
 
 from mediaserver.config import Settings
 from mediaserver.errors import ServiceError
-from mediaserver.log import request_id_var
+from mediaserver.log import REQUEST_ID, new_request_id, request_id_var
 from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
@@ -26,7 +24,6 @@ access_log = logging.getLogger("mediaserver.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 request_id_key = web.RequestKey("request_id", str)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _ALLOWED_HEADERS = (
     "Authorization, Content-Type, Range, Icy-MetaData, X-Request-ID, "
@@ -63,11 +60,6 @@ def endpoint_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def new_request_id() -> str:
-    """32 random hex digits, like `uuid4().hex` at a fifth of its cost."""
-    return os.urandom(16).hex()
-
-
 def make_middleware(metrics: Metrics) -> Middleware:
     """The one middleware of every request: request id, duration and count by route
     template (outermost), then CORS preflight, then error rendering. One layer rather than
@@ -79,7 +71,7 @@ def make_middleware(metrics: Metrics) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get(_X_REQUEST_ID)
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
         request[request_id_key] = request_id
         token = request_id_var.set(request_id)
         started = clock()

@@ -1,29 +1,29 @@
 """Hot responses: a media GET repeated on a connection is answered there, without aiohttp.
 
-Players poll `live.m3u8` every few seconds and fetch each new segment, thousands of them and
-the CDN alike: the same request again and again (DESIGN "Performance targets": the HLS
-origin at ≥ 30 % of nginx's req/s). A media route serving a 200 may `offer` it; the node then
-keeps the response's bytes, keyed by the very bytes of the request's head, while it is
-fresh: at most `MEDIA_HOT_CACHE_SECONDS` (1 s; 0 turns this off), no longer than the token
-it was served to, and only while everything it was built from is unchanged — the cached
-rows and objects its handler read (`note`, from `TtlCache` and `ObjectCache`) and the
-route's own `valid` test. A connection (`HotRequestHandler`, aiohttp's protocol) that
-receives exactly such a head while it has nothing in flight writes those bytes back with a
-fresh `Date` and `X-Request-ID`, takes the hit from the rate limit, runs the route's
-`on_hit` (play counts, HLS sessions), and counts and logs the request as the middleware
-would. Anything else goes to aiohttp as before: another header, a body, a request behind one
-in flight, an entry gone stale.
+Players poll `live.m3u8` every few seconds and fetch each new segment, thousands of them
+and the CDN alike: the same request again and again (DESIGN "Performance targets": the HLS
+origin at ≥ 30 % of nginx's req/s). A media route serving a 200 may `offer` it; the node
+then keeps the response's bytes, keyed by the bytes of the request's head (less the headers
+that proxies and tracers set afresh on every request, `VOLATILE`), while it is fresh: at
+most `MEDIA_HOT_SECONDS` (1 s; 0 turns this off), no longer than the token it was served
+to, and only while everything it was built from is unchanged — the cached rows and objects
+its handler read (`note`, from `TtlCache`, `ObjectCache` and `AccountGate`) and the route's
+own `valid` test. A connection (`HotRequestHandler`, aiohttp's protocol) that receives such
+a head while it has nothing in flight writes those bytes back with a fresh `Date` and
+`X-Request-ID` (the one the request brought, if any), takes the hit from the rate limit,
+runs the route's `on_hit` (play counts, HLS sessions), and counts and logs the request as
+the middleware would. Anything else goes to aiohttp as before: another header, a body, a
+request behind one in flight, an entry gone stale.
 
-Keyed by the whole head, a hit repeats what aiohttp answered to the same bytes: nothing
-about access is decided here. The handler subclass reads a few of aiohttp's private
-attributes; `supported()` checks they exist, and without them the node serves as before."""
+Keyed by the head, a hit repeats what aiohttp answered to the same request: nothing about
+access is decided here. The handler subclass reads a few of aiohttp's private attributes;
+`supported()` checks they exist, and without them the node serves as before."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.web_protocol import RequestHandler
+
+from mediaserver.log import REQUEST_ID, new_request_id
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("mediaserver.access")
@@ -44,6 +46,32 @@ JOIN_BELOW = 16 * 1024
 #: A client this far behind in reading gets aiohttp, which waits for it (backpressure).
 WRITE_BACKLOG = 256 * 1024
 _PER_HIT = frozenset({"Date", "X-Request-ID"})
+#: Request headers that proxies, CDNs and tracers set afresh on every request and that no
+#: media answer depends on: left out of the key (else no two requests would share one);
+#: the request id (echoed) and the forwarded address (rate limits) are read per hit.
+VOLATILE = frozenset(
+    {
+        b"x-request-id",
+        b"x-forwarded-for",
+        b"x-real-ip",
+        b"traceparent",
+        b"tracestate",
+        b"baggage",
+        b"b3",
+        b"x-b3-traceid",
+        b"x-b3-spanid",
+        b"x-b3-parentspanid",
+        b"x-b3-sampled",
+        b"x-amzn-trace-id",
+        b"x-amz-cf-id",
+        b"cf-ray",
+        b"x-cloud-trace-context",
+        b"sentry-trace",
+        b"x-datadog-trace-id",
+        b"x-datadog-parent-id",
+    }
+)
+_VOLATILE_MARKS = tuple(b"\r\n" + name + b":" for name in VOLATILE)
 #: What `HotRequestHandler` reads of aiohttp's `RequestHandler`.
 _PRIVATE = (
     "_waiter",
@@ -129,7 +157,6 @@ class Entry:
     method: str
     endpoint: str
     path: str
-    forwarded: str | None  # the trusted X-Forwarded-For address the head carries
 
     @property
     def size(self) -> int:
@@ -189,7 +216,6 @@ class HotResponses:
             or request.version != HttpVersion11
             or not request.keep_alive
             or request.body_exists
-            or "X-Request-ID" in request.headers
         ):
             return
         loop_now = asyncio.get_running_loop().time()
@@ -203,11 +229,9 @@ class HotResponses:
         rest = headers.encode("latin-1") + b"\r\n"
         if len(body) < JOIN_BELOW:
             rest, body = rest + body, b""
-        forwarded = None
-        if self._trust_forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip() or None
+        stable = stable_head(head)
         self._keep(
-            head,
+            head if stable is None else stable.key,
             Entry(
                 f"HTTP/1.1 {response.status} {response.reason}\r\n".encode("latin-1"),
                 rest,
@@ -218,7 +242,6 @@ class HotResponses:
                 request.method,
                 self._endpoint_of(request),
                 request.path,
-                forwarded,
             ),
         )
 
@@ -235,22 +258,36 @@ class HotResponses:
     def get(self, head: bytes) -> Entry | None:
         return self._entries.get(head)
 
-    def serve(self, handler: HotRequestHandler, head: bytes, entry: Entry, now: float) -> bool:
-        """Answer `head` from `entry` on `handler`'s connection (`now`: loop time); False:
-        let aiohttp answer it."""
+    def serve(
+        self,
+        handler: HotRequestHandler,
+        key: bytes,
+        entry: Entry,
+        now: float,
+        volatile: Stable | None = None,
+    ) -> bool:
+        """Answer the request whose key is `key` (its `volatile` header values, if it had
+        any) from `entry` on `handler`'s connection (`now`: loop time); False: let aiohttp
+        answer it."""
         transport = handler.transport
         if not entry.fresh(now):
-            if self._entries.get(head) is entry:
-                del self._entries[head]
+            if self._entries.get(key) is entry:
+                del self._entries[key]
                 self._bytes -= entry.size
             return False
         if transport is None or transport.get_write_buffer_size() > WRITE_BACKLOG:
             return False
-        client = entry.forwarded or handler.hot_peer
+        client = handler.hot_peer
+        request_id = None
+        if volatile is not None:
+            if self._trust_forwarded_for and volatile.forwarded:
+                client = volatile.forwarded
+            if volatile.request_id and REQUEST_ID.match(volatile.request_id):
+                request_id = volatile.request_id
         if self.admit is not None and not self.admit(client):
             return False
         started = time.perf_counter()
-        request_id = os.urandom(16).hex()
+        request_id = request_id or new_request_id()
         transport.write(
             b"".join((entry.status_line, _date(), b"X-Request-ID: ", request_id.encode(), b"\r\n"))
             + entry.rest
@@ -295,6 +332,34 @@ def _date() -> bytes:
         _clock_second = now
         _date_line = f"Date: {formatdate(now, usegmt=True)}\r\n".encode()
     return _date_line
+
+
+@dataclass(frozen=True, slots=True)
+class Stable:
+    """A request head without its `VOLATILE` headers, and what two of them said."""
+
+    key: bytes
+    request_id: str | None
+    forwarded: str | None  # the first address of X-Forwarded-For
+
+
+def stable_head(data: bytes) -> Stable | None:
+    """`data` without its volatile header lines; None when it has none (its own key)."""
+    lowered = data.lower()
+    if not any(mark in lowered for mark in _VOLATILE_MARKS):
+        return None
+    kept: list[bytes] = []
+    request_id = forwarded = None
+    for line in data.split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        name = name.lower()
+        if not colon or name not in VOLATILE:
+            kept.append(line)
+        elif name == b"x-request-id" and request_id is None:
+            request_id = value.strip().decode("latin-1")
+        elif name == b"x-forwarded-for" and forwarded is None:
+            forwarded = value.split(b",")[0].strip().decode("latin-1") or None
+    return Stable(b"\r\n".join(kept), request_id, forwarded)
 
 
 def one_plain_head(data: bytes) -> bool:
@@ -343,10 +408,13 @@ class HotRequestHandler(RequestHandler):
                 and not self._close
                 and not self._force_close
             )
+            key, stable = data, None
             entry = self._hot.get(data)
+            if entry is None and (stable := stable_head(data)) is not None:
+                key, entry = stable.key, self._hot.get(stable.key)
             if entry is None:
                 self._hot_plain = one_plain_head(data)
-            elif idle and self._hot.serve(self, data, entry, self._loop.time()):
+            elif idle and self._hot.serve(self, key, entry, self._loop.time(), stable):
                 return
             self.hot_head = data if idle and self._hot_plain else None
         super().data_received(data)

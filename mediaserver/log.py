@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +15,14 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+#: An `X-Request-ID` a client (or the proxy in front) sent that we echo and log as is.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def new_request_id() -> str:
+    """32 random hex digits, like `uuid4().hex` at a fifth of its cost."""
+    return os.urandom(16).hex()
+
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

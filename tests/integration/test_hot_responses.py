@@ -212,20 +212,25 @@ async def test_pipelined_split_and_bodied_requests_are_answered_in_order(
 
 
 async def test_the_streaming_rate_limit_counts_hot_answers(make_client: Any) -> None:
-    node = await make_client(rate_limit_streaming_per_minute=300)  # leases of 3 hits
+    # Behind a trusted proxy: each client address (X-Forwarded-For) has its own budget.
+    node = await make_client(rate_limit_streaming_per_minute=300, trust_forwarded_for=True)
     _, dj = await user_headers(node)
     upload = await ready_upload(node, dj, make_mp3(5.0))
     playlist_id = await create(node, dj, [upload_track(upload["upload_id"])])
     path = f"{PLAYLISTS}/{playlist_id}/stream.m3u8"
     wire = await Wire.open(node)
     started, answered = time.monotonic(), 0
-    while (answer := await wire.get(path))[0] == 200:
-        answered += 1
+    while (answer := await wire.get(path, "X-Forwarded-For: 192.0.2.1"))[0] == 200:
+        answered += 1  # leases of 3 hits: two of each spent hot
     refilled = 300 / 60 * (time.monotonic() - started)  # the bucket refills as it drains
     status, headers, body = answer
     assert 300 <= answered <= 300 + refilled + 3, (answered, refilled)
     assert status == 429 and int(headers["Retry-After"]) >= 1 and b'"code": 429' in body
-    assert hits(node) > 150  # two of each lease of three are spent hot
+    assert hits(node) > 150
+    before = hits(node)
+    for _ in range(5):  # another listener behind the same proxy: its own budget, hot too
+        assert (await wire.get(path, "X-Forwarded-For: 192.0.2.2"))[0] == 200
+    assert hits(node) > before  # (192.0.2.1's bucket refills meanwhile: 5 tokens a second)
     wire.close()
 
 
@@ -293,3 +298,27 @@ async def test_a_hot_answer_ends_with_the_token_it_was_given_to(
     status, _, body = await wire.get(manifest, f"Authorization: Bearer {short}")
     assert status == 401 and b"expired" in body.lower()
     wire.close()
+
+
+async def test_requests_stamped_by_a_proxy_share_answers_and_keep_their_ids(
+    node: TestClient,
+) -> None:
+    """Behind an ingress (nginx adds `X-Request-ID`, tracers `traceparent`) no two heads
+    are the same byte for byte; the answers are shared all the same, each echoing its id."""
+    _, dj = await user_headers(node)
+    upload = await ready_upload(node, dj, make_mp3(5.0))
+    playlist_id = await create(node, dj, [upload_track(upload["upload_id"])])
+    path = f"{PLAYLISTS}/{playlist_id}/stream.m3u8"
+    wire = await Wire.open(node)
+    before = hits(node)
+    answers = []
+    for n in range(12):
+        stamps = (f"X-Request-ID: ingress-{n}", f"traceparent: 00-{n:032x}-{n:016x}-01")
+        answers.append(await wire.get(path, *stamps))
+    assert hits(node) - before >= 9
+    assert [a[1]["X-Request-ID"] for a in answers] == [f"ingress-{n}" for n in range(12)]
+    assert len({a[2] for a in answers}) == 1
+    status, headers, _ = await wire.get(path, "X-Request-ID: not valid!")
+    assert status == 200 and re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"])
+    wire.close()
+    assert await plays(node, dj, playlist_id) == 13

@@ -83,3 +83,22 @@ def test_nothing_is_noted_outside_a_media_request() -> None:
 def test_the_date_line_is_an_http_date() -> None:
     line = hotpath._date()
     assert line.startswith(b"Date: ") and line.endswith(b" GMT\r\n")
+
+
+def test_headers_set_afresh_per_request_are_left_out_of_the_key() -> None:
+    plain = b"GET /v1/playlists/x/stream.m3u8 HTTP/1.1\r\nHost: a\r\nUser-Agent: p\r\n\r\n"
+    assert hotpath.stable_head(plain) is None  # nothing volatile: the head is its own key
+    stamped = (
+        b"GET /v1/playlists/x/stream.m3u8 HTTP/1.1\r\nHost: a\r\nX-Request-ID: abc-1\r\n"
+        b"User-Agent: p\r\nX-Forwarded-For: 192.0.2.9, 10.0.0.1\r\n"
+        b"traceparent: 00-4bf92f3577b34da6-00f067aa0ba902b7-01\r\nCF-Ray: 8e1\r\n\r\n"
+    )
+    stable = hotpath.stable_head(stamped)
+    assert stable is not None and stable.key == plain
+    assert (stable.request_id, stable.forwarded) == ("abc-1", "192.0.2.9")
+    # Only whole header names count: a path or another header that merely contains one
+    # keeps its line.
+    lookalike = b"GET /b3/cf-ray HTTP/1.1\r\nHost: a\r\nX-Request-IDs: 1\r\nB3: x\r\n\r\n"
+    stable = hotpath.stable_head(lookalike)
+    assert stable is not None
+    assert stable.key == b"GET /b3/cf-ray HTTP/1.1\r\nHost: a\r\nX-Request-IDs: 1\r\n\r\n"
