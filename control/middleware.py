@@ -15,11 +15,10 @@ from multidict import istr
 
 from mediaserver.config import Settings
 from mediaserver.errors import ServiceError
-from mediaserver.log import REQUEST_ID, new_request_id, request_id_var
+from mediaserver.log import REQUEST_ID, access_log, log_access, new_request_id, request_id_var
 from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
-access_log = logging.getLogger("mediaserver.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -99,17 +98,7 @@ def make_middleware(metrics: Metrics) -> Middleware:
             seconds = clock() - started
             observe(request.method, endpoint_of(request), status, seconds)
             if access_enabled(logging.INFO):
-                access_log.info(
-                    "%s %s %s",
-                    request.method,
-                    request.path,
-                    status,
-                    extra={
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 2),
-                        "remote": request.remote,
-                    },
-                )
+                log_access(request.method, request.path, status, seconds, request.remote)
             request_id_var.reset(token)
 
     return middleware

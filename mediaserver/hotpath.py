@@ -34,10 +34,9 @@ from typing import Any, Protocol
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
-from mediaserver.log import REQUEST_ID, new_request_id
+from mediaserver.log import REQUEST_ID, access_log, log_access, new_request_id
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("mediaserver.access")
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 64 * 1024 * 1024
@@ -304,18 +303,8 @@ class HotResponses:
         seconds = time.perf_counter() - started
         self._observe(entry.method, entry.endpoint, 200, seconds)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s %s %s",
-                entry.method,
-                entry.path,
-                200,
-                extra={
-                    "status": 200,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "remote": client,
-                    "request_id": request_id,
-                    "hot": True,
-                },
+            log_access(
+                entry.method, entry.path, 200, seconds, client, request_id=request_id, hot=True
             )
         return True
 

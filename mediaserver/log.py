@@ -24,6 +24,27 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+access_log = logging.getLogger("mediaserver.access")
+
+
+def log_access(
+    method: str, path: str, status: int, seconds: float, remote: str | None, **extra: object
+) -> None:
+    """One access-log line per answered request (callers check `isEnabledFor(INFO)`)."""
+    access_log.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "remote": remote,
+            **extra,
+        },
+    )
+
+
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 

@@ -118,8 +118,8 @@ async def live_m3u8(request: web.Request) -> web.Response:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(relay.hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
-    client = f"|{request.headers.get('User-Agent', '')}"
-    relay.note_hls_client(f"{request.remote}{client}")
+    agent = request.headers.get("User-Agent", "")
+    relay.note_hls_client(f"{request.remote}|{agent}")
     # Absolute segment URLs (a CDN or player may resolve relative ones against another
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
     origin = request.app[SETTINGS].public_url or str(request.url.origin())
@@ -135,7 +135,7 @@ async def live_m3u8(request: web.Request) -> web.Response:
     offer_hot(
         request,
         valid=lambda: relay.hls.rendered is rendered and not relay.down,
-        on_hit=lambda address: relay.note_hls_client(f"{address}{client}"),
+        on_hit=lambda address: relay.note_hls_client(f"{address}|{agent}"),
     )
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
     max_age = max(1, relay.hls.target_duration // 2)

@@ -180,7 +180,7 @@ class StreamsService:
 
     async def _play_urls(self, principal: Principal | None, row: StreamRow) -> PlayUrls | None:
         try:
-            await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+            await self._may_listen(principal, row)
         except (Unauthenticated, Forbidden, NotFound):
             return None
         return self._grants.play_urls(self._base_url, row, principal)
@@ -198,11 +198,14 @@ class StreamsService:
         if grantee is None:
             raise Forbidden("This play link is invalid or has expired; fetch the stream again")
 
-        async def check(principal: Principal) -> None:
-            await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
-
-        await self._grantees.require(grantee, (stream_id, *rules_of(row)), check)
+        await self._grantees.require(
+            grantee, (stream_id, *rules_of(row)), lambda user: self._may_listen(user, row)
+        )
         return row
+
+    async def _may_listen(self, principal: Principal | None, row: StreamRow) -> None:
+        """The media routes' rule: private needs access, paid (public too) a subscription."""
+        await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
 
     async def still_listening(
         self, stream_id: uuid.UUID, principal: Principal | None, grant: str | None
@@ -218,16 +221,14 @@ class StreamsService:
             if grant is None:
                 if principal is not None:
                     await self._accounts.check(principal)
-                await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+                await self._may_listen(principal, row)
                 return True
             grantee = self._grants.play_user(row, grant, expired_too=True)
             if grantee is None:
                 return False
-
-            async def check(user: Principal) -> None:
-                await check_read(user, row, self._paywall, live_only=True, paywall_public=True)
-
-            await self._grantees.require(grantee, (stream_id, *rules_of(row)), check)
+            await self._grantees.require(
+                grantee, (stream_id, *rules_of(row)), lambda user: self._may_listen(user, row)
+            )
         except (Forbidden, Unauthenticated, NotFound):
             return False
         return True
@@ -253,7 +254,7 @@ class StreamsService:
         404 unknown/deleted/disabled, 401/403 private, 403 "Subscription required"."""
         row = await self._media_row(stream_id)
         if not (row.enabled and is_open(row)):  # an open stream has nothing to check
-            await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+            await self._may_listen(principal, row)
         return row
 
     async def record_heartbeat(
