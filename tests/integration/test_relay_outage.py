@@ -64,10 +64,11 @@ async def test_status_follows_the_two_minute_rule_through_a_source_outage(live_n
     source.set_title("After The Outage")
     await source.start()  # back on the same port: the relay reconnects by itself
 
-    async def back():
+    async def back():  # reconnected, and its first beat since recorded (a moment later)
         response = await client.get(status_url)
         body = await response.json() if response.status == 200 else {}
-        return body if body.get("relay_connected") else None
+        beat_again = body.get("last_heartbeat") not in (None, first["last_heartbeat"])
+        return body if body.get("relay_connected") and beat_again else None
 
     again = await eventually(back, timeout=40)
     assert again["current_track"] == "After The Outage"
