@@ -23,7 +23,6 @@ from aiohttp import web
 from control.auth import queries as tokens
 from control.security import Principal, to_millis
 from control.users import queries
-from mediaserver import hotpath
 from mediaserver.db import Executor
 from mediaserver.errors import Unauthenticated
 
@@ -60,7 +59,6 @@ class AccountGate:
                 loading = self._loading[user_id] = asyncio.create_task(self._load(user_id))
                 loading.add_done_callback(lambda _: self._loading.pop(user_id, None))
             state = await asyncio.shield(loading)  # a caller that leaves lets the others wait
-        hotpath.note(self, user_id, state)
         if not state.live:
             raise Unauthenticated(GONE)
         if state.cutoff is not None and principal.issued_at < state.cutoff:
@@ -73,11 +71,6 @@ class AccountGate:
         if generation == self._generation:
             self._remember(user_id, state)
         return state
-
-    def holds(self, user_id: uuid.UUID, state: _State) -> bool:
-        """The answer `check` used is still the one to give (`hotpath.Source`)."""
-        cached = self._cache.get(user_id) is state
-        return cached and time.monotonic() - state.checked_at <= self._ttl
 
     def forget(self, user_id: uuid.UUID) -> None:
         """Drop the cached answer, so this node's next request reads the committed row."""

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ValidationError
 from control.accounts import ACCOUNTS
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
-from mediaserver import hotpath
 from mediaserver.config import SETTINGS
 from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
 
@@ -173,17 +172,12 @@ def _bearer(request: web.Request) -> str | None:
 
 def _wrap(op: Operation, guard: Guard) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     check, call, status = guard.check, op.handler, op.status
-    media = op.rate == "streaming" and op.method == "GET"
 
     async def plain(request: web.Request) -> web.StreamResponse:  # no query or body model
-        if media:
-            hotpath.collect()  # what the response is built from, should it be offered
         await check(request, op)
         return to_response(await call(request), status)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if media:
-            hotpath.collect()
         await check(request, op)
         kwargs: dict[str, Any] = {}
         if op.query is not None:

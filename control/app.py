@@ -15,12 +15,12 @@ from control.openapi import OPENAPI, build_document
 from control.playlists import routes as playlists_routes
 from control.podcasts import media_routes as podcast_media_routes
 from control.podcasts import routes as podcasts_routes
+from control.streams import media_routes as stream_media_routes
 from control.streams import routes as streams_routes
 from control.uploads import routes as uploads_routes
 from control.users import routes as users_routes
 from mediaserver.config import Settings
 from mediaserver.metrics import Metrics
-from relay import routes as media_routes
 
 DOMAINS = (
     system,
@@ -34,7 +34,7 @@ DOMAINS = (
     domains_routes,
     monetization_routes,
     analytics_routes,
-    media_routes,
+    stream_media_routes,
 )
 
 

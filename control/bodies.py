@@ -6,14 +6,12 @@ and HEAD (same headers, no body)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
 from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
 from control.mediacache import Body
-from control.security import principal_key
-from mediaserver import hotpath
 
 
 async def send_stream(
@@ -82,19 +80,6 @@ def send_body(
     assert isinstance(wanted, ByteRange)
     headers["Content-Range"] = wanted.content_range
     return web.Response(status=206, body=data[wanted.start : wanted.end + 1], headers=headers)
-
-
-def offer_hot(
-    request: web.Request,
-    *,
-    valid: Callable[[], bool] | None = None,
-    on_hit: Callable[[str], None] | None = None,
-) -> None:
-    """Let the 200 this media handler returns answer the same request again, from the
-    connection (`mediaserver.hotpath`), no longer than the caller's token is accepted."""
-    principal = request.get(principal_key)
-    expires_at = principal.expires_at if principal is not None else None
-    hotpath.offer(request, valid=valid, on_hit=on_hit, expires_at=expires_at)
 
 
 def _matches(if_none_match: str, etags: tuple[str, ...]) -> bool:

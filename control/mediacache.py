@@ -24,7 +24,6 @@ from typing import Generic, TypeVar
 from aiohttp import web
 
 from hls.store import ObjectNotFound, ObjectStore, StoreError
-from mediaserver import hotpath
 
 #: How long a row that decides access to media is reused (seconds).
 ACCESS_TTL = 1.0
@@ -79,8 +78,7 @@ class TtlCache(Generic[K, V]):
                 value = await asyncio.shield(pending)
             except _Abandoned:
                 continue
-            self._note_loaded(key, value)
-            return value
+                return value
         loading: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
         self._loading[key] = loading
         try:
@@ -96,14 +94,7 @@ class TtlCache(Generic[K, V]):
         loading.set_result(value)
         if current and value is not None and keep(value):  # not dropped meanwhile
             self.put(key, value)
-        self._note_loaded(key, value)
         return value
-
-    def _note_loaded(self, key: K, value: V | None) -> None:
-        """A response built from a loaded value depends on it staying cached (one not kept
-        never holds: such a response is never repeated hot)."""
-        entry = self._entries.get(key)
-        hotpath.note(self, key, entry if entry is not None and entry[1] is value else None)
 
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
@@ -112,13 +103,7 @@ class TtlCache(Generic[K, V]):
         if entry[0] <= self._clock():
             del self._entries[key]
             return None
-        hotpath.note(self, key, entry)
         return entry[1]
-
-    def holds(self, key: K, token: object) -> bool:
-        """`key` still holds the entry `get` noted as `token`, unexpired (`hotpath.Source`)."""
-        entry = self._entries.get(key)
-        return entry is token and entry is not None and entry[0] > self._clock()
 
     def put(self, key: K, value: V) -> None:
         self._entries[key] = (self._clock() + self._ttl, value)
@@ -190,7 +175,6 @@ class ObjectCache:
         if body is not None:
             self._entries.move_to_end(key)
             self.hits += 1
-            hotpath.note(self, key, body)
             return body
         pending = self._loading.get(key)
         if pending is not None:
@@ -200,9 +184,7 @@ class ObjectCache:
                 raise
             except StoreError:
                 pass  # the first reader failed or left: try ourselves
-        body = await self._load(key)
-        hotpath.note(self, key, body)  # a body too large to keep is never answered hot
-        return body
+        return await self._load(key)
 
     async def _load(self, key: str) -> Body:
         self.misses += 1
@@ -242,10 +224,6 @@ class ObjectCache:
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries
-
-    def holds(self, key: str, token: object) -> bool:
-        """`key` is still cached as `token`, the body `get` noted (`hotpath.Source`)."""
-        return self._entries.get(key) is token
 
 
 #: The node's cache of immutable media objects.

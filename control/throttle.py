@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 WARN_EVERY_SECONDS = 10.0
 #: Streaming hits are taken from the limiter this many at a time (1 % of the per-minute
-#: limit), then spent on this node without a round trip: the hot path cannot wait for one.
+#: limit), then spent on this node without a round trip per media GET.
 LEASE_SHARE = 100
 #: Tokens of a lease left unspent this long are forgotten (never given back: the limit is
 #: never exceeded, at worst a client gets a lease less per node in a minute).
@@ -76,11 +76,6 @@ class Throttle:
             await self._hit(key, limit)
         elif not self._spend(key):
             await self._lease(key, limit)
-
-    def admit_hot(self, client: str) -> bool:
-        """One streaming hit of `client` (its address) taken from a lease, without waiting:
-        False when there is none left (the request then goes the usual way)."""
-        return not self.enabled or self._spend(f"streaming:ip:{client}")
 
     def _spend(self, key: str) -> bool:
         lease = self._leases.get(key)

@@ -28,7 +28,6 @@ from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import StubVerifier
 from control.health import HEALTH, HealthService
-from control.middleware import endpoint_of
 from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
 from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
@@ -57,10 +56,9 @@ from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.db import create_pool, start_embedded
 from mediaserver.demo import demo_context
-from mediaserver.hotpath import HOT, HotResponses
 from mediaserver.jobs import JOBS, JobQueue
 from mediaserver.keys import Secrets, load_secrets
-from mediaserver.metrics import METRICS, HotCollector, Metrics
+from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
 from relay.collector import RelayCollector
 from relay.manager import RELAYS, RelayManager, RelayOptions
@@ -125,13 +123,6 @@ def build_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    hot = app[HOT] = HotResponses(
-        settings.media_hot_seconds,
-        metrics.observe_request,
-        endpoint_of,
-        trust_forwarded_for=settings.trust_forwarded_for,
-    )
-    metrics.registry.register(HotCollector(hot))
     grants = app[GRANTS] = StreamGrants(
         UrlSigner(secrets.stream_key_secret), settings.play_url_ttl_seconds, clock
     )
@@ -179,7 +170,6 @@ def build_app(
             limiter = MemoryRateLimiter()
         app[LIMITER] = limiter
         throttle = app[THROTTLE] = Throttle(limiter, settings)
-        hot.admit = throttle.admit_hot
         pool = app[POOL]
         app[HEALTH] = HealthService(pool, redis, store=app[STORE])
         jobs = app[JOBS] = JobQueue(
@@ -291,7 +281,6 @@ def build_app(
         app.on_shutdown.append(manager.on_shutdown)
     guard = Guard(codec, secrets.relay_service_token)
     setup_control(app, settings, guard)
-    app.on_response_prepare.append(hot.record)  # last: it keeps the headers as sent
     return app
 
 

@@ -56,21 +56,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    from aiohttp import web
+
     from mediaserver.app import StartupError, build_app
     from mediaserver.keys import load_secrets
-    from mediaserver.server import run
 
     secrets = load_secrets(settings)  # bad key settings fail here, before listening
     app = build_app(settings, secrets)
 
-    def listening() -> None:
+    def listening(_: object) -> None:
         url = settings.base_url
         print(
             f"mediaserver listening on {url} (API docs at {url}/docs)", file=sys.stderr, flush=True
         )
 
     try:
-        run(app, settings.host, settings.port, listening=listening, shutdown_timeout=30)
+        # run_app: SIGINT/SIGTERM shut the app down in order (on_shutdown, then cleanup),
+        # in-flight requests get up to 30 s; its `print` says when the socket is bound.
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=30,
+            access_log=None,
+            print=listening,
+        )
     except StartupError as exc:
         print(f"mediaserver: {exc}", file=sys.stderr)
         return 2

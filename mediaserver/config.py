@@ -63,7 +63,6 @@ ENVIRONMENT: dict[str, str] = {
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "UPLOAD_HLS_SECONDS": "upload_hls_seconds",
     "MEDIA_CACHE_BYTES": "media_cache_bytes",
-    "MEDIA_HOT_SECONDS": "media_hot_seconds",
     "JOB_WORKERS": "job_workers",
     "JOB_LEASE_SECONDS": "job_lease_seconds",
     "JOB_BACKOFF_SECONDS": "job_backoff_seconds",
@@ -149,9 +148,6 @@ class Settings(BaseModel):
     #: Memory for the HLS objects of uploads and playlists (segments, manifests) the node
     #: serves most; they never change, so each is read from the object store once. 0: none.
     media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
-    #: A media GET answered 200 is answered again from its bytes for up to this long while
-    #: nothing it was built from changed (`mediaserver/hotpath.py`). 0: never.
-    media_hot_seconds: float = Field(1.0, ge=0, le=10)
     #: Background jobs (transcoding…) run at once on this node; 0 runs none here.
     job_workers: int = Field(2, ge=0, le=64)
     #: A running job whose node stops renewing its lease this long is picked up again.

@@ -3,9 +3,6 @@ several apps in one process) and exposed at `/metrics`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,11 +14,6 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from mediaserver.hotpath import HotResponses
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -68,22 +60,3 @@ class Metrics:
 
 
 METRICS = web.AppKey("metrics", Metrics)
-
-
-class HotCollector(Collector):
-    """Requests answered from hot responses (`mediaserver/hotpath.py`), read when scraped:
-    they are in `http_requests_total` too."""
-
-    def __init__(self, hot: HotResponses) -> None:
-        self._hot = hot
-
-    def collect(self) -> Iterator[Metric]:
-        hits = CounterMetricFamily(
-            "mediaserver_hot_responses",
-            "Media GETs answered from the connection with a response kept from an earlier one.",
-        )
-        hits.add_metric([], self._hot.hits)
-        yield hits
-        kept = GaugeMetricFamily("mediaserver_hot_responses_kept", "Responses kept to repeat.")
-        kept.add_metric([], len(self._hot))
-        yield kept

@@ -21,7 +21,6 @@ from mediaserver.app import build_app
 from mediaserver.config import Settings, load_settings
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.migrate import apply_migrations
-from tests.hot import HotTestServer
 
 # `fake_servers`; `s3_endpoint` (moto's S3 server) and `aio_session`
 pytest_plugins = ["tests.sources", "tests.s3"]
@@ -131,12 +130,12 @@ async def make_client(
     test_secrets: Secrets,
     database_url: str,
 ) -> AsyncIterator[ClientFactory]:
-    """`await make_client(**setting_overrides)` → a client of a freshly built node, served
-    as `mediaserver serve` serves it: media GETs repeated on a connection answered hot."""
+    """`await make_client(**setting_overrides)` → a client of a freshly built node on a
+    loopback server."""
 
     async def make(app: web.Application | None = None, **overrides: Any) -> TestClient:
         app = app or build_app(make_settings(**overrides), test_secrets)
-        return await aiohttp_client(HotTestServer(app))
+        return await aiohttp_client(app)
 
     yield make
     # Every node starts relays for all enabled streams; don't let this test's streams

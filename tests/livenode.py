@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from unittest.mock import create_autospec
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from mediaserver.app import build_app
 from mediaserver.clock import utcnow
-from tests.hot import HotTestServer
 
 T = TypeVar("T")
 
@@ -53,7 +52,7 @@ async def start_live_node(
     clock = create_autospec(utcnow, return_value=datetime.now(UTC))
     settings = make_settings(**{"public_url": url, "hls_segment_seconds": 2, **overrides})
     app = build_app(settings, secrets, clock=clock)
-    server = HotTestServer(app, port=sock.getsockname()[1], socket_factory=lambda *_: sock)
+    server = TestServer(app, port=sock.getsockname()[1], socket_factory=lambda *_: sock)
     client = await aiohttp_client(server)
     return LiveNode(client, clock, url)
 

@@ -22,7 +22,6 @@ from control.monetization.schemas import (
 )
 from control.schemas import PageQuery
 from control.security import Principal
-from mediaserver import hotpath
 from mediaserver.clock import Clock, utcnow
 from mediaserver.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentRequired
 
@@ -166,8 +165,7 @@ class PaywallService:
 
     async def has_active_subscription(self, user_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
         """Whether the user has an active, unexpired subscription that opens `owner_id`'s
-        monetized content. Read each time (never answered hot: a cancellation counts at once)."""
-        hotpath.uncached()
+        monetized content. Read each time: a cancellation counts at once."""
         return await queries.has_active(self._pool, user_id, owner_id, self._clock())
 
 

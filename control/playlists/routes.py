@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from control.api import Api, path_uuid
-from control.bodies import offer_hot, send_body, send_stream
+from control.bodies import send_body, send_stream
 from control.playlists.delivery import PLAYLIST_MEDIA
 from control.playlists.schemas import (
     PlaylistCreated,
@@ -141,7 +141,6 @@ async def playlist_m3u8(request: web.Request) -> web.Response:
     origin = _origin(request)
     play = request.method == "GET"
     body = await media.manifest(request.get(principal_key), playlist_id, origin, play=play)
-    offer_hot(request, on_hit=(lambda _: media.played(playlist_id)) if play else None)
     # Revalidated on every load: it counts plays, and private playlists' grants expire.
     return send_body(request, body, MANIFEST_CONTENT_TYPE, "no-cache")
 
@@ -164,7 +163,6 @@ async def playlist_segment(request: web.Request) -> web.Response:
         request.match_info["segment"],
         request.query.get("grant"),
     )
-    offer_hot(request)
     # A segment's bytes never change under its URL.
     cache = f"{'public' if segment.public else 'private'}, max-age=86400, immutable"
     return send_body(request, segment.body, SEGMENT_CONTENT_TYPE, cache)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control.api import Api, path_uuid
-from control.bodies import offer_hot, send_body
+from control.bodies import send_body
 from control.schemas import PageQuery
 from control.security import principal_of
 from control.uploads.form import form_fields
@@ -114,7 +114,6 @@ async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
 async def upload_manifest(request: web.Request) -> web.Response:
     upload_id = path_uuid(request, "upload_id", "Upload")
     body = await request.app[UPLOADS].media(principal_of(request), upload_id, MANIFEST_NAME)
-    offer_hot(request)
     return send_body(request, body, MANIFEST_CONTENT_TYPE, "private, max-age=300")
 
 
@@ -133,6 +132,5 @@ async def upload_segment(request: web.Request) -> web.Response:
     upload_id = path_uuid(request, "upload_id", "Upload")
     name = request.match_info["segment"]
     body = await request.app[UPLOADS].media(principal_of(request), upload_id, name)
-    offer_hot(request)
     # A segment's bytes never change under its name: cache it for a day.
     return send_body(request, body, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable")

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from control.streams.media_routes import RELAY_DOWN
 from control.streams.service import STREAMS as STREAMS_SERVICE
 from hls.playlist import MediaPlaylist, parse_media_playlist
 from relay.icy import IcyDemuxer, Metadata
-from relay.routes import RELAY_DOWN
 from tests.accounts import user_headers
 from tests.live import connected, ended, eventually, read_for, register_stream
 from tests.sources import IcecastSource

@@ -14,7 +14,7 @@ import uuid
 from aiohttp import web
 
 from control.api import Api, path_uuid
-from control.bodies import offer_hot, send_body
+from control.bodies import send_body
 from control.mediacache import Body
 from control.security import principal_key
 from control.streams.grants import GRANTS, is_open
@@ -132,11 +132,6 @@ async def live_m3u8(request: web.Request) -> web.Response:
         playlist = relay.hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
         rendered = relay.hls.rendered = (key, body)
-    offer_hot(
-        request,
-        valid=lambda: relay.hls.rendered is rendered and not relay.down,
-        on_hit=lambda address: relay.note_hls_client(f"{address}|{agent}"),
-    )
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
     max_age = max(1, relay.hls.target_duration // 2)
     # A private playlist holds segment grants: no shared cache may hand it to others.
@@ -166,7 +161,6 @@ async def live_segment(request: web.Request) -> web.Response:
     if entry is None:
         raise NotFound("Segment is no longer available")
     scope = "public" if grant is None else "private"
-    offer_hot(request)
     return web.Response(
         body=entry.payload,
         content_type="video/mp2t",
