@@ -22,7 +22,7 @@ from hls.concat import TrackReader
 from hls.id3tags import leading_tags
 from hls.packager import DEFAULT_START_PTS, TsSegmenter
 from hls.playlist import MediaPlaylist, Segment, render_media_playlist
-from hls.store import CHUNK_SIZE, ObjectStore
+from mediaserver.storage import CHUNK_SIZE, ObjectStore
 from relay.mp3 import Frame, FrameHeader
 
 MANIFEST_NAME = "manifest.m3u8"
