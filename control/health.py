@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from hls.store import ObjectNotFound, ObjectStore
+from mediaserver.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 

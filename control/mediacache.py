@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 from aiohttp import web
 
-from hls.store import ObjectNotFound, ObjectStore, StoreError
+from mediaserver.storage import ObjectNotFound, ObjectStore, StoreError
 
 #: How long a row that decides access to media is reused (seconds).
 ACCESS_TTL = 1.0

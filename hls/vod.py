@@ -22,7 +22,7 @@ from hls.concat import TrackReader
 from hls.id3tags import leading_tags
 from hls.packager import DEFAULT_START_PTS, TsSegmenter
 from hls.playlist import MediaPlaylist, Segment, render_media_playlist
-from hls.store import CHUNK_SIZE, ObjectStore
+from hls.vodstore import VodStore
 from relay.mp3 import Frame, FrameHeader
 
 MANIFEST_NAME = "manifest.m3u8"
@@ -47,6 +47,8 @@ _TAIL = 8192
 _MAX_WRITES = 8  # segments waiting to be written (~1.3 MB at 128 kbit/s) while more are muxed
 #: Leading bytes kept for the ID3v2 tag's title and artist (cover art may be cut off).
 TAG_HEAD = 256 * 1024
+#: Bytes read (and handed to the worker thread) at a time: one thread hop per MiB.
+READ_SIZE = 1 << 20
 
 UNSUPPORTED = "Unsupported file type. Please upload an MP3."
 
@@ -228,11 +230,11 @@ def probe_mp3(source: bytes | str | os.PathLike[str]) -> Mp3Info:
     with contextlib.ExitStack() as stack:
         if isinstance(source, bytes):
             chunks: Iterator[bytes] = (
-                source[start : start + CHUNK_SIZE] for start in range(0, len(source), CHUNK_SIZE)
+                source[start : start + READ_SIZE] for start in range(0, len(source), READ_SIZE)
             )
         else:
             file = stack.enter_context(open(source, "rb"))
-            chunks = iter(functools.partial(file.read, CHUNK_SIZE), b"")
+            chunks = iter(functools.partial(file.read, READ_SIZE), b"")
         for chunk in chunks:
             if len(head) < TAG_HEAD:
                 head += chunk[: TAG_HEAD - len(head)]
@@ -395,7 +397,7 @@ async def _coalesced(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[b
 
 
 async def segment_to_hls(
-    store: ObjectStore,
+    store: VodStore,
     source_key: str,
     dest_prefix: str,
     hls_time: int = 10,
@@ -418,7 +420,7 @@ async def segment_to_hls(
     `#EXT-X-DISCONTINUITY`. Raises NotMp3 / CorruptMp3 as `Mp3Validator` does, and with
     `refuse_truncated` CorruptMp3 as `probe_mp3` does for a file cut off (ending inside a
     frame, or shorter than its Xing/VBRI header says; segments written so far are then
-    deleted); StoreError from the store
+    deleted); the store's own errors (`StoreError` from the server's stores) propagate
     (segments are left for a retry to overwrite; without a manifest nobody reads them).
     """
     if hls_time < 1:
@@ -440,7 +442,7 @@ async def segment_to_hls(
 
     try:
         async with contextlib.aclosing(await store.get(source_key)) as stream:
-            async for chunk in _coalesced(stream, CHUNK_SIZE):
+            async for chunk in _coalesced(stream, READ_SIZE):
                 await publish(await asyncio.to_thread(cutter.feed, chunk))
         await publish(await asyncio.to_thread(cutter.finish))
         if refuse_truncated and (error := _truncation(cutter.validator, cutter.seconds)):

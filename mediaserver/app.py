@@ -49,7 +49,6 @@ from control.throttle import THROTTLE, Throttle
 from control.uploads.service import UPLOADS, UploadsService
 from control.urlguard import UrlGuard
 from control.users.service import USERS, UsersService
-from hls.store import ObjectStore, open_store
 from mediaserver.clock import Clock, utcnow
 from mediaserver.cluster import Cluster
 from mediaserver.config import SETTINGS, Settings
@@ -60,6 +59,7 @@ from mediaserver.jobs import JOBS, JobQueue
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
+from mediaserver.storage import ObjectStore, open_store
 from relay.collector import RelayCollector
 from relay.manager import RELAYS, RelayManager, RelayOptions
 from relay.status import RelayControl

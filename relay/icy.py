@@ -4,6 +4,10 @@ the interleaver that builds what an ICY listener receives.
 Wire format: the server announces `icy-metaint: N`; after every N audio bytes comes one
 length byte L and L × 16 bytes of NUL-padded metadata text such as
 `StreamTitle='Artist - Title';StreamUrl='http://…';`. L = 0 means "no change this time".
+
+A codec core shared by `relay/` and `hls/`, which may import it by design (as it does
+`relay.mp3`): it imports nothing from either package, nor asyncio, aiohttp or av, and never
+reads the clock.
 """
 
 from __future__ import annotations

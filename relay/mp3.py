@@ -3,6 +3,10 @@
 References: ISO/IEC 11172-3 §2.4.1.3 (MPEG-1 header), ISO/IEC 13818-3 (MPEG-2 LSF), the
 unofficial MPEG-2.5 extension, id3.org "ID3 tag version 2.4.0 - Main Structure" §3.1 and the
 LAME/Xing "Info" tag specification.
+
+A codec core shared by `relay/` (source, hub) and `hls/` (live packager, VOD segmenter, MP3
+joiner), which imports it by design: it imports nothing from either package, nor asyncio,
+aiohttp or av, and never reads the clock.
 """
 
 from __future__ import annotations

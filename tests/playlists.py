@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from hls.concat import TrackReader
-from hls.filestore import FileStore
-from hls.store import primed
+from mediaserver.storage.filesystem import FileStore
+from mediaserver.storage.store import primed
 from tests.audio import make_mp3
 
 PLAYLISTS = "/v1/playlists"

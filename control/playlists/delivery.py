@@ -46,10 +46,10 @@ from control.playlists.queries import PlaylistRow, TrackRow
 from control.security import Principal
 from control.uploads.service import UploadsService
 from hls.concat import Mp3Joiner
-from hls.store import ObjectNotFound, ObjectStore
 from mediaserver.clock import Clock, utcnow
 from mediaserver.crypto import UrlSigner
 from mediaserver.errors import Conflict, Forbidden, NotFound
+from mediaserver.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import asyncpg
 
 from control.playlists import queries
 from control.urlguard import UrlGuard, UrlRefused
-from hls.store import ObjectStore
 from hls.vod import Mp3Error, NotMp3, segment_to_hls
 from mediaserver.config import Settings
 from mediaserver.errors import Unprocessable
 from mediaserver.jobs import Job, PermanentJobError
+from mediaserver.storage import ObjectStore
 
 EXTERNAL_TRACK = "external_track"
 USER_AGENT = "Mozilla/5.0 (compatible; mediaserver playlist track fetcher)"

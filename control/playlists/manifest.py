@@ -23,8 +23,8 @@ from control.playlists.fetch import hls_prefix
 from control.playlists.queries import TrackRow
 from hls.concat import combined_manifest
 from hls.playlist import MediaPlaylist, parse_media_playlist, render_media_playlist
-from hls.store import ObjectStore
 from hls.vod import MANIFEST_CONTENT_TYPE, MANIFEST_NAME
+from mediaserver.storage import ObjectStore
 
 #: An upload's own VOD playlist text (`UploadsService.manifest`).
 UploadManifest = Callable[[uuid.UUID], Awaitable[str]]

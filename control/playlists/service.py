@@ -36,9 +36,9 @@ from control.playlists.tracks import Layout, TrackChecker, lay_out
 from control.schemas import PageQuery
 from control.security import Principal
 from control.uploads.service import UploadsService
-from hls.store import ObjectStore, StoreError
 from mediaserver.clock import Clock, utcnow
 from mediaserver.jobs import JobQueue
+from mediaserver.storage import ObjectStore, StoreError
 
 log = logging.getLogger(__name__)
 

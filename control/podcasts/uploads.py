@@ -8,8 +8,8 @@ from collections.abc import AsyncGenerator
 
 from control.uploads.queries import UploadRow
 from control.uploads.service import UploadsService
-from hls.store import ObjectNotFound, ObjectStore
 from mediaserver.errors import NotFound, Unprocessable
+from mediaserver.storage import ObjectNotFound, ObjectStore
 
 
 class EpisodeUploads:

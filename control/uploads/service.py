@@ -32,12 +32,12 @@ from control.uploads.queries import NewUpload, UploadRow
 from control.uploads.schemas import NO_UPLOADS, UploadFields, UploadList, UploadOut
 from control.uploads.sniff import UploadSniffer
 from control.uploads.transcode import TRANSCODE, Transcoder
-from hls.store import ObjectNotFound, ObjectStore, StoreError
 from hls.vod import MANIFEST_NAME, UNSUPPORTED, NotMp3
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from mediaserver.jobs import JobQueue
+from mediaserver.storage import ObjectNotFound, ObjectStore, StoreError
 
 log = logging.getLogger(__name__)
 

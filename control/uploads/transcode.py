@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncpg
 
 from control.uploads import queries
-from hls.store import ObjectStore
 from hls.vod import Mp3Error, segment_to_hls
 from mediaserver.clock import Clock, utcnow
 from mediaserver.jobs import Job, PermanentJobError
+from mediaserver.storage import ObjectStore
 
 TRANSCODE = "transcode"
 ERROR_PREFIX = "Transcoding error:"

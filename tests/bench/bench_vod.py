@@ -46,12 +46,12 @@ from control.uploads import queries
 from control.uploads.service import hls_prefix, source_key
 from control.uploads.transcode import TRANSCODE, Transcoder
 from hls.concat import Mp3Joiner
-from hls.filestore import FileStore
-from hls.store import ObjectBatch, ObjectInfo
 from hls.vod import VodResult, segment_to_hls
 from mediaserver.db import create_pool
 from mediaserver.jobs import Job
 from mediaserver.migrate import apply_migrations
+from mediaserver.storage import ObjectBatch, ObjectInfo
+from mediaserver.storage.filesystem import FileStore
 from tests.audio import make_mp3
 from tests.bench.harness import env_int, fresh_database, print_table
 

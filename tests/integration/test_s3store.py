@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from aiobotocore.session import AioSession
 
-from hls.s3store import MAX_PARTS_IN_FLIGHT, PART_SIZE, S3Store
-from hls.store import ObjectNotFound, StoreError, open_store
+from mediaserver.storage import ObjectNotFound, StoreError, open_store
+from mediaserver.storage.s3 import MAX_PARTS_IN_FLIGHT, PART_SIZE, S3Store
 from tests.s3 import BUCKET, KEYS, s3_client
-from tests.unit.hls.test_filestore import (
+from tests.unit.mediaserver.storage.test_filesystem import (
     Boom,
     ObjectStoreContract,
     chunked,

@@ -17,9 +17,9 @@ import pytest
 
 from control.uploads.service import UPLOADS as UPLOADS_SERVICE
 from hls.concat import TrackReader
-from hls.store import ObjectStore
 from mediaserver.app import STORE
 from mediaserver.config import SETTINGS
+from mediaserver.storage import ObjectStore
 from tests.accounts import user_headers
 from tests.audio import decode_duration, make_mp3
 from tests.streams import fresh_database

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession
 
-from hls.s3store import PART_SIZE
+from mediaserver.storage.s3 import PART_SIZE
 from tests.accounts import user_headers
 from tests.audio import decode_duration, make_mp3
 from tests.s3 import BUCKET, KEYS, s3_client

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from control.mediacache import Body, ObjectCache, TtlCache
-from hls.filestore import FileStore
-from hls.store import ObjectNotFound
+from mediaserver.storage import ObjectNotFound
+from mediaserver.storage.filesystem import FileStore
 
 
 class CountingStore(FileStore):

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hls.concat import Mp3Joiner, TrackReader, combined_manifest, join_uri
-from hls.filestore import FileStore
 from hls.playlist import MediaPlaylist, Segment, parse_media_playlist, render_media_playlist
 from hls.vod import segment_to_hls
+from mediaserver.storage.filesystem import FileStore
 from relay.mp3 import Frame, Mp3FrameReader
 from tests.audio import decode, make_mp3
 

@@ -25,9 +25,7 @@ from mutagen.id3 import ID3, TPE1
 from mutagen.mp3 import MP3
 
 from hls.concat import Mp3Joiner
-from hls.filestore import FileStore
 from hls.playlist import parse_media_playlist
-from hls.store import ObjectBatch, ObjectInfo, StoreError
 from hls.vod import (
     MANIFEST_NAME,
     SYNC_WINDOW,
@@ -39,6 +37,8 @@ from hls.vod import (
     segment_name,
     segment_to_hls,
 )
+from mediaserver.storage import ObjectBatch, ObjectInfo, StoreError
+from mediaserver.storage.filesystem import FileStore
 from relay.mp3 import Frame, Mp3FrameReader
 from tests.audio import decode, decode_duration, make_mp3
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hls.filestore import FileStore
-from hls.store import (
+from mediaserver.storage import (
     ObjectNotFound,
     ObjectStore,
     RangeNotSatisfiable,
@@ -26,6 +25,7 @@ from hls.store import (
     open_store,
     validate_key,
 )
+from mediaserver.storage.filesystem import FileStore
 
 MiB = 1024 * 1024
 BAD_KEYS = [

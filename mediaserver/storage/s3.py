@@ -20,7 +20,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hls.store import (
+from mediaserver.storage.store import (
     CHUNK_SIZE,
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,

@@ -2,9 +2,9 @@
 
 Keys are built by the server from generated ids (`uploads/audio/<user>/<id>/original.mp3`);
 they are still validated here (`validate_key`) so a bug upstream cannot become a path
-traversal. `open_store`
-picks the backend from `STORAGE_URL`: `file:///abs/path` → `FileStore`, `s3://bucket/prefix`
-→ `S3Store` (in `hls/s3store.py`).
+traversal. `open_store` picks the backend from `STORAGE_URL`: `file:///abs/path` →
+`FileStore` (in `mediaserver/storage/filesystem.py`), `s3://bucket/prefix` → `S3Store` (in
+`mediaserver/storage/s3.py`, which alone imports aiobotocore).
 
 Reads are streams: `await store.get(key)` raises `ObjectNotFound` *before* the first byte, so an
 HTTP handler can answer 404 before it starts a response, then yields chunks. Exhaust the
@@ -272,11 +272,11 @@ async def open_store(
         path = Path(url2pathname(parts.path))
         if parts.netloc not in ("", "localhost") or not path.is_absolute():
             raise ValueError(f"file storage URL must be file:///absolute/path: {storage_url}")
-        from hls.filestore import FileStore
+        from mediaserver.storage.filesystem import FileStore
 
         store = FileStore(path)
     elif parts.scheme == "s3":
-        from hls.s3store import S3Store  # imports aiobotocore only when S3 is used
+        from mediaserver.storage.s3 import S3Store  # imports aiobotocore only when S3 is used
 
         if not parts.netloc:
             raise ValueError(f"s3 storage URL must name a bucket: {storage_url}")

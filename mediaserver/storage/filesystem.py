@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from hls.store import (
+from mediaserver.storage.store import (
     CHUNK_SIZE,
     DEFAULT_CONTENT_TYPE,
     FILE_STORAGE_URL,
