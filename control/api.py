@@ -23,7 +23,8 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from control.accounts import ACCOUNTS
+from control.accounts import ACCOUNTS, AccountGate
+from control.envelope import Envelope
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS
@@ -96,7 +97,7 @@ class Api:
     def extend(self, other: Api) -> None:
         self.operations.extend(other.operations)
 
-    def register(self, app: web.Application, guard: Guard) -> None:
+    def register(self, app: web.Application, guard: Guard, envelope: Envelope) -> None:
         """One aiohttp resource per path, a route per method. aiohttp tries the dynamic
         resources under a path prefix (`/v1/streams`, ...) one by one, in registration
         order, so the listener routes (`rate="streaming"`: playlists, segments, the hot
@@ -107,7 +108,7 @@ class Api:
             resource = resources.get(op.path)
             if resource is None:
                 resource = resources[op.path] = app.router.add_resource(op.path, name=op.name)
-            handler = _wrap(op, guard)
+            handler = envelope.wrap(op.path, _wrap(op, guard))
             resource.add_route(op.method, handler)
             if op.allow_head:
                 resource.add_route("HEAD", handler)
@@ -119,9 +120,10 @@ class Guard:
     def __init__(self, codec: TokenCodec, service_token: str | None = None) -> None:
         self._codec = codec
         self._service_token = service_token
-        #: The app whose throttle `_throttle` is.
+        #: The app whose account gate and throttle `_services` holds (set at start-up, looked
+        #: up once rather than through `request.config_dict` on every request).
         self._app: web.Application | None = None
-        self._throttle: Throttle | None = None
+        self._services: tuple[AccountGate | None, Throttle | None] = (None, None)
 
     async def check(self, request: web.Request, op: Operation) -> Principal | None:
         principal = None
@@ -135,12 +137,12 @@ class Guard:
                 raise Unauthenticated("A valid relay service token is required")
         elif token is not None:
             principal = self._codec.verify(token)
-            accounts = request.config_dict.get(ACCOUNTS)
+            accounts = self._services_of(request)[0]
             if accounts is not None:
                 await accounts.check(principal)
-            request[principal_key] = principal
+        request[principal_key] = principal
         if op.rate is not None:
-            throttle = self._throttle_of(request)
+            throttle = self._services_of(request)[1]
             if throttle is not None and throttle.enabled:
                 await throttle.check_route(request, op, principal)
         if op.auth == "required" and principal is None:
@@ -152,12 +154,13 @@ class Guard:
                 raise Forbidden(f"Your token lacks the '{op.scope}' scope")
         return principal
 
-    def _throttle_of(self, request: web.Request) -> Throttle | None:
-        """The app's throttle (set at start-up), looked up once rather than per request."""
-        if request.app is not self._app or self._throttle is None:
-            self._throttle = request.config_dict.get(THROTTLE)
-            self._app = request.app if self._throttle is not None else None
-        return self._throttle
+    def _services_of(self, request: web.Request) -> tuple[AccountGate | None, Throttle | None]:
+        app = request.app
+        if app is not self._app:
+            self._services = (app.get(ACCOUNTS), app.get(THROTTLE))
+            # Remembered once the node has started (tests build guards before that).
+            self._app = app if self._services[1] is not None else None
+        return self._services
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -70,7 +70,9 @@ class Principal:
         return self.user_id == owner_id
 
 
-principal_key = web.RequestKey("principal", Principal)
+#: The caller, set by the route table's guard on every request it checks (None: anonymous):
+#: always set, so reading it never takes `Mapping.get`'s KeyError path.
+principal_key = web.RequestKey[Principal | None]("principal")
 
 
 def to_millis(epoch_seconds: float) -> float:

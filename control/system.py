@@ -8,8 +8,10 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from control.api import Api
+from control.envelope import Envelope
 from control.health import HEALTH
 from control.openapi import OPENAPI
+from mediaserver.errors import NotFound
 from mediaserver.metrics import CONTENT_TYPE, METRICS
 
 api = Api()
@@ -95,7 +97,18 @@ async def docs_init(request: web.Request) -> web.Response:
     return web.Response(text=_DOCS_INIT, content_type="application/javascript")
 
 
-def add_static_docs(app: web.Application) -> None:
-    """Swagger UI's assets, served from the installed package (no CDN)."""
-    app.router.add_get("/docs/static/init.js", docs_init)
-    app.router.add_static("/docs/static", Path(swagger_ui_path))
+def add_static_docs(app: web.Application, envelope: Envelope) -> None:
+    """Swagger UI's assets, served from the installed package (no CDN): only the files it
+    ships, by name (a name is never joined into a path)."""
+    assets = {path.name: path for path in Path(swagger_ui_path).iterdir() if path.is_file()}
+
+    async def docs_asset(request: web.Request) -> web.FileResponse:
+        path = assets.get(request.match_info["name"])
+        if path is None:
+            raise NotFound("No such documentation asset")
+        return web.FileResponse(path)
+
+    init = "/docs/static/init.js"
+    app.router.add_get(init, envelope.wrap(init, docs_init))
+    assets_path = "/docs/static/{name}"
+    app.router.add_get(assets_path, envelope.wrap(assets_path, docs_asset))

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.api import Guard
-from control.app import middlewares, setup_control
+from control.app import setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
@@ -118,9 +118,7 @@ def build_app(
     secrets = secrets or load_secrets(settings)
     stream_keys = SecretBox(secrets.stream_key_secret)
     metrics = Metrics()
-    app = web.Application(
-        middlewares=middlewares(settings, metrics), client_max_size=settings.max_json_body_bytes
-    )
+    app = web.Application(client_max_size=settings.max_json_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     grants = app[GRANTS] = StreamGrants(
@@ -280,7 +278,7 @@ def build_app(
     if manager is not None:  # SIGTERM: end the never-ending MP3 responses first
         app.on_shutdown.append(manager.on_shutdown)
     guard = Guard(codec, secrets.relay_service_token)
-    setup_control(app, settings, guard)
+    setup_control(app, settings, guard, metrics)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import os
@@ -19,9 +20,15 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+#: Request ids are this process's random prefix and a counter: unique across nodes and
+#: restarts like `uuid4().hex` (also 32 hex digits), without a system call per request.
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    """32 random hex digits, like `uuid4().hex` at a fifth of its cost."""
-    return os.urandom(16).hex()
+    """32 hex digits, unique per request (module comment)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 access_log = logging.getLogger("mediaserver.access")

@@ -23,6 +23,9 @@ from relay.source import ResponseHead, SourceClient
 from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
+#: HLS players remembered per stream for its listener count; past it, the expired ones are
+#: forgotten (then, if need be, the earliest noted), so memory stays bounded.
+MAX_HLS_CLIENTS = 100_000
 
 #: (stream, figures, sample): `sample` is True only for the periodic beat, the one that
 #: counts as a listener sample in the analytics; the extra beats (on connect, on a settings
@@ -120,7 +123,8 @@ class Relay:
         self.bitrate_kbps: int | None = None
         self.hls = LiveHls(options.hls_segment_seconds, clock)
         self._discontinuity = False
-        self._hls_clients: dict[str, float] = {}
+        #: (address, User-Agent) of HLS players → when they last fetched the playlist.
+        self._hls_clients: dict[tuple[str | None, str], float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: asyncio.TimerHandle | None = None
         self._outage_expired = False  # the source has been gone longer than the grace period
@@ -160,18 +164,26 @@ class Relay:
         self.hub.close_listeners(reason)
         self._hls_clients.clear()
 
-    def note_hls_client(self, client: str) -> None:
+    def note_hls_client(self, address: str | None, agent: str) -> None:
         """An HLS player fetched the playlist (they poll every target duration or so)."""
-        self._hls_clients[client] = time.monotonic()
+        clients = self._hls_clients
+        clients[address, agent] = time.monotonic()
+        if len(clients) > MAX_HLS_CLIENTS:  # a crowd (or a client varying its User-Agent)
+            self._forget_hls_clients()
+            while len(clients) > MAX_HLS_CLIENTS // 2:  # still: forget the first noted
+                del clients[next(iter(clients))]
 
     @property
     def hls_sessions(self) -> int:
         """Players that fetched the playlist within the last three target durations."""
+        self._forget_hls_clients()
+        return len(self._hls_clients)
+
+    def _forget_hls_clients(self) -> None:
         horizon = time.monotonic() - 3 * self._options.hls_segment_seconds
         for client, seen in list(self._hls_clients.items()):
             if seen < horizon:
                 del self._hls_clients[client]
-        return len(self._hls_clients)
 
     def snapshot(self) -> RelaySnapshot:
         return RelaySnapshot(

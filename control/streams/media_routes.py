@@ -31,6 +31,15 @@ api = Api()
 #: frozen one would keep players looping on stale segments).
 RELAY_DOWN = "Relay is down: the stream's source is offline"
 _MEDIA_ERRORS = (401, 403, 404, 429, 503)
+#: A live segment's bytes never change under its number: cached for a day; one opened by a
+#: grant (private or paid stream) by the player only. Indexed by "no grant".
+_SEGMENT_HEADERS = {
+    anonymous: {
+        "Content-Type": "video/mp2t",
+        "Cache-Control": f"{'public' if anonymous else 'private'}, max-age=86400, immutable",
+    }
+    for anonymous in (False, True)
+}
 _PLAY_GRANT = (
     "Private and monetized streams: a `Bearer` token that passes the access rules, or the "
     "`?grant=` of the `play_urls` from `GET /v1/streams/{stream_id}` (for players that "
@@ -39,10 +48,9 @@ _PLAY_GRANT = (
 )
 
 
-async def _live_relay(request: web.Request) -> tuple[StreamRow, Relay]:
+async def _live_relay(request: web.Request, stream_id: uuid.UUID) -> tuple[StreamRow, Relay]:
     """The stream the caller may listen to (by its play grant, else by the access rules),
     and its relay."""
-    stream_id = path_uuid(request, "stream_id", "Stream")
     streams = request.app[STREAMS]
     grant = request.query.get("grant")
     if grant is not None:
@@ -75,7 +83,7 @@ def _header(value: str | None) -> str:
     errors=_MEDIA_ERRORS,
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
-    row, relay = await _live_relay(request)
+    row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
     public = is_open(row)
     streams, principal = request.app[STREAMS], request.get(principal_key)
     grant = request.query.get("grant")
@@ -112,28 +120,27 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     errors=_MEDIA_ERRORS,
 )
 async def live_m3u8(request: web.Request) -> web.Response:
-    row, relay = await _live_relay(request)
-    stream_id, public = row.stream_id, is_open(row)
+    row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
+    public, hls = is_open(row), relay.hls
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
-    if not len(relay.hls.window):
+    if not len(hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
-    agent = request.headers.get("User-Agent", "")
-    relay.note_hls_client(f"{request.remote}|{agent}")
+    relay.note_hls_client(request.remote, request.headers.get("User-Agent", ""))
     # Absolute segment URLs (a CDN or player may resolve relative ones against another
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
-    origin = request.app[SETTINGS].public_url or str(request.url.origin())
-    base = f"{origin}/v1/streams/{stream_id}/hls"
+    origin = request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"
     query = "" if public else request.app[GRANTS].segment_query(row)
-    key = (relay.hls.window.next_sequence, base, query)
-    rendered = relay.hls.rendered
+    key = (hls.window.next_sequence, origin, query)
+    rendered = hls.rendered
     if rendered is None or rendered[0] != key:
         # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
-        playlist = relay.hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
+        base = f"{origin}/v1/streams/{row.stream_id}/hls"
+        playlist = hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
-        rendered = relay.hls.rendered = (key, body)
+        rendered = hls.rendered = (key, body)
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
-    max_age = max(1, relay.hls.target_duration // 2)
+    max_age = max(1, hls.target_duration // 2)
     # A private playlist holds segment grants: no shared cache may hand it to others.
     cache = f"max-age={max_age}" if public else f"private, max-age={max_age}"
     assert isinstance(rendered[1], Body)
@@ -156,13 +163,8 @@ async def live_segment(request: web.Request) -> web.Response:
         await request.app[STREAMS].segment_access(stream_id, grant)
         relay = _relay(request, stream_id)
     else:
-        _, relay = await _live_relay(request)
+        _, relay = await _live_relay(request, stream_id)
     entry = relay.hls.window.get(int(request.match_info["seq"]))
     if entry is None:
         raise NotFound("Segment is no longer available")
-    scope = "public" if grant is None else "private"
-    return web.Response(
-        body=entry.payload,
-        content_type="video/mp2t",
-        headers={"Cache-Control": f"{scope}, max-age=86400, immutable"},
-    )
+    return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[grant is None])

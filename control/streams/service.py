@@ -369,7 +369,9 @@ class StreamsService:
 
     async def _media_row(self, stream_id: uuid.UUID) -> StreamRow:
         """`_existing`, reused for a second (`self._rows`)."""
-        row = await self._rows.load(stream_id, lambda: self._load(stream_id))
+        row = self._rows.get(stream_id) or await self._rows.load(
+            stream_id, lambda: self._load(stream_id)
+        )
         if row is None:
             raise stream_not_found()
         return row

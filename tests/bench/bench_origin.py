@@ -1,45 +1,49 @@
-"""HLS origin: playlist and segment GETs per second from our routes, beside nginx serving
-the same bytes (DESIGN "Performance targets": ≥ 30 % of nginx's req/s, 1 worker).
+"""HLS origin: playlist and segment GETs per second from our routes, beside the framework
+floor and nginx serving the same bytes (issue "One way down": ≥ 0.75 of the floor).
 
-Our node runs in its own process (fresh database, rate limits off, LOG_LEVEL=WARNING) and
-relays a fake Icecast source registered as a public stream; once its `live.m3u8` lists
-≥ 3 segments, the playlist text and the newest segment's bytes are fetched from it and
-written, under the very same URL paths, into a temp dir that nginx serves
-(`worker_processes 1; access_log off; sendfile on;`, foreground, own prefix and config).
-A short MP3 is uploaded meanwhile (multipart, the DJ's token) and made a public playlist,
-so the VOD routes are measured the same way: the upload's `manifest.m3u8` and a segment
-(served from the object store), the playlist's `stream.m3u8` and a segment.
+The floor is a bare aiohttp handler returning the same bytes from memory under the same
+paths, no middleware (`tests/bench/floor.py`), in its own process, served the way our node
+is. nginx (`worker_processes 1; access_log off; sendfile on;`) serves them from files.
 
-Each URL is loaded with `wrk -t1 -cN --latency` (ours, then nginx) and the table shows
-req/s, p99 latency, the ratio ours/nginx, the server's CPU per request and, for ours, the
-PostgreSQL CPU per request (media GETs check access against rows the node keeps for 1 s,
-and buffer play counts, so it should stay near zero). wrk repeats one request per URL, so
-after the first on each connection our node answers from its hot responses
-(`mediaserver/hotpath.py`, as it would a crowd of players polling one live playlist);
-`MEDIA_HOT_SECONDS=0` in the environment measures aiohttp's request path alone. Nothing
-is pinned to a CPU: wrk, the server and PostgreSQL share this machine's cores, and other
-work on the machine moves both figures: compare the ratio, measured ours-then-nginx on each
-URL in the same run.
+Our node runs in its own process (fresh database, LOG_LEVEL=WARNING, rate limits ON with a
+streaming limit no crowd here reaches, so the per-IP leases are on the path) and relays a
+fake Icecast source registered as a public stream; once its `live.m3u8` lists ≥ 3 segments,
+the playlist and the newest segment are fetched from it. A short MP3 is uploaded meanwhile
+(multipart, the DJ's token) and made a public playlist, so the VOD routes are measured the
+same way: the upload's `manifest.m3u8` and a segment (both need the DJ's Bearer token), the
+playlist's `stream.m3u8` and a segment.
+
+Each URL is loaded with `wrk -t1 -cN --latency` and a Lua script that gives every request
+its own `User-Agent` and, where the route needs one, a Bearer token taken in turn from
+several sessions of the DJ — a crowd of players, not one request repeated byte for byte.
+Ours, the floor and nginx are measured one after the other on each URL. The table shows
+req/s, the ratios, p99 latency, the server's CPU per request and, for ours, PostgreSQL's
+(media GETs check access against rows the node keeps for 1 s, and buffer play counts, so it
+stays near zero). Nothing is pinned to a CPU: wrk, the servers and PostgreSQL share this
+machine's cores and other work moves all figures: compare the ratios of one run.
 
 nginx and wrk are installed with apt-get when absent and we are root (`nginx-light wrk`,
-else `nginx`); without nginx only our figures are shown.
+else `nginx`); without nginx its column is empty.
 
     .venv/bin/python -m tests.bench.bench_origin        # or: make bench
     BENCH_SECONDS=20 BENCH_CONNECTIONS=50,200 .venv/bin/python -m tests.bench.bench_origin
-    MEDIA_HOT_SECONDS=0 .venv/bin/python -m tests.bench.bench_origin   # no hot responses
 
 `BENCH_SECONDS` (default 10): wrk duration for the live routes; `BENCH_VOD_SECONDS`
-(default half of it): for the upload and playlist routes; `BENCH_CONNECTIONS` (default 50).
+(default half of it): for the upload and playlist routes; `BENCH_CONNECTIONS` (default 50);
+`BENCH_TOKENS` (default 16): DJ sessions whose tokens the upload GETs rotate through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -53,8 +57,10 @@ import aiohttp
 from tests.audio import make_mp3
 from tests.bench.harness import (
     PASSWORD,
+    ROOT,
     cpu_seconds,
     env_float,
+    env_int,
     env_ints,
     free_port,
     fresh_database,
@@ -69,9 +75,36 @@ from tests.bench.harness import (
 )
 from tests.sources import IcecastSource
 
-RATIO_TARGET = 0.30
+RATIO_TARGET = 0.75  # of the floor
+_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
+#: Every request its own User-Agent (a crowd of players) and, when tokens are given as the
+#: script's arguments, the next token in turn.
+CROWD_LUA = """\
+local counter = 0
+local tokens = {}
+function init(args)
+  for i, token in ipairs(args) do tokens[i] = token end
+end
+function request()
+  counter = counter + 1
+  local headers = {}
+  headers["User-Agent"] = string.format(
+    "Player/%d.%d (Linux; bench crowd) client-%d", counter % 97, counter % 13, counter)
+  if #tokens > 0 then
+    headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+  end
+  return wrk.format("GET", nil, headers)
+end
+"""
 MIN_SEGMENTS = 3
 VOD_SECONDS = 30.0  # length of the uploaded MP3: three 10 s segments
+#: Production defaults but the log level; the streaming limit stays on (its leases are on
+#: the path) at a rate one load client never reaches.
+NODE_SETTINGS = {
+    "LOG_LEVEL": "WARNING",
+    "RATE_LIMIT_ENABLED": "true",
+    "RATE_LIMIT_STREAMING_PER_MINUTE": "1000000000",
+}
 _URI = re.compile(r"^(?!#)\S+$", re.MULTILINE)
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
@@ -106,15 +139,19 @@ def ensure_tools() -> tuple[str | None, str | None, list[str]]:
 # -- our node: what it serves --------------------------------------------------------------
 
 
-async def dj_headers(session: aiohttp.ClientSession) -> dict[str, str]:
+async def dj_tokens(session: aiohttp.ClientSession, sessions: int) -> list[str]:
+    """Access tokens of `sessions` logins of one new DJ (a DJ on several devices)."""
     email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
     account = {"email": email, "password": PASSWORD, "name": "Bench DJ", "role": "dj"}
     async with session.post("/v1/auth/register", json=account) as response:
         assert response.status == 201, await response.text()
     login = {"email": email, "password": PASSWORD}
-    async with session.post("/v1/auth/login", json=login) as response:
-        assert response.status == 200, await response.text()
-        return {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+    tokens = []
+    for _ in range(max(1, sessions)):
+        async with session.post("/v1/auth/login", json=login) as response:
+            assert response.status == 200, await response.text()
+            tokens.append((await response.json())["access_token"])
+    return tokens
 
 
 async def fetch(
@@ -150,16 +187,17 @@ async def wait_live(session: aiohttp.ClientSession, url: str, segments: int) -> 
 
 @dataclass(frozen=True)
 class Vod:
-    headers: dict[str, str]
+    tokens: list[str]
     manifest_url: str  # the upload's
     playlist_url: str  # the playlist's stream.m3u8 (public)
 
 
-async def prepare_vod(base_url: str) -> Vod:
+async def prepare_vod(base_url: str, sessions: int) -> Vod:
     """Upload a short MP3 as a DJ, wait until it is ready, make it a public playlist and
     wait until that is `hls_ready`."""
     async with aiohttp.ClientSession(base_url) as session:
-        headers = await dj_headers(session)
+        tokens = await dj_tokens(session, sessions)
+        headers = {"Authorization": f"Bearer {tokens[0]}"}
         form = aiohttp.FormData()
         form.add_field("file", make_mp3(VOD_SECONDS), filename="bench.mp3")
         form.add_field("title", "Bench Track")
@@ -178,7 +216,7 @@ async def prepare_vod(base_url: str) -> Vod:
             playlist_id = (await response.json())["playlist_id"]
         await _poll(session, f"/v1/playlists/{playlist_id}", headers, "hls_ready")
         return Vod(
-            headers,
+            tokens,
             f"{base_url}/v1/uploads/audio/{upload_id}/hls/manifest.m3u8",
             f"{base_url}/v1/playlists/{playlist_id}/stream.m3u8",
         )
@@ -229,25 +267,21 @@ http {{
 
 
 @dataclass(frozen=True)
-class Nginx:
+class Reference:
+    """A reference server (nginx, the floor) serving bytes under our paths."""
+
     process: subprocess.Popen[bytes]
     port: int
-    root: Path
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def publish(self, url: str, body: bytes) -> str:
-        """Serve `body` under the path of `url`; the nginx URL."""
-        path = urlsplit(url).path
-        target = self.root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
-        return f"{self.base_url}{path}"
+    def url(self, ours: str) -> str:
+        return f"{self.base_url}{urlsplit(ours).path}"
 
     def cpu(self) -> float:
-        """CPU seconds of the master and its worker."""
+        """CPU seconds of the process and its children (nginx's worker)."""
         total = cpu_seconds(self.process.pid)
         for pid in children(self.process.pid):
             with contextlib.suppress(OSError):
@@ -255,12 +289,24 @@ class Nginx:
         return total
 
 
+def write_bodies(root: Path, targets: Sequence[Target]) -> dict[str, list[str]]:
+    """Each target's bytes as a file under its URL path; {path: [file, content type]}."""
+    manifest = {}
+    for target in targets:
+        path = urlsplit(target.url).path
+        file = root / path.lstrip("/")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(target.body)
+        manifest[path] = [str(file), _CONTENT_TYPES[Path(path).suffix]]
+    return manifest
+
+
 @contextlib.asynccontextmanager
-async def run_nginx(binary: str) -> AsyncIterator[Nginx]:
+async def run_nginx(binary: str, targets: Sequence[Target]) -> AsyncIterator[Reference]:
     with tempfile.TemporaryDirectory(prefix="bench-origin-nginx-") as tmp:
         prefix = Path(tmp)
-        (prefix / "www").mkdir()
         (prefix / "tmp").mkdir()
+        write_bodies(prefix / "www", targets)
         port = free_port()
         user = "user root;\n" if os.geteuid() == 0 else ""  # the temp dir is 0700
         conf = prefix / "nginx.conf"
@@ -274,7 +320,31 @@ async def run_nginx(binary: str) -> AsyncIterator[Nginx]:
         )
         try:
             await wait_for_port(port, process, log)
-            yield Nginx(process, port, prefix / "www")
+            yield Reference(process, port)
+        finally:
+            await stop_process(process, timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def run_floor(targets: Sequence[Target]) -> AsyncIterator[Reference]:
+    """`tests/bench/floor.py` in its own process, serving the targets' bytes."""
+    with tempfile.TemporaryDirectory(prefix="bench-origin-floor-") as tmp:
+        root = Path(tmp)
+        manifest = root / "manifest.json"
+        manifest.write_text(json.dumps(write_bodies(root / "www", targets)))
+        port = free_port()
+        log = root / "floor.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.bench.floor", str(port), str(manifest)],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            await wait_for_port(port, process, log)
+            yield Reference(process, port)
         finally:
             await stop_process(process, timeout=10)
 
@@ -331,19 +401,19 @@ def parse_wrk(out: str) -> tuple[float, float, int, int]:
 
 async def wrk(
     binary: str,
+    script: Path,
     url: str,
     connections: int,
     seconds: float,
-    headers: dict[str, str],
+    tokens: Sequence[str],
     server_cpu: Callable[[], float],
 ) -> Load:
+    """`url` under load from a crowd (`CROWD_LUA`), `tokens` taken in turn."""
     args = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    args += ["--timeout", "10s"]
-    for name, value in headers.items():
-        args += ["-H", f"{name}: {value}"]
+    args += ["--timeout", "10s", "-s", str(script), url, "--", *tokens]
     cpu0, db0, (busy0, total0) = server_cpu(), postgres_cpu(), machine_busy()
     process = await asyncio.create_subprocess_exec(
-        *args, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     out = (await process.communicate())[0].decode(errors="replace")
     cpu1, db1, (busy1, total1) = server_cpu(), postgres_cpu(), machine_busy()
@@ -362,8 +432,8 @@ async def wrk(
 class Target:
     name: str
     url: str  # ours
-    body: bytes  # what nginx serves for it
-    headers: dict[str, str]
+    body: bytes  # what the floor and nginx serve for it
+    tokens: list[str]  # Bearer tokens the requests take in turn (none: anonymous)
     seconds: float
 
 
@@ -372,6 +442,7 @@ class Result:
     target: Target
     connections: int
     ours: Load
+    floor: Load
     nginx: Load | None
 
 
@@ -385,37 +456,37 @@ async def collect(
         # The newest segment: it stays in the window longest (6 x 6 s, then retired).
         segment_url = last_uri(live, live_url)
         targets = [
-            Target("live.m3u8", live_url, live.encode(), {}, seconds),
+            Target("live.m3u8", live_url, live.encode(), [], seconds),
             Target(
                 "live segment (.ts)",
                 segment_url,
                 await fetch(session, segment_url),
-                {},
+                [],
                 seconds,
             ),
         ]
         if vod is None:
             return targets
-        h = vod.headers
+        t, h = vod.tokens, {"Authorization": f"Bearer {vod.tokens[0]}"}
         manifest = await fetch(session, vod.manifest_url, h)
         upload_segment = first_uri(manifest.decode(), vod.manifest_url)
         playlist = await fetch(session, vod.playlist_url)
         playlist_segment = first_uri(playlist.decode(), vod.playlist_url)
         targets += [
-            Target("upload manifest.m3u8", vod.manifest_url, manifest, h, vod_seconds),
+            Target("upload manifest.m3u8", vod.manifest_url, manifest, t, vod_seconds),
             Target(
                 "upload segment (.ts)",
                 upload_segment,
                 await fetch(session, upload_segment, h),
-                h,
+                t,
                 vod_seconds,
             ),
-            Target("playlist stream.m3u8", vod.playlist_url, playlist, {}, vod_seconds),
+            Target("playlist stream.m3u8", vod.playlist_url, playlist, [], vod_seconds),
             Target(
                 "playlist segment (.ts)",
                 playlist_segment,
                 await fetch(session, playlist_segment),
-                {},
+                [],
                 vod_seconds,
             ),
         ]
@@ -431,12 +502,13 @@ async def measure(
     notes: list[str],
 ) -> list[Result]:
     results: list[Result] = []
+    sessions = env_int("BENCH_TOKENS", 16)
     async with (
         fresh_database() as database,
         IcecastSource(title="Bench - Origin") as source,
-        run_node(database, RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING") as node,
+        run_node(database, **NODE_SETTINGS) as node,
     ):
-        vod_task = asyncio.create_task(prepare_vod(node.base_url))
+        vod_task = asyncio.create_task(prepare_vod(node.base_url, sessions))
         stream_id = await register_stream(
             node.base_url, source.url, source.mount, source.admin_password
         )
@@ -449,73 +521,57 @@ async def measure(
         sizes = ", ".join(f"{t.name} {len(t.body):,} B" for t in targets)
         notes.append(f"bodies: {sizes}")
         async with contextlib.AsyncExitStack() as stack:
-            reference = None
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-origin-")))
+            script = tmp / "crowd.lua"
+            script.write_text(CROWD_LUA)
+            floor = await stack.enter_async_context(run_floor(targets))
+            nginx = None
             if nginx_bin is not None:
-                reference = await stack.enter_async_context(run_nginx(nginx_bin))
+                nginx = await stack.enter_async_context(run_nginx(nginx_bin, targets))
             for target in targets:
-                ref_url = reference.publish(target.url, target.body) if reference else None
                 for count in connections:
-                    ours = await wrk(
-                        wrk_bin,
-                        target.url,
-                        count,
-                        target.seconds,
-                        target.headers,
-                        lambda: cpu_seconds(node.pid),
+                    load = functools.partial(
+                        wrk, wrk_bin, script, connections=count, seconds=target.seconds
+                    )
+                    ours = await load(
+                        target.url, tokens=target.tokens, server_cpu=lambda: cpu_seconds(node.pid)
+                    )
+                    bare = await load(
+                        floor.url(target.url), tokens=target.tokens, server_cpu=floor.cpu
                     )
                     theirs = None
-                    if reference is not None and ref_url is not None:
-                        theirs = await wrk(
-                            wrk_bin, ref_url, count, target.seconds, target.headers, reference.cpu
+                    if nginx is not None:
+                        theirs = await load(
+                            nginx.url(target.url), tokens=target.tokens, server_cpu=nginx.cpu
                         )
-                    results.append(Result(target, count, ours, theirs))
+                    results.append(Result(target, count, ours, bare, theirs))
             if node.process.poll() is not None:
                 raise RuntimeError(f"our node died:\n{tail(node.log)}")
     return results
 
 
-def rows(results: Sequence[Result]) -> list[tuple[str, str, str, str]]:
-    out: list[tuple[str, str, str, str]] = []
+def _three(r: Result, figure: Callable[[Load], str]) -> tuple[str, str, str]:
+    """`figure` of ours, the floor and nginx."""
+    return figure(r.ours), figure(r.floor), figure(r.nginx) if r.nginx else "-"
+
+
+def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
     for r in results:
-        ours, ref = r.ours, r.nginx
-        ratio = ours.rps / ref.rps if ref and ref.rps else None
-        head = f"{r.target.name}, c{r.connections}"
+        ours, floor, ref = r.ours, r.floor, r.nginx
+        ratio = ours.rps / floor.rps if floor.rps else 0.0
+        of_nginx = f"{ours.rps / ref.rps:.3f}" if ref and ref.rps else "-"
         out += [
-            (
-                f"{head}: req/s",
-                f"{ours.rps:,.0f}",
-                f"{ref.rps:,.0f}" if ref else "-",
-                f">= {RATIO_TARGET:.0%} of nginx",
-            ),
-            (
-                "  ratio ours/nginx",
-                f"{ratio:.3f}" if ratio is not None else "-",
-                "",
-                f">= {RATIO_TARGET:.2f}",
-            ),
-            (
-                "  p99 latency",
-                f"{1000 * ours.p99:.1f} ms",
-                f"{1000 * ref.p99:.1f} ms" if ref else "-",
-                "",
-            ),
-            (
-                "  server CPU per request",
-                ours.per_request(ours.server_cpu),
-                ref.per_request(ref.server_cpu) if ref else "-",
-                "",
-            ),
-            ("  postgres CPU per request", ours.per_request(ours.db_cpu), "-", ""),
-            (
-                "  machine busy (2 cores)",
-                f"{100 * ours.busy:.0f} %",
-                f"{100 * ref.busy:.0f} %" if ref else "-",
-                "",
-            ),
+            (f"{r.target.name}, c{r.connections}: req/s", *_three(r, lambda x: f"{x.rps:,.0f}")),
+            ("  ours / floor", f"{ratio:.3f}", f"target >= {RATIO_TARGET:.2f}", ""),
+            ("  ours / nginx", of_nginx, "", ""),
+            ("  p99 latency", *_three(r, lambda x: f"{1000 * x.p99:.1f} ms")),
+            ("  server CPU per request", *_three(r, lambda x: x.per_request(x.server_cpu))),
+            ("  postgres CPU per request", ours.per_request(ours.db_cpu), "-", "-"),
+            ("  machine busy (2 cores)", *_three(r, lambda x: f"{100 * x.busy:.0f} %")),
         ]
-        if ours.bad or (ref and ref.bad):
-            ref_bad = str(ref.bad) if ref else "-"
-            out.append(("  non-2xx responses + socket errors", str(ours.bad), ref_bad, "0"))
+        if ours.bad or floor.bad or (ref and ref.bad):
+            out.append(("  non-2xx responses + socket errors", *_three(r, lambda x: str(x.bad))))
     return out
 
 
@@ -526,31 +582,30 @@ async def run() -> str:
     wrk_bin, nginx_bin, notes = ensure_tools()
     if wrk_bin is None:
         return print_table(
-            "HLS origin",
-            [],
-            ["wrk is not installed (apt-get install wrk): nothing measured"],
-            reference="nginx",
+            "HLS origin", [], ["wrk is not installed (apt-get install wrk): nothing measured"]
         )
     if nginx_bin is None:
         notes.append("nginx is not installed (apt-get install nginx-light): no reference")
     results = await measure(wrk_bin, nginx_bin, connections, seconds, vod_seconds, notes)
     notes += [
         f"wrk -t1 -c{'/'.join(map(str, connections))} --latency, {seconds:g} s per live URL,"
-        f" {vod_seconds:g} s per upload/playlist URL; ours first, then nginx on the same"
-        " path and bytes",
+        f" {vod_seconds:g} s per upload/playlist URL; ours, then the floor, then nginx on the"
+        " same path and bytes",
         f"nothing pinned: wrk, the server and PostgreSQL share the {os.cpu_count()} cores"
         " (wrk alone takes most of one); 'machine busy' is the whole machine during the run",
         "nginx: worker_processes 1, access_log off, sendfile on, keepalive_requests 1e8"
-        " (its default 1000 would make wrk reconnect); ours: one process, RATE_LIMIT_ENABLED"
-        "=false, LOG_LEVEL=WARNING",
-        "upload routes send the DJ's Bearer token (nginx ignores it); live stream and"
-        " playlist are public",
+        " (its default 1000 would make wrk reconnect); floor: one process, web.run_app, no"
+        " access log; ours: one process, "
+        + ", ".join(f"{k}={v}" for k, v in NODE_SETTINGS.items()),
+        "every request has its own User-Agent; upload GETs carry a Bearer token taken in turn"
+        f" from {env_int('BENCH_TOKENS', 16)} sessions of the DJ; live stream and playlist are"
+        " public",
     ]
     return print_table(
-        "HLS origin: GETs from our node vs nginx (1 worker) serving the same bytes",
+        "HLS origin: GETs from our node vs the aiohttp floor vs nginx (1 worker), same bytes",
         rows(results),
         notes,
-        reference="nginx",
+        columns=("metric", "ours", "floor (bare aiohttp)", "nginx"),
     )
 
 

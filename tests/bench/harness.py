@@ -518,10 +518,12 @@ def print_table(
     rows: Sequence[Sequence[str]],
     notes: Sequence[str] = (),
     reference: str = "reference",
+    columns: Sequence[str] | None = None,
 ) -> str:
-    """One table, `metric | ours | <reference> | target`, plus notes; returned as well."""
-    header = ("metric", "ours", reference, "target")
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(4)]
+    """One table, `metric | ours | <reference> | target` (or `columns`), plus notes;
+    returned as well."""
+    header = tuple(columns or ("metric", "ours", reference, "target"))
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
     line = "-+-".join("-" * width for width in widths)
     out = [f"\n{title}", " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
     for row in rows:

@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 from aiohttp import web
 
+from control.envelope import ENVELOPE
 from mediaserver.app import POOL, build_app
 from mediaserver.log import JsonFormatter
 from tests.accounts import PASSWORD, login, register, unique_email, user_headers
@@ -65,7 +66,7 @@ async def test_unhandled_exception_is_a_generic_500_with_request_id(
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("secret internal detail")
 
-    app.router.add_get("/boom", boom)
+    app.router.add_get("/boom", app[ENVELOPE].wrap("/boom", boom))
     client = await make_client(app)
     with caplog.at_level(logging.ERROR):
         response = await client.get("/boom", headers={"X-Request-ID": "req-123"})
@@ -83,7 +84,7 @@ async def test_log_lines_are_json_with_the_request_id(make_client, make_settings
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("disk on fire")
 
-    app.router.add_get("/boom", boom)
+    app.router.add_get("/boom", app[ENVELOPE].wrap("/boom", boom))
     client = await make_client(app)
     lines = io.StringIO()
     handler = logging.StreamHandler(lines)
@@ -130,6 +131,18 @@ async def test_cors_preflight_and_allowed_origin(client):
     assert "Content-Range" in simple.headers["Access-Control-Expose-Headers"]
 
 
+def test_every_route_of_the_node_goes_through_the_envelope(make_settings, test_secrets):
+    """No aiohttp middleware does it for them: a route registered around the envelope would
+    answer without request id, metrics, access log or JSON errors."""
+    app = build_app(make_settings(), test_secrets)
+    routes = list(app.router.routes())
+    assert len(routes) > 50
+    outside = [
+        route.resource.canonical for route in routes if route.handler not in app[ENVELOPE].wrapped
+    ]
+    assert outside == []
+
+
 async def test_streamed_responses_and_redirects_get_the_headers_and_are_counted(
     make_client, make_settings, test_secrets
 ):
@@ -144,8 +157,9 @@ async def test_streamed_responses_and_redirects_get_the_headers_and_are_counted(
     async def moved(request: web.Request) -> web.Response:
         raise web.HTTPFound("/v1/health")
 
-    app.router.add_get("/streamed", streamed)
-    app.router.add_get("/moved", moved)
+    envelope = app[ENVELOPE]  # routes outside the route table go through it too
+    app.router.add_get("/streamed", envelope.wrap("/streamed", streamed))
+    app.router.add_get("/moved", envelope.wrap("/moved", moved))
     client = await make_client(app)
     origin = {"Origin": "https://player.example"}
     response = await client.get("/streamed", headers={**origin, "X-Request-ID": "s-1"})

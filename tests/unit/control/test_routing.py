@@ -12,6 +12,8 @@ from aiohttp.test_utils import make_mocked_request
 
 from control.api import Guard, Operation
 from control.app import all_routes
+from control.envelope import Envelope
+from mediaserver.metrics import Metrics
 
 _PARAM = re.compile(r"\{(\w+)(?::((?:[^{}]|\{[^{}]*\})*))?\}")
 #: A value for each path parameter regex in use (the default one first).
@@ -40,7 +42,7 @@ def sample_path(template: str) -> str:
 @pytest.fixture(scope="module")
 def app() -> web.Application:
     app = web.Application()
-    all_routes().register(app, Guard(None))  # type: ignore[arg-type]
+    all_routes().register(app, Guard(None), Envelope(Metrics()))  # type: ignore[arg-type]
     return app
 
 

@@ -1,8 +1,14 @@
-"""The middleware and signal every request passes through: request id + metrics + logging,
-CORS preflight and error rendering, and the security/CORS headers of every response.
+"""What every request passes through: request id, duration and count by route template,
+the access log and error rendering (`Envelope`), CORS preflight and the JSON 404/405 of
+unmatched requests (`Envelope.fallback`), and the security/CORS headers of every response
+(`make_header_signal`).
 
-This is the hot path of every media GET (DESIGN "Performance targets": HLS origin at
-≥ 30 % of nginx's req/s), hence the single middleware layer and the precomputed headers."""
+The envelope wraps each handler when the route table registers it, instead of being an
+aiohttp middleware: a middleware makes aiohttp add a second layer of its own
+(`_fix_request_current_app`) and rebuild the chain's lookup on every request, two coroutine
+frames per request on the hot path of every media GET (playlist and segment GETs are held
+to ≥ 0.75 of a bare aiohttp handler's rate, `tests/bench/bench_origin.py`). Every route the
+node serves is registered through `Envelope.wrap` (a unit test checks it)."""
 
 from __future__ import annotations
 
@@ -21,8 +27,9 @@ from mediaserver.metrics import Metrics
 log = logging.getLogger("mediaserver.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 request_id_key = web.RequestKey("request_id", str)
+#: The endpoint label of requests no route matched (never the raw path: metric cardinality).
+UNMATCHED = "unmatched"
 _ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _ALLOWED_HEADERS = (
     "Authorization, Content-Type, Range, Icy-MetaData, X-Request-ID, "
@@ -48,60 +55,74 @@ _PREFLIGHT = {
     hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
     hdrs.ACCESS_CONTROL_MAX_AGE: "600",
 }
+ENVELOPE = web.AppKey("envelope", "Envelope")
+#: The path of the catch-all route (`Envelope.fallback`), registered after every other.
+FALLBACK_PATH = "/{tail:.*}"
 
 
-def endpoint_of(request: web.Request) -> str:
-    """The route template (never the raw path, which would explode metric cardinality)."""
-    info = request.match_info
-    if info.http_exception is not None:
-        return "unmatched"
-    resource = info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
+class Envelope:
+    """Wraps handlers with what every request needs (module doc)."""
 
+    def __init__(self, metrics: Metrics) -> None:
+        self._observe = metrics.observe_request
+        #: The handlers `wrap` made, so a test can tell that every route goes through it.
+        self.wrapped: set[Handler] = set()
 
-def make_middleware(metrics: Metrics) -> Middleware:
-    """The one middleware of every request: request id, duration and count by route
-    template (outermost), then CORS preflight, then error rendering. One layer rather than
-    three, because each layer costs a coroutine and a frame per request."""
-    observe = metrics.observe_request
-    access_enabled = access_log.isEnabledFor
-    clock = time.perf_counter
+    def wrap(self, endpoint: str, handler: Handler) -> Handler:
+        """`handler` inside the envelope; `endpoint` is its route template (the metric label)."""
+        observe, access_enabled, clock = self._observe, access_log.isEnabledFor, time.perf_counter
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        incoming = request.headers.get(_X_REQUEST_ID)
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
-        request[request_id_key] = request_id
-        token = request_id_var.set(request_id)
-        started = clock()
-        status = 500
-        try:
-            if request.method == "OPTIONS" and _AC_REQUEST_METHOD in request.headers:
-                response: web.StreamResponse = web.Response(status=204, headers=_PREFLIGHT)
-            else:
+        async def enveloped(request: web.Request) -> web.StreamResponse:
+            incoming = request.headers.get(_X_REQUEST_ID)
+            request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
+            request[request_id_key] = request_id
+            token = request_id_var.set(request_id)
+            started = clock()
+            status = 500
+            try:
                 try:
                     response = await handler(request)
                 except ServiceError as exc:
                     response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
                 except web.HTTPException as exc:
-                    if exc.status < 400:
+                    if exc.status < 400:  # redirects are not errors: aiohttp sends them
+                        status = exc.status
                         raise
-                    response = _http_exception(request, exc)
+                    response = _http_error(request, exc)
                 except Exception:  # the one place an unknown failure is turned into a 500
                     response = _internal_error(request, request_id)
-            status = response.status
-            return response
-        except web.HTTPException as exc:  # redirects are not errors: aiohttp sends them
-            status = exc.status
-            raise
-        finally:
-            seconds = clock() - started
-            observe(request.method, endpoint_of(request), status, seconds)
-            if access_enabled(logging.INFO):
-                log_access(request.method, request.path, status, seconds, request.remote)
-            request_id_var.reset(token)
+                status = response.status
+                return response
+            finally:
+                seconds = clock() - started
+                observe(request.method, endpoint, status, seconds)
+                if access_enabled(logging.INFO):
+                    log_access(request.method, request.path, status, seconds, request.remote)
+                request_id_var.reset(token)
 
-    return middleware
+        enveloped.__name__ = getattr(handler, "__name__", "handler")
+        self.wrapped.add(enveloped)
+        return enveloped
+
+    def add_fallback(self, app: web.Application) -> None:
+        """Register the catch-all route; call after every other route is registered."""
+        app.router.add_route("*", FALLBACK_PATH, self.wrap(UNMATCHED, _unmatched))
+
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    """A request no route took: a CORS preflight (204) for any path, else 405 when the path
+    exists with other methods (RFC 9110 §15.5.6: with `Allow`), else 404."""
+    if request.method == "OPTIONS" and _AC_REQUEST_METHOD in request.headers:
+        return web.Response(status=204, headers=_PREFLIGHT)
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == "/{tail}":
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 def _internal_error(request: web.Request, request_id: str) -> web.Response:
@@ -111,7 +132,7 @@ def _internal_error(request: web.Request, request_id: str) -> web.Response:
     return web.json_response(body, status=500)
 
 
-def _http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     headers = {}
     if exc.status == 404:
         message = f"No route matches {request.method} {request.path}"
