@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 
+from control import access
 from control.accounts import AccountGate
 from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
 from control.grantees import Grantees
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.monetization.service import PaywallService
 from control.playlists import queries
-from control.playlists.access import check_read, playlist_not_found
 from control.playlists.fetch import hls_prefix
 from control.playlists.grants import PlaylistGrants, rules_of
 from control.playlists.manifest import manifest_key, served
@@ -80,7 +80,7 @@ class _Playlist:
 
 
 class PlaylistMedia:
-    """Serves playlists to players, under the access rules of `control.playlists.access`."""
+    """Serves playlists to players, under the access rules of `control.access`."""
 
     def __init__(
         self,
@@ -116,12 +116,12 @@ class PlaylistMedia:
         state = await self._playable(principal, playlist_id)
         query = ""
         if not state.row.is_open:
-            assert principal is not None  # `check_read` lets no one else through
+            assert principal is not None  # `_may_play` lets no one else through
             query = self._grants.query(state.row, principal)
         body = state.rendered.get((origin, query))
         if body is None:
             if state.text is None:  # deleted meanwhile
-                raise playlist_not_found()
+                raise access.PLAYLIST.not_found()
             body = Body.of(served(state.text, origin, query).encode(), compress=True)
             if len(state.rendered) >= _RENDERINGS:
                 state.rendered.clear()
@@ -204,23 +204,26 @@ class PlaylistMedia:
         whose user may still play it (answer reused for a second)."""
         state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
         if state is None:
-            raise playlist_not_found()
+            raise access.PLAYLIST.not_found()
         row = state.row
         grantee = self._grants.user_of(row, grant)
         if grantee is None:
             raise Forbidden("This segment link has expired; reload the playlist")
 
-        async def check(principal: Principal) -> None:
-            await check_read(principal, row, self._paywall, media=True)
-
-        await self._grantees.require(grantee, (playlist_id, *rules_of(row)), check)
+        await self._grantees.require(
+            grantee, (playlist_id, *rules_of(row)), lambda user: self._may_play(user, row)
+        )
 
     async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
         state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
         if state is None:
-            raise playlist_not_found()
-        await check_read(principal, state.row, self._paywall, media=True)
+            raise access.PLAYLIST.not_found()
+        await self._may_play(principal, state.row)
         return state
+
+    async def _may_play(self, principal: Principal | None, row: PlaylistRow) -> None:
+        """The media routes' rule: private needs access, paid (public too) a subscription."""
+        await access.PLAYLIST.check_read(principal, row, self._paywall, paywall_public=True)
 
     async def _load(self, playlist_id: uuid.UUID) -> _Playlist | None:
         """The row and, once it is ready, the stored manifest (read with the row: one read

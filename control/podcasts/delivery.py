@@ -29,15 +29,11 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from control import access
+from control.access import check_paywall, is_privileged
 from control.analytics.service import AnalyticsService
 from control.monetization.service import PaywallService
 from control.podcasts import queries
-from control.podcasts.access import (
-    check_paywall,
-    episode_not_found,
-    is_privileged,
-    podcast_not_found,
-)
 from control.podcasts.feed import Channel, Item, relocate, render_feed
 from control.podcasts.feedcache import FEED_TTL, CachedFeed, FeedCache
 from control.podcasts.grants import FeedGrants, GrantState
@@ -136,7 +132,7 @@ class DeliveryService:
         at_custom_domain: bool = False,
     ) -> ServedFeed:
         """The podcast's feed, from the cache when fresh; 404 for an unknown podcast,
-        403 behind the paywall (`control.podcasts.access`). With a `grant`, the grant
+        403 behind the paywall (`control.access`). With a `grant`, the grant
         decides who asks (403 when it is not valid, or its user may no longer read; a
         lapsed grant of a free feed gets the public feed)."""
         feed = await self._cached(podcast_id)
@@ -183,16 +179,16 @@ class DeliveryService:
         and admins."""
         podcast = await queries.podcast(self._pool, podcast_id)
         if podcast is None:
-            raise podcast_not_found()
+            raise access.PODCAST.not_found()
         episode = await queries.episode(self._pool, podcast_id, episode_id)
         if episode is None:
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
         paywalled = podcast.monetization_enabled or episode.monetization_required
         if grant is not None:
             principal, grant = await self._grantee(podcast_id, grant, paywalled)
         scheduled = episode.publication_date > self._clock()
         if scheduled and not is_privileged(principal, podcast.owner_id):
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
         await check_paywall(self._paywall, principal, podcast.owner_id, paywalled)
         private = paywalled or scheduled
         via_grant = grant is not None
@@ -275,7 +271,7 @@ class DeliveryService:
             state = await queries.feed_state(conn, podcast_id, now)
             episodes = await queries.episodes(conn, podcast_id, now)
         if podcast is None or state is None:
-            raise podcast_not_found()
+            raise access.PODCAST.not_found()
         paywalled = podcast.monetization_enabled
         body = render_feed(
             self._channel(podcast, state.changed_at),
