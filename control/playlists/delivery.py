@@ -10,7 +10,7 @@
 - Segments of a playlist that is not open to everyone carry a signed grant (`?grant=`),
   so players that cannot send headers (Safari's native HLS) still play it. A grant names
   the user the manifest was served to and the playlist's rules; each use re-checks that
-  user's access (`control.playlists.grants`).
+  user's access (`control.playlists.grants`, `control.grants`).
 - Steady state from memory (`control.mediacache`): the playlist and track rows for
   `ACCESS_TTL` (1 s), the rendered manifest (and its gzip) with the playlist's row, the
   segments (immutable) in the node's object cache. Changes made on this node drop what
@@ -35,7 +35,7 @@ from aiohttp import web
 from control import access
 from control.accounts import AccountGate
 from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
-from control.grantees import Grantees
+from control.grants import Grantees
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.monetization.service import PaywallService
 from control.playlists import queries
@@ -209,7 +209,6 @@ class PlaylistMedia:
         grantee = self._grants.user_of(row, grant)
         if grantee is None:
             raise Forbidden("This segment link has expired; reload the playlist")
-
         await self._grantees.require(
             grantee, (playlist_id, *rules_of(row)), lambda user: self._may_play(user, row)
         )

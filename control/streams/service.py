@@ -14,7 +14,7 @@ from aiohttp import web
 from control import access
 from control.accounts import AccountGate
 from control.analytics.service import LISTENERS, STREAM, AnalyticsService
-from control.grantees import Grantees
+from control.grants import Grantees
 from control.mediacache import TtlCache
 from control.monetization.service import PaywallService
 from control.security import Principal

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import create_autospec
 
@@ -20,8 +18,8 @@ from control.playlists.queries import PlaylistRow
 from control.security import ROLE_SCOPES, Principal
 from control.streams.queries import StreamRow
 from mediaserver.errors import Forbidden, NotFound, Unauthenticated
+from tests.rows import playlist_row, stream_row
 
-NOON = datetime(2025, 6, 10, 12, tzinfo=UTC)
 OWNER = uuid.uuid4()
 
 
@@ -34,42 +32,13 @@ ADMIN = principal("admin", ROLE_SCOPES["admin"])
 
 
 def stream(**changes: Any) -> StreamRow:
-    row = StreamRow(
-        stream_id=uuid.uuid4(),
-        owner_id=OWNER,
-        name="Night Shift",
-        source_url="http://127.0.0.1:8000",
-        mount="/live",
-        server_kind="icecast2",
-        sid=None,
-        stream_key_enc=b"",
-        genre=None,
-        description=None,
-        visibility="public",
-        monetization_enabled=False,
-        enabled=True,
-        created_at=NOON,
-        updated_at=NOON,
-        deleted_at=None,
-    )
-    return replace(row, **changes)
+    """A public, free stream of OWNER's, with `changes`."""
+    return stream_row(**{"owner_id": OWNER, "visibility": "public", **changes})
 
 
 def playlist(**changes: Any) -> PlaylistRow:
-    row = PlaylistRow(
-        playlist_id=uuid.uuid4(),
-        owner_id=OWNER,
-        title="Chill",
-        description="",
-        visibility="public",
-        monetization_enabled=False,
-        hls_ready=True,
-        manifest_key=None,
-        created_at=NOON,
-        updated_at=NOON,
-        track_count=1,
-    )
-    return replace(row, **changes)
+    """A public, free playlist of OWNER's, with `changes`."""
+    return playlist_row(**{"owner_id": OWNER, "visibility": "public", **changes})
 
 
 #: Each guarded kind with a row of it.
