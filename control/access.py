@@ -48,6 +48,12 @@ class Guarded(Protocol):
     def monetization_enabled(self) -> bool: ...
 
 
+def rules_of(item: Guarded) -> tuple[str, bool]:
+    """What decides who may read `item`, besides the reader: signed into its grants
+    (`control.grants`), so a stricter setting refuses those issued before it."""
+    return item.visibility, item.monetization_enabled
+
+
 def is_privileged(principal: Principal | None, owner_id: uuid.UUID) -> bool:
     """The owner and admins: they may change it, and read it whatever its settings."""
     return principal is not None and (principal.is_admin or principal.owns(owner_id))

@@ -40,7 +40,7 @@ from control.mediacache import Body, ObjectCache, TtlCache
 from control.monetization.service import PaywallService
 from control.playlists import queries
 from control.playlists.fetch import hls_prefix
-from control.playlists.grants import PlaylistGrants, rules_of
+from control.playlists.grants import PlaylistGrants
 from control.playlists.manifest import manifest_key, served
 from control.playlists.queries import PlaylistRow, TrackRow
 from control.security import Principal
@@ -210,7 +210,7 @@ class PlaylistMedia:
         if grantee is None:
             raise Forbidden("This segment link has expired; reload the playlist")
         await self._grantees.require(
-            grantee, (playlist_id, *rules_of(row)), lambda user: self._may_play(user, row)
+            grantee, (playlist_id, *access.rules_of(row)), lambda user: self._may_play(user, row)
         )
 
     async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import uuid
 
+from control.access import rules_of
 from control.grants import Grantee, GrantSigner
 from control.playlists.queries import PlaylistRow
 from control.security import Principal
@@ -49,11 +50,6 @@ class PlaylistGrants:
         now = self._clock().timestamp()
         found = self._grants.verify(grant, functools.partial(_resource, row), now)
         return found.grantee if found is not None else None
-
-
-def rules_of(row: PlaylistRow) -> tuple[str, bool]:
-    """What decides who may play, besides the player: signed into every grant."""
-    return row.visibility, row.monetization_enabled
 
 
 def _resource(row: PlaylistRow, user_id: uuid.UUID) -> str:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from control.access import rules_of
 from control.grants import Grantee, GrantSigner
 from control.security import Principal
 from control.streams.queries import StreamRow
@@ -90,11 +91,6 @@ class StreamGrants:
         """Whether `grant` is an unexpired segment grant of the stream under its current
         rules."""
         return self._signer.verify(_segment_resource(row), grant, self._clock().timestamp())
-
-
-def rules_of(row: StreamRow) -> tuple[str, bool]:
-    """What decides who may listen, besides the listener: signed into every grant."""
-    return row.visibility, row.monetization_enabled
 
 
 # Namespaced: the signer's key also signs playlist and podcast grants.

@@ -14,12 +14,12 @@ from aiohttp import web
 from control import access
 from control.accounts import AccountGate
 from control.analytics.service import LISTENERS, STREAM, AnalyticsService
-from control.grants import Grantees
+from control.grants import Grantee, Grantees
 from control.mediacache import TtlCache
 from control.monetization.service import PaywallService
 from control.security import Principal
 from control.streams import queries
-from control.streams.grants import StreamGrants, is_open, rules_of
+from control.streams.grants import StreamGrants, is_open
 from control.streams.heartbeats import Heartbeat, HeartbeatStore
 from control.streams.live import live_figures, status_report
 from control.streams.probe import ProbeResult, SourceProbe
@@ -197,10 +197,7 @@ class StreamsService:
         grantee = self._grants.play_user(row, grant)
         if grantee is None:
             raise Forbidden("This play link is invalid or has expired; fetch the stream again")
-
-        await self._grantees.require(
-            grantee, (stream_id, *rules_of(row)), lambda user: self._may_listen(user, row)
-        )
+        await self._may_still_listen(grantee, row)
         return row
 
     async def _may_listen(self, principal: Principal | None, row: StreamRow) -> None:
@@ -208,6 +205,11 @@ class StreamsService:
         await access.STREAM.check_read(
             principal, row, self._paywall, enabled=row.enabled, live_only=True, paywall_public=True
         )
+
+    async def _may_still_listen(self, grantee: Grantee, row: StreamRow) -> None:
+        """`_may_listen` for the user of a play grant (`Grantees`: the account too)."""
+        key = (row.stream_id, *access.rules_of(row))
+        await self._grantees.require(grantee, key, lambda user: self._may_listen(user, row))
 
     async def still_listening(
         self, stream_id: uuid.UUID, principal: Principal | None, grant: str | None
@@ -228,9 +230,7 @@ class StreamsService:
             grantee = self._grants.play_user(row, grant, expired_too=True)
             if grantee is None:
                 return False
-            await self._grantees.require(
-                grantee, (stream_id, *rules_of(row)), lambda user: self._may_listen(user, row)
-            )
+            await self._may_still_listen(grantee, row)
         except (Forbidden, Unauthenticated, NotFound):
             return False
         return True

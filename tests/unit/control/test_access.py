@@ -12,7 +12,7 @@ from unittest.mock import create_autospec
 import pytest
 
 from control import access
-from control.access import Guarded, Resource, check_paywall, is_privileged
+from control.access import Guarded, Resource, check_paywall, is_privileged, rules_of
 from control.monetization.service import PaywallService
 from control.playlists.queries import PlaylistRow
 from control.security import ROLE_SCOPES, Principal
@@ -179,3 +179,11 @@ async def test_the_podcast_paywall_only_applies_to_paywalled_content() -> None:
         await check_paywall(gate, principal(), OWNER, True)
     assert refused.value.body() == {"error": "Subscription required", "code": 403}
     await check_paywall(paywall(subscribed=True), principal(), OWNER, True)
+
+
+@pytest.mark.parametrize("row_of", [stream, playlist])
+def test_the_rules_a_grant_is_signed_under_are_visibility_and_monetization(
+    row_of: Callable[..., Guarded],
+) -> None:
+    assert rules_of(row_of()) == ("public", False)
+    assert rules_of(row_of(visibility="private", monetization_enabled=True)) == ("private", True)
