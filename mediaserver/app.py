@@ -204,6 +204,7 @@ def build_app(
             episode_uploads,
             clock,
             signer=UrlSigner(secrets.stream_key_secret),
+            accounts=accounts,
         )
         external_audio = ExternalAudio.for_settings(settings)
         app[PLAYLISTS] = PlaylistsService(

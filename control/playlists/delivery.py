@@ -10,7 +10,7 @@
 - Segments of a playlist that is not open to everyone carry a signed grant (`?grant=`),
   so players that cannot send headers (Safari's native HLS) still play it. A grant names
   the user the manifest was served to and the playlist's rules; each use re-checks that
-  user's access (`control.playlists.grants`).
+  user's access (`control.playlists.grants`, `control.grants`).
 - Steady state from memory (`control.mediacache`): the playlist and track rows for
   `ACCESS_TTL` (1 s), the rendered manifest (and its gzip) with the playlist's row, the
   segments (immutable) in the node's object cache. Changes made on this node drop what
@@ -32,15 +32,15 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 
+from control import access
 from control.accounts import AccountGate
 from control.analytics.service import PLAY_COUNT, PLAYLIST, AnalyticsService
-from control.grantees import Grantees
+from control.grants import Grantees
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.monetization.service import PaywallService
 from control.playlists import queries
-from control.playlists.access import check_read, playlist_not_found
 from control.playlists.fetch import hls_prefix
-from control.playlists.grants import PlaylistGrants, rules_of
+from control.playlists.grants import PlaylistGrants
 from control.playlists.manifest import manifest_key, served
 from control.playlists.queries import PlaylistRow, TrackRow
 from control.security import Principal
@@ -80,7 +80,7 @@ class _Playlist:
 
 
 class PlaylistMedia:
-    """Serves playlists to players, under the access rules of `control.playlists.access`."""
+    """Serves playlists to players, under the access rules of `control.access`."""
 
     def __init__(
         self,
@@ -116,12 +116,12 @@ class PlaylistMedia:
         state = await self._playable(principal, playlist_id)
         query = ""
         if not state.row.is_open:
-            assert principal is not None  # `check_read` lets no one else through
+            assert principal is not None  # `_may_play` lets no one else through
             query = self._grants.query(state.row, principal)
         body = state.rendered.get((origin, query))
         if body is None:
             if state.text is None:  # deleted meanwhile
-                raise playlist_not_found()
+                raise access.PLAYLIST.not_found()
             body = Body.of(served(state.text, origin, query).encode(), compress=True)
             if len(state.rendered) >= _RENDERINGS:
                 state.rendered.clear()
@@ -204,23 +204,25 @@ class PlaylistMedia:
         whose user may still play it (answer reused for a second)."""
         state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
         if state is None:
-            raise playlist_not_found()
+            raise access.PLAYLIST.not_found()
         row = state.row
         grantee = self._grants.user_of(row, grant)
         if grantee is None:
             raise Forbidden("This segment link has expired; reload the playlist")
-
-        async def check(principal: Principal) -> None:
-            await check_read(principal, row, self._paywall, media=True)
-
-        await self._grantees.require(grantee, (playlist_id, *rules_of(row)), check)
+        await self._grantees.require(
+            grantee, (playlist_id, *access.rules_of(row)), lambda user: self._may_play(user, row)
+        )
 
     async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
         state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
         if state is None:
-            raise playlist_not_found()
-        await check_read(principal, state.row, self._paywall, media=True)
+            raise access.PLAYLIST.not_found()
+        await self._may_play(principal, state.row)
         return state
+
+    async def _may_play(self, principal: Principal | None, row: PlaylistRow) -> None:
+        """The media routes' rule: private needs access, paid (public too) a subscription."""
+        await access.PLAYLIST.check_read(principal, row, self._paywall, paywall_public=True)
 
     async def _load(self, playlist_id: uuid.UUID) -> _Playlist | None:
         """The row and, once it is ready, the stored manifest (read with the row: one read

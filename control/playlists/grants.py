@@ -2,13 +2,13 @@
 cannot send an `Authorization` header (Safari's native HLS).
 
 `stream.m3u8` served to a caller who may play the playlist lists its segments with
-`?grant=<user id hex>.<valid from>.<expires>.<mac>`: a `UrlSigner` MAC over the playlist,
-that caller, the playlist's access rules then (visibility, monetization) and the `iat` of
-the caller's token. A grant lasts six hours (a long playlist plays through on one manifest
+`?grant=…`: a user grant (`control.grants`) over the playlist, that caller and the
+playlist's access rules then (visibility, monetization), valid from the `iat` of the
+caller's token. A grant lasts six hours (a long playlist plays through on one manifest
 load), but it is only as good as its user's access: each use re-runs the rules for that
-user (`control.grantees`: account deleted or subscription lapsed → 403 within a second;
-signed out everywhere since the token was issued → 403), and a change of the rules (made
-private, monetization switched on) refuses every grant issued before it at once.
+user (`control.grants.Grantees`: account deleted or subscription lapsed → 403 within a
+second; signed out everywhere since the token was issued → 403), and a change of the rules
+(made private, monetization switched on) refuses every grant issued before it at once.
 Grants expire on minute boundaries, so the manifest served to one caller, and its ETag,
 stay the same for a minute.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import uuid
 
-from control.grantees import Grantee, grant_user, user_grant, valid_from_of
+from control.access import rules_of
+from control.grants import Grantee, GrantSigner
 from control.playlists.queries import PlaylistRow
 from control.security import Principal
 from mediaserver.clock import Clock, utcnow
@@ -32,28 +33,23 @@ class PlaylistGrants:
     """Issues and reads playlist segment grants; time from `clock`."""
 
     def __init__(self, signer: UrlSigner, clock: Clock = utcnow) -> None:
-        self._signer = signer
+        self._grants = GrantSigner(signer)
         self._clock = clock
 
     def query(self, row: PlaylistRow, principal: Principal) -> str:
         """`?grant=…` for the segment URLs of the manifest served to `principal`."""
         now = int(self._clock().timestamp())
         expires = (now // GRANT_BUCKET + 1) * GRANT_BUCKET + GRANT_SECONDS
-        grantee = Grantee(principal.user_id, valid_from_of(principal))
-        resource = _resource(row, principal.user_id)
-        return "?grant=" + user_grant(self._signer, grantee, resource, expires)
+        resource_of = functools.partial(_resource, row)
+        return "?grant=" + self._grants.issue(resource_of, Grantee.of(principal), expires)
 
     def user_of(self, row: PlaylistRow, grant: str) -> Grantee | None:
         """The user an unexpired grant of this playlist, issued under its current rules,
         was issued to; None for anything else (forged, expired, malformed, for another
         playlist, or from before a change of the rules)."""
-        resource_of = functools.partial(_resource, row)
-        return grant_user(self._signer, grant, resource_of, self._clock().timestamp())
-
-
-def rules_of(row: PlaylistRow) -> tuple[str, bool]:
-    """What decides who may play, besides the player: signed into every grant."""
-    return row.visibility, row.monetization_enabled
+        now = self._clock().timestamp()
+        found = self._grants.verify(grant, functools.partial(_resource, row), now)
+        return found.grantee if found is not None else None
 
 
 def _resource(row: PlaylistRow, user_id: uuid.UUID) -> str:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import asyncpg
 from aiohttp import web
 
+from control import access
 from control.monetization.service import PaywallService
 from control.playlists import queries
-from control.playlists.access import check_owner, check_read, playlist_not_found
 from control.playlists.fetch import EXTERNAL_TRACK, ExternalAudio, TrackFetcher, track_folder
 from control.playlists.manifest import ManifestWriter, manifest_key
 from control.playlists.queries import PlaylistRow, TrackRow
@@ -114,7 +114,7 @@ class PlaylistsService:
         checked = await self._checker.check_all(current.owner_id, body.tracks, fetched)
         async with self._pool.acquire() as conn, conn.transaction():
             if await queries.by_id(conn, playlist_id, lock=True) is None:
-                raise playlist_not_found()  # deleted meanwhile
+                raise access.PLAYLIST.not_found()  # deleted meanwhile
             layout = lay_out(playlist_id, checked, await queries.tracks(conn, playlist_id))
             await queries.update(conn, playlist_id, _meta(body), self._clock())
             await self._write_tracks(conn, playlist_id, layout)
@@ -138,7 +138,7 @@ class PlaylistsService:
         """US-3.6: soft delete; its media (manifest, fetched tracks) is removed at once."""
         await self._owned(principal, playlist_id)
         if not await queries.soft_delete(self._pool, playlist_id, self._clock()):
-            raise playlist_not_found()
+            raise access.PLAYLIST.not_found()
         self._changed(playlist_id)
         await self._discard(f"playlists/{playlist_id}/")
 
@@ -148,8 +148,8 @@ class PlaylistsService:
         """US-3.4: the playlist and its tracks, for whoever may read it."""
         row = await queries.by_id(self._pool, playlist_id)
         if row is None:
-            raise playlist_not_found()
-        await check_read(principal, row, self._paywall, media=False)
+            raise access.PLAYLIST.not_found()
+        await access.PLAYLIST.check_read(principal, row, self._paywall, paywall_public=False)
         tracks = await queries.tracks(self._pool, playlist_id)
         return PlaylistOut(**_summary(row, origin).model_dump(), tracks=list(map(_track, tracks)))
 
@@ -212,8 +212,8 @@ class PlaylistsService:
     async def _owned(self, principal: Principal, playlist_id: uuid.UUID) -> PlaylistRow:
         row = await queries.by_id(self._pool, playlist_id)
         if row is None:
-            raise playlist_not_found()
-        check_owner(principal, row)
+            raise access.PLAYLIST.not_found()
+        access.PLAYLIST.check_owner(principal, row.owner_id)
         return row
 
     async def _discard(self, prefix: str) -> None:

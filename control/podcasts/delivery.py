@@ -29,23 +29,22 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from control import access
+from control.access import check_paywall, is_privileged
+from control.accounts import GONE, AccountGate
 from control.analytics.service import AnalyticsService
+from control.grants import Grantees, Lapse
 from control.monetization.service import PaywallService
 from control.podcasts import queries
-from control.podcasts.access import (
-    check_paywall,
-    episode_not_found,
-    is_privileged,
-    podcast_not_found,
-)
 from control.podcasts.feed import Channel, Item, relocate, render_feed
 from control.podcasts.feedcache import FEED_TTL, CachedFeed, FeedCache
-from control.podcasts.grants import FeedGrants, GrantState
+from control.podcasts.grants import FeedGrants
 from control.podcasts.queries import EpisodeRow, PodcastRow
 from control.podcasts.schemas import PrivateFeedUrl
 from control.podcasts.uploads import EpisodeUploads
 from control.podcasts.views import Links, custom_feed_url, custom_media_url
 from control.security import Principal
+from control.users import queries as users
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.crypto import UrlSigner
@@ -117,6 +116,7 @@ class DeliveryService:
         clock: Clock = utcnow,
         *,
         signer: UrlSigner,
+        accounts: AccountGate,
     ) -> None:
         self._pool = pool
         self._cache = cache
@@ -126,6 +126,7 @@ class DeliveryService:
         self._uploads = uploads
         self._clock = clock
         self._grants = FeedGrants(signer, settings.podcast_feed_grant_days, clock)
+        self._grantees = Grantees(pool, accounts)
 
     async def feed(
         self,
@@ -136,7 +137,7 @@ class DeliveryService:
         at_custom_domain: bool = False,
     ) -> ServedFeed:
         """The podcast's feed, from the cache when fresh; 404 for an unknown podcast,
-        403 behind the paywall (`control.podcasts.access`). With a `grant`, the grant
+        403 behind the paywall (`control.access`). With a `grant`, the grant
         decides who asks (403 when it is not valid, or its user may no longer read; a
         lapsed grant of a free feed gets the public feed)."""
         feed = await self._cached(podcast_id)
@@ -159,10 +160,10 @@ class DeliveryService:
         otherwise, as for the feed itself)."""
         feed = await self._cached(podcast_id)
         await check_paywall(self._paywall, principal, feed.owner_id, feed.paywalled)
-        account = await queries.grantee(self._pool, principal.user_id)
-        if account is None:
-            raise Unauthenticated("This account no longer exists")
-        grant, expires_at = self._grants.issue(podcast_id, principal.user_id, account.signed_out_at)
+        live, cutoff = await users.token_state(self._pool, principal.user_id)
+        if not live:
+            raise Unauthenticated(GONE)
+        grant, expires_at = self._grants.issue(podcast_id, principal.user_id, cutoff)
         query = f"?grant={grant}"
         custom = custom_feed_url(feed.custom_domain)
         return PrivateFeedUrl(
@@ -183,16 +184,16 @@ class DeliveryService:
         and admins."""
         podcast = await queries.podcast(self._pool, podcast_id)
         if podcast is None:
-            raise podcast_not_found()
+            raise access.PODCAST.not_found()
         episode = await queries.episode(self._pool, podcast_id, episode_id)
         if episode is None:
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
         paywalled = podcast.monetization_enabled or episode.monetization_required
         if grant is not None:
             principal, grant = await self._grantee(podcast_id, grant, paywalled)
         scheduled = episode.publication_date > self._clock()
         if scheduled and not is_privileged(principal, podcast.owner_id):
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
         await check_paywall(self._paywall, principal, podcast.owner_id, paywalled)
         private = paywalled or scheduled
         via_grant = grant is not None
@@ -239,25 +240,21 @@ class DeliveryService:
         enclosures). 403 when it is forged or for another podcast; when it has expired, was
         issued before the account signed out everywhere, or its account is gone, 403 behind
         the paywall and (None, None) — an anonymous caller — for free content."""
-        check = self._grants.check(podcast_id, grant)
-        if check.state is GrantState.INVALID or check.user_id is None:
+        found = self._grants.read(podcast_id, grant)
+        if found is None:
             raise Forbidden(
                 "This private feed URL is not valid (not for this podcast, or mistyped): "
                 f"get a new one from GET /v1/podcasts/{podcast_id}/feed-url"
             )
-        account = None
-        if check.state is GrantState.VALID:
-            account = await queries.grantee(self._pool, check.user_id)
-        if account is not None and not check.signed_out(account.signed_out_at):
-            principal = Principal(
-                check.user_id, account.email, account.role, frozenset(), "feed-grant"
-            )
-            return principal, grant
+        expired = found.expired(self._clock().timestamp())
+        holder = None if expired else await self._grantees.principal(found.grantee)
+        if isinstance(holder, Principal):
+            return holder, grant
         if not paywalled:
             return None, None
-        if check.state is GrantState.EXPIRED:
+        if expired:
             reason = "has expired"
-        elif account is None:
+        elif holder is Lapse.ACCOUNT_GONE:
             raise Forbidden("This private feed URL's account no longer exists")
         else:
             reason = "was signed out (the account's password was changed after it was issued)"
@@ -275,7 +272,7 @@ class DeliveryService:
             state = await queries.feed_state(conn, podcast_id, now)
             episodes = await queries.episodes(conn, podcast_id, now)
         if podcast is None or state is None:
-            raise podcast_not_found()
+            raise access.PODCAST.not_found()
         paywalled = podcast.monetization_enabled
         body = render_feed(
             self._channel(podcast, state.changed_at),

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import asyncpg
 from aiohttp import web
 
+from control import access
 from control.podcasts import queries
-from control.podcasts.access import check_owner, episode_not_found, podcast_not_found
 from control.podcasts.external import ExternalMediaProbe
 from control.podcasts.feedcache import FeedCache
 from control.podcasts.queries import EpisodeRow, PodcastRow
@@ -121,12 +121,12 @@ class EpisodesService:
         podcast = await self._owned(principal, podcast_id)
         current = await queries.episode(self._pool, podcast_id, episode_id)
         if current is None:
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
         media = await self._changed_media(podcast.owner_id, current, sent)
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await queries.episode(conn, podcast_id, episode_id, lock=True)
             if fresh is None:
-                raise episode_not_found()
+                raise access.EPISODE.not_found()
             await _write(conn, _apply(fresh, sent, media), self._clock())
         await self._cache.invalidate(podcast_id)
         return EpisodeUpdated(episode_id=episode_id, updated_fields=list(sent))
@@ -137,7 +137,7 @@ class EpisodesService:
         """Soft delete; the episode leaves the feed at once."""
         await self._owned(principal, podcast_id)
         if not await queries.delete_episode(self._pool, podcast_id, episode_id, self._clock()):
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
         await self._cache.invalidate(podcast_id)
 
     async def upload_in_use(self, upload_id: uuid.UUID) -> str | None:
@@ -160,8 +160,8 @@ class EpisodesService:
     async def _owned(self, principal: Principal, podcast_id: uuid.UUID) -> PodcastRow:
         row = await queries.podcast(self._pool, podcast_id)
         if row is None:
-            raise podcast_not_found()
-        check_owner(principal, row.owner_id)
+            raise access.PODCAST.not_found()
+        access.PODCAST.check_owner(principal, row.owner_id)
         return row
 
     async def _changed_media(
@@ -237,7 +237,7 @@ async def _write(conn: Executor, row: EpisodeRow, now: datetime | None) -> None:
         if now is None:
             await queries.insert_episode(conn, row)
         elif await queries.update_episode(conn, row, now) is None:
-            raise episode_not_found()
+            raise access.EPISODE.not_found()
     except asyncpg.UniqueViolationError:
         raise Conflict(
             f"Episode number {row.episode_number} already exists in this podcast"

@@ -64,16 +64,6 @@ class FeedState:
     next_publication: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class GranteeRow:
-    """The account a feed grant speaks for."""
-
-    email: str
-    role: str
-    #: "Sign out everywhere" (`users.tokens_valid_after`): grants valid from before it fail.
-    signed_out_at: datetime | None
-
-
 # Columns a PATCH may change (the rest are fixed at creation), in the order of the UPDATEs.
 _PODCAST_MUTABLE = (
     "title", "description", "author", "language", "image_url", "category", "explicit",
@@ -187,13 +177,6 @@ RETURNING podcast_id
 """
 
 
-# Who a feed grant was issued to, while the account lives, and when it last signed out
-# everywhere (`control.podcasts.grants`).
-GRANTEE = """
-SELECT email, role, tokens_valid_after FROM users WHERE user_id = $1 AND deleted_at IS NULL
-"""
-
-
 def _podcast(record: asyncpg.Record | None) -> PodcastRow | None:
     if record is None:
         return None
@@ -280,14 +263,6 @@ async def feed_state(conn: Executor, podcast_id: uuid.UUID, now: datetime) -> Fe
     if record is None:
         return None
     return FeedState(record["changed_at"], record["next_publication"])
-
-
-async def grantee(conn: Executor, user_id: uuid.UUID) -> GranteeRow | None:
-    """A live account: who it is, and its sign-out cutoff."""
-    record = await conn.fetchrow(GRANTEE, user_id)
-    if record is None:
-        return None
-    return GranteeRow(record["email"], record["role"], record["tokens_valid_after"])
 
 
 async def upload_user(conn: Executor, upload_id: uuid.UUID) -> tuple[str, str] | None:

@@ -1,6 +1,6 @@
 """Podcast series: creation, the DJ's list, the public page, changes and deletion (backlog
 US-4.1, US-4.2, US-11.2). Episodes are in `control.podcasts.episodes`, the feed and media
-in `control.podcasts.delivery`; who may do what is in `control.podcasts.access`."""
+in `control.podcasts.delivery`; who may do what is in `control.access`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from control import access
+from control.access import check_paywall, is_privileged
 from control.domains.service import DomainsService
 from control.monetization.service import PaywallService
 from control.podcasts import queries
-from control.podcasts.access import check_owner, check_paywall, is_privileged, podcast_not_found
 from control.podcasts.feed import feed_guid
 from control.podcasts.feedcache import FeedCache
 from control.podcasts.queries import PodcastRow
@@ -104,7 +105,7 @@ class PodcastsService:
         owner and admins); behind the paywall when the podcast is monetized."""
         row = await queries.podcast(self._pool, podcast_id)
         if row is None:
-            raise podcast_not_found()
+            raise access.PODCAST.not_found()
         await check_paywall(self._paywall, principal, row.owner_id, row.monetization_enabled)
         now = self._clock()
         privileged = is_privileged(principal, row.owner_id)
@@ -120,8 +121,8 @@ class PodcastsService:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await queries.podcast(conn, podcast_id, lock=True)
             if row is None:
-                raise podcast_not_found()
-            check_owner(principal, row.owner_id)
+                raise access.PODCAST.not_found()
+            access.PODCAST.check_owner(principal, row.owner_id)
             new = replace(row, **sent)
             if new.custom_domain != row.custom_domain:
                 if row.custom_domain is not None:
@@ -137,8 +138,8 @@ class PodcastsService:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await queries.podcast(conn, podcast_id, lock=True)
             if row is None:
-                raise podcast_not_found()
-            check_owner(principal, row.owner_id)
+                raise access.PODCAST.not_found()
+            access.PODCAST.check_owner(principal, row.owner_id)
             if row.custom_domain is not None:
                 await self._domains.detach(conn, row.custom_domain)
             await queries.delete_podcast(conn, podcast_id, self._clock())
@@ -162,7 +163,7 @@ async def _insert(conn: Executor, row: PodcastRow) -> None:
 async def _update(conn: Executor, row: PodcastRow, now: datetime) -> None:
     try:
         if await queries.update_podcast(conn, row, now) is None:
-            raise podcast_not_found()
+            raise access.PODCAST.not_found()
     except asyncpg.UniqueViolationError:
         raise _domain_taken(row.custom_domain) from None
 

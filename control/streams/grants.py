@@ -5,11 +5,11 @@ Two kinds, signed over different resources so that neither stands in for the oth
 
 - a *play* grant, handed out by `GET /v1/streams/{id}` (in `play_urls`) to a caller the
   media routes would serve, opens `live.mp3` and `live.m3u8` until it expires
-  (`PLAY_URL_TTL_SECONDS`). It is `<user id hex>.<valid from>.<expires>.<mac>`, a MAC
-  over the stream, the user it was issued to, the stream's access rules then (visibility,
-  monetization) and the `iat` of the user's token: once the DJ changes the rules, old
-  links stop working and players must come back through the access check; and every use
-  re-checks that user's access like a token's (`control.grantees`: a deleted account or a
+  (`PLAY_URL_TTL_SECONDS`). It is a user grant (`control.grants`) over the stream, the
+  user it was issued to and the stream's access rules then (visibility, monetization),
+  valid from the `iat` of the user's token: once the DJ changes the rules, old links stop
+  working and players must come back through the access check; and every use re-checks
+  that user's access like a token's (`control.grants.Grantees`: a deleted account or a
   lapsed subscription is refused within a second, a sign-out everywhere since the token
   was issued at once), so a link copied out of a player is no bearer pass to a paid
   stream;
@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from control.grantees import Grantee, grant_user, user_grant, valid_from_of
+from control.access import rules_of
+from control.grants import Grantee, GrantSigner
 from control.security import Principal
 from control.streams.queries import StreamRow
 from control.streams.schemas import PlayUrls
@@ -50,6 +51,7 @@ class StreamGrants:
         if play_seconds < 1:
             raise ValueError("play grants must last at least a second")
         self._signer = signer
+        self._grants = GrantSigner(signer)
         self._play_seconds = play_seconds
         self._clock = clock
 
@@ -62,9 +64,8 @@ class StreamGrants:
         if principal is None:
             raise ValueError("a play grant of a private or monetized stream needs its user")
         expires = int(self._clock().timestamp()) + self._play_seconds
-        grantee = Grantee(principal.user_id, valid_from_of(principal))
-        resource = _play_resource(row, principal.user_id)
-        query = "?grant=" + user_grant(self._signer, grantee, resource, expires)
+        resource_of = functools.partial(_play_resource, row)
+        query = "?grant=" + self._grants.issue(resource_of, Grantee.of(principal), expires)
         return PlayUrls(
             mp3=f"{base}/live.mp3{query}",
             hls=f"{base}/live.m3u8{query}",
@@ -76,9 +77,9 @@ class StreamGrants:
         rules, was issued to; None for anything else (forged, expired, malformed, for
         another stream, or from before a change of the rules). `expired_too`: a genuine
         grant past its expiry counts (a listener it let in goes on listening)."""
-        resource_of = functools.partial(_play_resource, row)
-        now = 0.0 if expired_too else self._clock().timestamp()
-        return grant_user(self._signer, grant, resource_of, now)
+        now = None if expired_too else self._clock().timestamp()
+        found = self._grants.verify(grant, functools.partial(_play_resource, row), now)
+        return found.grantee if found is not None else None
 
     def segment_query(self, row: StreamRow) -> str:
         """`?grant=…` for the segment URLs of a playlist. Expiry in one-minute buckets, so
@@ -90,11 +91,6 @@ class StreamGrants:
         """Whether `grant` is an unexpired segment grant of the stream under its current
         rules."""
         return self._signer.verify(_segment_resource(row), grant, self._clock().timestamp())
-
-
-def rules_of(row: StreamRow) -> tuple[str, bool]:
-    """What decides who may listen, besides the listener: signed into every grant."""
-    return row.visibility, row.monetization_enabled
 
 
 # Namespaced: the signer's key also signs playlist and podcast grants.

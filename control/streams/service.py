@@ -1,5 +1,5 @@
 """Live streams: registration, configuration, the directory, who may listen (the rules are
-in `control.streams.access`), heartbeats and ad markers (backlog US-2.1 – US-2.7, US-5.1,
+in `control.access`), heartbeats and ad markers (backlog US-2.1 – US-2.7, US-5.1,
 US-6.3, US-6.4)."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from control import access
 from control.accounts import AccountGate
 from control.analytics.service import LISTENERS, STREAM, AnalyticsService
-from control.grantees import Grantees
+from control.grants import Grantee, Grantees
 from control.mediacache import TtlCache
 from control.monetization.service import PaywallService
 from control.security import Principal
 from control.streams import queries
-from control.streams.access import check_owner, check_read, stream_not_found
-from control.streams.grants import StreamGrants, is_open, rules_of
+from control.streams.grants import StreamGrants, is_open
 from control.streams.heartbeats import Heartbeat, HeartbeatStore
 from control.streams.live import live_figures, status_report
 from control.streams.probe import ProbeResult, SourceProbe
@@ -129,7 +129,7 @@ class StreamsService:
         row = await queries.update(self._pool, stream_id, changes, self._clock())
         self._rows.pop(stream_id)  # a request may have cached the old row
         if row is None:
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         if sent.get("enabled") is False:
             await self._relay.stop(stream_id)
         elif row.live:
@@ -143,7 +143,7 @@ class StreamsService:
         self._rows.pop(stream_id)
         await self._owned(principal, stream_id)
         if not await queries.soft_delete(self._pool, stream_id, self._clock()):
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         self._rows.pop(stream_id)
         await self._relay.stop(stream_id)
         await self._heartbeats.forget(stream_id)
@@ -193,19 +193,23 @@ class StreamsService:
         for that user's token, the answer reused for a second)."""
         row = await self._media_row(stream_id)
         if not row.enabled:
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         grantee = self._grants.play_user(row, grant)
         if grantee is None:
             raise Forbidden("This play link is invalid or has expired; fetch the stream again")
-
-        await self._grantees.require(
-            grantee, (stream_id, *rules_of(row)), lambda user: self._may_listen(user, row)
-        )
+        await self._may_still_listen(grantee, row)
         return row
 
     async def _may_listen(self, principal: Principal | None, row: StreamRow) -> None:
         """The media routes' rule: private needs access, paid (public too) a subscription."""
-        await check_read(principal, row, self._paywall, live_only=True, paywall_public=True)
+        await access.STREAM.check_read(
+            principal, row, self._paywall, enabled=row.enabled, live_only=True, paywall_public=True
+        )
+
+    async def _may_still_listen(self, grantee: Grantee, row: StreamRow) -> None:
+        """`_may_listen` for the user of a play grant (`Grantees`: the account too)."""
+        key = (row.stream_id, *access.rules_of(row))
+        await self._grantees.require(grantee, key, lambda user: self._may_listen(user, row))
 
     async def still_listening(
         self, stream_id: uuid.UUID, principal: Principal | None, grant: str | None
@@ -226,9 +230,7 @@ class StreamsService:
             grantee = self._grants.play_user(row, grant, expired_too=True)
             if grantee is None:
                 return False
-            await self._grantees.require(
-                grantee, (stream_id, *rules_of(row)), lambda user: self._may_listen(user, row)
-            )
+            await self._may_still_listen(grantee, row)
         except (Forbidden, Unauthenticated, NotFound):
             return False
         return True
@@ -238,7 +240,7 @@ class StreamsService:
         opens the stream's segments: 403 once it expired or the rules changed."""
         row = await self._media_row(stream_id)
         if not row.enabled:
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         if not self._grants.segment_ok(row, grant):
             raise Forbidden("This segment link has expired; reload the playlist")
 
@@ -278,7 +280,7 @@ class StreamsService:
         404 for an unknown stream, 410 when it is disabled or deleted."""
         row = await queries.by_id(self._pool, stream_id)
         if row is None:
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         if not row.live:
             raise Gone("Stream is disabled or deleted")
         beat = Heartbeat(
@@ -302,7 +304,7 @@ class StreamsService:
         row = await self._owned(principal, stream_id)
         async with self._pool.acquire() as conn, conn.transaction():
             if not await queries.replace_ads(conn, stream_id, body.ad_markers, self._clock()):
-                raise stream_not_found()
+                raise access.STREAM.not_found()
             markers = await queries.ads(conn, stream_id)
         if row.live:
             await self._relay.ensure(row.source())  # the live packager picks them up now
@@ -344,7 +346,7 @@ class StreamsService:
 
     async def _owned(self, principal: Principal, stream_id: uuid.UUID) -> StreamRow:
         row = await self._existing(stream_id)
-        check_owner(principal, row)
+        access.STREAM.check_owner(principal, row.owner_id)
         return row
 
     async def _readable(
@@ -356,15 +358,20 @@ class StreamsService:
         paywall_public: bool,
     ) -> StreamRow:
         row = await self._existing(stream_id)
-        await check_read(
-            principal, row, self._paywall, live_only=live_only, paywall_public=paywall_public
+        await access.STREAM.check_read(
+            principal,
+            row,
+            self._paywall,
+            enabled=row.enabled,
+            live_only=live_only,
+            paywall_public=paywall_public,
         )
         return row
 
     async def _existing(self, stream_id: uuid.UUID) -> StreamRow:
         row = await self._load(stream_id)
         if row is None:
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         return row
 
     async def _media_row(self, stream_id: uuid.UUID) -> StreamRow:
@@ -373,7 +380,7 @@ class StreamsService:
             stream_id, lambda: self._load(stream_id)
         )
         if row is None:
-            raise stream_not_found()
+            raise access.STREAM.not_found()
         return row
 
     async def _load(self, stream_id: uuid.UUID) -> StreamRow | None:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import mediaserver.app
-from control.grantees import SIGNED_OUT
+from control.grants import SIGNED_OUT
 from mediaserver.app import build_app
 from relay.mp3 import Mp3FrameReader
 from tests.accounts import sign_out_everywhere, user_headers

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from control.grantees import SIGNED_OUT
+from control.grants import SIGNED_OUT
 from hls.playlist import parse_media_playlist
 from tests.accounts import sign_out_everywhere, user_headers
 from tests.audio import decode

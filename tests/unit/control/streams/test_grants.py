@@ -1,7 +1,6 @@
-"""Signed links to live streams and playlist segments: a play grant is bound to its stream,
-its user and the rules it was issued under; a segment grant to its stream and the rules;
-playlist segment grants to playlist, user and rules. Hostile input is refused, never an
-exception."""
+"""Signed links to live streams: a play grant is bound to its stream, its user and the
+rules it was issued under (the format itself is `tests/unit/control/test_grants.py`'s); a
+segment grant to its stream and the rules. Hostile input is refused, never an exception."""
 
 from __future__ import annotations
 
@@ -11,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from control.grantees import Grantee
-from control.playlists.grants import GRANT_SECONDS, PlaylistGrants
-from control.playlists.queries import PlaylistRow
+from control.grants import Grantee
 from control.security import Principal
 from control.streams.grants import SEGMENT_GRANT_SECONDS, StreamGrants
-from control.streams.queries import StreamRow
 from mediaserver.crypto import UrlSigner
+from tests.clock import Clock
+from tests.rows import stream_row
 
 NOON = datetime(2025, 6, 10, 12, 0, 30, tzinfo=UTC)
 USER = uuid.uuid4()
@@ -35,36 +33,6 @@ HOSTILE = [
 ]
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def stream(**changes: object) -> StreamRow:
-    row = StreamRow(
-        stream_id=uuid.uuid4(),
-        owner_id=uuid.uuid4(),
-        name="Members Only",
-        source_url="http://127.0.0.1:8000",
-        mount="/live",
-        server_kind="icecast2",
-        sid=None,
-        stream_key_enc=b"",
-        genre=None,
-        description=None,
-        visibility="private",
-        monetization_enabled=False,
-        enabled=True,
-        created_at=NOON,
-        updated_at=NOON,
-        deleted_at=None,
-    )
-    return replace(row, **changes)
-
-
 def grant_of(url: str) -> str:
     return url.split("?grant=")[1]
 
@@ -72,7 +40,7 @@ def grant_of(url: str) -> str:
 def test_a_play_grant_names_its_user_and_holds_under_the_same_rules_only() -> None:
     clock = Clock(NOON)
     grants = StreamGrants(SIGNER, 3600, clock)
-    row = stream()
+    row = stream_row()
     urls = grants.play_urls("https://radio.example", row, PRINCIPAL)
     grant = grant_of(urls.hls)
     assert grant == grant_of(urls.mp3) and grant.startswith(f"{USER.hex}.")
@@ -96,16 +64,16 @@ def test_a_play_grant_names_its_user_and_holds_under_the_same_rules_only() -> No
 
 def test_open_streams_get_plain_links_and_others_need_a_user() -> None:
     grants = StreamGrants(SIGNER, 3600, Clock(NOON))
-    urls = grants.play_urls("https://radio.example", stream(visibility="public"), None)
+    urls = grants.play_urls("https://radio.example", stream_row(visibility="public"), None)
     assert "grant" not in urls.mp3 and urls.expires_at is None
     with pytest.raises(ValueError, match="needs its user"):
-        grants.play_urls("https://radio.example", stream(), None)
+        grants.play_urls("https://radio.example", stream_row(), None)
 
 
 def test_a_segment_grant_is_refused_once_the_rules_change() -> None:
     clock = Clock(NOON)
     grants = StreamGrants(SIGNER, 3600, clock)
-    row = stream()
+    row = stream_row()
     grant = grant_of(grants.segment_query(row))
     assert grants.segment_ok(row, grant)
     assert not grants.segment_ok(replace(row, monetization_enabled=True), grant)
@@ -121,39 +89,18 @@ def test_a_segment_grant_is_refused_once_the_rules_change() -> None:
 @pytest.mark.parametrize("grant", HOSTILE)
 def test_hostile_grants_are_refused_without_an_error(grant: str) -> None:
     stream_grants = StreamGrants(SIGNER, 3600, Clock(NOON))
-    assert stream_grants.play_user(stream(), grant) is None
-    assert not stream_grants.segment_ok(stream(), grant)
-    assert PlaylistGrants(SIGNER, Clock(NOON)).user_of(playlist(), grant) is None
+    assert stream_grants.play_user(stream_row(), grant) is None
+    assert not stream_grants.segment_ok(stream_row(), grant)
 
 
-def playlist(**changes: object) -> PlaylistRow:
-    row = PlaylistRow(
-        playlist_id=uuid.uuid4(),
-        owner_id=uuid.uuid4(),
-        title="Chill",
-        description="",
-        visibility="private",
-        monetization_enabled=False,
-        hls_ready=True,
-        manifest_key=None,
-        created_at=NOON,
-        updated_at=NOON,
-        track_count=1,
+def test_play_links_already_handed_out_keep_working() -> None:
+    """A play URL issued before grants had one module (`control.grantees`), byte for byte."""
+    row = stream_row(
+        stream_id=uuid.UUID("11111111-2222-3333-4444-555555555555"), monetization_enabled=True
     )
-    return replace(row, **changes)
-
-
-def test_a_playlist_grant_is_bound_to_playlist_user_and_rules() -> None:
-    clock = Clock(NOON)
-    grants = PlaylistGrants(SIGNER, clock)
-    row = playlist()
-    grant = grant_of(grants.query(row, PRINCIPAL))
-    assert grant.startswith(f"{USER.hex}.") and grants.user_of(row, grant) == GRANTEE
-    assert grants.query(row, PRINCIPAL) == f"?grant={grant}"  # the same within the minute
-    assert grants.user_of(replace(row, monetization_enabled=True), grant) is None
-    assert grants.user_of(replace(row, playlist_id=uuid.uuid4()), grant) is None
-    assert grants.user_of(row, grant.replace(USER.hex, uuid.uuid4().hex)) is None
-    clock.now = NOON.replace(second=0) + timedelta(minutes=1, seconds=GRANT_SECONDS)
-    assert grants.user_of(row, grant) == GRANTEE  # the last second of its six hours
-    clock.now += timedelta(seconds=1)
-    assert grants.user_of(row, grant) is None
+    user = uuid.UUID("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    token = replace(PRINCIPAL, user_id=user)
+    grants = StreamGrants(SIGNER, 3600, Clock(NOON))
+    golden = f"{user.hex}.1749556229877.1749560430.6a69def87b41c5907a0895008c08bac7"
+    assert grant_of(grants.play_urls("https://radio.example", row, token).hls) == golden
+    assert grants.play_user(row, golden) == Grantee(user, 1749556229877)
