@@ -48,6 +48,11 @@ class Guarded(Protocol):
     def monetization_enabled(self) -> bool: ...
 
 
+def is_open(item: Guarded) -> bool:
+    """Public and free: anyone may listen, links need no grant."""
+    return item.visibility == "public" and not item.monetization_enabled
+
+
 def rules_of(item: Guarded) -> tuple[str, bool]:
     """What decides who may read `item`, besides the reader: signed into its grants
     (`control.grants`), so a stricter setting refuses those issued before it."""

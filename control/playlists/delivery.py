@@ -115,7 +115,7 @@ class PlaylistMedia:
         """The combined VOD playlist with absolute segment URIs; `play` counts one play."""
         state = await self._playable(principal, playlist_id)
         query = ""
-        if not state.row.is_open:
+        if not access.is_open(state.row):
             assert principal is not None  # `_may_play` lets no one else through
             query = self._grants.query(state.row, principal)
         body = state.rendered.get((origin, query))
@@ -153,7 +153,7 @@ class PlaylistMedia:
         if grant is not None:
             await self._granted(playlist_id, grant)
         else:
-            public = (await self._readable(principal, playlist_id)).row.is_open
+            public = access.is_open((await self._readable(principal, playlist_id)).row)
         if track.upload_id is not None:
             body = await self._uploads.playable_hls(track.upload_id, name)
         else:

@@ -25,11 +25,6 @@ class PlaylistRow:
     updated_at: datetime
     track_count: int
 
-    @property
-    def is_open(self) -> bool:
-        """Anyone may play it: public and not behind the paywall."""
-        return self.visibility == "public" and not self.monetization_enabled
-
 
 @dataclass(frozen=True, slots=True)
 class TrackRow:

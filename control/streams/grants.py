@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from control.access import rules_of
+from control.access import is_open, rules_of
 from control.grants import Grantee, GrantSigner
 from control.security import Principal
 from control.streams.queries import StreamRow
@@ -37,11 +37,6 @@ from mediaserver.crypto import UrlSigner
 
 #: How long a segment grant lasts past its one-minute bucket (a playlist reload renews it).
 SEGMENT_GRANT_SECONDS = 600
-
-
-def is_open(row: StreamRow) -> bool:
-    """Public and free: anyone may listen, links need no grant."""
-    return row.visibility == "public" and not row.monetization_enabled
 
 
 class StreamGrants:

@@ -13,11 +13,12 @@ import uuid
 
 from aiohttp import web
 
+from control.access import is_open
 from control.api import Api, path_uuid
 from control.bodies import send_body
 from control.mediacache import Body
 from control.security import principal_key
-from control.streams.grants import GRANTS, is_open
+from control.streams.grants import GRANTS
 from control.streams.queries import StreamRow
 from control.streams.service import STREAMS
 from hls.playlist import render_media_playlist

@@ -12,6 +12,7 @@ import asyncpg
 from aiohttp import web
 
 from control import access
+from control.access import is_open
 from control.accounts import AccountGate
 from control.analytics.service import LISTENERS, STREAM, AnalyticsService
 from control.grants import Grantee, Grantees
@@ -19,7 +20,7 @@ from control.mediacache import TtlCache
 from control.monetization.service import PaywallService
 from control.security import Principal
 from control.streams import queries
-from control.streams.grants import StreamGrants, is_open
+from control.streams.grants import StreamGrants
 from control.streams.heartbeats import Heartbeat, HeartbeatStore
 from control.streams.live import live_figures, status_report
 from control.streams.probe import ProbeResult, SourceProbe
