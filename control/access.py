@@ -103,6 +103,8 @@ class Resource:
         """The rules above for an existing `item`. `paywall_public`: a public monetized
         item is behind the paywall too (a private one always is); `enabled` False: 404
         except for the owner and admins, and for them too with `live_only`."""
+        if enabled and item.visibility != PRIVATE and not item.monetization_enabled:
+            return  # open to everyone: nothing to check
         privileged = is_privileged(principal, item.owner_id)
         if not enabled and (live_only or not privileged):
             raise self.not_found()

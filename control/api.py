@@ -236,10 +236,29 @@ def parse_model(model: type[M], data: Any, where: Literal["body", "query"]) -> M
 
 def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
     """A UUID path parameter; anything else cannot name an existing `what` → 404."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise NotFound(f"{what} not found") from None
+    text = request.match_info[name]
+    parsed = _PARSED_UUIDS.get(text)
+    if parsed is None:
+        try:
+            parsed = uuid.UUID(text)
+        except ValueError:
+            raise NotFound(f"{what} not found") from None
+        if len(_PARSED_UUIDS) >= _PARSED_UUIDS_MAX:
+            _PARSED_UUIDS.clear()
+        _PARSED_UUIDS[text] = parsed
+    return parsed
+
+
+#: Path ids parsed lately: players ask for the same stream, upload or playlist again and
+#: again, and parsing a UUID costs more than the rest of a segment GET's access check.
+_PARSED_UUIDS: dict[str, uuid.UUID] = {}
+_PARSED_UUIDS_MAX = 10_000
+
+
+def public_origin(request: web.Request) -> str:
+    """Base of absolute URLs: MEDIASERVER_PUBLIC_URL, else the origin the client used
+    (scheme and `Host`, without building the request's URL)."""
+    return request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"
 
 
 _SIMPLE = {

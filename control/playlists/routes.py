@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control.api import Api, path_uuid
+from control.api import Api, path_uuid, public_origin
 from control.bodies import send_body, send_stream
 from control.playlists.delivery import PLAYLIST_MEDIA
 from control.playlists.schemas import (
@@ -21,7 +21,6 @@ from control.playlists.service import PLAYLISTS
 from control.schemas import PageQuery
 from control.security import principal_key, principal_of
 from hls.vod import MANIFEST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, SEGMENT_PATTERN
-from mediaserver.config import SETTINGS
 
 api = Api()
 PLAYLISTS_PATH = "/v1/playlists"
@@ -45,11 +44,6 @@ _BODY_RULES = (
 )
 
 
-def _origin(request: web.Request) -> str:
-    """Base of absolute URLs: MEDIASERVER_PUBLIC_URL, else the origin the client used."""
-    return request.app[SETTINGS].public_url or str(request.url.origin())
-
-
 @api.post(
     PLAYLISTS_PATH,
     summary="Create an on-demand playlist of uploads and external MP3s",
@@ -64,7 +58,7 @@ def _origin(request: web.Request) -> str:
     errors=(400, 401, 403, 422, 429),
 )
 async def create_playlist(request: web.Request, body: PlaylistIn) -> PlaylistCreated:
-    return await request.app[PLAYLISTS].create(principal_of(request), body, _origin(request))
+    return await request.app[PLAYLISTS].create(principal_of(request), body, public_origin(request))
 
 
 @api.get(
@@ -77,7 +71,9 @@ async def create_playlist(request: web.Request, body: PlaylistIn) -> PlaylistCre
     errors=(400, 401, 403, 429),
 )
 async def list_playlists(request: web.Request, query: PageQuery) -> PlaylistList:
-    return await request.app[PLAYLISTS].list_mine(principal_of(request), query, _origin(request))
+    return await request.app[PLAYLISTS].list_mine(
+        principal_of(request), query, public_origin(request)
+    )
 
 
 @api.get(
@@ -93,7 +89,7 @@ async def list_playlists(request: web.Request, query: PageQuery) -> PlaylistList
 async def get_playlist(request: web.Request) -> PlaylistOut:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     playlists = request.app[PLAYLISTS]
-    return await playlists.detail(request.get(principal_key), playlist_id, _origin(request))
+    return await playlists.detail(request.get(principal_key), playlist_id, public_origin(request))
 
 
 @api.put(
@@ -138,7 +134,7 @@ async def delete_playlist(request: web.Request) -> None:
 async def playlist_m3u8(request: web.Request) -> web.Response:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     media = request.app[PLAYLIST_MEDIA]
-    origin = _origin(request)
+    origin = public_origin(request)
     play = request.method == "GET"
     body = await media.manifest(request.get(principal_key), playlist_id, origin, play=play)
     # Revalidated on every load: it counts plays, and private playlists' grants expire.

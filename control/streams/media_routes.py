@@ -14,7 +14,7 @@ import uuid
 from aiohttp import web
 
 from control.access import is_open
-from control.api import Api, path_uuid
+from control.api import Api, path_uuid, public_origin
 from control.bodies import send_body
 from control.mediacache import Body
 from control.security import principal_key
@@ -130,7 +130,7 @@ async def live_m3u8(request: web.Request) -> web.Response:
     relay.note_hls_client(request.remote, request.headers.get("User-Agent", ""))
     # Absolute segment URLs (a CDN or player may resolve relative ones against another
     # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
-    origin = request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"
+    origin = public_origin(request)
     query = "" if public else request.app[GRANTS].segment_query(row)
     key = (hls.window.next_sequence, origin, query)
     rendered = hls.rendered

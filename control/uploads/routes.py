@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from control.api import Api, path_uuid
+from control.api import Api, path_uuid, public_origin
 from control.bodies import send_body
 from control.schemas import PageQuery
 from control.security import principal_of
@@ -28,11 +28,6 @@ _BODY_RULES = (
 )
 
 
-def _origin(request: web.Request) -> str:
-    """Base of absolute URLs: MEDIASERVER_PUBLIC_URL, else the origin the client used."""
-    return request.app[SETTINGS].public_url or str(request.url.origin())
-
-
 @api.post(
     UPLOADS_PATH,
     summary="Upload an MP3 to be turned into HLS",
@@ -50,7 +45,7 @@ def _origin(request: web.Request) -> str:
 )
 async def upload_audio(request: web.Request) -> UploadOut:
     fields = form_fields(request, request.app[SETTINGS].upload_max_bytes)
-    return await request.app[UPLOADS].upload(principal_of(request), fields, _origin(request))
+    return await request.app[UPLOADS].upload(principal_of(request), fields, public_origin(request))
 
 
 @api.get(
@@ -63,7 +58,9 @@ async def upload_audio(request: web.Request) -> UploadOut:
     errors=(400, 401, 403, 429),
 )
 async def list_uploads(request: web.Request, query: PageQuery) -> UploadList:
-    return await request.app[UPLOADS].list_mine(principal_of(request), query, _origin(request))
+    return await request.app[UPLOADS].list_mine(
+        principal_of(request), query, public_origin(request)
+    )
 
 
 @api.get(
@@ -78,7 +75,9 @@ async def list_uploads(request: web.Request, query: PageQuery) -> UploadList:
 )
 async def get_upload(request: web.Request) -> UploadOut:
     upload_id = path_uuid(request, "upload_id", "Upload")
-    return await request.app[UPLOADS].detail(principal_of(request), upload_id, _origin(request))
+    return await request.app[UPLOADS].detail(
+        principal_of(request), upload_id, public_origin(request)
+    )
 
 
 @api.delete(

@@ -98,12 +98,16 @@ end
 """
 MIN_SEGMENTS = 3
 VOD_SECONDS = 30.0  # length of the uploaded MP3: three 10 s segments
-#: Production defaults but the log level; the streaming limit stays on (its leases are on
-#: the path) at a rate one load client never reaches.
+#: Production defaults but the log level; rate limits stay on (the streaming limit's leases
+#: are on the measured path) at rates one load client never reaches, and the DJ may log in
+#: once per token.
 NODE_SETTINGS = {
     "LOG_LEVEL": "WARNING",
     "RATE_LIMIT_ENABLED": "true",
     "RATE_LIMIT_STREAMING_PER_MINUTE": "1000000000",
+    "RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE": "1000",
+    "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": "1000",
+    "RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "1000",
 }
 _URI = re.compile(r"^(?!#)\S+$", re.MULTILINE)
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
