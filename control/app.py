@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from control import system
 from control.analytics import routes as analytics_routes
@@ -45,7 +46,7 @@ def all_routes() -> Api:
     return api
 
 
-def middlewares(settings: Settings, metrics: Metrics) -> list:  # type: ignore[type-arg]
+def middlewares(settings: Settings, metrics: Metrics) -> list[Middleware]:
     """One middleware: request id + metrics, then CORS preflight, then errors, then the route."""
     return [make_middleware(metrics)]
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 from multidict import istr
 
 from mediaserver.config import Settings
@@ -20,8 +21,6 @@ from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 request_id_key = web.RequestKey("request_id", str)
 _ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _ALLOWED_HEADERS = (
