@@ -19,9 +19,10 @@ serve: $(STAMP)            ## run one node (embedded PostgreSQL unless DATABASE_
 test: $(STAMP)             ## the whole suite; pytest's "no tests collected" (5) fails too
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)             ## the gates .ci/run passes before the tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

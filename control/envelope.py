@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 from multidict import istr
 
 from mediaserver.config import Settings
@@ -26,7 +27,6 @@ from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 request_id_key = web.RequestKey("request_id", str)
 #: The endpoint label of requests no route matched (never the raw path: metric cardinality).
 UNMATCHED = "unmatched"
@@ -55,7 +55,6 @@ _PREFLIGHT = {
     hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
     hdrs.ACCESS_CONTROL_MAX_AGE: "600",
 }
-ENVELOPE = web.AppKey("envelope", "Envelope")
 #: The path of the catch-all route (`Envelope.fallback`), registered after every other.
 FALLBACK_PATH = "/{tail:.*}"
 
@@ -174,3 +173,6 @@ def make_header_signal(
                 headers.add(hdrs.VARY, "Origin")
 
     return add_headers
+
+
+ENVELOPE = web.AppKey("envelope", Envelope)

@@ -78,7 +78,7 @@ class TtlCache(Generic[K, V]):
                 value = await asyncio.shield(pending)
             except _Abandoned:
                 continue
-                return value
+            return value
         loading: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
         self._loading[key] = loading
         try:

@@ -11,10 +11,11 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from control.api import PATH_PARAM, Api, Operation
 
-OPENAPI = web.AppKey("openapi", dict)  # type: ignore[type-arg]
+OPENAPI = web.AppKey("openapi", dict[str, Any])
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 VERSION = "0.1.0"
 
@@ -61,8 +62,8 @@ class _Components:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
 
-    def ref(self, model: type[BaseModel], mode: str) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
+    def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
         self.schemas.update(schema.pop("$defs", {}))
         self.schemas[model.__name__] = schema
         return {"$ref": f"#/components/schemas/{model.__name__}"}
@@ -227,7 +228,7 @@ def _error_example(op: Operation, code: int) -> str | None:
         if model is not None:
             fields = {info.alias or name: info for name, info in model.model_fields.items()}
             required = [name for name, info in fields.items() if info.is_required()]
-            name = (required or list(fields) or [None])[0]
+            name = next(iter(required or fields), None)
             if name is not None:
                 verb = "is required" if required else "is invalid"
                 return f"{noun} '{name}' {verb}."

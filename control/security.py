@@ -13,6 +13,7 @@ from typing import Any, Literal
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mediaserver.errors import Unauthenticated
 
@@ -82,7 +83,7 @@ def to_millis(epoch_seconds: float) -> float:
 
 def principal_of(request: web.Request) -> Principal:
     """The caller of a route declared with auth="required"."""
-    principal = request.get(principal_key)
+    principal: Principal | None = request.get(principal_key)
     if principal is None:
         raise Unauthenticated()
     return principal
@@ -104,8 +105,11 @@ class TokenCodec:
     ) -> None:
         self._clock = clock  # epoch seconds: when tokens expire
         # Parsed once: loading a PEM costs more than checking a signature with it.
-        self._private = serialization.load_pem_private_key(private_pem, password=None)
-        self._public = serialization.load_pem_public_key(public_pem)
+        private = serialization.load_pem_private_key(private_pem, password=None)
+        public = serialization.load_pem_public_key(public_pem)
+        if not isinstance(private, rsa.RSAPrivateKey) or not isinstance(public, rsa.RSAPublicKey):
+            raise ValueError(f"{self.algorithm} needs an RSA key pair")
+        self._private, self._public = private, public
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
         #: Tokens verified already, by their exact text, until they expire: a player

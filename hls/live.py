@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from hls.adbreaks import AdBreaks, AdCue, AdMarker, merge_cues
 from hls.id3 import id3_title_tag
@@ -55,6 +56,14 @@ class _Cut:
     closed_at: float  # monotonic, when its last frame arrived
     audio_format: AudioFormat
     cue: AdCue | None = None  # ad break signals at its start
+
+
+class _AdSignals(TypedDict, total=False):
+    """The `Segment` fields that carry a segment's ad break signals."""
+
+    cue_in: bool
+    cue_out: float | None
+    dateranges: tuple[DateRange, ...]
 
 
 @dataclass(slots=True)
@@ -222,7 +231,7 @@ class LiveHls:
         delays.append(time.monotonic() - cut.closed_at)
         del delays[:-100]
 
-    def _ad_signals(self, cut: _Cut) -> dict[str, object]:
+    def _ad_signals(self, cut: _Cut) -> _AdSignals:
         """`#EXT-X-CUE-IN`, `#EXT-X-CUE-OUT` and one `#EXT-X-DATERANGE` (RFC 8216
         §4.3.2.7) per marker starting here; the segment starts at the marker position."""
         cue, self._lost_cue = merge_cues(self._lost_cue, cut.cue), None

@@ -167,7 +167,7 @@ def _pid(ts: memoryview) -> int:
     return (ts[1] & 0x1F) << 8 | ts[2]  # ISO/IEC 13818-1 §2.4.3.2
 
 
-def _packet(data: bytes, stream: Stream, pts: int, end: int) -> Packet:
+def _packet(data: bytes, stream: Stream, pts: int, end: int) -> Packet[Stream]:
     packet = Packet(data)
     packet.stream = stream
     packet.time_base = _TIME_BASE

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, TypedDict
 
 PlaylistType = Literal["VOD", "EVENT"]
-_PLAYLIST_TYPES = ("VOD", "EVENT")
+_PLAYLIST_TYPES: dict[str, PlaylistType] = {"VOD": "VOD", "EVENT": "EVENT"}
 _HEX_SEQUENCE = re.compile(r"0[xX][0-9A-Fa-f]+")
 # §4.2 attribute-list: AttributeName=AttributeValue, comma-separated; quoted strings hold no ".
 _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"\r\n]*"|[^",]*)(?:,|$)')
@@ -46,6 +46,18 @@ class Segment:
     cue_out: float | None = None  # `#EXT-X-CUE-OUT:DURATION=` (SCTE-35 ad-break convention)
     cue_in: bool = False
     dateranges: tuple[DateRange, ...] = ()
+
+
+class _SegmentTags(TypedDict, total=False):
+    """The tags of the segment being parsed, read before its URI line."""
+
+    duration: float
+    title: str
+    program_date_time: datetime
+    discontinuity: bool
+    cue_out: float
+    cue_in: bool
+    dateranges: tuple[DateRange, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +200,14 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
         raise ValueError("not an M3U8 playlist: the first line must be #EXTM3U (§4.3.1.1)")
     header: dict[str, str] = {}
     segments: list[Segment] = []
-    pending: dict[str, object] = {}
+    pending: _SegmentTags = {}
     for number, line in enumerate(lines[1:], start=2):
         if not line or (line.startswith("#") and not line.startswith("#EXT")):
             continue  # blank lines and comments (§4.1)
         if not line.startswith("#"):
             if "duration" not in pending:
                 raise ValueError(f"line {number}: segment {line!r} has no EXTINF (§4.3.2.1)")
-            segments.append(Segment(uri=line, **pending))  # type: ignore[arg-type]
+            segments.append(Segment(uri=line, **pending))
             pending = {}
             continue
         name, _, value = line[1:].partition(":")
@@ -217,19 +229,19 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
         segments=tuple(segments),
         discontinuity_sequence=int(header.get("EXT-X-DISCONTINUITY-SEQUENCE", "0")),
         version=int(header.get("EXT-X-VERSION", "1")),
-        playlist_type=playlist_type,  # type: ignore[arg-type]
+        playlist_type=None if playlist_type is None else _PLAYLIST_TYPES[playlist_type],
         endlist="EXT-X-ENDLIST" in header,
         independent_segments="EXT-X-INDEPENDENT-SEGMENTS" in header,
     )
 
 
-def _parse_extinf(value: str, pending: dict[str, object]) -> None:
+def _parse_extinf(value: str, pending: _SegmentTags) -> None:
     duration, _, title = value.partition(",")
     pending["duration"] = float(duration)
     pending["title"] = title
 
 
-def _parse_daterange(value: str, pending: dict[str, object]) -> None:
+def _parse_daterange(value: str, pending: _SegmentTags) -> None:
     attributes = {name: raw.strip('"') for name, raw in _ATTRIBUTE.findall(value)}
 
     def number(name: str) -> float | None:
@@ -244,28 +256,31 @@ def _parse_daterange(value: str, pending: dict[str, object]) -> None:
         scte35_in=attributes.get("SCTE35-IN"),
         klass=attributes.get("CLASS"),
     )
-    pending["dateranges"] = (*pending.get("dateranges", ()), daterange)  # type: ignore[misc]
+    pending["dateranges"] = (*pending.get("dateranges", ()), daterange)
 
 
-def _cue_out_duration(value: str) -> float:
+def _parse_cue_out(value: str, pending: _SegmentTags) -> None:
     # Both "#EXT-X-CUE-OUT:DURATION=30" and the older bare "#EXT-X-CUE-OUT:30" occur.
-    return float(value.removeprefix("DURATION=")) if value else 0.0
+    pending["cue_out"] = float(value.removeprefix("DURATION=")) if value else 0.0
 
 
-def _setter(
-    name: str, convert: Callable[[str], object]
-) -> Callable[[str, dict[str, object]], None]:
-    def apply(value: str, pending: dict[str, object]) -> None:
-        pending[name] = convert(value)
-
-    return apply
+def _parse_program_date_time(value: str, pending: _SegmentTags) -> None:
+    pending["program_date_time"] = datetime.fromisoformat(value)
 
 
-_SEGMENT_TAGS: dict[str, Callable[[str, dict[str, object]], None]] = {
+def _parse_discontinuity(_value: str, pending: _SegmentTags) -> None:
+    pending["discontinuity"] = True
+
+
+def _parse_cue_in(_value: str, pending: _SegmentTags) -> None:
+    pending["cue_in"] = True
+
+
+_SEGMENT_TAGS: dict[str, Callable[[str, _SegmentTags], None]] = {
     "EXTINF": _parse_extinf,
-    "EXT-X-DISCONTINUITY": _setter("discontinuity", lambda _: True),
-    "EXT-X-PROGRAM-DATE-TIME": _setter("program_date_time", datetime.fromisoformat),
+    "EXT-X-DISCONTINUITY": _parse_discontinuity,
+    "EXT-X-PROGRAM-DATE-TIME": _parse_program_date_time,
     "EXT-X-DATERANGE": _parse_daterange,
-    "EXT-X-CUE-OUT": _setter("cue_out", _cue_out_duration),
-    "EXT-X-CUE-IN": _setter("cue_in", lambda _: True),
+    "EXT-X-CUE-OUT": _parse_cue_out,
+    "EXT-X-CUE-IN": _parse_cue_in,
 }

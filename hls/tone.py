@@ -35,7 +35,7 @@ def demo_clip(seconds_per_chord: float = 8.0, bitrate: int = 128_000) -> tuple[b
 
 
 def encode_mp3(
-    pcm: array,
+    pcm: array[int],
     *,
     sample_rate: int,
     channels: int = 2,

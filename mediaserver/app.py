@@ -68,8 +68,8 @@ log = logging.getLogger(__name__)
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 DATABASE_URL = web.AppKey("database_url", str)
-LIMITER = web.AppKey("rate_limiter", RateLimiter)  # type: ignore[type-abstract]
-STORE = web.AppKey("object_store", ObjectStore)  # type: ignore[type-abstract]
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+STORE = web.AppKey("object_store", ObjectStore)
 #: Seconds a Redis command may take before it fails (callers decide what failing means).
 REDIS_TIMEOUT = 2.0
 #: What failing to reach PostgreSQL, Redis or S3 raises (asyncpg, redis-py, aiobotocore).

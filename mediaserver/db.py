@@ -12,8 +12,10 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
+#: One connection, pooled or plain: what work inside a transaction is handed.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 #: What query functions accept: a pool, a pooled connection or a plain connection.
-Executor = asyncpg.Pool | asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Executor = asyncpg.Pool | Connection
 
 
 async def start_embedded(data_dir: Path) -> str:

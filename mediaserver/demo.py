@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from control.auth.schemas import RegisterIn
 from control.auth.service import AUTH
@@ -38,7 +39,7 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
         name="mediaserver demo",
         shoutcast_url=source.url,
         mount=MOUNT,
-        stream_key=source.password,
+        stream_key=SecretStr(source.password),
         genre="Ambient",
         description="A generated tone with changing titles",
     )

@@ -55,7 +55,7 @@ async def serve_listener(
     if transport is None or transport.is_closing():
         return response
     _bound_kernel_buffer(transport)
-    listener = hub.add_listener(transport, icy=icy, chunked=chunked)  # type: ignore[arg-type]
+    listener = hub.add_listener(transport, icy=icy, chunked=chunked)
     watcher = None
     if recheck is not None:
         watcher = asyncio.create_task(_watch(hub, listener, recheck, every))

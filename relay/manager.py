@@ -16,7 +16,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from hls.live import AdMarker, LiveHls
+from hls.adbreaks import AdMarker
+from hls.live import LiveHls
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.source import ResponseHead, SourceClient

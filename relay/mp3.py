@@ -12,7 +12,7 @@ aiohttp or av, and never reads the clock.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -156,8 +156,8 @@ class Frame:
 # plain dict: cheaper than a call through `lru_cache`), which is emptied when it grows
 # past `_HEADERS_MAX` (garbage can hold any bytes).
 _new_frame = object.__new__
-_set_header = Frame.header.__set__  # type: ignore[attr-defined]
-_set_data = Frame.data.__set__  # type: ignore[attr-defined]
+_set_header: Callable[[Frame, FrameHeader], None] = vars(Frame)["header"].__set__
+_set_data: Callable[[Frame, bytes], None] = vars(Frame)["data"].__set__
 _HEADERS: dict[bytes, FrameHeader | None] = {}
 _HEADERS_MAX = 4096
 

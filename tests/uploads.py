@@ -4,6 +4,7 @@ be processed — for the uploads tests and for any test that needs a ready uploa
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -32,7 +33,9 @@ def mp3_form(
     writer = aiohttp.MultipartWriter("form-data")
 
     def add_file() -> None:
-        part = writer.append(data, {"Content-Type": content_type})
+        # Bytes go in a BytesIO: aiohttp writes that in chunks (and warns about large bytes).
+        body = io.BytesIO(data) if isinstance(data, bytes) else data
+        part = writer.append(body, {"Content-Type": content_type})
         # As browsers send it (aiohttp's default would percent-encode the name).
         part.set_content_disposition(
             "form-data", quote_fields=False, name="file", filename=filename

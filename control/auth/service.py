@@ -19,6 +19,7 @@ from control.throttle import Throttle
 from control.users import queries as users
 from control.users.schemas import UserOut
 from mediaserver.clock import Clock, utcnow
+from mediaserver.db import Connection
 from mediaserver.errors import Conflict, Unauthenticated
 
 
@@ -136,7 +137,7 @@ class AuthService:
         email: str,
         role: str,
         family_id: uuid.UUID,
-        conn: asyncpg.Connection | None = None,
+        conn: Connection | None = None,
     ) -> TokenPair:
         refresh_token = secrets.token_urlsafe(32)
         expires_at = self._clock() + self._refresh_ttl

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from control.domains.schemas import TlsStatus, VerificationStatus
 from mediaserver.db import Executor
 
 
@@ -17,8 +18,8 @@ class DomainRow:
     owner_id: uuid.UUID
     hostname: str
     podcast_id: uuid.UUID | None
-    status: str
-    tls_status: str
+    status: VerificationStatus
+    tls_status: TlsStatus
     dns_challenge_record: str
     created_at: datetime
     verified_at: datetime | None

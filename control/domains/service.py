@@ -162,8 +162,8 @@ class DomainsService:
         return DomainOut(
             domain_id=row.domain_id,
             custom_domain=row.hostname,
-            verification_status=row.status,  # type: ignore[arg-type]
-            tls_status=row.tls_status,  # type: ignore[arg-type]
+            verification_status=row.status,
+            tls_status=row.tls_status,
             dns_challenge_record=record.value,
             dns_record=record,
             instructions=_instructions(row.hostname, record),

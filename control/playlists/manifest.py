@@ -16,14 +16,13 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-
 from control.playlists import queries
 from control.playlists.fetch import hls_prefix
 from control.playlists.queries import TrackRow
 from hls.concat import combined_manifest
 from hls.playlist import MediaPlaylist, parse_media_playlist, render_media_playlist
 from hls.vod import MANIFEST_CONTENT_TYPE, MANIFEST_NAME
+from mediaserver.db import Connection
 from mediaserver.storage import ObjectStore
 
 #: An upload's own VOD playlist text (`UploadsService.manifest`).
@@ -57,7 +56,7 @@ class ManifestWriter:
         self._store = store
         self._upload_manifest = upload_manifest
 
-    async def refresh(self, conn: asyncpg.Connection, playlist_id: uuid.UUID) -> bool:
+    async def refresh(self, conn: Connection, playlist_id: uuid.UUID) -> bool:
         """Inside a transaction holding the playlist's row lock (so writers take turns and
         the last one read the latest tracks): when every track is ready, write the combined
         manifest and mark the playlist `hls_ready`; else mark it not ready. Returns which."""

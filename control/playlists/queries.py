@@ -8,7 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from mediaserver.db import Executor
+from control.playlists.schemas import SourceType, TrackStatus, Visibility
+from mediaserver.db import Connection, Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,7 @@ class PlaylistRow:
     owner_id: uuid.UUID
     title: str
     description: str
-    visibility: str
+    visibility: Visibility
     monetization_enabled: bool
     hls_ready: bool
     manifest_key: str | None
@@ -34,13 +35,13 @@ class TrackRow:
     playlist_id: uuid.UUID
     position: int
     track_id: uuid.UUID
-    source_type: str
+    source_type: SourceType
     upload_id: uuid.UUID | None
     external_url: str | None
     external_key: str | None
     title: str
     artist: str | None
-    status: str
+    status: TrackStatus
     duration_seconds: float | None
     error_message: str | None
 
@@ -184,9 +185,7 @@ async def tracks(conn: Executor, playlist_id: uuid.UUID) -> list[TrackRow]:
     return [_track(r) for r in await conn.fetch(TRACKS, playlist_id)]
 
 
-async def replace_tracks(
-    conn: asyncpg.Connection, playlist_id: uuid.UUID, rows: list[TrackRow]
-) -> None:
+async def replace_tracks(conn: Connection, playlist_id: uuid.UUID, rows: list[TrackRow]) -> None:
     """Delete the playlist's tracks and insert `rows` (inside the caller's transaction)."""
     await conn.execute(DELETE_TRACKS, playlist_id)
     await conn.executemany(INSERT_TRACK, [astuple(row) for row in rows])

@@ -37,6 +37,7 @@ from control.schemas import PageQuery
 from control.security import Principal
 from control.uploads.service import UploadsService
 from mediaserver.clock import Clock, utcnow
+from mediaserver.db import Connection
 from mediaserver.jobs import JobQueue
 from mediaserver.storage import ObjectStore, StoreError
 
@@ -124,9 +125,7 @@ class PlaylistsService:
                 await self._discard(f"{track_folder(playlist_id, track.track_id)}/")
         return PlaylistUpdated(playlist_id=playlist_id)
 
-    async def _write_tracks(
-        self, conn: asyncpg.Connection, playlist_id: uuid.UUID, layout: Layout
-    ) -> None:
+    async def _write_tracks(self, conn: Connection, playlist_id: uuid.UUID, layout: Layout) -> None:
         await queries.replace_tracks(conn, playlist_id, layout.rows)
         for track_id in layout.fetch:
             await self._jobs.enqueue(
@@ -234,7 +233,7 @@ def _summary(row: PlaylistRow, origin: str) -> PlaylistSummary:
         playlist_id=row.playlist_id,
         title=row.title,
         description=row.description,
-        visibility=row.visibility,  # type: ignore[arg-type]
+        visibility=row.visibility,
         monetization_enabled=row.monetization_enabled,
         hls_ready=row.hls_ready,
         track_count=row.track_count,
@@ -247,13 +246,13 @@ def _summary(row: PlaylistRow, origin: str) -> PlaylistSummary:
 def _track(row: TrackRow) -> TrackOut:
     return TrackOut(
         track_id=row.track_id,
-        source_type=row.source_type,  # type: ignore[arg-type]
+        source_type=row.source_type,
         upload_id=row.upload_id,
         url=row.external_url,
         title=row.title,
         artist=row.artist,
         duration_seconds=row.duration_seconds,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         error_message=row.error_message,
     )
 

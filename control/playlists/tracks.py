@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from control.playlists.fetch import source_key
 from control.playlists.queries import TrackRow
-from control.playlists.schemas import TrackIn
+from control.playlists.schemas import SourceType, TrackIn, TrackStatus
 from control.uploads.queries import UploadRow
 from mediaserver.errors import NotFound, Unprocessable
 
@@ -34,7 +34,7 @@ _TITLE_LIMIT = 200
 
 @dataclass(frozen=True, slots=True)
 class CheckedTrack:
-    source_type: str
+    source_type: SourceType
     upload_id: uuid.UUID | None
     url: str | None
     title: str
@@ -130,7 +130,8 @@ def _row(
     playlist_id: uuid.UUID, position: int, track: CheckedTrack, previous: TrackRow | None
 ) -> TrackRow:
     track_id = previous.track_id if previous is not None else uuid.uuid4()
-    status, duration = "ready", track.duration_seconds
+    status: TrackStatus = "ready"
+    duration = track.duration_seconds
     if track.source_type == "external":
         status = "processing"  # fetched by a job, unless a fetched copy is carried over
         if previous is not None and previous.status != "failed":

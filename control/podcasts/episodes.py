@@ -24,6 +24,7 @@ from control.podcasts.schemas import (
     EpisodeIn,
     EpisodeUpdate,
     EpisodeUpdated,
+    SourceType,
     check_source,
 )
 from control.security import Principal
@@ -50,7 +51,7 @@ class UploadCatalog(Protocol):
 class Media:
     """Checked media of an episode."""
 
-    source_type: str
+    source_type: SourceType
     upload_id: uuid.UUID | None
     external_url: str | None
     size_bytes: int
@@ -188,7 +189,7 @@ class EpisodesService:
     async def _media(
         self,
         owner_id: uuid.UUID,
-        source: str,
+        source: SourceType,
         upload_id: uuid.UUID | None,
         media_url: str | None,
         *,

@@ -94,7 +94,8 @@ def render_feed(channel: Channel, items: list[Item]) -> bytes:
     rss = ET.Element("rss", {"version": "2.0"})
     _channel(ET.SubElement(rss, "channel"), channel, items)
     ET.indent(rss)
-    return ET.tostring(rss, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def _channel(parent: ET.Element, channel: Channel, items: list[Item]) -> None:
@@ -165,7 +166,8 @@ def relocate(body: bytes, self_url: str, enclosure_url: Callable[[str, str], str
         enclosure, guid = item.find("enclosure"), item.findtext("guid")
         if enclosure is not None and guid:
             enclosure.set("url", enclosure_url(guid, enclosure.get("url", "")))
-    return ET.tostring(rss, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def rfc2822(moment: datetime) -> str:

@@ -22,12 +22,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     import redis.asyncio
+    from redis.typing import EncodableT, FieldT
 
 FEED_TTL = timedelta(seconds=300)
 GENERATION_TTL_SECONDS = 86_400
@@ -193,7 +194,7 @@ class RedisFeedCache:
         return f"{self._prefix}gen:{podcast_id}"
 
 
-def _encode(feed: CachedFeed, generation: int) -> dict[str, Any]:
+def _encode(feed: CachedFeed, generation: int) -> dict[FieldT, EncodableT]:
     return {
         "body": feed.body,
         "etag": feed.etag,

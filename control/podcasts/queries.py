@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from control.podcasts.schemas import EpisodeType, PodcastType, SourceType
 from mediaserver.db import Executor
 
 
@@ -23,7 +24,7 @@ class PodcastRow:
     image_url: str
     category: str
     explicit: bool
-    podcast_type: str
+    podcast_type: PodcastType
     owner_name: str
     owner_email: str
     custom_domain: str | None
@@ -42,9 +43,9 @@ class EpisodeRow:
     description: str
     episode_number: int | None
     season: int | None
-    episode_type: str
+    episode_type: EpisodeType
     publication_date: datetime
-    source_type: str
+    source_type: SourceType
     upload_id: uuid.UUID | None
     external_url: str | None
     media_size_bytes: int

@@ -58,7 +58,26 @@ def custom_media_url(custom_domain: str, episode_id: str) -> str:
 
 
 def podcast_summary(row: PodcastRow, links: Links) -> PodcastSummary:
-    return PodcastSummary(**_podcast_fields(row, links))
+    return PodcastSummary(
+        podcast_id=row.podcast_id,
+        owner_id=row.owner_id,
+        title=row.title,
+        description=row.description,
+        language=row.language,
+        author=row.author,
+        image_url=row.image_url,
+        explicit=row.explicit,
+        category=row.category,
+        podcast_type=row.podcast_type,
+        owner_name=row.owner_name,
+        owner_email=row.owner_email,
+        custom_domain=row.custom_domain,
+        custom_feed_url=links.custom_feed(row),
+        monetization_enabled=row.monetization_enabled,
+        rss_feed_url=links.feed(row.podcast_id),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def podcast_out(
@@ -67,7 +86,7 @@ def podcast_out(
     """`privileged` (the owner, an admin) also see paywalled episodes' external URLs."""
     paywalled = row.monetization_enabled
     return PodcastOut(
-        **_podcast_fields(row, links),
+        **dict(podcast_summary(row, links)),
         episodes=[episode_out(e, links, now, paywalled, privileged) for e in episodes],
         message=None if episodes else NO_EPISODES.format(podcast_id=row.podcast_id),
     )
@@ -79,7 +98,7 @@ def episode_out(
     media_url = row.external_url if privileged else None
     return EpisodeOut(
         episode_id=row.episode_id,
-        source_type=row.source_type,  # type: ignore[arg-type]
+        source_type=row.source_type,
         upload_id=row.upload_id,
         media_url=media_url or links.enclosure(row, podcast_paywalled),
         media_size_bytes=row.media_size_bytes,
@@ -90,30 +109,7 @@ def episode_out(
         published=row.publication_date <= now,
         episode_number=row.episode_number,
         season=row.season,
-        episode_type=row.episode_type,  # type: ignore[arg-type]
+        episode_type=row.episode_type,
         explicit=row.explicit,
         monetization_required=row.monetization_required,
     )
-
-
-def _podcast_fields(row: PodcastRow, links: Links) -> dict[str, object]:
-    return {
-        "podcast_id": row.podcast_id,
-        "owner_id": row.owner_id,
-        "title": row.title,
-        "description": row.description,
-        "language": row.language,
-        "author": row.author,
-        "image_url": row.image_url,
-        "explicit": row.explicit,
-        "category": row.category,
-        "podcast_type": row.podcast_type,
-        "owner_name": row.owner_name,
-        "owner_email": row.owner_email,
-        "custom_domain": row.custom_domain,
-        "custom_feed_url": links.custom_feed(row),
-        "monetization_enabled": row.monetization_enabled,
-        "rss_feed_url": links.feed(row.podcast_id),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import redis.asyncio
+    from redis.typing import EncodableT, FieldT
 
 #: How long Redis keeps a stream's last heartbeat: a relay silent for a day is long gone.
 TTL_SECONDS = 86_400
@@ -110,7 +111,7 @@ _FIELDS = {f.name: f for f in fields(Heartbeat)}
 _INTS = ("listeners", "uptime_seconds", "memory_usage_bytes", "bitrate_kbps")
 
 
-def _encode(beat: Heartbeat) -> dict[str, str]:
+def _encode(beat: Heartbeat) -> dict[FieldT, EncodableT]:
     values = asdict(beat)
     values["at"] = beat.at.isoformat()
     return {name: str(value) for name, value in values.items() if value is not None}

@@ -53,6 +53,8 @@ class ProbeResult:
 Rejected = Literal["rejected"]
 REJECTED: Rejected = "rejected"
 Form = Literal["icecast", "sid", "plain"]
+#: How a registered source of each kind is asked for its figures.
+_FORMS: dict[ServerKind, Form] = {"icecast2": "icecast", "shoutcast2": "sid", "shoutcast1": "plain"}
 
 
 class _Unreachable(Exception):
@@ -85,6 +87,7 @@ class SourceProbe:
     ) -> ProbeResult:
         """Detect the server kind and check the key; raises `Unprocessable` (422) saying
         whether the server is unreachable, refused the key, or is no stream server."""
+        outcome: ProbeResult | Rejected | _Unreachable | None
         try:
             async with asyncio.timeout(self._timeout):
                 outcome = await self._detect(source_url, key, mount, sid)
@@ -107,9 +110,7 @@ class SourceProbe:
     async def fetch_stats(self, source: StreamSource, key: str) -> ProbeResult | None:
         """The now-playing figures of a registered source, asked the way its kind answers;
         None on any failure (this is polling: the caller tries again later)."""
-        form: Form = {"icecast2": "icecast", "shoutcast2": "sid", "shoutcast1": "plain"}[
-            source.server_kind
-        ]
+        form = _FORMS[source.server_kind]
         try:
             async with asyncio.timeout(self._timeout):
                 outcome = await self._ask(source.source_url, key, source.mount, source.sid, form)

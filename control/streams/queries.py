@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from control.streams.schemas import AdMarker, StreamIn
+from control.streams.schemas import AdMarker, StreamIn, Visibility
 from mediaserver.db import Executor
 from relay.status import ServerKind, StreamSource
 
@@ -25,7 +25,7 @@ class StreamRow:
     stream_key_enc: bytes = field(repr=False)
     genre: str | None
     description: str | None
-    visibility: str
+    visibility: Visibility
     monetization_enabled: bool
     enabled: bool
     created_at: datetime

@@ -398,7 +398,7 @@ class StreamsService:
             name=row.name,
             genre=row.genre,
             description=row.description,
-            visibility=row.visibility,  # type: ignore[arg-type]
+            visibility=row.visibility,
             monetization_enabled=row.monetization_enabled,
             listeners=listeners,
             live_mp3_url=f"{base}/live.mp3",

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from control.uploads.schemas import UploadStatus
 from hls.vod import MANIFEST_NAME
 from mediaserver.db import Executor
 
@@ -25,7 +26,7 @@ class UploadRow:
     size_bytes: int
     duration_seconds: float | None
     bitrate_kbps: int | None
-    status: str
+    status: UploadStatus
     error_message: str | None
     source_key: str
     hls_prefix: str

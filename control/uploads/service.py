@@ -346,7 +346,7 @@ class UploadsService:
         manifest_url = f"{origin}/v1/uploads/audio/{row.upload_id}/hls/{MANIFEST_NAME}"
         return UploadOut(
             upload_id=row.upload_id,
-            status=row.status,  # type: ignore[arg-type]
+            status=row.status,
             title=row.title,
             artist=row.artist,
             filename=row.filename,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from control.security import Role
 from mediaserver.db import Executor
 
 
@@ -16,7 +17,7 @@ class UserRow:
     user_id: uuid.UUID
     email: str
     name: str
-    role: str
+    role: Role
     password_hash: str
     created_at: datetime
 

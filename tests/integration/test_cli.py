@@ -35,6 +35,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop(process: subprocess.Popen[str]) -> int:
+    """SIGTERM, then the exit status once it exits; its stderr pipe is closed either way."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        assert process.stderr is not None
+        process.stderr.close()
+
+
 def wait_healthy(url: str, process: subprocess.Popen, deadline: float) -> dict:
     import json
 
@@ -141,8 +151,7 @@ def test_serve_answers_health_and_stops_on_sigterm(make_database, tmp_path):
         body = wait_healthy(f"http://127.0.0.1:{port}/v1/health", process, time.monotonic() + 60)
         assert body == {"status": "ok"}
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop(process) == 0
 
 
 def test_serve_on_embedded_postgres(tmp_path):
@@ -160,8 +169,7 @@ def test_serve_on_embedded_postgres(tmp_path):
         assert (tmp_path / "var" / "pg" / "PG_VERSION").exists()
         assert (tmp_path / "var" / "keys" / "jwt_private.pem").exists()
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop(process) == 0
 
 
 def test_serve_demo_plays_at_once(make_database, tmp_path):
@@ -201,5 +209,4 @@ def test_serve_demo_plays_at_once(make_database, tmp_path):
         assert status["current_track"].startswith("Demo Ensemble - ")
         assert decode(mp3_url, limit=2.0).duration >= 2.0
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop(process) == 0

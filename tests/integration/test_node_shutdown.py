@@ -40,8 +40,16 @@ def start_demo(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], s
         found = re.search(r"(http\S+/live\.mp3)", line)
         if found:
             return process, found.group(1)
-    process.kill()
+    kill(process)
     raise AssertionError("no demo URLs printed in time")
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    """Kill the node (if still running), reap it and close its stderr pipe."""
+    process.kill()
+    process.wait(timeout=15)
+    assert process.stderr is not None
+    process.stderr.close()
 
 
 def open_listener(port: int, path: str) -> tuple[socket.socket, bytes]:
@@ -100,8 +108,7 @@ def test_sigterm_ends_mp3_listeners_cleanly_and_exits_at_once(make_database, tmp
         assert process.wait(timeout=15) == 0
         exited_after = time.monotonic() - signalled
     finally:
-        if process.poll() is None:
-            process.kill()
+        kill(process)
     print(f"\nSIGTERM: listener's body ended after {ended_after:.2f} s, exit {exited_after:.2f} s")
     # The body ended with the last chunk (RFC 9112 §7.1), not a reset, and long before
     # aiohttp's 30 s shutdown timeout.
@@ -113,8 +120,7 @@ def test_sigterm_ends_mp3_listeners_cleanly_and_exits_at_once(make_database, tmp
 def test_a_restart_after_a_crash_replaces_the_dead_demo_stream(make_database, tmp_path):
     env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
     first, stale_url = start_demo(env, free_port())
-    first.kill()  # a crash: no cleanup, the demo stream stays registered and enabled
-    first.wait(timeout=15)
+    kill(first)  # a crash: no cleanup, the demo stream stays registered and enabled
 
     port = free_port()
     second, mp3_url = start_demo(env, port)
@@ -133,4 +139,7 @@ def test_a_restart_after_a_crash_replaces_the_dead_demo_stream(make_database, tm
         assert names.count("mediaserver demo") == 1, directory
     finally:
         second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0
+        try:
+            assert second.wait(timeout=30) == 0
+        finally:
+            kill(second)
