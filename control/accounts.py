@@ -51,18 +51,24 @@ class AccountGate:
         self._loading: dict[uuid.UUID, asyncio.Task[_State]] = {}
 
     async def check(self, principal: Principal) -> None:
+        """401 when the principal's account is gone or its token was signed out."""
+        if self.passes(principal):
+            return
         user_id = principal.user_id
-        state = self._cache.get(user_id)
+        loading = self._loading.get(user_id)
+        if loading is None:
+            loading = self._loading[user_id] = asyncio.create_task(self._load(user_id))
+            loading.add_done_callback(lambda _: self._loading.pop(user_id, None))
+        _verdict(principal, await asyncio.shield(loading))  # a caller who leaves lets others wait
+
+    def passes(self, principal: Principal) -> bool:
+        """`check` from the remembered answer, without waiting: True when it passes, False
+        when the account must be read first (then await `check`); 401 as `check`."""
+        state = self._cache.get(principal.user_id)
         if state is None or time.monotonic() - state.checked_at > self._ttl:
-            loading = self._loading.get(user_id)
-            if loading is None:
-                loading = self._loading[user_id] = asyncio.create_task(self._load(user_id))
-                loading.add_done_callback(lambda _: self._loading.pop(user_id, None))
-            state = await asyncio.shield(loading)  # a caller that leaves lets the others wait
-        if not state.live:
-            raise Unauthenticated(GONE)
-        if state.cutoff is not None and principal.issued_at < state.cutoff:
-            raise Unauthenticated("This access token was signed out; log in again")
+            return False
+        _verdict(principal, state)
+        return True
 
     async def _load(self, user_id: uuid.UUID) -> _State:
         generation = self._generation
@@ -92,6 +98,13 @@ async def sign_out_everywhere(conn: Executor, user_id: uuid.UUID, now: datetime)
     millisecond precision)."""
     await tokens.revoke_user(conn, user_id, now)
     await queries.set_token_cutoff(conn, user_id, to_millis(time.time()))
+
+
+def _verdict(principal: Principal, state: _State) -> None:
+    if not state.live:
+        raise Unauthenticated(GONE)
+    if state.cutoff is not None and principal.issued_at < state.cutoff:
+        raise Unauthenticated("This access token was signed out; log in again")
 
 
 ACCOUNTS = web.AppKey("account_gate", AccountGate)

@@ -125,7 +125,12 @@ class Guard:
         self._app: web.Application | None = None
         self._services: tuple[AccountGate | None, Throttle | None] = (None, None)
 
-    async def check(self, request: web.Request, op: Operation) -> Principal | None:
+    def admit(self, request: web.Request, op: Operation) -> Awaitable[None] | None:
+        """Authenticate the caller (stored under `principal_key`), then its account, rate
+        limit, role and scope, in that order; raises the 401/403/429. None when all was
+        decided here (remembered tokens, accounts and rate-limit leases: the media routes'
+        steady state), else an awaitable that finishes the checks (an account or the shared
+        limiter to read): one coroutine fewer per request than an `async def` for each."""
         principal = None
         token = _bearer(request) if op.auth != "none" else None
         if op.auth == "service":
@@ -137,22 +142,28 @@ class Guard:
                 raise Unauthenticated("A valid relay service token is required")
         elif token is not None:
             principal = self._codec.verify(token)
-            accounts = self._services_of(request)[0]
-            if accounts is not None:
-                await accounts.check(principal)
         request[principal_key] = principal
-        if op.rate is not None:
-            throttle = self._services_of(request)[1]
-            if throttle is not None and throttle.enabled:
-                await throttle.check_route(request, op, principal)
-        if op.auth == "required" and principal is None:
-            raise Unauthenticated()
-        if principal is not None:
-            if op.role is not None and principal.role != op.role and not principal.is_admin:
-                raise Forbidden(f"This action requires the '{op.role}' role")
-            if op.scope is not None and op.scope not in principal.scopes:
-                raise Forbidden(f"Your token lacks the '{op.scope}' scope")
-        return principal
+        accounts, throttle = self._services_of(request)
+        if principal is not None and accounts is not None and not accounts.passes(principal):
+            return self._admit_later(request, op, principal, accounts, throttle)
+        if throttle is not None and not throttle.admits(request, op):
+            return self._admit_later(request, op, principal, None, throttle)
+        _authorise(op, principal)
+        return None
+
+    async def _admit_later(
+        self,
+        request: web.Request,
+        op: Operation,
+        principal: Principal | None,
+        accounts: AccountGate | None,
+        throttle: Throttle | None,
+    ) -> None:
+        if accounts is not None and principal is not None:
+            await accounts.check(principal)
+        if throttle is not None:
+            await throttle.check_route(request, op, principal)
+        _authorise(op, principal)
 
     def _services_of(self, request: web.Request) -> tuple[AccountGate | None, Throttle | None]:
         app = request.app
@@ -161,6 +172,16 @@ class Guard:
             # Remembered once the node has started (tests build guards before that).
             self._app = app if self._services[1] is not None else None
         return self._services
+
+
+def _authorise(op: Operation, principal: Principal | None) -> None:
+    if op.auth == "required" and principal is None:
+        raise Unauthenticated()
+    if principal is not None:
+        if op.role is not None and principal.role != op.role and not principal.is_admin:
+            raise Forbidden(f"This action requires the '{op.role}' role")
+        if op.scope is not None and op.scope not in principal.scopes:
+            raise Forbidden(f"Your token lacks the '{op.scope}' scope")
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -174,14 +195,18 @@ def _bearer(request: web.Request) -> str | None:
 
 
 def _wrap(op: Operation, guard: Guard) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    check, call, status = guard.check, op.handler, op.status
+    admit, call, status = guard.admit, op.handler, op.status
 
     async def plain(request: web.Request) -> web.StreamResponse:  # no query or body model
-        await check(request, op)
+        pending = admit(request, op)
+        if pending is not None:
+            await pending
         return to_response(await call(request), status)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        await check(request, op)
+        pending = admit(request, op)
+        if pending is not None:
+            await pending
         kwargs: dict[str, Any] = {}
         if op.query is not None:
             kwargs["query"] = parse_model(op.query, dict(request.query), "query")

@@ -77,6 +77,16 @@ class Throttle:
         elif not self._spend(key):
             await self._lease(key, limit)
 
+    def admits(self, request: web.Request, op: Operation) -> bool:
+        """`check_route` without waiting, where it can be decided here: True when limits are
+        off or a streaming hit was taken from this node's lease; False when `check_route`
+        must be awaited (no lease left, or a limit counted in the shared limiter)."""
+        if not self.enabled or op.rate is None:
+            return True
+        if op.rate != "streaming":
+            return False
+        return self._spend(f"streaming:ip:{client_ip(request, self._settings.trust_forwarded_for)}")
+
     def _spend(self, key: str) -> bool:
         lease = self._leases.get(key)
         if lease is None:

@@ -52,17 +52,18 @@ _PLAY_GRANT = (
 async def _live_relay(request: web.Request, stream_id: uuid.UUID) -> tuple[StreamRow, Relay]:
     """The stream the caller may listen to (by its play grant, else by the access rules),
     and its relay."""
-    streams = request.app[STREAMS]
+    app = request.app
+    streams = app[STREAMS]
     grant = request.query.get("grant")
     if grant is not None:
         row = await streams.play_access(stream_id, grant)
     else:
-        row = await streams.media_access(request.get(principal_key), stream_id)
-    return row, _relay(request, stream_id)
+        row = await streams.media_access(request[principal_key], stream_id)
+    return row, _relay(app, stream_id)
 
 
-def _relay(request: web.Request, stream_id: uuid.UUID) -> Relay:
-    manager = request.app.get(RELAYS)
+def _relay(app: web.Application, stream_id: uuid.UUID) -> Relay:
+    manager = app.get(RELAYS)
     relay = manager.relay(stream_id) if manager is not None else None
     if relay is None:
         raise NotFound("Stream is not live")
@@ -162,7 +163,7 @@ async def live_segment(request: web.Request) -> web.Response:
     grant = request.query.get("grant")
     if grant is not None:
         await request.app[STREAMS].segment_access(stream_id, grant)
-        relay = _relay(request, stream_id)
+        relay = _relay(request.app, stream_id)
     else:
         _, relay = await _live_relay(request, stream_id)
     entry = relay.hls.window.get(int(request.match_info["seq"]))
