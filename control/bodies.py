@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
-from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
+from control.conditional import UNSATISFIABLE, ByteRange, parse_range
 from control.mediacache import Body
 
 

@@ -1,5 +1,5 @@
 """HTTP responses of the feed and episode media: conditional requests (RFC 9110 §13) and
-byte ranges (§14, decided by `control.byteranges`).
+byte ranges (§14, decided by `control.conditional`).
 
 Caching (RFC 9111): what anyone may fetch is `public`; what needed an access check (behind
 the paywall, through a private feed URL, a scheduled episode its owner previews) is
@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from control.bodies import range_not_satisfiable
-from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
+from control.conditional import UNSATISFIABLE, ByteRange, parse_range
 from control.podcasts.delivery import DeliveryService, EpisodeMedia, ServedFeed
 
 FEED_TYPE = "application/rss+xml"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
+from control.conditional import UNSATISFIABLE, ByteRange, parse_range
 
 SIZE = 1000
 
@@ -24,13 +24,18 @@ SIZE = 1000
         ("bytes=-5000", ByteRange(0, 999, SIZE)),  # a suffix longer than the file
         (" Bytes = 1-2 ", ByteRange(1, 2, SIZE)),
         ("bytes=999-", ByteRange(999, 999, SIZE)),
+        ("bytes=0-" + "9" * 5000, ByteRange(0, 999, SIZE)),  # beyond int()'s 4300 digits
+        ("bytes=-" + "9" * 5000, ByteRange(0, 999, SIZE)),
+        ("bytes=" + "0" * 30 + "7-8", ByteRange(7, 8, SIZE)),
     ],
 )
 def test_satisfiable_single_ranges(header, expected):
     assert parse_range(header, SIZE) == expected
 
 
-@pytest.mark.parametrize("header", ["bytes=1000-", "bytes=1000-2000", "bytes=-0"])
+@pytest.mark.parametrize(
+    "header", ["bytes=1000-", "bytes=1000-2000", "bytes=-0", "bytes=" + "9" * 5000 + "-"]
+)
 def test_unsatisfiable(header):
     assert parse_range(header, SIZE) == UNSATISFIABLE
 

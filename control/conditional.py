@@ -1,5 +1,7 @@
-"""HTTP `Range: bytes=…` requests (RFC 9110 §14), sans-IO: header text and size in,
-a decision out.
+"""Conditional and range requests of the media routes (RFC 9110 §13, §14), sans-IO: header
+text and the representation's size in, a decision out.
+
+`Range: bytes=…`:
 
 - one satisfiable range → `ByteRange` (serve 206 with `Content-Range`);
 - no header, a unit other than `bytes`, a malformed header, or several ranges → `None`
@@ -13,6 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final, Literal
+
+#: A position longer than this is past the end of anything we serve (and `int()` of more
+#: than 4300 digits raises): read as this many bytes.
+_MAX_DIGITS = 18
+_HUGE = 10**_MAX_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +57,16 @@ def parse_range(header: str | None, size: int) -> ByteRange | Unsatisfiable | No
     if not dash or not _digits(first, last):
         return None
     if not first:  # suffix: the last N bytes (§14.1.2)
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             return UNSATISFIABLE
         return ByteRange(max(0, size - suffix), size - 1, size)
-    start = int(first)
-    if last and int(last) < start:
+    start = _position(first)
+    if last and _position(last) < start:
         return None  # invalid syntax (§14.1.1): ignore the header
     if start >= size:
         return UNSATISFIABLE
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(_position(last), size - 1) if last else size - 1
     return ByteRange(start, end, size)
 
 
@@ -68,3 +75,8 @@ def _digits(first: str, last: str) -> bool:
     if not first and not last:
         return False
     return all(not part or (part.isascii() and part.isdigit()) for part in (first, last))
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else _HUGE
