@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
-from control.conditional import UNSATISFIABLE, ByteRange, parse_range
+from control.conditional import UNSATISFIABLE, ByteRange, parse_range, range_not_satisfiable
 from control.mediacache import Body
 
 
@@ -88,14 +88,3 @@ def _matches(if_none_match: str, etags: tuple[str, ...]) -> bool:
         return True
     sent = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return any(etag in sent for etag in etags)
-
-
-def range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
-    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17) and the JSON error body
-    every error has."""
-    message = f"Range not satisfiable: the media is {size} bytes long"
-    return web.json_response(
-        {"error": message, "code": 416},
-        status=416,
-        headers={**headers, "Content-Range": f"bytes */{size}"},
-    )
