@@ -1,16 +1,16 @@
 """Response bodies of the media routes: a stored object (or any async byte source) streamed,
-or a whole representation in memory (`send_body`) with Content-Length, a strong ETag,
-`If-None-Match` → 304, one `Range` → 206 (416 when unsatisfiable), a gzip variant for text
-and HEAD (same headers, no body)."""
+or a whole representation in memory (`send_body`) with Content-Length, a strong ETag, a gzip
+variant for text, and the conditional and range requests of `control.conditional`
+(`If-None-Match` → 304, one `Range` → 206, 416 when unsatisfiable, HEAD)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from control.byteranges import UNSATISFIABLE, ByteRange, parse_range
+from control.conditional import ETAG, ByteRange, respond
 from control.mediacache import Body
 
 
@@ -41,61 +41,44 @@ async def send_stream(
 def send_body(
     request: web.Request, body: Body, content_type: str, cache: str, *, vary: str | None = None
 ) -> web.Response:
-    """`body` under RFC 9110's rules (module doc). A `Range` is served from the identity
-    coding; without one, a client that accepts gzip gets the gzip variant when there is
-    one. `vary` adds request headers the representation depends on (e.g. Authorization)."""
-    headers = {"Content-Type": content_type, "Cache-Control": cache, "Accept-Ranges": "bytes"}
+    """`body` under RFC 9110's rules (`control.conditional`). A `Range` is served from the
+    identity coding; without one, a client that accepts gzip gets the gzip variant when
+    there is one. `vary` adds request headers the representation depends on (e.g.
+    Authorization). The common request, with no `Range` and no `If-None-Match`, costs two
+    or three header lookups and one `web.Response`."""
     request_headers = request.headers
-    packed = body.gzipped
-    if packed is not None:
-        headers["Vary"] = f"Accept-Encoding, {vary}" if vary else "Accept-Encoding"
-    elif vary:
-        headers["Vary"] = vary
-    range_header = request_headers.get("Range")
-    if range_header is not None:
-        if_range = request_headers.get("If-Range")
-        if if_range is not None and if_range.strip() != body.etag:
-            range_header = None  # changed since (or a date we cannot compare): send it all
-    gzipped = (
-        packed is not None
-        and range_header is None
-        and "gzip" in request_headers.get("Accept-Encoding", "")
-    )
-    etag = headers["ETag"] = body.gzip_etag if gzipped else body.etag
-    if_none_match = request_headers.get("If-None-Match")
-    if if_none_match is not None and _matches(if_none_match, (body.etag, body.gzip_etag)):
-        del headers["Content-Type"]
-        headers["ETag"] = etag
-        return web.Response(status=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-        return web.Response(body=packed, headers=headers)
+    range_header = request_headers.get(hdrs.RANGE)
+    if_none_match = request_headers.get(hdrs.IF_NONE_MATCH)
+    headers: dict[str, str] = {
+        hdrs.CONTENT_TYPE: content_type,
+        hdrs.CACHE_CONTROL: cache,
+        hdrs.ACCEPT_RANGES: "bytes",
+        ETAG: body.etag,
+    }
     data = body.data
-    wanted = parse_range(range_header, len(data)) if range_header is not None else None
-    if wanted is None:
+    packed = body.gzipped
+    if packed is None:
+        if vary:
+            headers[hdrs.VARY] = vary
+    else:
+        headers[hdrs.VARY] = f"Accept-Encoding, {vary}" if vary else "Accept-Encoding"
+        if range_header is None and "gzip" in request_headers.get(hdrs.ACCEPT_ENCODING, ""):
+            assert body.gzip_etag is not None
+            headers[ETAG] = body.gzip_etag
+            headers[hdrs.CONTENT_ENCODING] = "gzip"
+            data = packed
+    if range_header is None and if_none_match is None:
         return web.Response(body=data, headers=headers)
-    if wanted == UNSATISFIABLE:
-        del headers["Content-Type"]
-        return range_not_satisfiable(len(data), headers)
-    assert isinstance(wanted, ByteRange)
-    headers["Content-Range"] = wanted.content_range
-    return web.Response(status=206, body=data[wanted.start : wanted.end + 1], headers=headers)
-
-
-def _matches(if_none_match: str, etags: tuple[str, ...]) -> bool:
-    """RFC 9110 §13.1.2: weak comparison against any of our validators, or `*`."""
-    if if_none_match.strip() == "*":
-        return True
-    sent = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return any(etag in sent for etag in etags)
-
-
-def range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
-    """416 with `Content-Range: bytes */size` (RFC 9110 §15.5.17) and the JSON error body
-    every error has."""
-    message = f"Range not satisfiable: the media is {size} bytes long"
-    return web.json_response(
-        {"error": message, "code": 416},
-        status=416,
-        headers={**headers, "Content-Range": f"bytes */{size}"},
+    etag = headers[ETAG]
+    # The selected coding's ETag first; identity is acceptable to anyone (§12.5.3), so a
+    # cache holding it gets a 304 for it.
+    etags = (etag,) if etag == body.etag else (etag, body.etag)
+    outcome = respond(
+        request, headers, etags, len(data), if_none_match=if_none_match, range_header=range_header
     )
+    if outcome is None:
+        return web.Response(body=data, headers=headers)
+    if isinstance(outcome, ByteRange):
+        part = data[outcome.start : outcome.end + 1]
+        return web.Response(status=206, body=part, headers=headers)
+    return outcome

@@ -128,26 +128,23 @@ class TtlCache(Generic[K, V]):
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A whole representation in memory: its bytes, strong ETag and gzip variant (text)."""
+    """A whole representation in memory: its bytes, strong ETag and gzip variant (text),
+    whose own ETag (RFC 9110 §8.8.3: one per content coding) is made once, here, not per
+    request."""
 
     data: bytes
     etag: str
     gzipped: bytes | None = None
+    gzip_etag: str | None = None
 
     @classmethod
     def of(cls, data: bytes, *, compress: bool = False) -> Body:
-        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
-        packed = None
+        etag = f'"{hashlib.blake2b(data, digest_size=12).hexdigest()}"'
         if compress and len(data) >= _GZIP_MIN:
             packed = gzip.compress(data, compresslevel=6, mtime=0)
-            if len(packed) >= len(data):
-                packed = None
-        return cls(data, f'"{digest}"', packed)
-
-    @property
-    def gzip_etag(self) -> str:
-        """The gzip variant's own ETag (RFC 9110 §8.8.3: one per content coding)."""
-        return f'{self.etag[:-1]}-gz"'
+            if len(packed) < len(data):
+                return cls(data, etag, packed, f'{etag[:-1]}-gz"')
+        return cls(data, etag)
 
     @property
     def size(self) -> int:
