@@ -12,6 +12,7 @@ method and returns a pydantic model, a dict, `None` (204) or a ready `StreamResp
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import re
@@ -108,7 +109,12 @@ class Api:
             resource = resources.get(op.path)
             if resource is None:
                 resource = resources[op.path] = app.router.add_resource(op.path, name=op.name)
-            handler = envelope.wrap(op.path, _wrap(op, guard))
+            handler = envelope.wrap(
+                op.path,
+                _handler(op),
+                admit=functools.partial(guard.admit, op=op),
+                respond=functools.partial(to_response, status=op.status),
+            )
             resource.add_route(op.method, handler)
             if op.allow_head:
                 resource.add_route("HEAD", handler)
@@ -125,7 +131,7 @@ class Guard:
         self._app: web.Application | None = None
         self._services: tuple[AccountGate | None, Throttle | None] = (None, None)
 
-    def admit(self, request: web.Request, op: Operation) -> Awaitable[None] | None:
+    def admit(self, request: web.Request, *, op: Operation) -> Awaitable[None] | None:
         """Authenticate the caller (stored under `principal_key`), then its account, rate
         limit, role and scope, in that order; raises the 401/403/429. None when all was
         decided here (remembered tokens, accounts and rate-limit leases: the media routes'
@@ -194,30 +200,23 @@ def _bearer(request: web.Request) -> str | None:
     return token.strip()
 
 
-def _wrap(op: Operation, guard: Guard) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    admit, call, status = guard.admit, op.handler, op.status
+def _handler(op: Operation) -> Handler:
+    """What the envelope calls for `op`: its handler itself (one coroutine per request on
+    the media routes), or, with a query or body model, a call that parses them first."""
+    call = op.handler
+    if op.query is None and op.body is None:
+        return call
 
-    async def plain(request: web.Request) -> web.StreamResponse:  # no query or body model
-        pending = admit(request, op)
-        if pending is not None:
-            await pending
-        return to_response(await call(request), status)
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        pending = admit(request, op)
-        if pending is not None:
-            await pending
+    async def parsed(request: web.Request) -> Any:
         kwargs: dict[str, Any] = {}
         if op.query is not None:
             kwargs["query"] = parse_model(op.query, dict(request.query), "query")
         if op.body is not None:
             kwargs["body"] = parse_model(op.body, await read_json(request), "body")
-        result = await call(request, **kwargs)
-        return to_response(result, status)
+        return await call(request, **kwargs)
 
-    wrapped = plain if op.query is None and op.body is None else handle
-    wrapped.__name__ = op.handler.__name__
-    return wrapped
+    parsed.__name__ = call.__name__
+    return parsed
 
 
 def to_response(result: Any, status: int = 200) -> web.StreamResponse:

@@ -9,7 +9,7 @@ from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
 from control.auth import routes as auth_routes
 from control.domains import routes as domains_routes
-from control.envelope import ENVELOPE, Envelope, make_header_signal
+from control.envelope import ENVELOPE, Envelope
 from control.monetization import routes as monetization_routes
 from control.openapi import OPENAPI, build_document
 from control.playlists import routes as playlists_routes
@@ -48,10 +48,9 @@ def all_routes() -> Api:
 def setup_control(app: web.Application, settings: Settings, guard: Guard, metrics: Metrics) -> None:
     """Every route, each inside the envelope (no aiohttp middleware: `control.envelope`),
     the catch-all for unmatched requests last, the response headers and the docs."""
-    envelope = app[ENVELOPE] = Envelope(metrics)
+    envelope = app[ENVELOPE] = Envelope(metrics, settings)
     routes = all_routes()
     routes.register(app, guard, envelope)
     system.add_static_docs(app, envelope)
     envelope.add_fallback(app)
     app[OPENAPI] = build_document(routes, server_url=settings.base_url)
-    app.on_response_prepare.append(make_header_signal(settings))

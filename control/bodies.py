@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator
 from aiohttp import hdrs, web
 
 from control.conditional import ETAG, ByteRange, respond
+from control.envelope import prepare
 from control.mediacache import Body
 
 
@@ -28,7 +29,7 @@ async def send_stream(
     if chunked:
         response.enable_chunked_encoding()
     async with contextlib.aclosing(chunks):
-        await response.prepare(request)
+        await prepare(request, response)
         try:
             async for chunk in chunks:
                 await response.write(chunk)

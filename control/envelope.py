@@ -1,20 +1,23 @@
 """What every request passes through: request id, duration and count by route template,
-the access log and error rendering (`Envelope`), CORS preflight and the JSON 404/405 of
-unmatched requests (`Envelope.fallback`), and the security/CORS headers of every response
-(`make_header_signal`).
+the access log, error rendering, and the security/CORS headers of the response
+(`Envelope`); CORS preflight and the JSON 404/405 of unmatched requests (the fallback).
 
 The envelope wraps each handler when the route table registers it, instead of being an
-aiohttp middleware: a middleware makes aiohttp add a second layer of its own
-(`_fix_request_current_app`) and rebuild the chain's lookup on every request, two coroutine
-frames per request on the hot path of every media GET (playlist and segment GETs are held
-to ≥ 0.75 of a bare aiohttp handler's rate, `tests/bench/bench_origin.py`). Every route the
-node serves is registered through `Envelope.wrap` (a unit test checks it)."""
+aiohttp middleware plus an `on_response_prepare` signal: a middleware makes aiohttp add a
+layer of its own (`_fix_request_current_app`) and rebuild the chain's lookup on every
+request, and a signal costs a dispatch and a coroutine per response, all on the hot path of
+every media GET (playlist and segment GETs are held to ≥ 0.75 of a bare aiohttp handler's
+rate, `tests/bench/bench_origin.py`). So:
+- every route the node serves is registered through `Envelope.wrap` (a test checks it);
+- a response the handler returns gets its headers here; a handler that sends its response
+  itself (streamed media) calls `Envelope.decorate` before `prepare`."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -27,7 +30,6 @@ from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
 
-request_id_key = web.RequestKey("request_id", str)
 #: The endpoint label of requests no route matched (never the raw path: metric cardinality).
 UNMATCHED = "unmatched"
 _ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -62,46 +64,81 @@ FALLBACK_PATH = "/{tail:.*}"
 class Envelope:
     """Wraps handlers with what every request needs (module doc)."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, settings: Settings) -> None:
         self._observe = metrics.observe_request
+        self._wildcard = "*" in settings.cors_allow_origins
+        self._origins = frozenset(settings.cors_allow_origins)
         #: The handlers `wrap` made, so a test can tell that every route goes through it.
         self.wrapped: set[Handler] = set()
 
-    def wrap(self, endpoint: str, handler: Handler) -> Handler:
-        """`handler` inside the envelope; `endpoint` is its route template (the metric label)."""
+    def wrap(
+        self,
+        endpoint: str,
+        handler: Callable[[web.Request], Awaitable[Any]],
+        *,
+        admit: Callable[[web.Request], Awaitable[None] | None] | None = None,
+        respond: Callable[[Any], web.StreamResponse] | None = None,
+    ) -> Handler:
+        """`handler` inside the envelope; `endpoint` is its route template (the metric
+        label). `admit` runs first (the route table's guard: an awaitable when it must
+        wait); `respond` turns what the handler returns into the response."""
         observe, access_enabled, clock = self._observe, access_log.isEnabledFor, time.perf_counter
+        decorate = self.decorate
 
         async def enveloped(request: web.Request) -> web.StreamResponse:
             incoming = request.headers.get(_X_REQUEST_ID)
             request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
-            request[request_id_key] = request_id
             token = request_id_var.set(request_id)
             started = clock()
-            status = 500
+            response: web.StreamResponse | None = None
             try:
-                try:
-                    response = await handler(request)
-                except ServiceError as exc:
-                    response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
-                except web.HTTPException as exc:
-                    if exc.status < 400:  # redirects are not errors: aiohttp sends them
-                        status = exc.status
-                        raise
-                    response = _http_error(request, exc)
-                except Exception:  # the one place an unknown failure is turned into a 500
-                    response = _internal_error(request, request_id)
-                status = response.status
-                return response
+                if admit is not None:
+                    pending = admit(request)
+                    if pending is not None:
+                        await pending
+                result = await handler(request)
+                response = result if respond is None else respond(result)
+            except ServiceError as exc:
+                response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+            except web.HTTPException as exc:
+                response = _http_error(request, exc)
+            except Exception:  # the one place an unknown failure is turned into a 500
+                response = _internal_error(request, request_id)
             finally:
+                status = response.status if response is not None else 500  # None: cancelled
                 seconds = clock() - started
                 observe(request.method, endpoint, status, seconds)
                 if access_enabled(logging.INFO):
                     log_access(request.method, request.path, status, seconds, request.remote)
                 request_id_var.reset(token)
+            assert response is not None  # set by each way out of the block above
+            if not response.prepared:
+                decorate(request, response, request_id)
+            return response
 
         enveloped.__name__ = getattr(handler, "__name__", "handler")
         self.wrapped.add(enveloped)
         return enveloped
+
+    def decorate(
+        self, request: web.Request, response: web.StreamResponse, request_id: str | None = None
+    ) -> None:
+        """The security headers (defaults: a header the handler set is kept), HSTS over
+        TLS, `X-Request-ID` and CORS. Call before `prepare` on a response sent by hand."""
+        headers = response.headers
+        for name, value in _SECURITY_HEADERS:
+            headers.setdefault(name, value)
+        if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
+            headers.setdefault(_HSTS, "max-age=31536000")
+        request_id = request_id or request_id_var.get()
+        if request_id:
+            headers[_X_REQUEST_ID] = request_id
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin and (self._wildcard or origin in self._origins):
+            headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*" if self._wildcard else origin
+            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED_HEADERS
+            if not self._wildcard:
+                headers.add(hdrs.VARY, "Origin")
 
     def add_fallback(self, app: web.Application) -> None:
         """Register the catch-all route; call after every other route is registered."""
@@ -132,6 +169,11 @@ def _internal_error(request: web.Request, request_id: str) -> web.Response:
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """A raised `HTTPException` as a response: redirects as they are, errors as JSON."""
+    if exc.status < 400:
+        return web.Response(
+            status=exc.status, reason=exc.reason, text=exc.text, headers=exc.headers
+        )
     headers = {}
     if exc.status == 404:
         message = f"No route matches {request.method} {request.path}"
@@ -148,31 +190,11 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     )
 
 
-def make_header_signal(
-    settings: Settings,
-) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """`on_response_prepare` hook: runs for streamed responses too, just before headers go out.
-    A header a handler set itself is kept (the security headers are defaults)."""
-    wildcard = "*" in settings.cors_allow_origins
-    allowed = frozenset(settings.cors_allow_origins)
-
-    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-        headers = response.headers
-        for name, value in _SECURITY_HEADERS:
-            headers.setdefault(name, value)
-        if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
-            headers.setdefault(_HSTS, "max-age=31536000")
-        request_id = request.get(request_id_key)
-        if request_id:
-            headers[_X_REQUEST_ID] = request_id
-        origin = request.headers.get(hdrs.ORIGIN)
-        if origin and (wildcard or origin in allowed):
-            headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*" if wildcard else origin
-            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED_HEADERS
-            if not wildcard:
-                headers.add(hdrs.VARY, "Origin")
-
-    return add_headers
-
-
 ENVELOPE = web.AppKey("envelope", Envelope)
+
+
+async def prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Send the headers of a response the handler streams itself, decorated as every
+    response is (`Envelope.decorate`)."""
+    request.app[ENVELOPE].decorate(request, response)
+    await response.prepare(request)

@@ -32,6 +32,7 @@ async def serve_listener(
     *,
     recheck: Recheck | None = None,
     every: float = 60.0,
+    before_prepare: Callable[[web.StreamResponse], None] | None = None,
 ) -> web.StreamResponse:
     """Stream the hub to this client until one side stops, or until `recheck` (awaited
     every `every` seconds) says its access ended.
@@ -50,6 +51,8 @@ async def serve_listener(
         response.enable_chunked_encoding()
     else:
         response.force_close()
+    if before_prepare is not None:  # the node's own headers (security, CORS, request id)
+        before_prepare(response)
     await response.prepare(request)
     transport = request.transport
     if transport is None or transport.is_closing():

@@ -20,13 +20,11 @@ from hls.adbreaks import AdMarker
 from hls.live import LiveHls
 from relay.hub import StreamHub
 from relay.mp3 import Frame
+from relay.sessions import HlsSessions
 from relay.source import ResponseHead, SourceClient
 from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
-#: HLS players remembered per stream for its listener count; past it, the expired ones are
-#: forgotten (then, if need be, the earliest noted), so memory stays bounded.
-MAX_HLS_CLIENTS = 100_000
 
 #: (stream, figures, sample): `sample` is True only for the periodic beat, the one that
 #: counts as a listener sample in the analytics; the extra beats (on connect, on a settings
@@ -124,8 +122,8 @@ class Relay:
         self.bitrate_kbps: int | None = None
         self.hls = LiveHls(options.hls_segment_seconds, clock)
         self._discontinuity = False
-        #: (address, User-Agent) of HLS players → when they last fetched the playlist.
-        self._hls_clients: dict[tuple[str | None, str], float] = {}
+        #: HLS players (address, User-Agent) that polled the playlist lately.
+        self._hls_sessions = HlsSessions(2 * options.hls_segment_seconds)
         self._tasks: list[asyncio.Task[None]] = []
         self._grace: asyncio.TimerHandle | None = None
         self._outage_expired = False  # the source has been gone longer than the grace period
@@ -163,28 +161,16 @@ class Relay:
         """End every MP3 listener's response and forget the HLS players (access changed:
         they must come back through the access check)."""
         self.hub.close_listeners(reason)
-        self._hls_clients.clear()
+        self._hls_sessions.clear()
 
     def note_hls_client(self, address: str | None, agent: str) -> None:
         """An HLS player fetched the playlist (they poll every target duration or so)."""
-        clients = self._hls_clients
-        clients[address, agent] = time.monotonic()
-        if len(clients) > MAX_HLS_CLIENTS:  # a crowd (or a client varying its User-Agent)
-            self._forget_hls_clients()
-            while len(clients) > MAX_HLS_CLIENTS // 2:  # still: forget the first noted
-                del clients[next(iter(clients))]
+        self._hls_sessions.note((address, agent), time.monotonic())
 
     @property
     def hls_sessions(self) -> int:
-        """Players that fetched the playlist within the last three target durations."""
-        self._forget_hls_clients()
-        return len(self._hls_clients)
-
-    def _forget_hls_clients(self) -> None:
-        horizon = time.monotonic() - 3 * self._options.hls_segment_seconds
-        for client, seen in list(self._hls_clients.items()):
-            if seen < horizon:
-                del self._hls_clients[client]
+        """Players that fetched the playlist within the last two to four target durations."""
+        return self._hls_sessions.count(time.monotonic())
 
     def snapshot(self) -> RelaySnapshot:
         return RelaySnapshot(

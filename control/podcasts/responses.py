@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from control.conditional import ETAG, ByteRange, http_date, respond
+from control.envelope import prepare
 from control.podcasts.delivery import DeliveryService, EpisodeMedia, ServedFeed
 
 FEED_TYPE = "application/rss+xml"
@@ -91,13 +92,13 @@ async def media_response(
     response.content_type = MEDIA_TYPE
     response.content_length = part.length
     if request.method == "HEAD" or part.length == 0:
-        await response.prepare(request)
+        await prepare(request, response)
         return response
     # Opened before the headers go out, so a missing object is still a clean 404.
     async with contextlib.aclosing(await delivery.read(media, part.start, part.end)) as chunks:
         if on_download is not None and part.start == 0 and part.length > 2:
             await on_download()
-        await response.prepare(request)
+        await prepare(request, response)
         async for chunk in chunks:
             await response.write(chunk)
     await response.write_eof()

@@ -9,6 +9,7 @@ a playlist served to an authorised client carry a short-lived segment grant
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp import web
 from control.access import is_open
 from control.api import Api, path_uuid, public_origin
 from control.bodies import send_body
+from control.envelope import ENVELOPE
 from control.mediacache import Body
 from control.security import principal_key
 from control.streams.grants import GRANTS
@@ -100,14 +102,17 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     }
     if relay.bitrate_kbps:
         headers["icy-br"] = str(relay.bitrate_kbps)
+    decorate = functools.partial(request.app[ENVELOPE].decorate, request)
     if public:
-        return await serve_listener(request, relay.hub, headers)
+        return await serve_listener(request, relay.hub, headers, before_prepare=decorate)
 
     async def recheck() -> bool:  # a lapsed subscription or a deleted account ends it
         return await streams.still_listening(row.stream_id, principal, grant)
 
     every = request.app[SETTINGS].listener_recheck_seconds
-    return await serve_listener(request, relay.hub, headers, recheck=recheck, every=every)
+    return await serve_listener(
+        request, relay.hub, headers, recheck=recheck, every=every, before_prepare=decorate
+    )
 
 
 @api.get(

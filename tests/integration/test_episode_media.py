@@ -109,6 +109,7 @@ async def test_single_ranges_are_206(node, audio, header, start, end):
     size = len(audio)
     response = await node.client.get(path, headers={"Range": header})
     assert response.status == 206
+    assert response.headers["X-Content-Type-Options"] == "nosniff"  # streamed, decorated too
     expected = audio[start : None if end is None else end + 1]
     first = size + start if start < 0 else start
     last = first + len(expected) - 1

@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from aiohttp import web
 
-from control.envelope import ENVELOPE
+from control.envelope import ENVELOPE, prepare
 from mediaserver.app import POOL, build_app
 from mediaserver.log import JsonFormatter
 from tests.accounts import PASSWORD, login, register, unique_email, user_headers
@@ -150,7 +150,7 @@ async def test_streamed_responses_and_redirects_get_the_headers_and_are_counted(
 
     async def streamed(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
-        await response.prepare(request)
+        await prepare(request, response)  # a handler that sends its own response
         await response.write(b"chunk")
         return response
 

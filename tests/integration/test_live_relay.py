@@ -35,9 +35,16 @@ async def test_listeners_hear_the_source_as_mp3_with_titles(node, fake_servers, 
     status = await connected(client, stream_id)
     assert status["bitrate"] == "128kbps"
 
-    response = await client.get(f"/v1/streams/{stream_id}/live.mp3", headers={"Icy-MetaData": "1"})
+    response = await client.get(
+        f"/v1/streams/{stream_id}/live.mp3",
+        headers={"Icy-MetaData": "1", "X-Request-ID": "player-1", "Origin": "https://web.example"},
+    )
     assert response.status == 200
     assert response.headers["Content-Type"] == "audio/mpeg"
+    # A streamed response carries the node's headers like every other one.
+    assert response.headers["X-Request-ID"] == "player-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert response.headers["icy-name"] == "Friday Night"
     assert response.headers["icy-br"] == "128"  # from the MP3 frame headers
     assert response.headers["Transfer-Encoding"] == "chunked"  # US-2.7, for HTTP/1.1

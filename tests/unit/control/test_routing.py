@@ -13,6 +13,7 @@ from aiohttp.test_utils import make_mocked_request
 from control.api import Guard, Operation
 from control.app import all_routes
 from control.envelope import Envelope
+from mediaserver.config import Settings
 from mediaserver.metrics import Metrics
 
 _PARAM = re.compile(r"\{(\w+)(?::((?:[^{}]|\{[^{}]*\})*))?\}")
@@ -42,7 +43,7 @@ def sample_path(template: str) -> str:
 @pytest.fixture(scope="module")
 def app() -> web.Application:
     app = web.Application()
-    all_routes().register(app, Guard(None), Envelope(Metrics()))  # type: ignore[arg-type]
+    all_routes().register(app, Guard(None), Envelope(Metrics(), Settings()))  # type: ignore[arg-type]
     return app
 
 
