@@ -45,13 +45,20 @@ _EXPOSED_HEADERS = (
 _X_REQUEST_ID = istr("X-Request-ID")
 _AC_REQUEST_METHOD = hdrs.ACCESS_CONTROL_REQUEST_METHOD
 _HSTS = istr("Strict-Transport-Security")
-_SECURITY_HEADERS = (
+_MEDIA_HEADERS = (
     (istr("X-Content-Type-Options"), "nosniff"),
-    (istr("X-Frame-Options"), "DENY"),
     (istr("Referrer-Policy"), "no-referrer"),
     (istr("Cross-Origin-Resource-Policy"), "cross-origin"),
+)
+#: Documents (JSON, HTML, text) also may not be framed or load anything. Audio, video and
+#: HLS playlists are not documents and do not get these: a browser opening `live.mp3` in a
+#: tab shows its own player, which `default-src 'none'` would block.
+_SECURITY_HEADERS = (
+    *_MEDIA_HEADERS,
+    (istr("X-Frame-Options"), "DENY"),
     (istr("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'"),
 )
+_MEDIA_TYPES = ("audio/", "video/", "application/vnd.apple.mpegurl")
 _PREFLIGHT = {
     hdrs.ACCESS_CONTROL_ALLOW_METHODS: _ALLOWED_METHODS,
     hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
@@ -123,10 +130,12 @@ class Envelope:
     def decorate(
         self, request: web.Request, response: web.StreamResponse, request_id: str | None = None
     ) -> None:
-        """The security headers (defaults: a header the handler set is kept), HSTS over
-        TLS, `X-Request-ID` and CORS. Call before `prepare` on a response sent by hand."""
+        """The security headers (defaults: a header the handler set is kept; documents get
+        more than media), HSTS over TLS, `X-Request-ID` and CORS. Call before `prepare` on
+        a response sent by hand, once its `Content-Type` is set."""
         headers = response.headers
-        for name, value in _SECURITY_HEADERS:
+        media = headers.get(hdrs.CONTENT_TYPE, "").startswith(_MEDIA_TYPES)
+        for name, value in _MEDIA_HEADERS if media else _SECURITY_HEADERS:
             headers.setdefault(name, value)
         if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
             headers.setdefault(_HSTS, "max-age=31536000")

@@ -45,6 +45,8 @@ async def test_listeners_hear_the_source_as_mp3_with_titles(node, fake_servers, 
     assert response.headers["X-Request-ID"] == "player-1"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+    # Audio is not a document: no CSP (it would block a browser tab's own player).
+    assert "Content-Security-Policy" not in response.headers
     assert response.headers["icy-name"] == "Friday Night"
     assert response.headers["icy-br"] == "128"  # from the MP3 frame headers
     assert response.headers["Transfer-Encoding"] == "chunked"  # US-2.7, for HTTP/1.1
