@@ -1,11 +1,12 @@
-"""Builds the node's aiohttp application: settings → secrets → database → services → routes.
+"""Builds the node's aiohttp application: settings → secrets → connections → services → routes.
 
-Resources with a lifetime (the database pool, Redis, later the relays and job workers)
-are `cleanup_ctx` generators, so each is closed in reverse order on shutdown."""
+Everything with a lifetime is a `cleanup_ctx` generator, so each is closed in reverse order
+on shutdown: the connections (the database pool, the object store, Redis) are opened here,
+each failing as one `StartupError` line; the services are built per area in
+`mediaserver.wiring`."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,57 +20,52 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from control.accounts import ACCOUNTS, AccountGate
-from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.api import Guard
 from control.app import setup_control
 from control.auth.passwords import PasswordHasher
-from control.auth.service import AUTH, AuthService
-from control.domains.service import CUSTOM_DOMAINS, DomainsService
-from control.domains.verifier import StubVerifier
-from control.health import HEALTH, HealthService
-from control.monetization.payments import StubPaymentProvider
-from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
-from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
-from control.playlists.fetch import ExternalAudio
-from control.playlists.service import PLAYLISTS, PlaylistsService
-from control.podcasts.delivery import DELIVERY, DeliveryService
-from control.podcasts.episodes import EPISODES, EpisodesService
-from control.podcasts.external import ExternalMediaProbe
-from control.podcasts.feedcache import FeedCache, MemoryFeedCache, RedisFeedCache
-from control.podcasts.service import PODCASTS, PodcastsService
-from control.podcasts.uploads import EpisodeUploads
-from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from control.auth.service import AuthService
+from control.ratelimit import MemoryRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS, StreamGrants
-from control.streams.heartbeats import HeartbeatStore, MemoryHeartbeatStore, RedisHeartbeatStore
-from control.streams.probe import SourceProbe
-from control.streams.service import STREAMS, StreamsService
-from control.throttle import THROTTLE, Throttle
-from control.uploads.service import UPLOADS, UploadsService
-from control.urlguard import UrlGuard
-from control.users.service import USERS, UsersService
+from control.throttle import Throttle
 from mediaserver.clock import Clock, utcnow
 from mediaserver.cluster import Cluster
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.db import create_pool, start_embedded
 from mediaserver.demo import demo_context
-from mediaserver.jobs import JOBS, JobQueue
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
 from mediaserver.storage import ObjectStore, open_store
+from mediaserver.wiring import (
+    CLOCK,
+    CODEC,
+    DATABASE_URL,
+    POOL,
+    REDIS,
+    RELAY_CONTROL,
+    SIGNER,
+    STORE,
+    STREAM_KEYS,
+    accounts,
+    analytics,
+    health,
+    job_queue,
+    job_workers,
+    playlists,
+    podcasts,
+    rate_limiter,
+    relays,
+    streams,
+    uploads,
+)
 from relay.collector import RelayCollector
 from relay.manager import RELAYS, RelayManager, RelayOptions
 from relay.status import RelayControl
 
 log = logging.getLogger(__name__)
 
-POOL = web.AppKey("pool", asyncpg.Pool)
-DATABASE_URL = web.AppKey("database_url", str)
-LIMITER = web.AppKey("rate_limiter", RateLimiter)
-STORE = web.AppKey("object_store", ObjectStore)
 #: Seconds a Redis command may take before it fails (callers decide what failing means).
 REDIS_TIMEOUT = 2.0
 #: What failing to reach PostgreSQL, Redis or S3 raises (asyncpg, redis-py, aiobotocore).
@@ -116,21 +112,22 @@ def build_app(
 ) -> web.Application:
     """The whole node. `secrets`, `clock` and `relay` are injectable for tests."""
     secrets = secrets or load_secrets(settings)
-    stream_keys = SecretBox(secrets.stream_key_secret)
     metrics = Metrics()
     app = web.Application(client_max_size=settings.max_json_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    grants = app[GRANTS] = StreamGrants(
+    app[CLOCK] = clock
+    app[GRANTS] = StreamGrants(
         UrlSigner(secrets.stream_key_secret), settings.play_url_ttl_seconds, clock
     )
-    codec = TokenCodec(
+    app[SIGNER] = UrlSigner(secrets.stream_key_secret)
+    app[STREAM_KEYS] = SecretBox(secrets.stream_key_secret)
+    codec = app[CODEC] = TokenCodec(
         secrets.jwt_private_pem,
         secrets.jwt_public_pem,
         settings.jwt_issuer,
         settings.access_token_ttl_seconds,
     )
-    hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     manager = None
     if relay is None:
         manager = relay = RelayManager(
@@ -138,149 +135,58 @@ def build_app(
         )
         app[RELAYS] = manager
         metrics.registry.register(RelayCollector(manager))
+    app[RELAY_CONTROL] = relay
 
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        async with reaching("DATABASE_URL", settings.database_url):
-            url = settings.database_url or await start_embedded(settings.data_dir)
-            app[DATABASE_URL] = url
-            app[POOL] = await open_database(settings, url)
-        yield
-        await app[POOL].close()
-
-    async def storage(app: web.Application) -> AsyncIterator[None]:
-        async with reaching("STORAGE_URL", settings.effective_storage_url):
-            app[STORE] = await open_object_store(settings)
-        yield
-        await app[STORE].close()
-
-    async def services(app: web.Application) -> AsyncIterator[None]:
-        redis = None
-        if settings.redis_url:
-            redis = aioredis.from_url(
-                settings.redis_url,
-                socket_timeout=REDIS_TIMEOUT,
-                socket_connect_timeout=REDIS_TIMEOUT,
-            )
-            async with reaching("REDIS_URL", settings.redis_url):
-                await redis.ping()
-            limiter: RateLimiter = RedisRateLimiter(redis)
-        else:
-            limiter = MemoryRateLimiter()
-        app[LIMITER] = limiter
-        throttle = app[THROTTLE] = Throttle(limiter, settings)
-        pool = app[POOL]
-        app[HEALTH] = HealthService(pool, redis, store=app[STORE])
-        jobs = app[JOBS] = JobQueue(
-            pool,
-            listen=functools.partial(asyncpg.connect, app[DATABASE_URL]),
-            workers=settings.job_workers,
-            lease_seconds=settings.job_lease_seconds,
-            backoff_seconds=settings.job_backoff_seconds,
-        )
-        app[UPLOADS] = UploadsService(pool, app[STORE], jobs, settings, clock)
-        app[AUTH] = AuthService(
-            pool, hasher, codec, throttle, timedelta(days=settings.refresh_token_ttl_days), clock
-        )
-        accounts = app[ACCOUNTS] = AccountGate(pool)
-        app[USERS] = UsersService(pool, hasher, accounts, clock)
-        app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
-        app[PAYWALL] = PaywallService(pool, clock)
-        app[ANALYTICS] = AnalyticsService(pool, clock)
-        verifier = StubVerifier(timedelta(seconds=settings.domain_verify_delay_seconds))
-        domains = app[CUSTOM_DOMAINS] = DomainsService(pool, verifier, settings, clock, redis)
-        feeds: FeedCache = RedisFeedCache(redis) if redis is not None else MemoryFeedCache()
-        episode_uploads = EpisodeUploads(app[UPLOADS], app[STORE])
-        media_probe = ExternalMediaProbe(UrlGuard(settings.allow_private_media_urls))
-        app[PODCASTS] = PodcastsService(pool, domains, feeds, app[PAYWALL], settings, clock)
-        app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
-        app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
-        app[UPLOADS].register_after_delete(app[EPISODES].upload_deleted)
-        app[DELIVERY] = DeliveryService(
-            pool,
-            feeds,
-            app[PAYWALL],
-            app[ANALYTICS],
-            settings,
-            episode_uploads,
-            clock,
-            signer=UrlSigner(secrets.stream_key_secret),
-            accounts=accounts,
-        )
-        external_audio = ExternalAudio.for_settings(settings)
-        app[PLAYLISTS] = PlaylistsService(
-            pool,
-            app[STORE],
-            jobs,
-            app[UPLOADS],
-            external_audio,
-            app[PAYWALL],
-            settings.upload_hls_seconds,
-            clock,
-        )
-        app[PLAYLIST_MEDIA] = PlaylistMedia(
-            pool,
-            app[STORE],
-            app[UPLOADS],
-            app[PAYWALL],
-            app[ANALYTICS],
-            UrlSigner(secrets.stream_key_secret),
-            accounts,
-            clock,
-        )
-        app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
-        app[UPLOADS].register_after_delete(app[PLAYLISTS].upload_deleted)
-        app[PLAYLISTS].on_change(app[PLAYLIST_MEDIA].forget)
-        app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
-        probe = SourceProbe()
-        heartbeats: HeartbeatStore = (
-            RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
-        )
-        app[STREAMS] = StreamsService(
-            pool,
-            stream_keys,
-            probe,
-            heartbeats,
-            app[PAYWALL],
-            app[ANALYTICS],
-            relay,
-            settings,
-            clock,
-            grants=grants,
-            accounts=accounts,
-        )
-        app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
-        if manager is not None:
-            manager.attach(app[STREAMS], settings.node_name)
-            await manager.start_all(await app[STREAMS].enabled_sources())
-        await app[ANALYTICS].start()  # buffered play counts: written every few seconds
-        yield
-        await app[ANALYTICS].close()  # and what is left, before the pool closes
-        if manager is not None:
-            await manager.close()
-        await probe.close()
-        await media_probe.close()
-        await external_audio.close()
-        await limiter.close()
-        if redis is not None:
-            await redis.aclose()
-
-    async def job_workers(app: web.Application) -> AsyncIterator[None]:
-        # After `services` (which register the job kinds), so stopped before them.
-        await app[JOBS].start()
-        yield
-        await app[JOBS].close()
-
-    app.cleanup_ctx.append(database)
-    app.cleanup_ctx.append(storage)
-    app.cleanup_ctx.append(services)
+    # Started in this order, closed in reverse: each area after what it is built on.
+    app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
+    app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists, streams))
+    if manager is not None:
+        app.cleanup_ctx.append(relays)
+        app.on_shutdown.append(manager.on_shutdown)  # SIGTERM: end the MP3 responses first
     app.cleanup_ctx.append(job_workers)
     if settings.demo and manager is not None:
         app.cleanup_ctx.append(demo_context)
-    if manager is not None:  # SIGTERM: end the never-ending MP3 responses first
-        app.on_shutdown.append(manager.on_shutdown)
     guard = Guard(codec, secrets.relay_service_token)
     setup_control(app, settings, guard, metrics)
     return app
+
+
+async def database(app: web.Application) -> AsyncIterator[None]:
+    """`POOL` on `DATABASE_URL` (or the embedded server), migrated. Closed last."""
+    settings = app[SETTINGS]
+    async with reaching("DATABASE_URL", settings.database_url):
+        url = settings.database_url or await start_embedded(settings.data_dir)
+        app[DATABASE_URL] = url
+        app[POOL] = await open_database(settings, url)
+    yield
+    await app[POOL].close()
+
+
+async def storage(app: web.Application) -> AsyncIterator[None]:
+    """`STORE`: the object store `STORAGE_URL` names."""
+    settings = app[SETTINGS]
+    async with reaching("STORAGE_URL", settings.effective_storage_url):
+        app[STORE] = await open_object_store(settings)
+    yield
+    await app[STORE].close()
+
+
+async def redis_client(app: web.Application) -> AsyncIterator[None]:
+    """`REDIS` when `REDIS_URL` is set (else None), reached before anything uses it."""
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        app[REDIS] = None
+        yield
+        return
+    redis = app[REDIS] = aioredis.from_url(
+        settings.redis_url,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+    )
+    async with reaching("REDIS_URL", settings.redis_url):
+        await redis.ping()
+    yield
+    await redis.aclose()
 
 
 def relay_options(settings: Settings) -> RelayOptions:

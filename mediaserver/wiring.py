@@ -1,0 +1,230 @@
+"""The node's services, one small `cleanup_ctx` per area, in dependency order.
+
+`mediaserver.app.build_app` lists them after the connections it opens (the database,
+the object store, Redis), so aiohttp starts them in that order and closes them in
+reverse: an area's services are gone before the services and connections it was built
+on. Areas hand each other what they built only through the typed keys (`app[UPLOADS]`,
+`app[PAYWALL]`, …); what `build_app` makes before the loop runs (the clock, the token
+codec, the signers, the relay control) comes in under keys too.
+
+The keys of the connections live here rather than in `mediaserver.app`, so that imports
+run one way: `app` → `wiring` → the services."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from control.accounts import ACCOUNTS, AccountGate
+from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
+from control.auth.passwords import PasswordHasher
+from control.auth.service import AUTH, AuthService
+from control.domains.service import CUSTOM_DOMAINS, DomainsService
+from control.domains.verifier import StubVerifier
+from control.health import HEALTH, HealthService
+from control.monetization.payments import StubPaymentProvider
+from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
+from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
+from control.playlists.fetch import ExternalAudio
+from control.playlists.service import PLAYLISTS, PlaylistsService
+from control.podcasts.delivery import DELIVERY, DeliveryService
+from control.podcasts.episodes import EPISODES, EpisodesService
+from control.podcasts.external import ExternalMediaProbe
+from control.podcasts.feedcache import FeedCache, MemoryFeedCache, RedisFeedCache
+from control.podcasts.service import PODCASTS, PodcastsService
+from control.podcasts.uploads import EpisodeUploads
+from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from control.security import TokenCodec
+from control.streams.grants import GRANTS
+from control.streams.heartbeats import HeartbeatStore, MemoryHeartbeatStore, RedisHeartbeatStore
+from control.streams.probe import SourceProbe
+from control.streams.service import STREAMS, StreamsService
+from control.throttle import THROTTLE, Throttle
+from control.uploads.service import UPLOADS, UploadsService
+from control.urlguard import UrlGuard
+from control.users.service import USERS, UsersService
+from mediaserver.clock import Clock
+from mediaserver.config import SETTINGS
+from mediaserver.crypto import SecretBox, UrlSigner
+from mediaserver.jobs import JOBS, JobQueue
+from mediaserver.storage import ObjectStore
+from relay.manager import RELAYS
+from relay.status import RelayControl
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+DATABASE_URL = web.AppKey("database_url", str)
+STORE = web.AppKey("object_store", ObjectStore)
+#: The Redis client, or None when `REDIS_URL` is unset (then everything stays in memory).
+REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+CODEC = web.AppKey("token_codec", TokenCodec)
+#: Signs the short-lived grants of media URLs (podcast enclosures, playlist segments).
+SIGNER = web.AppKey("url_signer", UrlSigner)
+#: Encrypts stream keys at rest.
+STREAM_KEYS = web.AppKey("stream_keys", SecretBox)
+#: What the streams service drives: the node's relay manager, or a test's stand-in.
+RELAY_CONTROL = web.AppKey("relay_control", RelayControl)
+
+
+async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
+    """`LIMITER`: shared by every node through Redis when there is one, else in memory.
+    Closed before the Redis client it uses (which it leaves open)."""
+    redis = app[REDIS]
+    app[LIMITER] = RedisRateLimiter(redis) if redis is not None else MemoryRateLimiter()
+    yield
+    await app[LIMITER].close()
+
+
+async def health(app: web.Application) -> AsyncIterator[None]:
+    """`HEALTH`: reports on the three connections."""
+    app[HEALTH] = HealthService(app[POOL], app[REDIS], store=app[STORE])
+    yield
+
+
+async def accounts(app: web.Application) -> AsyncIterator[None]:
+    """Who may sign in and what they may do: the login throttle, auth, users, the
+    account gate, and monetization with its paywall."""
+    pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
+    hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
+    throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
+    refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
+    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
+    app[ACCOUNTS] = AccountGate(pool)
+    app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
+    app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
+    app[PAYWALL] = PaywallService(pool, clock)
+    yield
+
+
+async def analytics(app: web.Application) -> AsyncIterator[None]:
+    """`ANALYTICS`: buffered play counts, written every few seconds. Closed after every
+    area that counts, so what is left is written; and before the pool closes."""
+    app[ANALYTICS] = AnalyticsService(app[POOL], app[CLOCK])
+    await app[ANALYTICS].start()
+    yield
+    await app[ANALYTICS].close()
+
+
+async def job_queue(app: web.Application) -> AsyncIterator[None]:
+    """`JOBS`: the queue the next areas register their job kinds on. Its workers start in
+    `job_workers`, once every kind is registered."""
+    settings = app[SETTINGS]
+    app[JOBS] = JobQueue(
+        app[POOL],
+        listen=functools.partial(asyncpg.connect, app[DATABASE_URL]),
+        workers=settings.job_workers,
+        lease_seconds=settings.job_lease_seconds,
+        backoff_seconds=settings.job_backoff_seconds,
+    )
+    yield
+
+
+async def uploads(app: web.Application) -> AsyncIterator[None]:
+    """`UPLOADS`: audio files in the object store, transcoded by a job. Podcasts and
+    playlists (next) register what uses an upload."""
+    settings = app[SETTINGS]
+    app[UPLOADS] = UploadsService(app[POOL], app[STORE], app[JOBS], settings, app[CLOCK])
+    yield
+
+
+async def podcasts(app: web.Application) -> AsyncIterator[None]:
+    """Custom domains, the feed cache, podcasts, episodes (which may use uploads) and
+    their delivery."""
+    pool, settings, clock, redis = app[POOL], app[SETTINGS], app[CLOCK], app[REDIS]
+    verifier = StubVerifier(timedelta(seconds=settings.domain_verify_delay_seconds))
+    domains = app[CUSTOM_DOMAINS] = DomainsService(pool, verifier, settings, clock, redis)
+    feeds: FeedCache = RedisFeedCache(redis) if redis is not None else MemoryFeedCache()
+    episode_uploads = EpisodeUploads(app[UPLOADS], app[STORE])
+    media_probe = ExternalMediaProbe(UrlGuard(settings.allow_private_media_urls))
+    app[PODCASTS] = PodcastsService(pool, domains, feeds, app[PAYWALL], settings, clock)
+    app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
+    app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
+    app[UPLOADS].register_after_delete(app[EPISODES].upload_deleted)
+    app[DELIVERY] = DeliveryService(
+        pool,
+        feeds,
+        app[PAYWALL],
+        app[ANALYTICS],
+        settings,
+        episode_uploads,
+        clock,
+        signer=app[SIGNER],
+        accounts=app[ACCOUNTS],
+    )
+    yield
+    await media_probe.close()
+
+
+async def playlists(app: web.Application) -> AsyncIterator[None]:
+    """Playlists (of uploads and external tracks) and their media."""
+    pool, store, clock = app[POOL], app[STORE], app[CLOCK]
+    external_audio = ExternalAudio.for_settings(app[SETTINGS])
+    hls_seconds = app[SETTINGS].upload_hls_seconds
+    app[PLAYLISTS] = PlaylistsService(
+        pool, store, app[JOBS], app[UPLOADS], external_audio, app[PAYWALL], hls_seconds, clock
+    )
+    app[PLAYLIST_MEDIA] = PlaylistMedia(
+        pool,
+        store,
+        app[UPLOADS],
+        app[PAYWALL],
+        app[ANALYTICS],
+        app[SIGNER],
+        app[ACCOUNTS],
+        clock,
+    )
+    app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
+    app[UPLOADS].register_after_delete(app[PLAYLISTS].upload_deleted)
+    app[PLAYLISTS].on_change(app[PLAYLIST_MEDIA].forget)
+    app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
+    yield
+    await external_audio.close()
+
+
+async def streams(app: web.Application) -> AsyncIterator[None]:
+    """`STREAMS`: live streams, their source probe and their relays' heartbeats."""
+    redis = app[REDIS]
+    probe = SourceProbe()
+    heartbeats: HeartbeatStore = (
+        RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
+    )
+    app[STREAMS] = StreamsService(
+        app[POOL],
+        app[STREAM_KEYS],
+        probe,
+        heartbeats,
+        app[PAYWALL],
+        app[ANALYTICS],
+        app[RELAY_CONTROL],
+        app[SETTINGS],
+        app[CLOCK],
+        grants=app[GRANTS],
+        accounts=app[ACCOUNTS],
+    )
+    app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
+    yield
+    await probe.close()  # after the relays (next) have stopped
+
+
+async def relays(app: web.Application) -> AsyncIterator[None]:
+    """The node's own relay manager (absent when a test injects a stand-in): starts a relay
+    per enabled stream, and stops them all before the probe and Redis close."""
+    manager = app[RELAYS]
+    manager.attach(app[STREAMS], app[SETTINGS].node_name)
+    await manager.start_all(await app[STREAMS].enabled_sources())
+    yield
+    await manager.close()
+
+
+async def job_workers(app: web.Application) -> AsyncIterator[None]:
+    """After every area that registers a job kind, so the workers stop before the
+    services their jobs call."""
+    await app[JOBS].start()
+    yield
+    await app[JOBS].close()
