@@ -101,11 +101,13 @@ class Api:
     def register(self, app: web.Application, guard: Guard, envelope: Envelope) -> None:
         """One aiohttp resource per path, a route per method. aiohttp tries the dynamic
         resources under a path prefix (`/v1/streams`, ...) one by one, in registration
-        order, so the listener routes (`rate="streaming"`: playlists, segments, the hot
-        path) go first; no two templates here match the same URL, so the order changes
-        which route serves a URL for none (tests/unit/control/test_routing.py checks it)."""
+        order, each a coroutine and a regex: so the listener routes (`rate="streaming"`) go
+        first, segments before playlists (a player asks for one of each per target
+        duration, and a segment URL would otherwise be tried against the playlist first).
+        No two templates here match the same URL, so the order changes which route serves
+        a URL for none (tests/unit/control/test_routing.py checks it)."""
         resources: dict[str, web.Resource] = {}
-        for op in sorted(self.operations, key=lambda op: op.rate != "streaming"):
+        for op in sorted(self.operations, key=_registration_order):
             resource = resources.get(op.path)
             if resource is None:
                 resource = resources[op.path] = app.router.add_resource(op.path, name=op.name)
@@ -118,6 +120,14 @@ class Api:
             resource.add_route(op.method, handler)
             if op.allow_head:
                 resource.add_route("HEAD", handler)
+
+
+def _registration_order(op: Operation) -> tuple[bool, int]:
+    return op.rate != "streaming", _MEDIA_ORDER.get(op.produces, len(_MEDIA_ORDER))
+
+
+#: Among the listener routes, the most requested first (see `Api.register`).
+_MEDIA_ORDER = {"video/mp2t": 0, "application/vnd.apple.mpegurl": 1}
 
 
 class Guard:
