@@ -114,8 +114,8 @@ class Api:
             handler = envelope.wrap(
                 op.path,
                 _handler(op),
-                admit=functools.partial(guard.admit, op=op),
-                respond=functools.partial(to_response, status=op.status),
+                admit=functools.partial(guard.admit, op),
+                respond=functools.partial(_respond, op.status),
             )
             resource.add_route(op.method, handler)
             if op.allow_head:
@@ -136,12 +136,16 @@ class Guard:
     def __init__(self, codec: TokenCodec, service_token: str | None = None) -> None:
         self._codec = codec
         self._service_token = service_token
-        #: The app whose account gate and throttle `_services` holds (set at start-up, looked
-        #: up once rather than through `request.config_dict` on every request).
-        self._app: web.Application | None = None
-        self._services: tuple[AccountGate | None, Throttle | None] = (None, None)
+        #: The node's account gate and throttle, taken from the app once it has started
+        #: (`bind`), not looked up on every request. None: not checked (a bare route table).
+        self._accounts: AccountGate | None = None
+        self._throttle: Throttle | None = None
 
-    def admit(self, request: web.Request, *, op: Operation) -> Awaitable[None] | None:
+    async def bind(self, app: web.Application) -> None:
+        """`on_startup` hook, after the services exist: the ones the checks use."""
+        self._accounts, self._throttle = app.get(ACCOUNTS), app.get(THROTTLE)
+
+    def admit(self, op: Operation, request: web.Request) -> Awaitable[None] | None:
         """Authenticate the caller (stored under `principal_key`), then its account, rate
         limit, role and scope, in that order; raises the 401/403/429. None when all was
         decided here (remembered tokens, accounts and rate-limit leases: the media routes'
@@ -159,7 +163,7 @@ class Guard:
         elif token is not None:
             principal = self._codec.verify(token)
         request[principal_key] = principal
-        accounts, throttle = self._services_of(request)
+        accounts, throttle = self._accounts, self._throttle
         if principal is not None and accounts is not None and not accounts.passes(principal):
             return self._admit_later(request, op, principal, accounts, throttle)
         if throttle is not None and not throttle.admits(request, op):
@@ -180,14 +184,6 @@ class Guard:
         if throttle is not None:
             await throttle.check_route(request, op, principal)
         _authorise(op, principal)
-
-    def _services_of(self, request: web.Request) -> tuple[AccountGate | None, Throttle | None]:
-        app = request.app
-        if app is not self._app:
-            self._services = (app.get(ACCOUNTS), app.get(THROTTLE))
-            # Remembered once the node has started (tests build guards before that).
-            self._app = app if self._services[1] is not None else None
-        return self._services
 
 
 def _authorise(op: Operation, principal: Principal | None) -> None:
@@ -229,7 +225,9 @@ def _handler(op: Operation) -> Handler:
     return parsed
 
 
-def to_response(result: Any, status: int = 200) -> web.StreamResponse:
+def _respond(status: int, result: Any) -> web.StreamResponse:
+    """What a handler returned as the response: a response as is, None as 204, a model or
+    dict as JSON with the operation's `status`."""
     if isinstance(result, web.StreamResponse):
         return result
     if result is None:
