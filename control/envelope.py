@@ -1,6 +1,7 @@
 """What every request passes through: request id, duration and count by route template,
 the access log, error rendering, and the security/CORS headers of the response
-(`Envelope`); CORS preflight and the JSON 404/405 of unmatched requests (the fallback).
+(`Envelope`); CORS preflight and the JSON 404/405 of unmatched requests (the catch-all
+route, `Envelope.add_fallback`).
 
 The envelope wraps each handler when the route table registers it, instead of being an
 aiohttp middleware plus an `on_response_prepare` signal: a middleware makes aiohttp add a
@@ -10,7 +11,8 @@ every media GET (playlist and segment GETs are held to ≥ 0.75 of a bare aiohtt
 rate, `tests/bench/bench_origin.py`). So:
 - every route the node serves is registered through `Envelope.wrap` (a test checks it);
 - a response the handler returns gets its headers here; a handler that sends its response
-  itself (streamed media) calls `Envelope.decorate` before `prepare`."""
+  itself (streamed media) sends the headers with `prepare` below (or calls
+  `Envelope.decorate` before aiohttp's `prepare`)."""
 
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ _PREFLIGHT = {
     hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
     hdrs.ACCESS_CONTROL_MAX_AGE: "600",
 }
-#: The path of the catch-all route (`Envelope.fallback`), registered after every other.
+#: The path of the catch-all route (`Envelope.add_fallback`), registered after every other.
 FALLBACK_PATH = "/{tail:.*}"
 
 
