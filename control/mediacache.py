@@ -165,13 +165,19 @@ class ObjectCache:
         self.hits = 0
         self.misses = 0
 
-    async def get(self, key: str) -> Body:
-        """The object's bytes; raises `ObjectNotFound` (or `StoreError`, `ValueError` for a
-        malformed key) like the store."""
+    def cached(self, key: str) -> Body | None:
+        """The object's bytes if they are in memory, without waiting (else await `get`)."""
         body = self._entries.get(key)
         if body is not None:
             self._entries.move_to_end(key)
             self.hits += 1
+        return body
+
+    async def get(self, key: str) -> Body:
+        """The object's bytes; raises `ObjectNotFound` (or `StoreError`, `ValueError` for a
+        malformed key) like the store."""
+        body = self.cached(key)
+        if body is not None:
             return body
         pending = self._loading.get(key)
         if pending is not None:

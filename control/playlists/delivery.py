@@ -144,7 +144,7 @@ class PlaylistMedia:
     ) -> Segment:
         """One TS segment of a ready track of the playlist: with a valid grant whose user
         may still play the playlist, or for a caller who may play it."""
-        track = await self._tracks.load(
+        track = self._tracks.get(track_id) or await self._tracks.load(
             track_id, lambda: queries.track(self._pool, track_id), _is_ready
         )
         if track is None or track.playlist_id != playlist_id or track.status != "ready":
@@ -214,7 +214,9 @@ class PlaylistMedia:
         )
 
     async def _readable(self, principal: Principal | None, playlist_id: uuid.UUID) -> _Playlist:
-        state = await self._playlists.load(playlist_id, lambda: self._load(playlist_id))
+        state = self._playlists.get(playlist_id) or await self._playlists.load(
+            playlist_id, lambda: self._load(playlist_id)
+        )
         if state is None:
             raise access.PLAYLIST.not_found()
         await self._may_play(principal, state.row)

@@ -270,13 +270,14 @@ class UploadsService:
 
     async def _media_row(self, upload_id: uuid.UUID) -> UploadRow | None:
         # Only ready rows are kept: readiness shows at once.
-        return await self._ready_rows.load(
+        return self._ready_rows.get(upload_id) or await self._ready_rows.load(
             upload_id, lambda: queries.by_id(self._pool, upload_id), lambda row: row.ready
         )
 
     async def _hls_object(self, row: UploadRow, name: str) -> Body:
+        key = f"{row.hls_prefix}/{name}"
         try:
-            return await self.objects.get(f"{row.hls_prefix}/{name}")
+            return self.objects.cached(key) or await self.objects.get(key)
         except (ObjectNotFound, ValueError):
             raise NotFound("Not found") from None
 
