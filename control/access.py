@@ -18,8 +18,8 @@ Podcasts have no private visibility: reading them only meets the paywall
 (`check_paywall`), with what is paywalled there — the page when the podcast is monetized
 (US-4.2), the feed when it or any episode in it is (US-4.6), an episode's media when the
 podcast or that episode is. Episodes scheduled for later are only shown to the owner and
-admins (`is_privileged`). An invalid token is 401 before any of this runs (the auth
-middleware refuses it).
+admins (`is_privileged`). An invalid token is 401 before any of this runs (the route
+table's guard refuses it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Assembles the control API: every domain's routes, middlewares and docs."""
+"""Assembles the control API: every domain's routes inside the envelope, and the docs."""
 
 from __future__ import annotations
 

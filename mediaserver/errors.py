@@ -1,4 +1,4 @@
-"""The one exception tree services raise; the error middleware renders each as
+"""The one exception tree services raise; the envelope (`control/envelope.py`) renders each as
 `{"error": message, "code": status}` (plus optional `details`)."""
 
 from __future__ import annotations

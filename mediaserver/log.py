@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-#: Set by the request-id middleware for the duration of a request.
+#: Set by the envelope (`control/envelope.py`) for the duration of a request.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
