@@ -66,7 +66,9 @@ class TtlCache(Generic[K, V]):
         keep: Callable[[V], bool] = lambda value: True,
     ) -> V | None:
         """The entry, else `await loader()` (None: there is none), stored when `keep`
-        says so. Concurrent callers share one `loader` call and its outcome."""
+        says so. Concurrent callers share one `loader` call and its outcome. On the media
+        routes, callers write `cache.get(key) or await cache.load(...)`: a hit then costs
+        no coroutine (nor the loader's closure)."""
         while True:
             value = self.get(key)
             if value is not None:

@@ -18,7 +18,7 @@ from mediaserver.config import Settings
 from mediaserver.errors import RateLimited
 
 if TYPE_CHECKING:
-    from control.api import Operation
+    from control.api import Operation, RateClass
 
 log = logging.getLogger(__name__)
 WARN_EVERY_SECONDS = 10.0
@@ -68,10 +68,7 @@ class Throttle:
         account routes (register, refresh, logout) per IP."""
         if not self.enabled or op.rate is None:
             return
-        ip = client_ip(request, self._settings.trust_forwarded_for)
-        per_user = principal is not None and op.rate in ("metadata", "write")
-        who = f"user:{principal.user_id}" if per_user and principal else f"ip:{ip}"
-        key, limit = f"{op.rate}:{who}", self._limits[op.rate]
+        key, limit = self._bucket(request, op.rate, principal), self._limits[op.rate]
         if op.rate != "streaming":
             await self._hit(key, limit)
         elif not self._spend(key):
@@ -85,7 +82,13 @@ class Throttle:
             return True
         if op.rate != "streaming":
             return False
-        return self._spend(f"streaming:ip:{client_ip(request, self._settings.trust_forwarded_for)}")
+        return self._spend(self._bucket(request, op.rate, None))
+
+    def _bucket(self, request: web.Request, rate: RateClass, principal: Principal | None) -> str:
+        ip = client_ip(request, self._settings.trust_forwarded_for)
+        per_user = principal is not None and rate in ("metadata", "write")
+        who = f"user:{principal.user_id}" if per_user and principal else f"ip:{ip}"
+        return f"{rate}:{who}"
 
     def _spend(self, key: str) -> bool:
         lease = self._leases.get(key)

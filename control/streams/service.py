@@ -255,11 +255,8 @@ class StreamsService:
     async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
         """The stream a media route may serve to `principal`, or the error to answer:
         404 unknown/deleted/disabled, 401/403 private, 403 "Subscription required"."""
-        row = self._rows.get(stream_id)
-        if row is not None and row.enabled and is_open(row):  # nothing to check, nor wait for
-            return row
-        row = await self._media_row(stream_id)
-        if not (row.enabled and is_open(row)):
+        row = self._rows.get(stream_id) or await self._media_row(stream_id)
+        if not (row.enabled and is_open(row)):  # an open stream has nothing to check
             await self._may_listen(principal, row)
         return row
 
