@@ -38,66 +38,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 
 from tests.audio import make_mp3
 from tests.bench.harness import (
     PASSWORD,
-    ROOT,
     cpu_seconds,
     env_float,
     env_int,
     env_ints,
-    free_port,
     fresh_database,
-    machine_busy,
-    postgres_cpu,
     print_table,
     register_stream,
     run_node,
-    stop_process,
     tail,
-    wait_for_port,
 )
+from tests.bench.references import CROWD_LUA, Load, ensure_tools, run_floor, run_nginx, wrk
 from tests.sources import IcecastSource
 
 RATIO_TARGET = 0.75  # of the floor
-_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
-#: Every request its own User-Agent (a crowd of players) and, when tokens are given as the
-#: script's arguments, the next token in turn.
-CROWD_LUA = """\
-local counter = 0
-local tokens = {}
-function init(args)
-  for i, token in ipairs(args) do tokens[i] = token end
-end
-function request()
-  counter = counter + 1
-  local headers = {}
-  headers["User-Agent"] = string.format(
-    "Player/%d.%d (Linux; bench crowd) client-%d", counter % 97, counter % 13, counter)
-  if #tokens > 0 then
-    headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
-  end
-  return wrk.format("GET", nil, headers)
-end
-"""
-MIN_SEGMENTS = 3
-VOD_SECONDS = 30.0  # length of the uploaded MP3: three 10 s segments
 #: Production defaults but the log level; rate limits stay on (the streaming limit's leases
 #: are on the measured path) at rates one load client never reaches, and the DJ may log in
 #: once per token.
@@ -109,35 +78,9 @@ NODE_SETTINGS = {
     "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": "1000",
     "RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "1000",
 }
+MIN_SEGMENTS = 3
+VOD_SECONDS = 30.0  # length of the uploaded MP3: three 10 s segments
 _URI = re.compile(r"^(?!#)\S+$", re.MULTILINE)
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-
-
-# -- tools ---------------------------------------------------------------------------------
-
-
-def _which(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
-
-
-def ensure_tools() -> tuple[str | None, str | None, list[str]]:
-    """(wrk, nginx, notes): installed with apt-get when absent and we are root."""
-    notes: list[str] = []
-    wrk, nginx = _which("wrk"), _which("nginx")
-    if (wrk and nginx) or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return wrk, nginx, notes
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> bool:
-        done = subprocess.run(["apt-get", *args], env=env, capture_output=True, check=False)
-        return done.returncode == 0
-
-    apt("update", "-q")
-    wanted = [name for name, path in (("wrk", wrk), ("nginx-light", nginx)) if not path]
-    if not apt("install", "-y", "-q", *wanted) and "nginx-light" in wanted:
-        apt("install", "-y", "-q", *[w if w != "nginx-light" else "nginx" for w in wanted])
-    notes.append(f"installed with apt-get: {', '.join(wanted)}")
-    return _which("wrk"), _which("nginx"), notes
 
 
 # -- our node: what it serves --------------------------------------------------------------
@@ -239,196 +182,6 @@ async def _poll(
     raise RuntimeError(f"{path}: {field} still {body.get(field)!r} after 90 s")
 
 
-# -- nginx ---------------------------------------------------------------------------------
-
-NGINX_CONF = """\
-{user}worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000000;
-    keepalive_timeout 65;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    types {{
-        application/vnd.apple.mpegurl m3u8;
-        video/mp2t ts;
-    }}
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{port};
-        root {prefix}/www;
-    }}
-}}
-"""
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A reference server (nginx, the floor) serving bytes under our paths."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, ours: str) -> str:
-        return f"{self.base_url}{urlsplit(ours).path}"
-
-    def cpu(self) -> float:
-        """CPU seconds of the process and its children (nginx's worker)."""
-        total = cpu_seconds(self.process.pid)
-        for pid in children(self.process.pid):
-            with contextlib.suppress(OSError):
-                total += cpu_seconds(pid)
-        return total
-
-
-def write_bodies(root: Path, targets: Sequence[Target]) -> dict[str, list[str]]:
-    """Each target's bytes as a file under its URL path; {path: [file, content type]}."""
-    manifest = {}
-    for target in targets:
-        path = urlsplit(target.url).path
-        file = root / path.lstrip("/")
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_bytes(target.body)
-        manifest[path] = [str(file), _CONTENT_TYPES[Path(path).suffix]]
-    return manifest
-
-
-@contextlib.asynccontextmanager
-async def run_nginx(binary: str, targets: Sequence[Target]) -> AsyncIterator[Reference]:
-    with tempfile.TemporaryDirectory(prefix="bench-origin-nginx-") as tmp:
-        prefix = Path(tmp)
-        (prefix / "tmp").mkdir()
-        write_bodies(prefix / "www", targets)
-        port = free_port()
-        user = "user root;\n" if os.geteuid() == 0 else ""  # the temp dir is 0700
-        conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, prefix=prefix, port=port))
-        log = prefix / "error.log"
-        process = subprocess.Popen(
-            [binary, "-p", str(prefix), "-c", str(conf), "-e", str(log), "-g", "daemon off;"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            await wait_for_port(port, process, log)
-            yield Reference(process, port)
-        finally:
-            await stop_process(process, timeout=10)
-
-
-@contextlib.asynccontextmanager
-async def run_floor(targets: Sequence[Target]) -> AsyncIterator[Reference]:
-    """`tests/bench/floor.py` in its own process, serving the targets' bytes."""
-    with tempfile.TemporaryDirectory(prefix="bench-origin-floor-") as tmp:
-        root = Path(tmp)
-        manifest = root / "manifest.json"
-        manifest.write_text(json.dumps(write_bodies(root / "www", targets)))
-        port = free_port()
-        log = root / "floor.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tests.bench.floor", str(port), str(manifest)],
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            await wait_for_port(port, process, log)
-            yield Reference(process, port)
-        finally:
-            await stop_process(process, timeout=10)
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                stat = (entry / "stat").read_text()
-                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                    out.append(int(entry.name))
-    return out
-
-
-# -- wrk -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Load:
-    rps: float
-    p99: float  # seconds
-    requests: int
-    bad: int  # non-2xx/3xx responses + socket errors
-    server_cpu: float  # seconds, over the run
-    db_cpu: float | None
-    busy: float  # share of the whole machine, 0..1
-
-    def per_request(self, cpu: float | None) -> str:
-        if cpu is None or not self.requests:
-            return "-"
-        return f"{1e6 * cpu / self.requests:.0f} us"
-
-
-def _seconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
-
-
-def parse_wrk(out: str) -> tuple[float, float, int, int]:
-    """(req/s, p99 seconds, requests, bad responses + socket errors) from wrk's output."""
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _seconds(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    bad = 0
-    if found := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
-        bad += int(found.group(1))
-    if found := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    ):
-        bad += sum(int(n) for n in found.groups())
-    return rps, p99, requests, bad
-
-
-async def wrk(
-    binary: str,
-    script: Path,
-    url: str,
-    connections: int,
-    seconds: float,
-    tokens: Sequence[str],
-    server_cpu: Callable[[], float],
-) -> Load:
-    """`url` under load from a crowd (`CROWD_LUA`), `tokens` taken in turn."""
-    args = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    args += ["--timeout", "10s", "-s", str(script), url, "--", *tokens]
-    cpu0, db0, (busy0, total0) = server_cpu(), postgres_cpu(), machine_busy()
-    process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out = (await process.communicate())[0].decode(errors="replace")
-    cpu1, db1, (busy1, total1) = server_cpu(), postgres_cpu(), machine_busy()
-    if process.returncode != 0 or "Requests/sec" not in out:
-        raise RuntimeError(f"wrk failed ({process.returncode}):\n{out}")
-    rps, p99, requests, bad = parse_wrk(out)
-    db = db1 - db0 if db0 is not None and db1 is not None else None
-    busy = (busy1 - busy0) / max(1e-9, total1 - total0)
-    return Load(rps, p99, requests, bad, cpu1 - cpu0, db, busy)
-
-
 # -- the benchmark -------------------------------------------------------------------------
 
 
@@ -528,10 +281,11 @@ async def measure(
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-origin-")))
             script = tmp / "crowd.lua"
             script.write_text(CROWD_LUA)
-            floor = await stack.enter_async_context(run_floor(targets))
+            bodies = {target.url: target.body for target in targets}
+            floor = await stack.enter_async_context(run_floor(bodies))
             nginx = None
             if nginx_bin is not None:
-                nginx = await stack.enter_async_context(run_nginx(nginx_bin, targets))
+                nginx = await stack.enter_async_context(run_nginx(nginx_bin, bodies))
             for target in targets:
                 for count in connections:
                     load = functools.partial(
