@@ -60,9 +60,9 @@ _SLICE = 64 * 1024  # joiner input per step: a short turn on the event loop, pro
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
-    """A segment's bytes, and whether shared caches may keep it (an open playlist's,
-    fetched without a grant)."""
+class Media:
+    """A manifest's or a segment's bytes, and whether shared caches may keep them (an open
+    playlist's, fetched without a grant)."""
 
     body: Body
     public: bool
@@ -111,7 +111,7 @@ class PlaylistMedia:
 
     async def manifest(
         self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
-    ) -> Body:
+    ) -> Media:
         """The combined VOD playlist with absolute segment URIs; `play` counts one play."""
         state = await self._playable(principal, playlist_id)
         query = ""
@@ -128,7 +128,7 @@ class PlaylistMedia:
             state.rendered[(origin, query)] = body
         if play:
             self.played(playlist_id)
-        return body
+        return Media(body, public=not query)  # grants are the listener's
 
     def played(self, playlist_id: uuid.UUID) -> None:
         """US-5.2: one more play today (a `stream.m3u8` GET answered)."""
@@ -141,7 +141,7 @@ class PlaylistMedia:
         track_id: uuid.UUID,
         name: str,
         grant: str | None,
-    ) -> Segment:
+    ) -> Media:
         """One TS segment of a ready track of the playlist: with a valid grant whose user
         may still play the playlist, or for a caller who may play it."""
         track = self._tracks.get(track_id) or await self._tracks.load(
@@ -161,7 +161,7 @@ class PlaylistMedia:
                 body = await self._objects.get(f"{hls_prefix(track.external_key or '')}/{name}")
             except (ObjectNotFound, ValueError):
                 raise NotFound("Not found") from None
-        return Segment(body, public=public)
+        return Media(body, public=public)
 
     async def mp3(
         self, principal: Principal | None, playlist_id: uuid.UUID

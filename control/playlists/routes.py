@@ -136,9 +136,11 @@ async def playlist_m3u8(request: web.Request) -> web.Response:
     media = request.app[PLAYLIST_MEDIA]
     origin = public_origin(request)
     play = request.method == "GET"
-    body = await media.manifest(request.get(principal_key), playlist_id, origin, play=play)
-    # Revalidated on every load: it counts plays, and private playlists' grants expire.
-    return send_body(request, body, MANIFEST_CONTENT_TYPE, "no-cache")
+    manifest = await media.manifest(request.get(principal_key), playlist_id, origin, play=play)
+    # Revalidated on every load: it counts plays, and private playlists' grants expire; and
+    # those grants are the listener's, kept from shared caches.
+    cache = "no-cache" if manifest.public else "private, no-cache"
+    return send_body(request, manifest.body, MANIFEST_CONTENT_TYPE, cache)
 
 
 @api.get(

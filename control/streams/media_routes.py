@@ -34,14 +34,14 @@ api = Api()
 #: frozen one would keep players looping on stale segments).
 RELAY_DOWN = "Relay is down: the stream's source is offline"
 _MEDIA_ERRORS = (401, 403, 404, 429, 503)
-#: A live segment's bytes never change under its number: cached for a day; one opened by a
-#: grant (private or paid stream) by the player only. Indexed by "no grant".
+#: A live segment's bytes never change under its number: cached for a day; one of a private
+#: or paid stream (opened by a grant or a token) by the player only. Indexed by "open".
 _SEGMENT_HEADERS = {
-    anonymous: {
+    public: {
         "Content-Type": "video/mp2t",
-        "Cache-Control": f"{'public' if anonymous else 'private'}, max-age=86400, immutable",
+        "Cache-Control": f"{'public' if public else 'private'}, max-age=86400, immutable",
     }
-    for anonymous in (False, True)
+    for public in (False, True)
 }
 _PLAY_GRANT = (
     "Private and monetized streams: a `Bearer` token that passes the access rules, or the "
@@ -168,10 +168,12 @@ async def live_segment(request: web.Request) -> web.Response:
     grant = request.query.get("grant")
     if grant is not None:
         await request.app[STREAMS].segment_access(stream_id, grant)
-        relay = _relay(request.app, stream_id)
+        relay, public = _relay(request.app, stream_id), False
     else:
-        _, relay = await _live_relay(request, stream_id)
+        row, relay = await _live_relay(request, stream_id)
+        # Not "no grant": a private stream's segment fetched with a token is the user's too.
+        public = is_open(row)
     entry = relay.hls.window.get(int(request.match_info["seq"]))
     if entry is None:
         raise NotFound("Segment is no longer available")
-    return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[grant is None])
+    return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[public])
