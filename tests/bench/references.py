@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests import nginx
 from tests.bench.harness import (
     ROOT,
     cpu_seconds,
@@ -54,57 +55,40 @@ end
 # -- tools ---------------------------------------------------------------------------------
 
 
-def _which(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
-
-
 def ensure_tools() -> tuple[str | None, str | None, list[str]]:
     """(wrk, nginx, notes): installed with apt-get when absent and we are root."""
     notes: list[str] = []
-    wrk, nginx = _which("wrk"), _which("nginx")
-    if (wrk and nginx) or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return wrk, nginx, notes
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> bool:
-        done = subprocess.run(["apt-get", *args], env=env, capture_output=True, check=False)
-        return done.returncode == 0
-
-    apt("update", "-q")
-    wanted = [name for name, path in (("wrk", wrk), ("nginx-light", nginx)) if not path]
-    if not apt("install", "-y", "-q", *wanted) and "nginx-light" in wanted:
-        apt("install", "-y", "-q", *[w if w != "nginx-light" else "nginx" for w in wanted])
-    notes.append(f"installed with apt-get: {', '.join(wanted)}")
-    return _which("wrk"), _which("nginx"), notes
+    wrk = shutil.which("wrk")
+    if wrk is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for args in (["update", "-q"], ["install", "-y", "-q", "wrk"]):
+            subprocess.run(["apt-get", *args], env=env, capture_output=True, check=False)
+        wrk = shutil.which("wrk")
+        notes.append("installed wrk with apt-get")
+    binary = nginx.find_nginx()
+    if binary is None:
+        binary = nginx.install_nginx()
+        notes.append("installed nginx with apt-get")
+    return wrk, binary, notes
 
 
 # -- nginx ---------------------------------------------------------------------------------
 
-NGINX_CONF = """\
-{user}worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000000;
-    keepalive_timeout 65;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    types {{
-        application/vnd.apple.mpegurl m3u8;
-        video/mp2t ts;
-    }}
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{port};
-        root {prefix}/www;
-    }}
+#: The body of nginx's `http {}` block (`tests.nginx.MAIN_CONF` around it).
+NGINX_HTTP = """\
+access_log off;
+sendfile on;
+tcp_nopush on;
+keepalive_requests 100000000;
+keepalive_timeout 65;
+types {{
+    application/vnd.apple.mpegurl m3u8;
+    video/mp2t ts;
+}}
+default_type application/octet-stream;
+server {{
+    listen 127.0.0.1:{port};
+    root {root};
 }}
 """
 
@@ -148,24 +132,11 @@ def write_bodies(root: Path, bodies: Mapping[str, bytes]) -> dict[str, list[str]
 async def run_nginx(binary: str, bodies: Mapping[str, bytes]) -> AsyncIterator[Reference]:
     with tempfile.TemporaryDirectory(prefix="bench-origin-nginx-") as tmp:
         prefix = Path(tmp)
-        (prefix / "tmp").mkdir()
         write_bodies(prefix / "www", bodies)
         port = free_port()
-        user = "user root;\n" if os.geteuid() == 0 else ""  # the temp dir is 0700
-        conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, prefix=prefix, port=port))
-        log = prefix / "error.log"
-        process = subprocess.Popen(
-            [binary, "-p", str(prefix), "-c", str(conf), "-e", str(log), "-g", "daemon off;"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            await wait_for_port(port, process, log)
+        http = NGINX_HTTP.format(port=port, root=prefix / "www")
+        async with nginx.run_nginx(binary, prefix, http, port) as process:
             yield Reference(process, port)
-        finally:
-            await stop_process(process, timeout=10)
 
 
 @contextlib.asynccontextmanager
