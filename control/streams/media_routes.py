@@ -15,7 +15,7 @@ import uuid
 from aiohttp import web
 
 from control.access import is_open
-from control.api import Api, path_uuid, public_origin
+from control.api import Api, path_uuid
 from control.bodies import send_body
 from control.envelope import ENVELOPE
 from control.mediacache import Body
@@ -134,16 +134,15 @@ async def live_m3u8(request: web.Request) -> web.Response:
     if not len(hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
     relay.note_hls_client(request.remote, request.headers.get("User-Agent", ""))
-    # Absolute segment URLs (a CDN or player may resolve relative ones against another
-    # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
-    origin = public_origin(request)
+    # Segment URIs relative to the playlist (RFC 8216 §4.1): a player resolves them
+    # against the URL it fetched, so they hold behind an ingress, a CDN or a redirect to
+    # the stream's owner, whatever MEDIASERVER_PUBLIC_URL says.
     query = "" if public else request.app[GRANTS].segment_query(row)
-    key = (hls.window.next_sequence, origin, query)
+    key = (hls.window.next_sequence, query)
     rendered = hls.rendered
     if rendered is None or rendered[0] != key:
-        # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
-        base = f"{origin}/v1/streams/{row.stream_id}/hls"
-        playlist = hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
+        # Rebuilt only when a segment is appended (or the grant differs), not per poll.
+        playlist = hls.playlist(lambda seq: f"hls/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
         rendered = hls.rendered = (key, body)
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
