@@ -54,7 +54,9 @@ ENVIRONMENT: dict[str, str] = {
     "RELAY_HEARTBEAT_SECONDS": "relay_heartbeat_seconds",
     "MEDIASERVER_DEMO": "demo",
     "NODE_NAME": "node_name",
-    "CLUSTER_SERVICE": "cluster_service",
+    "MEDIASERVER_INTERNAL_URL": "internal_url",
+    "CLUSTER_LEASE_SECONDS": "cluster_lease_seconds",
+    "RELAY_CONNECT_WAIT_SECONDS": "relay_connect_wait_seconds",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
     "LOG_LEVEL": "log_level",
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
@@ -133,8 +135,18 @@ class Settings(BaseModel):
     relay_heartbeat_seconds: float = Field(30.0, ge=0.1, le=300)
     #: Also run the built-in demo source and register it (`serve --demo`).
     demo: bool = False
+    #: This node's name in the cluster (the pod name under the chart).
     node_name: str = Field(default_factory=socket.gethostname, min_length=1)
-    cluster_service: str | None = None
+    #: How the other nodes reach this one (default: http://<host>:<port>); announced with
+    #: the public URL, to which listeners are redirected.
+    internal_url: str | None = None
+    #: With REDIS_URL: a node that stops renewing (crash) loses its membership and its
+    #: streams' leases after this long; renewed every third of it. A crashed node's
+    #: streams are audible again from another node within about 1.5 times this.
+    cluster_lease_seconds: float = Field(5.0, ge=1.0, le=60.0)
+    #: A listener who arrives while the stream's relay is connecting (just registered,
+    #: being taken over) is held this long before being refused.
+    relay_connect_wait_seconds: float = Field(5.0, ge=0.0, le=60.0)
     cors_allow_origins: tuple[str, ...] = ("*",)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     trust_forwarded_for: bool = False
@@ -184,7 +196,7 @@ class Settings(BaseModel):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "internal_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -217,6 +229,11 @@ class Settings(BaseModel):
     def base_url(self) -> str:
         """Base of every absolute URL the node hands out."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def peer_url(self) -> str:
+        """How the other nodes of a cluster reach this one."""
+        return self.internal_url or f"http://{self.host}:{self.port}"
 
     @property
     def effective_storage_url(self) -> str:

@@ -13,6 +13,7 @@ run one way: `app` → `wiring` → the services."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -49,9 +50,18 @@ from control.uploads.service import UPLOADS, UploadsService
 from control.urlguard import UrlGuard
 from control.users.service import USERS, UsersService
 from mediaserver.clock import Clock
+from mediaserver.cluster import (
+    CLUSTER,
+    ClusterCollector,
+    LocalCluster,
+    Member,
+    RedisCluster,
+    RedisPositions,
+)
 from mediaserver.config import SETTINGS
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
+from mediaserver.metrics import METRICS
 from mediaserver.storage import ObjectStore
 from relay.manager import RELAYS
 from relay.status import RelayControl
@@ -71,6 +81,8 @@ STREAM_KEYS = web.AppKey("stream_keys", SecretBox)
 #: What the streams service drives: the node's relay manager, or a test's stand-in.
 RELAY_CONTROL = web.AppKey("relay_control", RelayControl)
 
+log = logging.getLogger(__name__)
+
 
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     """`LIMITER`: shared by every node through Redis when there is one, else in memory.
@@ -85,6 +97,12 @@ async def health(app: web.Application) -> AsyncIterator[None]:
     """`HEALTH`: reports on the three connections."""
     app[HEALTH] = HealthService(app[POOL], app[REDIS], store=app[STORE])
     yield
+
+
+async def draining(app: web.Application) -> None:
+    """aiohttp `on_shutdown`: from now on `/readyz` answers 503."""
+    if HEALTH in app:
+        app[HEALTH].draining = True
 
 
 async def accounts(app: web.Application) -> AsyncIterator[None]:
@@ -212,14 +230,59 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
     await probe.close()  # after the relays (next) have stopped
 
 
-async def relays(app: web.Application) -> AsyncIterator[None]:
-    """The node's own relay manager (absent when a test injects a stand-in): starts a relay
-    per enabled stream, and stops them all before the probe and Redis close."""
-    manager = app[RELAYS]
-    manager.attach(app[STREAMS], app[SETTINGS].node_name)
-    await manager.start_all(await app[STREAMS].enabled_sources())
+async def cluster(app: web.Application) -> AsyncIterator[None]:
+    """`CLUSTER` and `RELAY_CONTROL` (before the streams service, which drives the relays
+    through it): with Redis, this node's part in the cluster, which decides the streams it
+    relays; without, the node alone relays every stream. Only with the node's own relay
+    manager (a test that injects a stand-in has neither)."""
+    settings, redis, manager = app[SETTINGS], app[REDIS], app[RELAYS]
+    wait = settings.relay_connect_wait_seconds
+    if redis is None:
+        log.info("no REDIS_URL: this node runs alone and relays every enabled stream")
+        app[CLUSTER] = LocalCluster(settings.node_name, manager, wait)
+        app[RELAY_CONTROL] = manager
+        yield
+        return
+    if settings.public_url is None:
+        log.warning(
+            "clustered without MEDIASERVER_PUBLIC_URL: listeners redirected to this node "
+            "get %s, which only works where that address is reachable",
+            settings.base_url,
+        )
+    manager.positions = RedisPositions(redis)
+    me = Member(settings.node_name, settings.peer_url, settings.base_url)
+    node = RedisCluster(
+        redis, manager, me, lease_seconds=settings.cluster_lease_seconds, wait_seconds=wait
+    )
+    app[CLUSTER] = app[RELAY_CONTROL] = node
+    collector = ClusterCollector(node)
+    app[METRICS].registry.register(collector)
     yield
+    app[METRICS].registry.unregister(collector)
+
+
+async def relays(app: web.Application) -> AsyncIterator[None]:
+    """The node's own relay manager (absent when a test injects a stand-in): starts the
+    relays of the streams this node relays, and stops them all before the probe and Redis
+    close (leaving the cluster first, so other nodes take them over)."""
+    manager, node = app[RELAYS], app[CLUSTER]
+    manager.attach(app[STREAMS], app[SETTINGS].node_name)
+    if isinstance(node, RedisCluster):
+        await node.start(app[STREAMS])
+    else:
+        await manager.start_all(await app[STREAMS].enabled_sources())
+    yield
+    if isinstance(node, RedisCluster):
+        await node.close()
     await manager.close()
+
+
+async def leave_cluster(app: web.Application) -> None:
+    """aiohttp `on_shutdown` (SIGTERM), before the MP3 responses are ended: hand this
+    node's streams over, so the listeners who reconnect find them on another node."""
+    node = app.get(CLUSTER)
+    if isinstance(node, RedisCluster):
+        await node.leave()
 
 
 async def job_workers(app: web.Application) -> AsyncIterator[None]:
