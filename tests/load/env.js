@@ -36,3 +36,19 @@ export function userAgent(kind) {
   const session = Math.random().toString(36).slice(2, 10);
   return `mediaserver-k6-${kind}/${__VU}-${session}`;
 }
+
+// The listener scripts' scenario: VUS listeners (100) joining over RAMP (30s), then all of
+// them for DURATION (5m). `stop` is how long the last iterations may run on (a poll, a listen).
+export function listenersJoining(stop) {
+  const vus = number("VUS", 100);
+  return {
+    executor: "ramping-vus",
+    startVUs: 0,
+    stages: [
+      { duration: __ENV.RAMP || "30s", target: vus },
+      { duration: __ENV.DURATION || "5m", target: vus },
+    ],
+    gracefulRampDown: stop,
+    gracefulStop: stop,
+  };
+}

@@ -20,30 +20,19 @@
 import http from "k6/http";
 import { check, sleep } from "k6";
 import { Counter, Rate } from "k6/metrics";
-import { BASE_URL, number, required, under, userAgent } from "./env.js";
+import { BASE_URL, listenersJoining, required, under, userAgent } from "./env.js";
 import { parsePlaylist } from "./m3u8.js";
 
 const LIVE_HINT = "<uuid of a live stream>, or -e HLS_URL=<a media playlist's URL>";
 const PLAYLIST_URL =
   __ENV.HLS_URL ||
   `${BASE_URL}/v1/streams/${required("STREAM_ID", LIVE_HINT)}/live.m3u8`;
-const VUS = number("VUS", 100);
 const START_SEGMENTS = 3; // §6.3.3: start no less than three target durations from the end
 const MPEG_TS_SYNC = 0x47;
 
 export const options = {
-  scenarios: {
-    listeners: {
-      executor: "ramping-vus",
-      startVUs: 0,
-      stages: [
-        { duration: __ENV.RAMP || "30s", target: VUS },
-        { duration: __ENV.DURATION || "5m", target: VUS },
-      ],
-      gracefulRampDown: "15s",
-      gracefulStop: "15s", // a poll and its wait: at most one target duration (≤ 10 s)
-    },
-  },
+  // The last iterations may run on for a poll and its wait: at most a target duration (≤ 10 s).
+  scenarios: { listeners: listenersJoining("15s") },
   thresholds: {
     hls_failures: ["rate<0.01"],
     hls_segments: ["count>0"],

@@ -21,30 +21,18 @@
 import http from "k6/http";
 import { check } from "k6";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { BASE_URL, number, required, under, userAgent } from "./env.js";
+import { BASE_URL, listenersJoining, number, required, under, userAgent } from "./env.js";
 
 const STREAM_ID = __ENV.MP3_URL
   ? __ENV.STREAM_ID
   : required("STREAM_ID", "<uuid of a live stream>, or -e MP3_URL=<its live.mp3 URL>");
 const MP3_URL = __ENV.MP3_URL || `${BASE_URL}/v1/streams/${STREAM_ID}/live.mp3`;
-const VUS = number("VUS", 100);
 const LISTEN_SECONDS = number("LISTEN_SECONDS", 30);
 const MIN_SHARE = number("MIN_SHARE", 0.95);
 const REQUEST_TIMEOUT = 1050; // k6's error_code for a request that hit its timeout
 
 export const options = {
-  scenarios: {
-    listeners: {
-      executor: "ramping-vus",
-      startVUs: 0,
-      stages: [
-        { duration: __ENV.RAMP || "30s", target: VUS },
-        { duration: __ENV.DURATION || "5m", target: VUS },
-      ],
-      gracefulRampDown: `${LISTEN_SECONDS + 5}s`,
-      gracefulStop: `${LISTEN_SECONDS + 5}s`, // let the last listens run their course
-    },
-  },
+  scenarios: { listeners: listenersJoining(`${LISTEN_SECONDS + 5}s`) }, // last listens end
   thresholds: {
     mp3_failures: ["rate<0.01"],
     mp3_bytes: ["count>0"],
