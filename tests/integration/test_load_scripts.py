@@ -26,8 +26,9 @@ from tests.uploads import ready_upload
 
 LOAD = Path(__file__).parents[1] / "load"
 HLS_VUS, MP3_VUS = 4, 3
-# k6 and the node share this machine's two cores with the test run: latency thresholds
-# are checked at ten times their targets here (the scripts' own figures hold elsewhere).
+# Four k6 processes starting at once share two cores with the node (and the rest of the
+# machine): status p99 was 88 ms in one run against its 20 ms target, so latency thresholds
+# are checked at ten times their targets here; error thresholds stay as they are.
 LATENCY_SCALE = 10
 
 
