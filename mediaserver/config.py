@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -58,6 +59,7 @@ ENVIRONMENT: dict[str, str] = {
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
     "LOG_LEVEL": "log_level",
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
+    "TRUSTED_PROXIES": "trusted_proxies",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
@@ -137,7 +139,12 @@ class Settings(BaseModel):
     cluster_service: str | None = None
     cors_allow_origins: tuple[str, ...] = ("*",)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Take the client's address from `X-Forwarded-For`, read right to left through
+    #: `trusted_proxies` (control/forwarded.py); off: the TCP peer's address.
     trust_forwarded_for: bool = False
+    #: The reverse proxies (CIDRs) whose `X-Forwarded-For` entries are believed when
+    #: `trust_forwarded_for` is on; empty: the private and loopback ranges.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     max_json_body_bytes: int = Field(1 << 20, ge=1024)
     #: "fast" lowers argon2 cost; only for test suites that register many users.
     password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
@@ -207,6 +214,20 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(
+                ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} (expected CIDRs such as 10.0.0.0/8, comma-separated)"
+            ) from None
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import StubVerifier
+from control.forwarded import CLIENT_ADDRESS
 from control.health import HEALTH, HealthService
 from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
@@ -93,6 +94,7 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
+    app[CLIENT_ADDRESS] = throttle.client_address
     refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
     app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
     app[ACCOUNTS] = AccountGate(pool)
