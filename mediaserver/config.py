@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -55,11 +56,13 @@ ENVIRONMENT: dict[str, str] = {
     "MEDIASERVER_DEMO": "demo",
     "NODE_NAME": "node_name",
     "MEDIASERVER_INTERNAL_URL": "internal_url",
+    "MEDIASERVER_NODE_URL": "node_url",
     "CLUSTER_LEASE_SECONDS": "cluster_lease_seconds",
     "RELAY_CONNECT_WAIT_SECONDS": "relay_connect_wait_seconds",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
     "LOG_LEVEL": "log_level",
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
+    "TRUSTED_PROXIES": "trusted_proxies",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
@@ -140,6 +143,10 @@ class Settings(BaseModel):
     #: How the other nodes reach this one (default: http://<host>:<port>); announced with
     #: the public URL, to which listeners are redirected.
     internal_url: str | None = None
+    #: This node's own public URL, where listeners of the streams it relays are redirected
+    #: in a cluster (default: MEDIASERVER_PUBLIC_URL). Links the node hands out (play URLs,
+    #: feeds, enclosures) keep MEDIASERVER_PUBLIC_URL, the site's, so they outlive any node.
+    node_url: str | None = None
     #: With REDIS_URL: a node that stops renewing (crash) loses its membership and its
     #: streams' leases after this long; renewed every third of it. A crashed node's
     #: streams are audible again from another node within about 1.5 times this.
@@ -149,7 +156,12 @@ class Settings(BaseModel):
     relay_connect_wait_seconds: float = Field(5.0, ge=0.0, le=60.0)
     cors_allow_origins: tuple[str, ...] = ("*",)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Take the client's address from `X-Forwarded-For`, read right to left through
+    #: `trusted_proxies` (control/forwarded.py); off: the TCP peer's address.
     trust_forwarded_for: bool = False
+    #: The reverse proxies (CIDRs) whose `X-Forwarded-For` entries are believed when
+    #: `trust_forwarded_for` is on; empty: the private and loopback ranges.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     max_json_body_bytes: int = Field(1 << 20, ge=1024)
     #: "fast" lowers argon2 cost; only for test suites that register many users.
     password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
@@ -196,7 +208,7 @@ class Settings(BaseModel):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
-    @field_validator("public_url", "internal_url")
+    @field_validator("public_url", "internal_url", "node_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -219,6 +231,20 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(
+                ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} (expected CIDRs such as 10.0.0.0/8, comma-separated)"
+            ) from None
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import StubVerifier
+from control.forwarded import CLIENT_ADDRESS
 from control.health import HEALTH, HealthService
 from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
@@ -111,6 +112,7 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
+    app[CLIENT_ADDRESS] = throttle.client_address
     refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
     app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
     app[ACCOUNTS] = AccountGate(pool)
@@ -243,14 +245,15 @@ async def cluster(app: web.Application) -> AsyncIterator[None]:
         app[RELAY_CONTROL] = manager
         yield
         return
-    if settings.public_url is None:
+    node_url = settings.node_url or settings.base_url
+    if settings.node_url is None:
         log.warning(
-            "clustered without MEDIASERVER_PUBLIC_URL: listeners redirected to this node "
-            "get %s, which only works where that address is reachable",
-            settings.base_url,
+            "clustered without MEDIASERVER_NODE_URL: listeners redirected to this node "
+            "get %s, which only works where that address reaches this very node",
+            node_url,
         )
     manager.positions = RedisPositions(redis)
-    me = Member(settings.node_name, settings.peer_url, settings.base_url)
+    me = Member(settings.node_name, settings.peer_url, node_url)
     node = RedisCluster(
         redis, manager, me, lease_seconds=settings.cluster_lease_seconds, wait_seconds=wait
     )

@@ -18,6 +18,7 @@ from control.access import is_open
 from control.api import Api, path_uuid
 from control.bodies import send_body
 from control.envelope import ENVELOPE
+from control.forwarded import CLIENT_ADDRESS
 from control.mediacache import Body
 from control.security import principal_key
 from control.streams.grants import GRANTS
@@ -162,7 +163,9 @@ async def live_m3u8(request: web.Request) -> web.Response:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
-    relay.note_hls_client(request.remote, request.headers.get("User-Agent", ""))
+    # Players are told apart by address and User-Agent: behind an ingress, the listener's.
+    client = request.app[CLIENT_ADDRESS](request)
+    relay.note_hls_client(client, request.headers.get("User-Agent", ""))
     # Segment URIs relative to the playlist (RFC 8216 §4.1): a player resolves them
     # against the URL it fetched, so they hold behind an ingress, a CDN or a redirect to
     # the stream's owner, whatever MEDIASERVER_PUBLIC_URL says.
