@@ -31,6 +31,8 @@ class HealthService:
         self._redis = redis
         self._timeout = timeout
         self._store = store
+        #: Set on SIGTERM: the node finishes what it serves and takes nothing new.
+        self.draining = False
 
     async def failing(self) -> list[str]:
         """Names of the components that did not answer; empty when all is well."""
@@ -50,6 +52,20 @@ class HealthService:
                 )
                 failing.append(name)
         return failing
+
+    async def ready(self) -> str | None:
+        """Why this node cannot take listeners now (None: it can). Only what is its own:
+        shutting down, or its database unreachable. A Redis or object-store blip affects
+        every node alike, and MP3 fan-out needs neither, so it does not take the node out
+        of its Service (`failing` still reports it)."""
+        if self.draining:
+            return "shutting down"
+        try:
+            await asyncio.wait_for(self._database(), self._timeout)
+        except Exception as exc:  # any failure means "not ready"; logged
+            log.warning("readiness check failed", extra={"reason": repr(exc)})
+            return "database unreachable"
+        return None
 
     async def _database(self) -> None:
         async with self._pool.acquire(timeout=self._timeout) as conn:

@@ -11,6 +11,7 @@ from control.api import Api
 from control.envelope import Envelope
 from control.health import HEALTH
 from control.openapi import OPENAPI
+from mediaserver.cluster import CLUSTER, RedisCluster
 from mediaserver.errors import NotFound
 from mediaserver.metrics import CONTENT_TYPE, METRICS
 
@@ -46,6 +47,34 @@ async def health(request: web.Request) -> web.Response:
         }
         return web.json_response(body, status=503)
     return web.json_response({"status": "ok"})
+
+
+@api.get(
+    "/readyz",
+    summary="Readiness: 200 while this node can take listeners",
+    description="503 once the node is shutting down (SIGTERM) or cannot reach its "
+    "database. A Redis or object-store outage does not make it unready (every node would "
+    "leave the Service at once, and MP3 fan-out needs neither); `/v1/health` reports those. "
+    "The body names the node and, in a cluster, the members it sees and the streams it relays.",
+    tag="system",
+    auth="none",
+    rate=None,
+    errors=(503,),
+)
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    reason = await app[HEALTH].ready()
+    node = app.get(CLUSTER)
+    body: dict[str, object] = {"status": "ready" if reason is None else "unavailable"}
+    if node is not None:
+        body["node"] = node.node_name
+    if isinstance(node, RedisCluster):
+        body["members"] = [member.name for member in node.members]
+        body["streams_owned"] = node.owned
+    if reason is not None:
+        body |= {"error": f"Not ready: {reason}", "code": 503}
+        return web.json_response(body, status=503)
+    return web.json_response(body)
 
 
 @api.get(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from control.forwarded import ClientAddress
 from control.ratelimit import MemoryRateLimiter, RateLimiter
 from control.security import Principal
 from mediaserver.config import Settings
@@ -31,16 +32,6 @@ LEASE_SECONDS = 10.0
 MAX_LEASES = 100_000
 
 
-def client_ip(request: web.Request, trust_forwarded_for: bool) -> str:
-    """The caller's address; `X-Forwarded-For` only counts behind a trusted proxy."""
-    if trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.remote or "unknown"
-
-
 class Throttle:
     """Rate-limit decisions; raises `RateLimited` (429 with `Retry-After`)."""
 
@@ -49,6 +40,8 @@ class Throttle:
         self._settings = settings
         #: False when `RATE_LIMIT_ENABLED=false`: callers may skip `check_route` then.
         self.enabled = settings.rate_limit_enabled
+        #: Whose address a per-IP limit counts (behind trusted proxies: the client's).
+        self.client_address = ClientAddress.of(settings)
         self._warned_at = -WARN_EVERY_SECONDS
         #: Counts on this node alone while the shared limiter is unreachable.
         self._fallback = MemoryRateLimiter()
@@ -85,7 +78,7 @@ class Throttle:
         return self._spend(self._bucket(request, op.rate, None))
 
     def _bucket(self, request: web.Request, rate: RateClass, principal: Principal | None) -> str:
-        ip = client_ip(request, self._settings.trust_forwarded_for)
+        ip = self.client_address(request)
         per_user = principal is not None and rate in ("metadata", "write")
         who = f"user:{principal.user_id}" if per_user and principal else f"ip:{ip}"
         return f"{rate}:{who}"

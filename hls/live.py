@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypedDict
@@ -66,6 +66,21 @@ class _AdSignals(TypedDict, total=False):
     dateranges: tuple[DateRange, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class HlsPosition:
+    """Where a stream's live playlist stands, so that another run (on this node or on the
+    node that takes the stream over) carries it on: the next media sequence number, and
+    the discontinuities up to there (the next run's EXT-X-DISCONTINUITY-SEQUENCE)."""
+
+    next_sequence: int
+    discontinuities: int
+
+
+#: Told the position a segment takes the playlist to, awaited before the segment is
+#: published (so a number is recorded as used before any client can see it).
+PositionSink = Callable[[HlsPosition], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class LiveStats:
     segments: int = 0
@@ -84,14 +99,28 @@ class LiveHls:
         *,
         window_size: int = 6,
         max_pending: int = 3,
+        resume: HlsPosition | None = None,
+        on_position: PositionSink | None = None,
+        first_segment_seconds: float | None = None,
     ) -> None:
+        """`resume`: carry on the playlist of an earlier run (this stream's previous owner)
+        instead of starting from the clock; `on_position` is told of each segment before it
+        is published. `first_segment_seconds`: close the run's first segment early, so a
+        player that kept polling through a takeover gets audio sooner."""
         self.target_duration = target_duration
-        # Numbers above every earlier run's (the origin routes cache segment URLs as
-        # immutable), the discontinuity count rising with them: `sequence_origin`.
-        origin = sequence_origin(clock())
+        if resume is None:
+            # Numbers above every earlier run's (the origin routes cache segment URLs as
+            # immutable), the discontinuity count rising with them: `sequence_origin`.
+            origin = sequence_origin(clock())
+            resume = HlsPosition(origin, origin)
         self.window = SegmentWindow(
-            target_duration, window_size, first_sequence=origin, discontinuity_sequence=origin
+            target_duration,
+            window_size,
+            first_sequence=resume.next_sequence,
+            discontinuity_sequence=resume.discontinuities,
         )
+        self._on_position = on_position
+        self._segment_limit = float(first_segment_seconds or target_duration)
         self.stats = LiveStats()
         self._ad_markers: tuple[AdMarker, ...] = ()
         self._breaks = AdBreaks()
@@ -141,7 +170,7 @@ class LiveHls:
                     self._discontinuity = True
                 self._format = audio_format
             self._cut_for_ads(frame.duration)
-            if self._frames and self._duration + frame.duration > self.target_duration:
+            if self._frames and self._duration + frame.duration > self._segment_limit:
                 self._close()
             if not self._frames:
                 self._started = self._timeline or self._clock()
@@ -149,7 +178,7 @@ class LiveHls:
             self._duration += frame.duration
             self._frame_duration = frame.duration
             self._position += frame.duration
-        if self._frames and self._duration + self._frame_duration > self.target_duration:
+        if self._frames and self._duration + self._frame_duration > self._segment_limit:
             self._close()  # full: publish now rather than when the next frame arrives
 
     def on_title(self, title: str | None) -> None:
@@ -174,6 +203,7 @@ class LiveHls:
         cut.cue, self._cue = self._cue, None
         self._timeline = self._started + timedelta(seconds=self._duration)
         self._frames, self._duration, self._discontinuity = [], 0.0, False
+        self._segment_limit = float(self.target_duration)
         if self._queue.full():
             dropped = self._queue.get_nowait()  # the oldest waiting cut: the mux fell behind
             cut.cue = merge_cues(dropped.cue, cut.cue)
@@ -198,7 +228,23 @@ class LiveHls:
                 self._lost_cue = merge_cues(self._lost_cue, cut.cue)
                 continue
             self.stats.mux_seconds += time.perf_counter() - started
+            if self._on_position is not None:
+                await self._record_position(cut.discontinuity)
             self._publish(cut, payload)
+
+    async def _record_position(self, discontinuity: bool) -> None:
+        """Tell `on_position` where the segment about to be published takes the playlist.
+        A sink that fails or hangs does not hold the audio back: the segment is published
+        after at most a second (a takeover then starts numbering from the clock)."""
+        assert self._on_position is not None
+        window = self.window
+        marked = sum(entry.segment.discontinuity for entry in window.entries) + discontinuity
+        position = HlsPosition(window.next_sequence + 1, window.discontinuity_sequence + marked)
+        try:
+            async with asyncio.timeout(1.0):
+                await self._on_position(position)
+        except Exception:  # logged; the live stream goes on
+            log.warning("could not record the live playlist's position", exc_info=True)
 
     def _segmenter_for(self, audio_format: AudioFormat) -> TsSegmenter:
         """The segmenter for this format; a new one on a change, starting at the old one's

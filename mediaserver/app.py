@@ -29,7 +29,6 @@ from control.security import TokenCodec
 from control.streams.grants import GRANTS, StreamGrants
 from control.throttle import Throttle
 from mediaserver.clock import Clock, utcnow
-from mediaserver.cluster import Cluster
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.db import create_pool, start_embedded
@@ -50,9 +49,12 @@ from mediaserver.wiring import (
     STREAM_KEYS,
     accounts,
     analytics,
+    cluster,
+    draining,
     health,
     job_queue,
     job_workers,
+    leave_cluster,
     playlists,
     podcasts,
     rate_limiter,
@@ -130,19 +132,20 @@ def build_app(
     )
     manager = None
     if relay is None:
-        manager = relay = RelayManager(
-            relay_options(settings), clock, owns=Cluster(settings.node_name).owns
-        )
+        manager = RelayManager(relay_options(settings), clock)
         app[RELAYS] = manager
         metrics.registry.register(RelayCollector(manager))
-    app[RELAY_CONTROL] = relay
+    else:
+        app[RELAY_CONTROL] = relay
 
     # Started in this order, closed in reverse: each area after what it is built on.
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
-    app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists, streams))
+    app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists))
+    app.cleanup_ctx.extend((streams,) if manager is None else (cluster, streams, relays))
+    app.on_shutdown.append(draining)  # SIGTERM: /readyz says so to keep-alive probes
     if manager is not None:
-        app.cleanup_ctx.append(relays)
-        app.on_shutdown.append(manager.on_shutdown)  # SIGTERM: end the MP3 responses first
+        app.on_shutdown.append(leave_cluster)  # SIGTERM: hand the streams over first,
+        app.on_shutdown.append(manager.on_shutdown)  # then end the MP3 responses
     app.cleanup_ctx.append(job_workers)
     if settings.demo and manager is not None:
         app.cleanup_ctx.append(demo_context)

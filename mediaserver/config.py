@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -54,10 +55,14 @@ ENVIRONMENT: dict[str, str] = {
     "RELAY_HEARTBEAT_SECONDS": "relay_heartbeat_seconds",
     "MEDIASERVER_DEMO": "demo",
     "NODE_NAME": "node_name",
-    "CLUSTER_SERVICE": "cluster_service",
+    "MEDIASERVER_INTERNAL_URL": "internal_url",
+    "MEDIASERVER_NODE_URL": "node_url",
+    "CLUSTER_LEASE_SECONDS": "cluster_lease_seconds",
+    "RELAY_CONNECT_WAIT_SECONDS": "relay_connect_wait_seconds",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
     "LOG_LEVEL": "log_level",
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
+    "TRUSTED_PROXIES": "trusted_proxies",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
@@ -133,11 +138,30 @@ class Settings(BaseModel):
     relay_heartbeat_seconds: float = Field(30.0, ge=0.1, le=300)
     #: Also run the built-in demo source and register it (`serve --demo`).
     demo: bool = False
+    #: This node's name in the cluster (the pod name under the chart).
     node_name: str = Field(default_factory=socket.gethostname, min_length=1)
-    cluster_service: str | None = None
+    #: How the other nodes reach this one (default: http://<host>:<port>); announced with
+    #: the public URL, to which listeners are redirected.
+    internal_url: str | None = None
+    #: This node's own public URL, where listeners of the streams it relays are redirected
+    #: in a cluster (default: MEDIASERVER_PUBLIC_URL). Links the node hands out (play URLs,
+    #: feeds, enclosures) keep MEDIASERVER_PUBLIC_URL, the site's, so they outlive any node.
+    node_url: str | None = None
+    #: With REDIS_URL: a node that stops renewing (crash) loses its membership and its
+    #: streams' leases after this long; renewed every third of it. A crashed node's
+    #: streams are audible again from another node within about 1.5 times this.
+    cluster_lease_seconds: float = Field(5.0, ge=1.0, le=60.0)
+    #: A listener who arrives while the stream's relay is connecting (just registered,
+    #: being taken over) is held this long before being refused.
+    relay_connect_wait_seconds: float = Field(5.0, ge=0.0, le=60.0)
     cors_allow_origins: tuple[str, ...] = ("*",)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Take the client's address from `X-Forwarded-For`, read right to left through
+    #: `trusted_proxies` (control/forwarded.py); off: the TCP peer's address.
     trust_forwarded_for: bool = False
+    #: The reverse proxies (CIDRs) whose `X-Forwarded-For` entries are believed when
+    #: `trust_forwarded_for` is on; empty: the private and loopback ranges.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     max_json_body_bytes: int = Field(1 << 20, ge=1024)
     #: "fast" lowers argon2 cost; only for test suites that register many users.
     password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
@@ -184,7 +208,7 @@ class Settings(BaseModel):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "internal_url", "node_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -208,6 +232,20 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(
+                ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} (expected CIDRs such as 10.0.0.0/8, comma-separated)"
+            ) from None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -217,6 +255,11 @@ class Settings(BaseModel):
     def base_url(self) -> str:
         """Base of every absolute URL the node hands out."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def peer_url(self) -> str:
+        """How the other nodes of a cluster reach this one."""
+        return self.internal_url or f"http://{self.host}:{self.port}"
 
     @property
     def effective_storage_url(self) -> str:

@@ -13,6 +13,7 @@ run one way: `app` → `wiring` → the services."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import StubVerifier
+from control.forwarded import CLIENT_ADDRESS
 from control.health import HEALTH, HealthService
 from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
@@ -49,9 +51,18 @@ from control.uploads.service import UPLOADS, UploadsService
 from control.urlguard import UrlGuard
 from control.users.service import USERS, UsersService
 from mediaserver.clock import Clock
+from mediaserver.cluster import (
+    CLUSTER,
+    ClusterCollector,
+    LocalCluster,
+    Member,
+    RedisCluster,
+    RedisPositions,
+)
 from mediaserver.config import SETTINGS
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
+from mediaserver.metrics import METRICS
 from mediaserver.storage import ObjectStore
 from relay.manager import RELAYS
 from relay.status import RelayControl
@@ -71,6 +82,8 @@ STREAM_KEYS = web.AppKey("stream_keys", SecretBox)
 #: What the streams service drives: the node's relay manager, or a test's stand-in.
 RELAY_CONTROL = web.AppKey("relay_control", RelayControl)
 
+log = logging.getLogger(__name__)
+
 
 async def rate_limiter(app: web.Application) -> AsyncIterator[None]:
     """`LIMITER`: shared by every node through Redis when there is one, else in memory.
@@ -87,12 +100,19 @@ async def health(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def draining(app: web.Application) -> None:
+    """aiohttp `on_shutdown`: from now on `/readyz` answers 503."""
+    if HEALTH in app:
+        app[HEALTH].draining = True
+
+
 async def accounts(app: web.Application) -> AsyncIterator[None]:
     """Who may sign in and what they may do: the login throttle, auth, users, the
     account gate, and monetization with its paywall."""
     pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
+    app[CLIENT_ADDRESS] = throttle.client_address
     refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
     app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
     app[ACCOUNTS] = AccountGate(pool)
@@ -212,14 +232,60 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
     await probe.close()  # after the relays (next) have stopped
 
 
-async def relays(app: web.Application) -> AsyncIterator[None]:
-    """The node's own relay manager (absent when a test injects a stand-in): starts a relay
-    per enabled stream, and stops them all before the probe and Redis close."""
-    manager = app[RELAYS]
-    manager.attach(app[STREAMS], app[SETTINGS].node_name)
-    await manager.start_all(await app[STREAMS].enabled_sources())
+async def cluster(app: web.Application) -> AsyncIterator[None]:
+    """`CLUSTER` and `RELAY_CONTROL` (before the streams service, which drives the relays
+    through it): with Redis, this node's part in the cluster, which decides the streams it
+    relays; without, the node alone relays every stream. Only with the node's own relay
+    manager (a test that injects a stand-in has neither)."""
+    settings, redis, manager = app[SETTINGS], app[REDIS], app[RELAYS]
+    wait = settings.relay_connect_wait_seconds
+    if redis is None:
+        log.info("no REDIS_URL: this node runs alone and relays every enabled stream")
+        app[CLUSTER] = LocalCluster(settings.node_name, manager, wait)
+        app[RELAY_CONTROL] = manager
+        yield
+        return
+    node_url = settings.node_url or settings.base_url
+    if settings.node_url is None:
+        log.warning(
+            "clustered without MEDIASERVER_NODE_URL: listeners redirected to this node "
+            "get %s, which only works where that address reaches this very node",
+            node_url,
+        )
+    manager.positions = RedisPositions(redis)
+    me = Member(settings.node_name, settings.peer_url, node_url)
+    node = RedisCluster(
+        redis, manager, me, lease_seconds=settings.cluster_lease_seconds, wait_seconds=wait
+    )
+    app[CLUSTER] = app[RELAY_CONTROL] = node
+    collector = ClusterCollector(node)
+    app[METRICS].registry.register(collector)
     yield
+    app[METRICS].registry.unregister(collector)
+
+
+async def relays(app: web.Application) -> AsyncIterator[None]:
+    """The node's own relay manager (absent when a test injects a stand-in): starts the
+    relays of the streams this node relays, and stops them all before the probe and Redis
+    close (leaving the cluster first, so other nodes take them over)."""
+    manager, node = app[RELAYS], app[CLUSTER]
+    manager.attach(app[STREAMS], app[SETTINGS].node_name)
+    if isinstance(node, RedisCluster):
+        await node.start(app[STREAMS])
+    else:
+        await manager.start_all(await app[STREAMS].enabled_sources())
+    yield
+    if isinstance(node, RedisCluster):
+        await node.close()
     await manager.close()
+
+
+async def leave_cluster(app: web.Application) -> None:
+    """aiohttp `on_shutdown` (SIGTERM), before the MP3 responses are ended: hand this
+    node's streams over, so the listeners who reconnect find them on another node."""
+    node = app.get(CLUSTER)
+    if isinstance(node, RedisCluster):
+        await node.leave()
 
 
 async def job_workers(app: web.Application) -> AsyncIterator[None]:

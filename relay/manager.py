@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -17,7 +18,7 @@ from typing import Protocol
 from aiohttp import web
 
 from hls.adbreaks import AdMarker
-from hls.live import LiveHls
+from hls.live import HlsPosition, LiveHls
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.sessions import HlsSessions
@@ -31,6 +32,14 @@ log = logging.getLogger(__name__)
 #: change) only refresh the status.
 HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot, bool], Awaitable[None]]
 AdsSource = Callable[[uuid.UUID], Awaitable[Sequence[AdMarker]]]
+
+
+class HlsPositions(Protocol):
+    """Where each stream's live playlist stands, kept where the next owner finds it."""
+
+    async def load(self, stream_id: uuid.UUID) -> HlsPosition | None: ...
+
+    async def save(self, stream_id: uuid.UUID, position: HlsPosition) -> None: ...
 
 
 class AdminStats(Protocol):
@@ -78,6 +87,12 @@ class RelayOptions:
     hls_segment_seconds: int = 6
     #: Bound on one admin-stats request (the title fallback); the beat waits no longer.
     stats_timeout: float = 5.0
+    #: Between the listener samples, a beat goes out this often when the listener count
+    #: changed, so the status other nodes read from the heartbeats stays current.
+    listeners_beat_seconds: float = 5.0
+    #: The first segment of a run that carries on an earlier run's playlist (a takeover)
+    #: is cut this short, so players that kept polling get audio sooner.
+    resumed_first_segment_seconds: float = 2.0
 
 
 class Relay:
@@ -91,6 +106,8 @@ class Relay:
         heartbeat: HeartbeatSink | None = None,
         ads: AdsSource | None = None,
         stats: StatsSource | None = None,
+        resume: HlsPosition | None = None,
+        positions: HlsPositions | None = None,
     ) -> None:
         self.source = source
         self._options = options
@@ -120,7 +137,16 @@ class Relay:
         self._icy_title: str | None = None  # in-band StreamTitle: always wins
         self._admin_title: str | None = None  # admin stats' title, when the source sends none
         self.bitrate_kbps: int | None = None
-        self.hls = LiveHls(options.hls_segment_seconds, clock)
+        on_position = None
+        if positions is not None:
+            on_position = functools.partial(positions.save, source.stream_id)
+        self.hls = LiveHls(
+            options.hls_segment_seconds,
+            clock,
+            resume=resume,
+            on_position=on_position,
+            first_segment_seconds=options.resumed_first_segment_seconds if resume else None,
+        )
         self._discontinuity = False
         #: HLS players (address, User-Agent) that polled the playlist lately.
         self._hls_sessions = HlsSessions(2 * options.hls_segment_seconds)
@@ -149,6 +175,12 @@ class Relay:
     def refresh(self) -> None:
         """Re-read what comes from the stream's settings (ad markers) and beat now."""
         self._beat_now.set()
+
+    @property
+    def starting(self) -> bool:
+        """No audio yet in this run and the source not given up on: a listener arriving
+        now (right after registration, during a takeover) is worth holding a moment."""
+        return not self.connected and self.hub.offset == 0 and not self._outage_expired
 
     @property
     def down(self) -> bool:
@@ -243,14 +275,20 @@ class Relay:
         loop = asyncio.get_running_loop()
         period = self._options.heartbeat_seconds
         next_sample = loop.time() + period
+        reported = -1  # listeners in the last beat sent
         while True:
             # Extra beats do not move the sample clock: a stream changed every few seconds
             # still gets its sample every `period`, and only that one.
+            wake = min(next_sample, loop.time() + self._options.listeners_beat_seconds)
             with contextlib.suppress(TimeoutError):  # asyncio.timeout: see mediaserver/jobs.py
-                async with asyncio.timeout(max(0.0, next_sample - loop.time())):
+                async with asyncio.timeout(max(0.0, wake - loop.time())):
                     await self._beat_now.wait()
+            asked, sample = self._beat_now.is_set(), loop.time() >= next_sample
             self._beat_now.clear()
-            sample = loop.time() >= next_sample
+            listeners = self.hub.listeners + self.hls_sessions
+            if not (asked or sample or listeners != reported):
+                continue
+            reported = listeners
             if sample:
                 next_sample = loop.time() + period
             try:
@@ -296,12 +334,13 @@ class RelayManager:
         options: RelayOptions,
         clock: Callable[[], datetime],
         heartbeat: HeartbeatSink | None = None,
-        owns: Callable[[uuid.UUID], bool] = lambda _id: True,
+        positions: HlsPositions | None = None,
     ) -> None:
         self.options = options
         self._clock = clock
         self._heartbeat = heartbeat
-        self._owns = owns
+        #: Where live playlists stand (shared in a cluster); None: each run starts afresh.
+        self.positions = positions
         self._relays: dict[uuid.UUID, Relay] = {}
         self._ads: AdsSource | None = None
         self._stats: StatsSource | None = None
@@ -332,9 +371,25 @@ class RelayManager:
     def relays(self) -> list[Relay]:
         return list(self._relays.values())
 
+    def ready_relay(self, stream_id: uuid.UUID) -> Relay | None:
+        """The stream's relay unless it is still starting (`Relay.starting`)."""
+        relay = self._relays.get(stream_id)
+        return relay if relay is not None and not relay.starting else None
+
+    async def wait_relay(self, stream_id: uuid.UUID, seconds: float) -> Relay | None:
+        """The stream's relay, once it has audio or `seconds` have passed: a listener who
+        arrives while it is starting (just registered, being taken over) is held rather
+        than refused. A relay whose source is known to be down is returned at once."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            relay = self._relays.get(stream_id)
+            if relay is not None and not relay.starting:
+                return relay
+            if asyncio.get_running_loop().time() >= deadline:
+                return relay
+            await asyncio.sleep(0.05)
+
     async def ensure(self, source: StreamSource) -> None:
-        if not self._owns(source.stream_id):
-            return
         current = self._relays.get(source.stream_id)
         if current is not None:
             if (current.source.source_url, current.source.mount) == (
@@ -345,7 +400,20 @@ class RelayManager:
                 current.refresh()
                 return
             await self.stop(source.stream_id)
-        relay = Relay(source, self.options, self._clock, self._heartbeat, self._ads, self._stats)
+        positions = self.positions
+        resume = await positions.load(source.stream_id) if positions is not None else None
+        if source.stream_id in self._relays:
+            return  # another call started it while the position was read
+        relay = Relay(
+            source,
+            self.options,
+            self._clock,
+            self._heartbeat,
+            self._ads,
+            self._stats,
+            resume=resume,
+            positions=positions,
+        )
         self._relays[source.stream_id] = relay
         relay.start()
 

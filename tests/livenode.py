@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from unittest.mock import create_autospec
+from urllib.parse import urljoin
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -35,6 +36,11 @@ class LiveNode:
         """The path and query of one of the node's absolute URLs, for `client.get`."""
         assert url.startswith(self.url), url
         return url[len(self.url) :]
+
+    @staticmethod
+    def segment_path(stream_id: object, uri: str) -> str:
+        """The path of a live segment from its URI in `live.m3u8` (relative to it)."""
+        return urljoin(f"/v1/streams/{stream_id}/live.m3u8", uri)
 
 
 async def start_live_node(

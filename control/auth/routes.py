@@ -7,9 +7,8 @@ from aiohttp import web
 from control.api import Api
 from control.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
 from control.auth.service import AUTH
-from control.throttle import client_ip
+from control.forwarded import CLIENT_ADDRESS
 from control.users.schemas import UserOut
-from mediaserver.config import SETTINGS
 
 api = Api()
 
@@ -40,7 +39,7 @@ async def register(request: web.Request, body: RegisterIn) -> UserOut:
     errors=(400, 401, 429),
 )
 async def login(request: web.Request, body: LoginIn) -> TokenPair:
-    ip = client_ip(request, request.app[SETTINGS].trust_forwarded_for)
+    ip = request.app[CLIENT_ADDRESS](request)
     return await request.app[AUTH].login(body, ip)
 
 

@@ -15,19 +15,21 @@ import uuid
 from aiohttp import web
 
 from control.access import is_open
-from control.api import Api, path_uuid, public_origin
+from control.api import Api, path_uuid
 from control.bodies import send_body
 from control.envelope import ENVELOPE
+from control.forwarded import CLIENT_ADDRESS
 from control.mediacache import Body
 from control.security import principal_key
 from control.streams.grants import GRANTS
 from control.streams.queries import StreamRow
 from control.streams.service import STREAMS
 from hls.playlist import render_media_playlist
+from mediaserver.cluster import CLUSTER
 from mediaserver.config import SETTINGS
 from mediaserver.errors import NotFound
 from relay.listener import serve_listener
-from relay.manager import RELAYS, Relay
+from relay.manager import Relay
 
 api = Api()
 #: US-2.7: "404 Not Found if stream_id invalid or relay down" (also for the playlist: a
@@ -51,9 +53,9 @@ _PLAY_GRANT = (
 )
 
 
-async def _live_relay(request: web.Request, stream_id: uuid.UUID) -> tuple[StreamRow, Relay]:
+async def _live_relay(request: web.Request, stream_id: uuid.UUID) -> tuple[StreamRow, Relay | str]:
     """The stream the caller may listen to (by its play grant, else by the access rules),
-    and its relay."""
+    and its relay on this node, or the URL of the node that relays it."""
     app = request.app
     streams = app[STREAMS]
     grant = request.query.get("grant")
@@ -61,15 +63,39 @@ async def _live_relay(request: web.Request, stream_id: uuid.UUID) -> tuple[Strea
         row = await streams.play_access(stream_id, grant)
     else:
         row = await streams.media_access(request[principal_key], stream_id)
-    return row, _relay(app, stream_id)
+    return row, await _relay(app, stream_id)
 
 
-def _relay(app: web.Application, stream_id: uuid.UUID) -> Relay:
-    manager = app.get(RELAYS)
-    relay = manager.relay(stream_id) if manager is not None else None
+async def _relay(app: web.Application, stream_id: uuid.UUID) -> Relay | str:
+    """This node's relay of the stream, once it has audio (a listener arriving while it
+    connects is held up to `RELAY_CONNECT_WAIT_SECONDS`), or the public URL of the node of
+    the cluster that relays it."""
+    cluster = app.get(CLUSTER)
+    if cluster is None:
+        raise NotFound("Stream is not live")
+    owner_url = cluster.elsewhere(stream_id)
+    if owner_url is not None:
+        return owner_url
+    relay = cluster.ready_relay(stream_id) or await cluster.local_relay(stream_id)
     if relay is None:
         raise NotFound("Stream is not live")
     return relay
+
+
+def _redirect(request: web.Request, owner_url: str, row: StreamRow | None) -> web.Response:
+    """307 to the same URL on the node that relays the stream. A caller admitted by its
+    `Authorization` header to a private or monetized stream gets a grant in the URL: a
+    player does not send that header to another origin."""
+    location = f"{owner_url}{request.path_qs}"
+    if row is not None and "grant" not in request.query and not is_open(row):
+        if request.match_info.get("seq") is not None:
+            location = f"{owner_url}{request.path}{request.app[GRANTS].segment_query(row)}"
+        else:
+            urls = request.app[GRANTS].play_urls(owner_url, row, request[principal_key])
+            location = urls.mp3 if request.path.endswith(".mp3") else urls.hls
+    # Where a stream is relayed changes (takeovers): no cache may keep this answer.
+    headers = {"Location": location, "Cache-Control": "no-store"}
+    return web.Response(status=307, headers=headers)
 
 
 def _header(value: str | None) -> str:
@@ -88,6 +114,8 @@ def _header(value: str | None) -> str:
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
+    if isinstance(relay, str):
+        return _redirect(request, relay, row)
     public = is_open(row)
     streams, principal = request.app[STREAMS], request.get(principal_key)
     grant = request.query.get("grant")
@@ -128,22 +156,25 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
 )
 async def live_m3u8(request: web.Request) -> web.Response:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
+    if isinstance(relay, str):
+        return _redirect(request, relay, row)
     public, hls = is_open(row), relay.hls
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(hls.window):
         raise NotFound("No live segments yet; retry in a few seconds")
-    relay.note_hls_client(request.remote, request.headers.get("User-Agent", ""))
-    # Absolute segment URLs (a CDN or player may resolve relative ones against another
-    # origin); without MEDIASERVER_PUBLIC_URL, the origin the player used to reach us.
-    origin = public_origin(request)
+    # Players are told apart by address and User-Agent: behind an ingress, the listener's.
+    client = request.app[CLIENT_ADDRESS](request)
+    relay.note_hls_client(client, request.headers.get("User-Agent", ""))
+    # Segment URIs relative to the playlist (RFC 8216 §4.1): a player resolves them
+    # against the URL it fetched, so they hold behind an ingress, a CDN or a redirect to
+    # the stream's owner, whatever MEDIASERVER_PUBLIC_URL says.
     query = "" if public else request.app[GRANTS].segment_query(row)
-    key = (hls.window.next_sequence, origin, query)
+    key = (hls.window.next_sequence, query)
     rendered = hls.rendered
     if rendered is None or rendered[0] != key:
-        # Rebuilt only when a segment is appended (or the origin/grant differs), not per poll.
-        base = f"{origin}/v1/streams/{row.stream_id}/hls"
-        playlist = hls.playlist(lambda seq: f"{base}/{seq}.ts{query}")
+        # Rebuilt only when a segment is appended (or the grant differs), not per poll.
+        playlist = hls.playlist(lambda seq: f"hls/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
         rendered = hls.rendered = (key, body)
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
@@ -166,14 +197,17 @@ async def live_m3u8(request: web.Request) -> web.Response:
 async def live_segment(request: web.Request) -> web.Response:
     stream_id = path_uuid(request, "stream_id", "Stream")
     grant = request.query.get("grant")
+    row: StreamRow | None = None
     if grant is not None:
         await request.app[STREAMS].segment_access(stream_id, grant)
-        relay, public = _relay(request.app, stream_id), False
+        relay = await _relay(request.app, stream_id)
     else:
         row, relay = await _live_relay(request, stream_id)
-        # Not "no grant": a private stream's segment fetched with a token is the user's too.
-        public = is_open(row)
+    if isinstance(relay, str):
+        return _redirect(request, relay, row)
     entry = relay.hls.window.get(int(request.match_info["seq"]))
     if entry is None:
         raise NotFound("Segment is no longer available")
+    # Not "no grant": a private stream's segment fetched with a token is the user's too.
+    public = row is not None and is_open(row)
     return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[public])

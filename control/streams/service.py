@@ -319,6 +319,10 @@ class StreamsService:
         """The stream's ad markers by position, for the HLS packager."""
         return await queries.ads(self._pool, stream_id)
 
+    def forget(self, stream_id: uuid.UUID) -> None:
+        """Drop the remembered row of a stream another node changed."""
+        self._rows.pop(stream_id)
+
     async def enabled_sources(self) -> list[StreamSource]:
         """Every enabled, non-deleted stream: the relays a node starts with."""
         return [row.source() for row in await queries.enabled(self._pool)]

@@ -150,7 +150,7 @@ async def test_a_private_playlist_grants_its_segments_and_only_them(live_node, f
     uris = [s.uri for s in parse_media_playlist(text).segments]
     assert uris and all("?grant=" in uri for uri in uris)
 
-    segment = node.path(uris[-1])
+    segment = node.segment_path(stream_id, uris[-1])
     granted = await client.get(segment)
     assert granted.status == 200 and granted.headers["Content-Type"] == "video/mp2t"
     assert (await granted.read())[0] == 0x47  # an MPEG-TS sync byte
@@ -177,6 +177,8 @@ async def test_the_playlist_is_gzipped_only_for_clients_that_accept_it(live_node
     async def both() -> tuple[bytes, bytes] | None:
         packed = await client.get(url, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
         plain = await client.get(url, headers={"Accept-Encoding": "identity"})
+        if "Content-Encoding" not in packed.headers:
+            return None  # a playlist of one or two segments is too short to be worth it
         for response in (packed, plain):
             assert response.status == 200
             assert "Accept-Encoding" in response.headers.getall("Vary")
@@ -352,7 +354,7 @@ async def test_stricter_rules_refuse_old_segment_links_at_once(live_node, fake_s
     stream_id = await register_stream(client, dj, source, visibility="private")
     _, listener = await user_headers(client, "listener")  # no subscription
     text = await playlist_text(node, stream_id, listener)
-    segment = node.path(parse_media_playlist(text).segments[-1].uri)
+    segment = node.segment_path(stream_id, parse_media_playlist(text).segments[-1].uri)
     assert (await client.get(segment)).status == 200
 
     change = await client.patch(

@@ -67,6 +67,23 @@ resolves to the addresses of all pods, ready or not; pod N is reachable at
 {{- end }}
 
 {{/*
+How peers reach this node (MEDIASERVER_INTERNAL_URL): its own name under the headless
+Service, http://<pod>.<headless>.<namespace>.svc.<clusterDomain>:<port>. $(NODE_NAME) is
+expanded by Kubernetes from the env entry defined before it.
+*/}}
+{{- define "mediaserver.internalUrl" -}}
+{{- printf "http://$(NODE_NAME).%s:%d" (include "mediaserver.clusterService" .) (int .Values.containerPort) }}
+{{- end }}
+
+{{/*
+This node's public URL (MEDIASERVER_PUBLIC_URL) from publicUrlTemplate: "{pod}" becomes
+$(NODE_NAME), the pod's name, expanded by Kubernetes. Empty when no template is set.
+*/}}
+{{- define "mediaserver.publicUrl" -}}
+{{- .Values.publicUrlTemplate | replace "{pod}" "$(NODE_NAME)" | trimSuffix "/" }}
+{{- end }}
+
+{{/*
 Container image reference.
 */}}
 {{- define "mediaserver.image" -}}
@@ -133,7 +150,7 @@ Validate the values; included by the StatefulSet so that a bad configuration fai
 `helm install` / `helm template` with one clear message.
 */}}
 {{- define "mediaserver.validate" -}}
-{{- $chartSet := list "NODE_NAME" "CLUSTER_SERVICE" "MEDIASERVER_DATA_DIR" "JWT_PRIVATE_KEY_PATH" "JWT_PUBLIC_KEY_PATH" }}
+{{- $chartSet := list "NODE_NAME" "CLUSTER_SERVICE" "MEDIASERVER_INTERNAL_URL" "MEDIASERVER_DATA_DIR" "JWT_PRIVATE_KEY_PATH" "JWT_PUBLIC_KEY_PATH" }}
 {{- $secretKeys := list "DATABASE_URL" "REDIS_URL" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "STREAM_KEY_SECRET" "RELAY_SERVICE_TOKEN" }}
 {{- range $key, $value := .Values.config }}
 {{- if has $key $chartSet }}
@@ -145,6 +162,17 @@ Validate the values; included by the StatefulSet so that a bad configuration fai
 {{- end }}
 {{- if or (and .Values.jwt.privateKey (not .Values.jwt.publicKey)) (and .Values.jwt.publicKey (not .Values.jwt.privateKey)) }}
 {{- fail "jwt: set both jwt.privateKey and jwt.publicKey (or jwt.existingSecret with private.pem and public.pem)" }}
+{{- end }}
+{{- with .Values.publicUrlTemplate }}
+{{- if not (contains "{pod}" .) }}
+{{- fail (printf "publicUrlTemplate %q must contain {pod} (the pod's name), e.g. https://{pod}.radio.example.com: every node needs its own public URL" .) }}
+{{- end }}
+{{- if not (or (hasPrefix "http://" .) (hasPrefix "https://" .)) }}
+{{- fail (printf "publicUrlTemplate %q must be an absolute http(s) URL, e.g. https://{pod}.radio.example.com" .) }}
+{{- end }}
+{{- if $.Values.config.MEDIASERVER_PUBLIC_URL }}
+{{- fail "set either publicUrlTemplate (one public URL per pod, needed by a cluster) or config.MEDIASERVER_PUBLIC_URL (one node), not both" }}
+{{- end }}
 {{- end }}
 {{- if gt (int .Values.replicaCount) 1 }}
 {{- $missing := list }}
@@ -158,8 +186,11 @@ Validate the values; included by the StatefulSet so that a bad configuration fai
 {{- if not (include "mediaserver.jwtEnabled" .) }}
 {{- $missing = append $missing "jwt.existingSecret (or jwt.privateKey + jwt.publicKey)" }}
 {{- end }}
+{{- if not .Values.publicUrlTemplate }}
+{{- $missing = append $missing "publicUrlTemplate (e.g. https://{pod}.radio.example.com)" }}
+{{- end }}
 {{- if $missing }}
-{{- fail (printf "replicaCount=%d: every node must share the same database, Redis, JWT key pair, STREAM_KEY_SECRET and RELAY_SERVICE_TOKEN, but these are not set: %s. Provide them inline, or name existing Secrets with secrets.existingSecret (keys DATABASE_URL, REDIS_URL, STREAM_KEY_SECRET, RELAY_SERVICE_TOKEN) and jwt.existingSecret (keys private.pem, public.pem); or run a single node with --set replicaCount=1." (int .Values.replicaCount) (join ", " $missing)) }}
+{{- fail (printf "replicaCount=%d: every node must share the same database, Redis (membership and stream ownership), JWT key pair, STREAM_KEY_SECRET and RELAY_SERVICE_TOKEN, and have a public URL of its own (listeners are redirected to the node that owns their stream), but these are not set: %s. Provide them inline, or name existing Secrets with secrets.existingSecret (keys DATABASE_URL, REDIS_URL, STREAM_KEY_SECRET, RELAY_SERVICE_TOKEN) and jwt.existingSecret (keys private.pem, public.pem); or run a single node with --set replicaCount=1." (int .Values.replicaCount) (join ", " $missing)) }}
 {{- end }}
 {{- end }}
 {{- end }}

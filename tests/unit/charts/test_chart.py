@@ -6,20 +6,26 @@ use exists in values.yaml, block keywords are balanced, manifests declare apiVer
 and kind), the Grafana dashboard JSON (every panel queries Prometheus, only metrics
 the app exports) and the environment variable names the chart hands the app.
 
-When a `helm` binary happens to be on PATH, the last tests also render and lint the
-chart with it; otherwise they are skipped.
+When a `helm` binary happens to be on PATH, or else the `helm-python-sdk` package (Helm's
+Go SDK behind ctypes, a 75 MB wheel kept out of the test dependencies) is importable, the
+last tests also render and lint the chart with it; otherwise they are skipped.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from mediaserver.config import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "mediaserver"
@@ -51,10 +57,16 @@ APP_ENV = {
     "HLS_SEGMENT_SECONDS",
     "NODE_NAME",
     "CLUSTER_SERVICE",
+    "MEDIASERVER_INTERNAL_URL",
+    "CLUSTER_LEASE_SECONDS",
     "CORS_ALLOW_ORIGINS",
     "LOG_LEVEL",
     "TRUST_FORWARDED_FOR",
+    "TRUSTED_PROXIES",
 }
+# Settings of the cluster work (mediaserver/config.py gains them in the same change): the
+# chart names them before this branch's config.py does. Empty once both are merged.
+CLUSTER_SETTINGS_PENDING = {"MEDIASERVER_INTERNAL_URL", "CLUSTER_LEASE_SECONDS"} - set(ENVIRONMENT)
 SECRET_ENV = {
     "DATABASE_URL",
     "REDIS_URL",
@@ -67,6 +79,7 @@ SECRET_ENV = {
 CHART_SET_ENV = {
     "NODE_NAME",
     "CLUSTER_SERVICE",
+    "MEDIASERVER_INTERNAL_URL",
     "MEDIASERVER_DATA_DIR",
     "JWT_PRIVATE_KEY_PATH",
     "JWT_PUBLIC_KEY_PATH",
@@ -82,6 +95,11 @@ KNOWN_METRICS = {
     "process_resident_memory_bytes",
     "mediaserver_listeners",
     "mediaserver_listeners_dropped_total",
+    "mediaserver_listening_seconds_bucket",
+    "mediaserver_cluster_members",
+    "mediaserver_cluster_streams_owned",
+    "mediaserver_cluster_takeovers_total",
+    "mediaserver_cluster_lease_renew_failures_total",
 }
 
 EXPECTED_TEMPLATES = {
@@ -90,6 +108,7 @@ EXPECTED_TEMPLATES = {
     "statefulset.yaml": [("apps/v1", "StatefulSet")],
     "service-headless.yaml": [("v1", "Service")],
     "service.yaml": [("v1", "Service")],
+    "service-pods.yaml": [("v1", "Service")],
     "configmap.yaml": [("v1", "ConfigMap")],
     "secret.yaml": [("v1", "Secret"), ("v1", "Secret")],
     "pdb.yaml": [("policy/v1", "PodDisruptionBudget")],
@@ -172,6 +191,13 @@ def test_values_defaults(values):
     assert values["containerPort"] == 8080
     assert values["podManagementPolicy"] == "Parallel"
     assert values["terminationGracePeriodSeconds"] == 45
+    # SIGTERM comes after the preStop pause; then ~3 s of handover and 30 s of requests.
+    assert values["preStopSleepSeconds"] == 5
+    assert values["terminationGracePeriodSeconds"] >= values["preStopSleepSeconds"] + 35
+    assert values["lifecycle"] == {}
+    assert values["publicUrlTemplate"] == ""
+    assert values["podServices"] == {"enabled": True, "annotations": {}}
+    assert values["extraVolumes"] == [] and values["extraVolumeMounts"] == []
 
     for section in ("requests", "limits"):
         assert set(values["resources"][section]) >= {"cpu", "memory"}, section
@@ -195,6 +221,10 @@ def test_values_defaults(values):
     assert {"storageClass", "accessModes", "size"} <= set(persistence)
 
     assert isinstance(values["config"], dict)
+    # Behind the ingress, per-IP limits count listeners; sized for HLS polling (README).
+    assert values["config"]["TRUST_FORWARDED_FOR"] == "true"
+    assert values["config"]["TRUSTED_PROXIES"] == ""
+    assert values["config"]["RATE_LIMIT_STREAMING_PER_MINUTE"] == "10000"
     assert values["secrets"]["existingSecret"] == ""
     assert values["jwt"] == {"existingSecret": "", "privateKey": "", "publicKey": ""}
 
@@ -230,6 +260,11 @@ def test_config_and_secrets_keys(values):
     # No credential ships in the defaults.
     for key in secret_keys:
         assert values["secrets"][key] == "", key
+
+
+def test_chart_names_only_settings_the_app_reads():
+    unread = APP_ENV - set(ENVIRONMENT)
+    assert unread <= CLUSTER_SETTINGS_PENDING, unread - CLUSTER_SETTINGS_PENDING
 
 
 # --------------------------------------------------------------------------- templates
@@ -341,12 +376,35 @@ def test_statefulset_contract(values):
     assert re.search(
         r'- name: MEDIASERVER_DATA_DIR\n\s+value: \{\{ include "mediaserver.dataDir"', text
     )
+    # Peers reach a node under its own name; listeners are redirected to its public URL.
+    # Both use $(NODE_NAME), so they must come after it in the env list.
+    assert re.search(
+        r'- name: MEDIASERVER_INTERNAL_URL\n\s+value: \{\{ include "mediaserver.internalUrl"',
+        text,
+    )
+    assert re.search(
+        r"\{\{- if \.Values\.publicUrlTemplate \}\}\n.*\n\s+- name: MEDIASERVER_PUBLIC_URL\n"
+        r'\s+value: \{\{ include "mediaserver.publicUrl"',
+        text,
+    )
+    assert text.index("name: NODE_NAME") < text.index("name: MEDIASERVER_INTERNAL_URL")
+    assert text.index("name: NODE_NAME") < text.index("name: MEDIASERVER_PUBLIC_URL")
+    helpers = template_text("_helpers.tpl")
+    assert '"http://$(NODE_NAME).%s:%d"' in helpers
+    assert 'replace "{pod}" "$(NODE_NAME)"' in helpers
     assert "/var/lib/mediaserver" in template_text("_helpers.tpl")
     assert "/etc/mediaserver/jwt" in template_text("_helpers.tpl")
     assert "configMapRef:" in text and "secretRef:" in text
     # Probes.
     assert re.search(r"livenessProbe:\n\s+httpGet:\n\s+path: /healthz\n\s+port: http", text)
-    assert re.search(r"readinessProbe:\n\s+httpGet:\n\s+path: /v1/health\n\s+port: http", text)
+    assert re.search(r"readinessProbe:\n\s+httpGet:\n\s+path: /readyz\n\s+port: http", text)
+    # A pause before SIGTERM while the endpoints go, unless `lifecycle` replaces it.
+    assert "{{- if .Values.lifecycle }}" in text
+    assert "{{- else if gt (int .Values.preStopSleepSeconds) 0 }}" in text
+    assert re.search(
+        r"preStop:\n.*\n\s+sleep:\n\s+seconds: \{\{ int \.Values\.preStopSleepSeconds", text
+    )
+    assert 'command: ["sleep", {{ int .Values.preStopSleepSeconds | quote }}]' in text
     # Pods roll when the ConfigMap or Secret change.
     assert (
         'checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}'
@@ -372,6 +430,17 @@ def test_headless_service():
     helpers = template_text("_helpers.tpl")
     assert '"%s-headless"' in helpers
     assert '"%s.%s.svc.%s"' in helpers  # CLUSTER_SERVICE = <headless>.<ns>.svc.<domain>
+
+
+def test_a_service_per_pod_for_its_public_host():
+    text = template_text("service-pods.yaml")
+    assert text.startswith("{{- if and .Values.publicUrlTemplate .Values.podServices.enabled }}")
+    assert "{{- range $ordinal := until (int .Values.replicaCount) }}" in text
+    assert 'name: {{ printf "%s-%d" $fullname $ordinal }}' in text
+    assert 'statefulset.kubernetes.io/pod-name: {{ printf "%s-%d" $fullname $ordinal }}' in text
+    # A stopping node still answers redirected listeners on its own URL during handover.
+    assert re.search(r"^\s+publishNotReadyAddresses: true$", text, re.M)
+    assert "mediaserver.io/service" not in text  # never scraped through these
 
 
 def test_service_ports(values):
@@ -415,6 +484,10 @@ def test_multi_node_validation_fails_clearly():
     assert '"mediaserver.jwtEnabled"' in validate
     for key in MULTI_NODE_REQUIRED:
         assert f'"{key}"' in validate, key
+    # Each node needs its own public URL: a shared one would bounce redirects around.
+    assert "{{- if not .Values.publicUrlTemplate }}" in validate
+    assert 'contains "{pod}"' in validate
+    assert "MEDIASERVER_INTERNAL_URL" in validate  # refused in config: the chart sets it
     jwt_enabled = helpers[helpers.index('define "mediaserver.jwtEnabled"') :]
     assert ".Values.jwt.existingSecret" in jwt_enabled.split("{{- end }}")[0]
 
@@ -561,12 +634,28 @@ def test_dashboard_required_panels(dashboard):
     assert has(r"by \(pod\) \(process_resident_memory_bytes")
     assert has(r"sum by \(stream\) \(mediaserver_listeners\{")
     assert has(r"rate\(mediaserver_listeners_dropped_total\{[^}]*\}\[5m\]\)")
+    # Ownership, per node (one pod = one node).
+    assert has(r"by \(pod\) \(mediaserver_cluster_members\{")
+    assert has(r"sum by \(pod\) \(mediaserver_cluster_streams_owned\{")
+    assert has(r"by \(pod\) \(increase\(mediaserver_cluster_takeovers_total\{[^}]*\}\[5m\]\)\)")
+    assert has(
+        r"by \(pod\) \(increase\(mediaserver_cluster_lease_renew_failures_total\{[^}]*\}\[5m\]\)\)"
+    )
+    assert has(
+        r"histogram_quantile\(0\.50?, sum by \(le\) \(rate\(mediaserver_listening_seconds_bucket"
+    )
+    # Request latency leaves out the .mp3 routes, whose requests last as long as listening.
+    latency = [e for e in exprs if "http_request_duration_seconds_bucket" in e]
+    assert latency and all('endpoint!~".*\\\\.mp3"' in e for e in latency), latency
 
 
 # --------------------------------------------------------------------------- with helm
 
 HELM = shutil.which("helm")
-needs_helm = pytest.mark.skipif(HELM is None, reason="helm binary not installed")
+HELM_SDK = importlib.util.find_spec("helm_python") is not None
+needs_helm = pytest.mark.skipif(
+    HELM is None and not HELM_SDK, reason="neither a helm binary nor helm-python-sdk installed"
+)
 
 MULTI_NODE_VALUES = {
     "secrets": {
@@ -576,47 +665,133 @@ MULTI_NODE_VALUES = {
         "RELAY_SERVICE_TOKEN": "relay-token",
     },
     "jwt": {"existingSecret": "media-jwt"},
-    "config": {"STORAGE_URL": "s3://bucket/prefix"},
+    "config": {"STORAGE_URL": "s3://bucket/prefix", "TRUSTED_PROXIES": "10.42.0.0/16"},
     "serviceMonitor": {"enabled": True},
     "persistence": {"enabled": True},
+    "publicUrlTemplate": "https://{pod}.radio.example.com",
 }
 
 
-def helm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120)
+class RenderError(Exception):
+    """`helm template` failed; the message holds Helm's (a `fail` in a template)."""
+
+
+def render(values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
+    """The manifests of `helm template media <chart> --namespace radio -f <values>`."""
+    if HELM is not None:
+        values_file = tmp_path / "values.yaml"
+        values_file.write_text(yaml.safe_dump(values))
+        result = subprocess.run(
+            [HELM, "template", "media", str(CHART), "--namespace", "radio", "-f", str(values_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RenderError(result.stderr)
+        texts = [result.stdout]
+    else:
+        sdk = importlib.import_module("helm_python")
+        with sdk.Chart.load(str(CHART)) as chart:
+            try:
+                rendered = chart.render(values, name="media", namespace="radio")
+            except sdk.HelmError as exc:
+                raise RenderError(str(exc)) from None
+            texts = [text for name, text in rendered.items() if not name.endswith("NOTES.txt")]
+    return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
+
+
+def lint(values: dict[str, Any]) -> list[str]:
+    """Problems `helm lint --strict` finds (warnings included)."""
+    if HELM is not None:
+        args = [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+        result = subprocess.run(
+            [HELM, "lint", "--strict", str(CHART), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return [] if result.returncode == 0 else [result.stdout + result.stderr]
+    report = importlib.import_module("helm_python").lint(str(CHART), values, strict=True)
+    warnings = [m["error"] for m in report["messages"] if m["severity"] >= 2]
+    return [*report["errors"], *warnings]
 
 
 @needs_helm
 def test_helm_lint_single_node():
-    result = helm("lint", "--strict", str(CHART), "--set", "replicaCount=1")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert lint({"replicaCount": 1}) == []
 
 
 @needs_helm
-def test_helm_template_refuses_multi_node_without_shared_state():
-    result = helm("template", "media", str(CHART))
-    assert result.returncode != 0
+def test_helm_template_refuses_multi_node_without_shared_state(tmp_path):
+    with pytest.raises(RenderError) as info:
+        render({}, tmp_path)
     for key in MULTI_NODE_REQUIRED:
-        assert key in result.stderr, result.stderr
-    assert "jwt.existingSecret" in result.stderr
+        assert key in str(info.value), info.value
+    assert "jwt.existingSecret" in str(info.value)
+    assert "publicUrlTemplate" in str(info.value)
+
+
+@needs_helm
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"publicUrlTemplate": "https://radio.example.com"}, "must contain {pod}"),
+        ({"publicUrlTemplate": "{pod}.radio.example.com"}, "absolute http(s) URL"),
+        (
+            {
+                "publicUrlTemplate": "https://{pod}.radio.example.com",
+                "config": {"MEDIASERVER_PUBLIC_URL": "https://radio.example.com"},
+            },
+            "not both",
+        ),
+        ({"config": {"MEDIASERVER_INTERNAL_URL": "http://x"}}, "set by the chart itself"),
+    ],
+)
+def test_helm_template_refuses_a_bad_public_url(values, message, tmp_path):
+    with pytest.raises(RenderError) as info:
+        render({"replicaCount": 1, **values}, tmp_path)
+    assert message in str(info.value)
 
 
 @needs_helm
 def test_helm_template_multi_node(tmp_path):
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(MULTI_NODE_VALUES))
-    result = helm("template", "media", str(CHART), "--namespace", "radio", "-f", str(values_file))
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = render(MULTI_NODE_VALUES, tmp_path)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert ("StatefulSet", "media-mediaserver") in kinds
     assert ("Service", "media-mediaserver-headless") in kinds
     assert ("ServiceMonitor", "media-mediaserver") in kinds
+    assert ("PodDisruptionBudget", "media-mediaserver") in kinds
     sts = next(d for d in docs if d["kind"] == "StatefulSet")
-    container = sts["spec"]["template"]["spec"]["containers"][0]
+    pod = sts["spec"]["template"]["spec"]
+    container = pod["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["CLUSTER_SERVICE"]["value"] == "media-mediaserver-headless.radio.svc.cluster.local"
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["MEDIASERVER_INTERNAL_URL"]["value"] == (
+        "http://$(NODE_NAME).media-mediaserver-headless.radio.svc.cluster.local:8080"
+    )
+    assert env["MEDIASERVER_PUBLIC_URL"]["value"] == "https://$(NODE_NAME).radio.example.com"
     assert env["JWT_PRIVATE_KEY_PATH"]["value"] == "/etc/mediaserver/jwt/private.pem"
     assert set(env) <= APP_ENV
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    pre_stop = container["lifecycle"]["preStop"]
+    assert pre_stop in ({"sleep": {"seconds": 5}}, {"exec": {"command": ["sleep", "5"]}})
+    assert pod["terminationGracePeriodSeconds"] == 45
     assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    config = next(
+        d for d in docs if d["kind"] == "ConfigMap" and "data" in d and "LOG_LEVEL" in d["data"]
+    )
+    assert config["data"]["TRUST_FORWARDED_FOR"] == "true"
+    assert config["data"]["TRUSTED_PROXIES"] == "10.42.0.0/16"
+    # One Service per pod, each selecting only its pod, for that pod's public host.
+    per_pod = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for n in range(3):
+        service = per_pod[f"media-mediaserver-{n}"]
+        selector = service["spec"]["selector"]
+        assert selector["statefulset.kubernetes.io/pod-name"] == f"media-mediaserver-{n}"
+        assert service["spec"]["publishNotReadyAddresses"] is True
+    assert "media-mediaserver-3" not in per_pod
+    pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1

@@ -62,6 +62,10 @@ def test_empty_values_count_as_unset():
         ({"RATE_LIMIT_WRITE_PER_MINUTE": "0"}, "invalid setting RATE_LIMIT_WRITE_PER_MINUTE"),
         ({"STORAGE_URL": "ftp://x"}, "invalid setting STORAGE_URL"),
         ({"LOG_LEVEL": "loud"}, "invalid setting LOG_LEVEL"),
+        (
+            {"TRUSTED_PROXIES": "10.42.0.0/16, ingress"},
+            "invalid setting TRUSTED_PROXIES: 'ingress' does not appear to be an IPv4 or IPv6",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
