@@ -14,9 +14,12 @@ import redis.asyncio as aioredis
 
 from mediaserver.cluster import PREFIX, Member, RedisCluster, owner_of
 from relay.status import StreamSource
-from tests.cluster import CLUSTER_REDIS, eventually
+from tests.cluster import eventually
 
 pytestmark = pytest.mark.timeout(120)
+
+#: A database of its own (the node-process tests use another), emptied by each test.
+REDIS_URL = "redis://127.0.0.1:6379/12"
 
 
 def source(stream_id: uuid.UUID) -> StreamSource:
@@ -61,7 +64,7 @@ class Streams:
 
 @pytest.fixture
 async def redis():
-    client = aioredis.from_url(CLUSTER_REDIS)
+    client = aioredis.from_url(REDIS_URL)
     await client.flushdb()
     yield client
     await client.flushdb()
@@ -171,6 +174,39 @@ async def test_a_redis_that_comes_back_empty_keeps_the_owners(redis):
         assert {name: r.starts for name, r in relays.items()} == starts  # nothing restarted
         held = await redis.mget([f"{PREFIX}lease:{s}" for s in sources])
         assert all(value is not None for value in held)
+    finally:
+        for n in nodes.values():
+            await n.close()
+
+
+async def test_changes_still_arrive_after_the_subscription_connection_drops(redis):
+    stream_id = uuid.uuid4()
+    streams = Streams({})
+    relays = {name: Relays() for name in ("a", "b")}
+    nodes = {name: node(redis, name, relays[name]) for name in relays}
+    try:
+        for n in nodes.values():
+            await n.start(streams)
+        await redis.client_kill_filter(_type="pubsub")  # both nodes lose their subscription
+        await asyncio.sleep(0.2)
+        # A stream created through a, after the drop: its owner starts it.
+        streams.sources[stream_id] = source(stream_id)
+        owner = owner_of(stream_id, ["a", "b"])
+        await nodes["a"].ensure(streams.sources[stream_id])
+
+        async def started() -> bool:
+            return stream_id in relays[owner].running
+
+        await eventually(started, timeout=5)
+        # And a change published later reaches the other node by message again.
+        other = "b" if owner == "a" else "a"
+        # (Left among the enabled streams, so only the message, not a reconcile, stops it.)
+        await nodes[other].stop(stream_id)
+
+        async def stopped() -> bool:
+            return stream_id not in relays[owner].running
+
+        await eventually(stopped, timeout=2)
     finally:
         for n in nodes.values():
             await n.close()
