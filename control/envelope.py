@@ -66,6 +66,8 @@ _PREFLIGHT = {
     hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
     hdrs.ACCESS_CONTROL_MAX_AGE: "600",
 }
+#: When a streamed response's headers went out (set by `decorate` before `prepare`).
+_HEADERS_AT = web.RequestKey("headers_at", float)
 #: The path of the catch-all route (`Envelope.add_fallback`), registered after every other.
 FALLBACK_PATH = "/{tail:.*}"
 
@@ -75,6 +77,7 @@ class Envelope:
 
     def __init__(self, metrics: Metrics, settings: Settings) -> None:
         self._observe = metrics.observe_request
+        self._listening = metrics.observe_listening
         self._wildcard = "*" in settings.cors_allow_origins
         self._origins = frozenset(settings.cors_allow_origins)
         #: The handlers `wrap` made, so a test can tell that every route goes through it.
@@ -92,7 +95,7 @@ class Envelope:
         label). `admit` runs first (the route table's guard: an awaitable when it must
         wait); `respond` turns what the handler returns into the response."""
         observe, access_enabled, clock = self._observe, access_log.isEnabledFor, time.perf_counter
-        decorate = self.decorate
+        decorate, listening = self.decorate, self._listening
 
         async def enveloped(request: web.Request) -> web.StreamResponse:
             incoming = request.headers.get(_X_REQUEST_ID)
@@ -115,7 +118,12 @@ class Envelope:
                 response = _internal_error(request, request_id)
             finally:
                 status = response.status if response is not None else 500  # None: cancelled
-                seconds = clock() - started
+                ended = clock()
+                seconds = ended - started
+                headers_at = request.get(_HEADERS_AT)
+                if headers_at is not None:  # streamed: latency until its headers went out
+                    listening(endpoint, ended - headers_at)
+                    seconds = headers_at - started
                 observe(request.method, endpoint, status, seconds)
                 if access_enabled(logging.INFO):
                     log_access(request.method, request.path, status, seconds, request.remote)
@@ -135,6 +143,7 @@ class Envelope:
         """The security headers (defaults: a header the handler set is kept; documents get
         more than media), HSTS over TLS, `X-Request-ID` and CORS. Call before `prepare` on
         a response sent by hand, once its `Content-Type` is set."""
+        request[_HEADERS_AT] = time.perf_counter()
         headers = response.headers
         media = headers.get(hdrs.CONTENT_TYPE, "").startswith(_MEDIA_TYPES)
         for name, value in _MEDIA_HEADERS if media else _SECURITY_HEADERS:

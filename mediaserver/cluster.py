@@ -209,6 +209,8 @@ class RedisCluster:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._redis_down_since: float | None = None
+        self._announced = False
+        self._quiet_until = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -360,9 +362,21 @@ class RedisCluster:
                 await self._settle(stream_id)
 
     async def _announce(self) -> None:
-        await self._redis.set(
-            f"{PREFIX}member:{self.node_name}", json.dumps(asdict(self.me)), px=self._lease_ms
+        """Renew this node's membership. When it had vanished (Redis restarted empty, or
+        this node stalled past its lease), the other members' keys and leases may have
+        vanished too: for a round and a half, only re-take what this node holds, so that
+        every holder renews before anyone takes a stream that merely looks free."""
+        previous = await self._redis.set(
+            f"{PREFIX}member:{self.node_name}",
+            json.dumps(asdict(self.me)),
+            px=self._lease_ms,
+            get=True,
         )
+        loop = asyncio.get_running_loop()
+        if previous is None and self._announced:
+            log.warning("cluster membership was lost (Redis restarted?): re-taking leases first")
+            self._quiet_until = loop.time() + 1.5 * self._round_seconds
+        self._announced = True
 
     async def _read_members(self) -> dict[str, Member]:
         keys = [key async for key in self._redis.scan_iter(match=f"{PREFIX}member:*", count=100)]
@@ -408,6 +422,8 @@ class RedisCluster:
             return
         if not wanted or self._holders.get(stream_id) is not None:
             return  # another node's, or its holder has not handed it over yet
+        if asyncio.get_running_loop().time() < self._quiet_until:
+            return  # its holder may not have re-taken it yet (`_announce`)
         assert source is not None
         taken = await self._redis.set(
             f"{PREFIX}lease:{stream_id}", self.node_name, nx=True, px=self._lease_ms

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Histogram,
     gc_collector,
     generate_latest,
     platform_collector,
@@ -25,6 +26,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 #: Upper bounds of the request duration histogram, seconds.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+#: Upper bounds of the listening session histogram, seconds (10 s to 8 h).
+LISTENING_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 7200, 14_400, 28_800)
 
 
 class RequestStats(Collector):
@@ -63,7 +66,8 @@ class RequestStats(Collector):
         yield requests
         histogram = HistogramMetricFamily(
             "http_request_duration_seconds",
-            "Time from request start to response headers, by route template.",
+            "Time from request start to the response's headers (for a streamed response) "
+            "or its end, by route template.",
             labels=["method", "endpoint"],
         )
         bounds = [*(str(float(bound)) for bound in self._bounds), "+Inf"]
@@ -87,6 +91,17 @@ class Metrics:
         self.requests = RequestStats()
         self.registry.register(self.requests)
         self.observe_request = self.requests.observe
+        self.listening = Histogram(
+            "mediaserver_listening_seconds",
+            "Length of streamed responses (MP3 listening sessions) from their headers to "
+            "their end, by route template; their time to headers is the request duration.",
+            ["endpoint"],
+            buckets=LISTENING_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_listening(self, endpoint: str, seconds: float) -> None:
+        self.listening.labels(endpoint).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

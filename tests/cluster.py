@@ -35,7 +35,7 @@ T = TypeVar("T")
 CLUSTER_REDIS = "redis://127.0.0.1:6379/11"
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one per process
 class Node:
     name: str
     port: int

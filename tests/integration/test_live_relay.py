@@ -289,3 +289,43 @@ async def test_a_listener_that_stops_reading_is_dropped_not_the_others(node, fak
     finally:
         healthy.close()
         stuck.close()
+
+
+async def test_a_listener_arriving_right_after_registration_is_held_then_served(node, fake_servers):
+    source = await fake_servers(IcecastSource)
+    client = await node()
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, source, dj)
+    # No wait for the relay to connect: it is connecting while this listener arrives.
+    response = await client.get(f"/v1/streams/{stream_id}/live.mp3")
+    assert response.status == 200
+    assert len(await response.content.readexactly(8192)) == 8192
+    response.close()
+
+
+async def test_listening_time_is_not_request_latency(node, fake_servers):
+    source = await fake_servers(IcecastSource)
+    client = await node()
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, source, dj)
+    await connected(client, stream_id)
+    response = await client.get(f"/v1/streams/{stream_id}/live.mp3")
+    await read_for(response, 1.5)
+    response.close()
+    endpoint = "/v1/streams/{stream_id}/live.mp3"
+
+    async def scraped() -> dict[str, float] | None:
+        text = await (await client.get("/metrics")).text()
+        values = {}
+        for line in text.splitlines():
+            if f'endpoint="{endpoint}"' in line and "_bucket" not in line:
+                name, value = line.rsplit(" ", 1)
+                values[name.split("{")[0]] = float(value)
+        return values if "mediaserver_listening_seconds_count" in values else None
+
+    values = await eventually(scraped)
+    # The session (1.5 s) is listening time; the request took milliseconds to answer.
+    assert values["mediaserver_listening_seconds_count"] == 1
+    assert values["mediaserver_listening_seconds_sum"] >= 1.4
+    assert values["http_request_duration_seconds_count"] == 1
+    assert values["http_request_duration_seconds_sum"] < 0.5

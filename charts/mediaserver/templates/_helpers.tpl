@@ -58,11 +58,12 @@ Name of the headless Service used for peer discovery and per-pod DNS.
 {{- end }}
 
 {{/*
-Fully qualified DNS name of the headless Service (value of CLUSTER_SERVICE). It
-resolves to the addresses of all pods, ready or not; pod N is reachable at
-<fullname>-N.<this name>.
+Fully qualified DNS name of the headless Service,
+<fullname>-headless.<namespace>.svc.<clusterDomain>. It resolves to the addresses of all
+pods, ready or not; pod N is reachable at <fullname>-N.<this name>. The app does not read
+it: the chart builds each node's MEDIASERVER_INTERNAL_URL from it.
 */}}
-{{- define "mediaserver.clusterService" -}}
+{{- define "mediaserver.headlessServiceFqdn" -}}
 {{- printf "%s.%s.svc.%s" (include "mediaserver.headlessServiceName" .) .Release.Namespace .Values.clusterDomain }}
 {{- end }}
 
@@ -72,14 +73,16 @@ Service, http://<pod>.<headless>.<namespace>.svc.<clusterDomain>:<port>. $(NODE_
 expanded by Kubernetes from the env entry defined before it.
 */}}
 {{- define "mediaserver.internalUrl" -}}
-{{- printf "http://$(NODE_NAME).%s:%d" (include "mediaserver.clusterService" .) (int .Values.containerPort) }}
+{{- printf "http://$(NODE_NAME).%s:%d" (include "mediaserver.headlessServiceFqdn" .) (int .Values.containerPort) }}
 {{- end }}
 
 {{/*
-This node's public URL (MEDIASERVER_PUBLIC_URL) from publicUrlTemplate: "{pod}" becomes
-$(NODE_NAME), the pod's name, expanded by Kubernetes. Empty when no template is set.
+This node's own public URL (MEDIASERVER_NODE_URL) from publicUrlTemplate: "{pod}" becomes
+$(NODE_NAME), the pod's name, expanded by Kubernetes. Listeners of the streams the node
+relays are redirected there; the links it hands out use config.MEDIASERVER_PUBLIC_URL,
+the site's. Empty when no template is set.
 */}}
-{{- define "mediaserver.publicUrl" -}}
+{{- define "mediaserver.nodeUrl" -}}
 {{- .Values.publicUrlTemplate | replace "{pod}" "$(NODE_NAME)" | trimSuffix "/" }}
 {{- end }}
 
@@ -150,28 +153,31 @@ Validate the values; included by the StatefulSet so that a bad configuration fai
 `helm install` / `helm template` with one clear message.
 */}}
 {{- define "mediaserver.validate" -}}
-{{- $chartSet := list "NODE_NAME" "CLUSTER_SERVICE" "MEDIASERVER_INTERNAL_URL" "MEDIASERVER_DATA_DIR" "JWT_PRIVATE_KEY_PATH" "JWT_PUBLIC_KEY_PATH" }}
+{{- $chartSet := list "NODE_NAME" "MEDIASERVER_INTERNAL_URL" "MEDIASERVER_DATA_DIR" "JWT_PRIVATE_KEY_PATH" "JWT_PUBLIC_KEY_PATH" }}
 {{- $secretKeys := list "DATABASE_URL" "REDIS_URL" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "STREAM_KEY_SECRET" "RELAY_SERVICE_TOKEN" }}
 {{- range $key, $value := .Values.config }}
 {{- if has $key $chartSet }}
 {{- fail (printf "config.%s: this variable is set by the chart itself; remove it from config" $key) }}
 {{- end }}
+{{- if eq $key "MEDIASERVER_NODE_URL" }}
+{{- fail "config.MEDIASERVER_NODE_URL: every pod needs a URL of its own, which one ConfigMap cannot give; set publicUrlTemplate (e.g. https://{pod}.radio.example.com) and the chart renders it per pod" }}
+{{- end }}
 {{- if has $key $secretKeys }}
 {{- fail (printf "config.%s: this is a credential; set it under secrets.%s (or in secrets.existingSecret) instead of config" $key $key) }}
 {{- end }}
+{{- end }}
+{{- if contains "{pod}" (toString .Values.config.MEDIASERVER_PUBLIC_URL) }}
+{{- fail (printf "config.MEDIASERVER_PUBLIC_URL %q is the site's URL, the same for every pod, in every link a node hands out (play URLs, RSS feeds, enclosures): a link naming one pod breaks when that pod goes. A per-pod URL belongs in publicUrlTemplate" (toString .Values.config.MEDIASERVER_PUBLIC_URL)) }}
 {{- end }}
 {{- if or (and .Values.jwt.privateKey (not .Values.jwt.publicKey)) (and .Values.jwt.publicKey (not .Values.jwt.privateKey)) }}
 {{- fail "jwt: set both jwt.privateKey and jwt.publicKey (or jwt.existingSecret with private.pem and public.pem)" }}
 {{- end }}
 {{- with .Values.publicUrlTemplate }}
 {{- if not (contains "{pod}" .) }}
-{{- fail (printf "publicUrlTemplate %q must contain {pod} (the pod's name), e.g. https://{pod}.radio.example.com: every node needs its own public URL" .) }}
+{{- fail (printf "publicUrlTemplate %q must contain {pod} (the pod's name), e.g. https://{pod}.radio.example.com: every node needs its own public URL (the site's URL goes in config.MEDIASERVER_PUBLIC_URL)" .) }}
 {{- end }}
 {{- if not (or (hasPrefix "http://" .) (hasPrefix "https://" .)) }}
 {{- fail (printf "publicUrlTemplate %q must be an absolute http(s) URL, e.g. https://{pod}.radio.example.com" .) }}
-{{- end }}
-{{- if $.Values.config.MEDIASERVER_PUBLIC_URL }}
-{{- fail "set either publicUrlTemplate (one public URL per pod, needed by a cluster) or config.MEDIASERVER_PUBLIC_URL (one node), not both" }}
 {{- end }}
 {{- end }}
 {{- if gt (int .Values.replicaCount) 1 }}
@@ -186,11 +192,14 @@ Validate the values; included by the StatefulSet so that a bad configuration fai
 {{- if not (include "mediaserver.jwtEnabled" .) }}
 {{- $missing = append $missing "jwt.existingSecret (or jwt.privateKey + jwt.publicKey)" }}
 {{- end }}
+{{- if not .Values.config.MEDIASERVER_PUBLIC_URL }}
+{{- $missing = append $missing "config.MEDIASERVER_PUBLIC_URL (the site, e.g. https://radio.example.com)" }}
+{{- end }}
 {{- if not .Values.publicUrlTemplate }}
-{{- $missing = append $missing "publicUrlTemplate (e.g. https://{pod}.radio.example.com)" }}
+{{- $missing = append $missing "publicUrlTemplate (each node, e.g. https://{pod}.radio.example.com)" }}
 {{- end }}
 {{- if $missing }}
-{{- fail (printf "replicaCount=%d: every node must share the same database, Redis (membership and stream ownership), JWT key pair, STREAM_KEY_SECRET and RELAY_SERVICE_TOKEN, and have a public URL of its own (listeners are redirected to the node that owns their stream), but these are not set: %s. Provide them inline, or name existing Secrets with secrets.existingSecret (keys DATABASE_URL, REDIS_URL, STREAM_KEY_SECRET, RELAY_SERVICE_TOKEN) and jwt.existingSecret (keys private.pem, public.pem); or run a single node with --set replicaCount=1." (int .Values.replicaCount) (join ", " $missing)) }}
+{{- fail (printf "replicaCount=%d: every node must share the same database, Redis (membership and stream ownership), JWT key pair, STREAM_KEY_SECRET and RELAY_SERVICE_TOKEN, and needs two public URLs: the site's (config.MEDIASERVER_PUBLIC_URL, served by any pod: the play URLs, RSS feeds and enclosures nodes hand out start with it, so they must not name a pod that may go away) and its own (publicUrlTemplate: listeners of a stream are redirected to the node that relays it, so that URL must reach that very pod). These are not set: %s. Provide them inline, or name existing Secrets with secrets.existingSecret (keys DATABASE_URL, REDIS_URL, STREAM_KEY_SECRET, RELAY_SERVICE_TOKEN) and jwt.existingSecret (keys private.pem, public.pem); or run a single node with --set replicaCount=1." (int .Values.replicaCount) (join ", " $missing)) }}
 {{- end }}
 {{- end }}
 {{- end }}

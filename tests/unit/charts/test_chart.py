@@ -13,6 +13,7 @@ last tests also render and lint the chart with it; otherwise they are skipped.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
 import json
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mediaserver.config import ENVIRONMENT
+from mediaserver.config import ENVIRONMENT, load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "mediaserver"
@@ -56,17 +57,15 @@ APP_ENV = {
     "RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE",
     "HLS_SEGMENT_SECONDS",
     "NODE_NAME",
-    "CLUSTER_SERVICE",
     "MEDIASERVER_INTERNAL_URL",
+    "MEDIASERVER_NODE_URL",
     "CLUSTER_LEASE_SECONDS",
+    "RELAY_CONNECT_WAIT_SECONDS",
     "CORS_ALLOW_ORIGINS",
     "LOG_LEVEL",
     "TRUST_FORWARDED_FOR",
     "TRUSTED_PROXIES",
 }
-# Settings of the cluster work (mediaserver/config.py gains them in the same change): the
-# chart names them before this branch's config.py does. Empty once both are merged.
-CLUSTER_SETTINGS_PENDING = {"MEDIASERVER_INTERNAL_URL", "CLUSTER_LEASE_SECONDS"} - set(ENVIRONMENT)
 SECRET_ENV = {
     "DATABASE_URL",
     "REDIS_URL",
@@ -75,11 +74,12 @@ SECRET_ENV = {
     "STREAM_KEY_SECRET",
     "RELAY_SERVICE_TOKEN",
 }
-# Set by the StatefulSet itself, never through the ConfigMap/Secret.
+# Set by the StatefulSet itself, never through the ConfigMap/Secret (MEDIASERVER_NODE_URL,
+# one per pod, from publicUrlTemplate).
 CHART_SET_ENV = {
     "NODE_NAME",
-    "CLUSTER_SERVICE",
     "MEDIASERVER_INTERNAL_URL",
+    "MEDIASERVER_NODE_URL",
     "MEDIASERVER_DATA_DIR",
     "JWT_PRIVATE_KEY_PATH",
     "JWT_PUBLIC_KEY_PATH",
@@ -225,6 +225,11 @@ def test_values_defaults(values):
     assert values["config"]["TRUST_FORWARDED_FOR"] == "true"
     assert values["config"]["TRUSTED_PROXIES"] == ""
     assert values["config"]["RATE_LIMIT_STREAMING_PER_MINUTE"] == "10000"
+    # The site's URL has no default (the chart asks for it with more than one node); the
+    # cluster's timings keep the app's defaults.
+    assert values["config"]["MEDIASERVER_PUBLIC_URL"] == ""
+    assert values["config"]["CLUSTER_LEASE_SECONDS"] == ""
+    assert values["config"]["RELAY_CONNECT_WAIT_SECONDS"] == ""
     assert values["secrets"]["existingSecret"] == ""
     assert values["jwt"] == {"existingSecret": "", "privateKey": "", "publicKey": ""}
 
@@ -264,7 +269,7 @@ def test_config_and_secrets_keys(values):
 
 def test_chart_names_only_settings_the_app_reads():
     unread = APP_ENV - set(ENVIRONMENT)
-    assert unread <= CLUSTER_SETTINGS_PENDING, unread - CLUSTER_SETTINGS_PENDING
+    assert not unread, unread
 
 
 # --------------------------------------------------------------------------- templates
@@ -370,25 +375,24 @@ def test_statefulset_contract(values):
         r"- name: NODE_NAME\n\s+valueFrom:\n\s+fieldRef:\n\s+fieldPath: metadata.name", text
     )
     assert re.search(
-        r'- name: CLUSTER_SERVICE\n\s+value: \{\{ include "mediaserver.clusterService" \. \| quote \}\}',  # noqa: E501
-        text,
-    )
-    assert re.search(
         r'- name: MEDIASERVER_DATA_DIR\n\s+value: \{\{ include "mediaserver.dataDir"', text
     )
-    # Peers reach a node under its own name; listeners are redirected to its public URL.
+    # Peers reach a node under its own name; listeners are redirected to its own URL.
     # Both use $(NODE_NAME), so they must come after it in the env list.
     assert re.search(
         r'- name: MEDIASERVER_INTERNAL_URL\n\s+value: \{\{ include "mediaserver.internalUrl"',
         text,
     )
     assert re.search(
-        r"\{\{- if \.Values\.publicUrlTemplate \}\}\n.*\n\s+- name: MEDIASERVER_PUBLIC_URL\n"
-        r'\s+value: \{\{ include "mediaserver.publicUrl"',
+        r"\{\{- if \.Values\.publicUrlTemplate \}\}\n(?:\s+#.*\n)*\s+- name: MEDIASERVER_NODE_URL\n"
+        r'\s+value: \{\{ include "mediaserver.nodeUrl"',
         text,
     )
     assert text.index("name: NODE_NAME") < text.index("name: MEDIASERVER_INTERNAL_URL")
-    assert text.index("name: NODE_NAME") < text.index("name: MEDIASERVER_PUBLIC_URL")
+    assert text.index("name: NODE_NAME") < text.index("name: MEDIASERVER_NODE_URL")
+    # The site's URL comes from the ConfigMap alone, the same in every pod: the links
+    # nodes hand out must outlive each pod.
+    assert "name: MEDIASERVER_PUBLIC_URL" not in text
     helpers = template_text("_helpers.tpl")
     assert '"http://$(NODE_NAME).%s:%d"' in helpers
     assert 'replace "{pod}" "$(NODE_NAME)"' in helpers
@@ -429,7 +433,7 @@ def test_headless_service():
     assert 'name: {{ include "mediaserver.headlessServiceName" . }}' in text
     helpers = template_text("_helpers.tpl")
     assert '"%s-headless"' in helpers
-    assert '"%s.%s.svc.%s"' in helpers  # CLUSTER_SERVICE = <headless>.<ns>.svc.<domain>
+    assert '"%s.%s.svc.%s"' in helpers  # <headless>.<ns>.svc.<domain>, in internal URLs
 
 
 def test_a_service_per_pod_for_its_public_host():
@@ -484,10 +488,13 @@ def test_multi_node_validation_fails_clearly():
     assert '"mediaserver.jwtEnabled"' in validate
     for key in MULTI_NODE_REQUIRED:
         assert f'"{key}"' in validate, key
-    # Each node needs its own public URL: a shared one would bounce redirects around.
+    # Each node needs its own public URL: a shared one would bounce redirects around;
+    # and the site's, for the links nodes hand out.
     assert "{{- if not .Values.publicUrlTemplate }}" in validate
+    assert "{{- if not .Values.config.MEDIASERVER_PUBLIC_URL }}" in validate
     assert 'contains "{pod}"' in validate
     assert "MEDIASERVER_INTERNAL_URL" in validate  # refused in config: the chart sets it
+    assert 'eq $key "MEDIASERVER_NODE_URL"' in validate  # per pod: publicUrlTemplate
     jwt_enabled = helpers[helpers.index('define "mediaserver.jwtEnabled"') :]
     assert ".Values.jwt.existingSecret" in jwt_enabled.split("{{- end }}")[0]
 
@@ -665,7 +672,11 @@ MULTI_NODE_VALUES = {
         "RELAY_SERVICE_TOKEN": "relay-token",
     },
     "jwt": {"existingSecret": "media-jwt"},
-    "config": {"STORAGE_URL": "s3://bucket/prefix", "TRUSTED_PROXIES": "10.42.0.0/16"},
+    "config": {
+        "MEDIASERVER_PUBLIC_URL": "https://radio.example.com",
+        "STORAGE_URL": "s3://bucket/prefix",
+        "TRUSTED_PROXIES": "10.42.0.0/16",
+    },
     "serviceMonitor": {"enabled": True},
     "persistence": {"enabled": True},
     "publicUrlTemplate": "https://{pod}.radio.example.com",
@@ -730,6 +741,25 @@ def test_helm_template_refuses_multi_node_without_shared_state(tmp_path):
         assert key in str(info.value), info.value
     assert "jwt.existingSecret" in str(info.value)
     assert "publicUrlTemplate" in str(info.value)
+    assert "config.MEDIASERVER_PUBLIC_URL" in str(info.value)
+
+
+@needs_helm
+@pytest.mark.parametrize("missing", ["publicUrlTemplate", "MEDIASERVER_PUBLIC_URL"])
+def test_helm_template_multi_node_needs_both_public_urls(missing, tmp_path):
+    values = json.loads(json.dumps(MULTI_NODE_VALUES))
+    if missing == "publicUrlTemplate":
+        del values["publicUrlTemplate"]
+    else:
+        del values["config"]["MEDIASERVER_PUBLIC_URL"]
+    with pytest.raises(RenderError) as info:
+        render(values, tmp_path)
+    message = str(info.value)
+    not_set = re.search(r"These are not set: (.*?)\. Provide them", message)
+    assert not_set is not None, message
+    assert missing in not_set.group(1), message
+    given = ({"publicUrlTemplate", "MEDIASERVER_PUBLIC_URL"} - {missing}).pop()
+    assert given not in not_set.group(1), message
 
 
 @needs_helm
@@ -739,11 +769,12 @@ def test_helm_template_refuses_multi_node_without_shared_state(tmp_path):
         ({"publicUrlTemplate": "https://radio.example.com"}, "must contain {pod}"),
         ({"publicUrlTemplate": "{pod}.radio.example.com"}, "absolute http(s) URL"),
         (
-            {
-                "publicUrlTemplate": "https://{pod}.radio.example.com",
-                "config": {"MEDIASERVER_PUBLIC_URL": "https://radio.example.com"},
-            },
-            "not both",
+            {"config": {"MEDIASERVER_PUBLIC_URL": "https://{pod}.radio.example.com"}},
+            "is the site's URL, the same for every pod",
+        ),
+        (
+            {"config": {"MEDIASERVER_NODE_URL": "https://node.radio.example.com"}},
+            "set publicUrlTemplate",
         ),
         ({"config": {"MEDIASERVER_INTERNAL_URL": "http://x"}}, "set by the chart itself"),
     ],
@@ -766,12 +797,12 @@ def test_helm_template_multi_node(tmp_path):
     pod = sts["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["CLUSTER_SERVICE"]["value"] == "media-mediaserver-headless.radio.svc.cluster.local"
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["MEDIASERVER_INTERNAL_URL"]["value"] == (
         "http://$(NODE_NAME).media-mediaserver-headless.radio.svc.cluster.local:8080"
     )
-    assert env["MEDIASERVER_PUBLIC_URL"]["value"] == "https://$(NODE_NAME).radio.example.com"
+    assert env["MEDIASERVER_NODE_URL"]["value"] == "https://$(NODE_NAME).radio.example.com"
+    assert "MEDIASERVER_PUBLIC_URL" not in env  # the site's, from the ConfigMap
     assert env["JWT_PRIVATE_KEY_PATH"]["value"] == "/etc/mediaserver/jwt/private.pem"
     assert set(env) <= APP_ENV
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -795,3 +826,45 @@ def test_helm_template_multi_node(tmp_path):
     assert "media-mediaserver-3" not in per_pod
     pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def pod_environment(docs: list[dict[str, Any]], pod_name: str) -> dict[str, str]:
+    """The environment one pod's server sees: the ConfigMap and Secret (envFrom), then the
+    container's `env`, with Kubernetes' $(NODE_NAME) expansion."""
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    environ: dict[str, str] = {}
+    for source in container["envFrom"]:
+        if "configMapRef" in source:
+            name = source["configMapRef"]["name"]
+            doc = next(
+                d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name
+            )
+            environ.update(doc.get("data") or {})
+        else:
+            name = source["secretRef"]["name"]
+            doc = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == name)
+            environ.update({k: base64.b64decode(v).decode() for k, v in doc["data"].items()})
+    for entry in container["env"]:
+        if entry.get("valueFrom") == {"fieldRef": {"fieldPath": "metadata.name"}}:
+            environ[entry["name"]] = pod_name
+        else:
+            environ[entry["name"]] = entry["value"].replace("$(NODE_NAME)", pod_name)
+    return environ
+
+
+@needs_helm
+def test_helm_rendered_pod_is_a_node_of_the_site(tmp_path):
+    """What the app makes of a pod's rendered environment: links name the site, redirects
+    to this node name the pod's own host, peers reach it under the headless Service."""
+    settings = load_settings(
+        pod_environment(render(MULTI_NODE_VALUES, tmp_path), "media-mediaserver-1")
+    )
+    assert settings.node_name == "media-mediaserver-1"
+    assert settings.base_url == "https://radio.example.com"
+    assert settings.node_url == "https://media-mediaserver-1.radio.example.com"
+    assert settings.peer_url == (
+        "http://media-mediaserver-1.media-mediaserver-headless.radio.svc.cluster.local:8080"
+    )
+    assert settings.redis_url == "redis://redis:6379/0"
+    assert settings.trust_forwarded_for is True
