@@ -4,14 +4,14 @@ installed with apt-get when missing (as root), run in the foreground on a privat
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+from tests.bench.harness import stop_process, wait_for_port
 
 #: The main context; the caller's `http {}` body is included from `http.conf` beside it.
 MAIN_CONF = """\
@@ -70,34 +70,7 @@ async def run_nginx(
         stderr=subprocess.STDOUT,
     )
     try:
-        await _listening(port, process, log)
+        await wait_for_port(port, process, log)
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()  # nginx: fast shutdown
-            deadline = time.monotonic() + 10
-            while process.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-async def _listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode}: {_tail(log)}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"nginx did not listen on {port} within 30 s: {_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-    return ""
+        await stop_process(process, timeout=10)
