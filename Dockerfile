@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The node image: `mediaserver serve` as a non-root user on Debian bookworm's Python 3.11.
 #
 #   docker build -t mediaserver .       (podman: `podman build --format docker -t mediaserver .`,
