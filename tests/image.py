@@ -132,6 +132,9 @@ def base_image(podman: Podman) -> str:
     tarball = _cache_dir() / f"base-{SUITE}-{key}.tar"
     if not tarball.exists():
         _debootstrap(tarball)
+        for stale in tarball.parent.glob(f"base-{SUITE}-*.tar"):  # made by an older recipe
+            if stale != tarball:
+                stale.unlink()
     changes = ["--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]']
     podman.run("import", *changes, str(tarball), tag, timeout=300)
     return tag
