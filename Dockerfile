@@ -59,8 +59,9 @@ ENV PATH=/opt/mediaserver/bin:$PATH \
 USER mediaserver:mediaserver
 WORKDIR /var/lib/mediaserver
 EXPOSE 8080
-# Readiness (the database, Redis and the object store answer) on MEDIASERVER_PORT.
+# Readiness, as the Helm chart probes it: /readyz answers 503 once the node shuts down or
+# loses its database (not for a Redis or object-store outage, which /v1/health reports).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/v1/health' % os.environ.get('MEDIASERVER_PORT', '8080'), timeout=4)"]
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('MEDIASERVER_PORT', '8080'), timeout=4)"]
 ENTRYPOINT ["mediaserver"]
 CMD ["serve"]

@@ -5,7 +5,8 @@ on its embedded PostgreSQL. Needs podman, runc and debootstrap (Debian packages,
 by `.ci/run`) and root: skipped without them, failed under CI.
 
 Building took 82 s here from cold (debootstrap ~45 s, then the build with its `pip install`),
-5 s warm (no change) and ~10 s after a change to the code; the tests themselves ~8 s.
+5 s warm (no change), ~10 s after a change to the code and ~45 s after one to
+pyproject.toml (the dependencies' layer); the tests themselves take ~8 s.
 """
 
 from __future__ import annotations
@@ -13,21 +14,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import redis
 
 from tests.image import Podman, base_image, build_image, container, missing_tools
+from tests.loopback import free_port
 from tests.s3 import BUCKET, KEYS
 
 #: The image's user (Dockerfile: `useradd --uid 10001`).
 UID = "10001"
+#: tests/cluster.py has database 11.
+REDIS_DB = 12
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +55,14 @@ def image(podman: Podman) -> str:
     return build_image(podman, base_image(podman))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(podman: Podman, name: str, port: int, deadline_s: float = 90) -> Any:
-    """The body of the node's first 200 from `/v1/health`; fails with its logs if it exits."""
+def wait_healthy(
+    podman: Podman, name: str, port: int, path: str = "/v1/health", deadline_s: float = 90
+) -> Any:
+    """The body of the node's first 200 from `path`; fails with its logs if it exits."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         try:
-            url = f"http://127.0.0.1:{port}/v1/health"
+            url = f"http://127.0.0.1:{port}{path}"
             with urllib.request.urlopen(url, timeout=2) as response:
                 assert response.headers["Content-Type"].startswith("application/json")
                 return json.loads(response.read())
@@ -71,7 +71,18 @@ def wait_healthy(podman: Podman, name: str, port: int, deadline_s: float = 90) -
                 logs = podman.run("logs", name, check=False)
                 raise AssertionError(f"the container exited:\n{logs}") from None
             time.sleep(0.2)
-    raise AssertionError(f"no 200 from /v1/health in {deadline_s} s")
+    raise AssertionError(f"no 200 from {path} in {deadline_s} s")
+
+
+def cluster_redis(redis_url: str) -> str:
+    """A Redis database of the image tests' own, emptied: no other test's cluster members."""
+    url = urlunsplit(urlsplit(redis_url)._replace(path=f"/{REDIS_DB}"))
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return url
 
 
 def node_env(port: int, **settings: str) -> dict[str, str]:
@@ -103,7 +114,7 @@ def test_image_declares_its_user_entrypoint_and_health_check(podman: Podman, ima
     assert info["Config"]["Cmd"] == ["serve"]
     assert "8080/tcp" in info["Config"]["ExposedPorts"]
     # `podman build --format docker` kept the HEALTHCHECK (an OCI image would drop it)
-    assert "/v1/health" in " ".join(info["Healthcheck"]["Test"])
+    assert "/readyz" in " ".join(info["Healthcheck"]["Test"])
 
 
 def test_node_in_the_image_is_healthy_with_postgres_redis_and_s3(
@@ -117,7 +128,7 @@ def test_node_in_the_image_is_healthy_with_postgres_redis_and_s3(
     env = node_env(
         port,
         DATABASE_URL=make_database(),
-        REDIS_URL=redis_url,
+        REDIS_URL=cluster_redis(redis_url),
         STORAGE_URL=f"s3://{BUCKET}/image-test",
         S3_ENDPOINT_URL=s3_endpoint,
         AWS_ACCESS_KEY_ID=KEYS["access_key"],
@@ -126,6 +137,13 @@ def test_node_in_the_image_is_healthy_with_postgres_redis_and_s3(
     )
     with container(podman, image, env) as name:
         assert wait_healthy(podman, name, port) == {"status": "ok"}
+        ready = wait_healthy(podman, name, port, "/readyz")
+        # with REDIS_URL the node is a cluster member, alone in its Redis database
+        assert (ready["status"], ready["node"], ready["members"]) == (
+            "ready",
+            "image-test",
+            ["image-test"],
+        )
         assert_runs_as_the_image_user(podman, name)
         podman.run("healthcheck", "run", name)  # the image's HEALTHCHECK passes
         assert stop(podman, name) == 0  # a clean shutdown on SIGTERM
@@ -142,7 +160,7 @@ def test_image_alone_runs_on_its_embedded_postgresql(podman: Podman, image: str)
 def test_health_check_fails_once_the_database_is_gone(
     podman: Podman, image: str, make_database: Callable[[], str], pg_server_url: str
 ) -> None:
-    """The HEALTHCHECK is readiness: a node whose database is gone is reported unhealthy."""
+    """The HEALTHCHECK is readiness (`/readyz`): a node that lost its database is unhealthy."""
     port = free_port()
     database = make_database()
     with container(podman, image, node_env(port, DATABASE_URL=database)) as name:
