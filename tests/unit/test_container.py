@@ -79,7 +79,9 @@ def test_compose_runs_several_nodes_each_on_its_own_port() -> None:
         [mapping] = node["ports"]
         published, container = (int(port) for port in mapping.split(":"))
         assert container == IMAGE_PORT
-        assert env["MEDIASERVER_PUBLIC_URL"] == f"http://localhost:{published}"
+        # redirects to the node that relays a stream land on that very node
+        assert env["MEDIASERVER_NODE_URL"] == f"http://localhost:{published}"
+        # the default, http://0.0.0.0:8080 inside the image, would reach no peer
         assert env["MEDIASERVER_INTERNAL_URL"] == f"http://{name}:{IMAGE_PORT}"
         ports.add(published)
     assert len(ports) == len(nodes()) >= 2
@@ -87,6 +89,7 @@ def test_compose_runs_several_nodes_each_on_its_own_port() -> None:
 
 def test_compose_nodes_share_the_database_redis_store_and_secrets() -> None:
     shared = ("DATABASE_URL", "REDIS_URL", "STORAGE_URL", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID")
+    shared += ("MEDIASERVER_PUBLIC_URL",)  # the site's: links outlive the node that made them
     envs = [node["environment"] for node in nodes().values()]
     for name in shared:
         assert len({env[name] for env in envs}) == 1, name
