@@ -55,14 +55,17 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, database_url: str, data_dir: Path, **env: str) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, redis_url: str = CLUSTER_REDIS, **env: str
+    ) -> None:
         self.database_url = database_url
         self.data_dir = data_dir
+        self.redis_url = redis_url
         self.env = env
         self.nodes: list[Node] = []
 
     async def __aenter__(self) -> Cluster:
-        redis = aioredis.from_url(CLUSTER_REDIS)
+        redis = aioredis.from_url(self.redis_url)
         await redis.flushdb()
         await redis.aclose()
         # One set of secrets for every node (generated once, read by each).
@@ -87,7 +90,7 @@ class Cluster:
         environ = {
             **os.environ,
             "DATABASE_URL": self.database_url,
-            "REDIS_URL": CLUSTER_REDIS,
+            "REDIS_URL": self.redis_url,
             "MEDIASERVER_DATA_DIR": str(self.data_dir),
             "NODE_NAME": name,
             "MEDIASERVER_NODE_URL": f"http://127.0.0.1:{port}",

@@ -68,7 +68,8 @@ async def round_trip(
 async def test_takeover_times(cluster_database, tmp_path, fake_servers):
     rounds = env_int("BENCH_ROUNDS", 10)
     sources = [await fake_servers(IcecastSource) for _ in range(6)]
-    async with Cluster(cluster_database, tmp_path, LOG_LEVEL="WARNING") as cluster:
+    redis_url = "redis://127.0.0.1:6379/13"  # not the tests' (they may run meanwhile)
+    async with Cluster(cluster_database, tmp_path, redis_url, LOG_LEVEL="WARNING") as cluster:
         nodes = await cluster.start(*NAMES)
         headers = await dj_headers(nodes[0])
         ids = [await register_on(nodes[0], headers, source) for source in sources]

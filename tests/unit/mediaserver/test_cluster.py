@@ -187,7 +187,10 @@ async def test_changes_still_arrive_after_the_subscription_connection_drops(redi
     try:
         for n in nodes.values():
             await n.start(streams)
-        await redis.client_kill_filter(_type="pubsub")  # both nodes lose their subscription
+        # Both nodes lose their subscription (only theirs: other tests' nodes may be up).
+        for client in await redis.client_list(_type="pubsub"):
+            if client["db"] == REDIS_URL.rsplit("/", 1)[1]:
+                await redis.client_kill_filter(_id=client["id"])
         await asyncio.sleep(0.2)
         # A stream created through a, after the drop: its owner starts it.
         streams.sources[stream_id] = source(stream_id)
