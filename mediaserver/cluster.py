@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -189,6 +190,11 @@ class RedisCluster:
     ) -> None:
         self.node_name = me.name
         self.me = me
+        #: What this process writes into its leases and messages: its name plus a random
+        #: instance id, so that a pod restarted under its name waits for its dead
+        #: predecessor's leases to expire, and two processes given one NODE_NAME by mistake
+        #: still never relay one stream twice.
+        self.instance = f"{me.name}/{secrets.token_hex(4)}"
         self._redis = redis
         self._manager = manager
         self._lease_ms = max(1, int(lease_seconds * 1000))
@@ -351,7 +357,7 @@ class RedisCluster:
                 await self._redis.mget([f"{PREFIX}lease:{s}" for s in streams]) if streams else []
             )
             self._holders = {
-                stream_id: _text(raw) if raw is not None else None
+                stream_id: _text(raw).split("/", 1)[0] if raw is not None else None
                 for stream_id, raw in zip(streams, holders, strict=True)
             }
             if self._redis_down_since is not None:
@@ -400,7 +406,7 @@ class RedisCluster:
             for stream_id in held:
                 await self._renew(
                     keys=[f"{PREFIX}lease:{stream_id}"],
-                    args=[self.node_name, self._lease_ms],
+                    args=[self.instance, self._lease_ms],
                     client=pipe,
                 )
             outcomes = await pipe.execute()
@@ -426,15 +432,15 @@ class RedisCluster:
             return  # its holder may not have re-taken it yet (`_announce`)
         assert source is not None
         taken = await self._redis.set(
-            f"{PREFIX}lease:{stream_id}", self.node_name, nx=True, px=self._lease_ms
+            f"{PREFIX}lease:{stream_id}", self.instance, nx=True, px=self._lease_ms
         )
         if not taken:
             return
         self._held.add(stream_id)
         self._holders[stream_id] = self.node_name
-        raw = await self._redis.set(f"{PREFIX}owner:{stream_id}", self.node_name, get=True)
+        raw = await self._redis.set(f"{PREFIX}owner:{stream_id}", self.instance, get=True)
         previous = _text(raw) if isinstance(raw, (bytes, str)) else None
-        if previous is not None and previous != self.node_name:
+        if previous is not None and previous != self.instance:
             self.stats.takeovers += 1
             log.info("stream taken over", extra={"stream_id": str(stream_id), "from": previous})
         await self._manager.ensure(source)
@@ -451,12 +457,12 @@ class RedisCluster:
 
     async def _release_all(self, stream_ids: Sequence[uuid.UUID]) -> None:
         for stream_id in stream_ids:
-            await self._release(keys=[f"{PREFIX}lease:{stream_id}"], args=[self.node_name])
+            await self._release(keys=[f"{PREFIX}lease:{stream_id}"], args=[self.instance])
 
     # -- changes ---------------------------------------------------------------------------
 
     async def _publish(self, op: str, stream_id: uuid.UUID | None) -> None:
-        message = {"node": self.node_name, "op": op, "stream_id": str(stream_id or "")}
+        message = {"node": self.instance, "op": op, "stream_id": str(stream_id or "")}
         try:
             await self._redis.publish(CHANNEL, json.dumps(message))
         except (RedisError, OSError) as exc:  # the reconcile will catch the owner up
@@ -491,7 +497,7 @@ class RedisCluster:
         except (ValueError, KeyError, TypeError):
             log.warning("malformed cluster message ignored")
             return
-        if node == self.node_name:
+        if node == self.instance:
             return
         if stream_id is None or op == "released":
             self._wake.set()  # a member left or handed a stream over: take what it had now

@@ -213,3 +213,27 @@ async def test_changes_still_arrive_after_the_subscription_connection_drops(redi
     finally:
         for n in nodes.values():
             await n.close()
+
+
+async def test_two_processes_under_one_name_never_relay_one_stream_twice(redis):
+    sources = {s: source(s) for s in (uuid.uuid4() for _ in range(8))}
+    streams = Streams(sources)
+    first, second = Relays(), Relays()
+    twins = [node(redis, "same", first), node(redis, "same", second)]
+    try:
+        for n in twins:
+            await n.start(streams)
+        await asyncio.sleep(1.5)  # a few rounds
+        assert first.running | second.running == set(sources)
+        assert not first.running & second.running
+        # When one of them stops, the other relays everything.
+        await twins[0].close()
+        first.running.clear()
+
+        async def all_taken() -> bool:
+            return second.running == set(sources)
+
+        await eventually(all_taken, timeout=5)
+    finally:
+        for n in twins:
+            await n.close()
