@@ -48,28 +48,35 @@ async def register_on(node: Node, headers: dict[str, str], source: IcecastSource
         return await register_stream(http, headers, source)
 
 
-async def probe(node: Node, stream_id: str) -> tuple[int, str | None]:
+async def probe(
+    node: Node, stream_id: str, headers: dict[str, str] | None = None
+) -> tuple[int, str | None]:
     """Status of `live.mp3` on `node` without following redirects, and the Location."""
+    url = f"/v1/streams/{stream_id}/live.mp3"
     async with (
         node.session() as http,
-        http.get(f"/v1/streams/{stream_id}/live.mp3", allow_redirects=False) as response,
+        http.get(url, headers=headers, allow_redirects=False) as response,
     ):
         if response.status == 200:
             assert (await response.content.readexactly(1024))[:1] in (b"\xff", b"I")
         return response.status, response.headers.get("Location")
 
 
-async def owner_of(nodes: list[Node], stream_id: str) -> Node:
+async def owner_of(
+    nodes: list[Node], stream_id: str, headers: dict[str, str] | None = None
+) -> Node:
     """The one node that serves the stream; every other redirects there."""
 
     async def settled() -> Node | None:
-        answers = [await probe(node, stream_id) for node in nodes]
+        answers = [await probe(node, stream_id, headers) for node in nodes]
         serving = [node for node, (status, _) in zip(nodes, answers, strict=True) if status == 200]
         if len(serving) != 1:
             return None
         path = f"/v1/streams/{stream_id}/live.mp3"
         for node, (status, location) in zip(nodes, answers, strict=True):
-            if node is not serving[0] and (status, location) != (307, serving[0].url + path):
+            if node is not serving[0] and (
+                status != 307 or not (location or "").startswith(serving[0].url + path)
+            ):
                 return None
         return serving[0]
 
@@ -266,3 +273,31 @@ async def last_sequence(node: Node, stream_id: str) -> int:
         return playlist.media_sequence + len(playlist.segments) - 1
 
     return await eventually(newest, timeout=20)
+
+
+async def test_a_token_listener_is_redirected_with_a_grant(cluster, fake_servers):
+    source = await fake_servers(IcecastSource)
+    nodes = await cluster.start("node-a", "node-b")
+    headers = await dj_headers(nodes[0])
+    async with nodes[0].session() as http:
+        stream_id = await register_stream(http, headers, source, visibility="private")
+        user = await register(http, "listener")
+        listener = {"Authorization": f"Bearer {(await login(http, user['email']))['access_token']}"}
+    owner = await owner_of(nodes, stream_id, headers)
+    other = next(node for node in nodes if node is not owner)
+    async with aiohttp.ClientSession() as http:
+        for name in ("live.mp3", "live.m3u8"):
+            url = f"{other.url}/v1/streams/{stream_id}/{name}"
+            anonymous = await http.get(url, allow_redirects=False)
+            assert anonymous.status == 401  # refused where it asked, not bounced
+            redirect = await http.get(url, headers=listener, allow_redirects=False)
+            assert redirect.status == 307 and redirect.headers["Cache-Control"] == "no-store"
+            location = redirect.headers["Location"]
+            assert location.startswith(f"{owner.url}/v1/streams/{stream_id}/{name}?grant=")
+
+            # A player follows it without the header (another origin): the grant opens it.
+            async def served(location: str = location) -> bool:
+                async with http.get(location) as response:
+                    return response.status == 200
+
+            await eventually(served, timeout=20)
