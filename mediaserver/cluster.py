@@ -280,14 +280,17 @@ class RedisCluster:
     # -- the listener routes ---------------------------------------------------------------
 
     def elsewhere(self, stream_id: uuid.UUID) -> str | None:
-        if stream_id in self._held or self._leaving:
+        if stream_id in self._held:
             return None
+        members = self._members
+        if self._leaving:  # a request that arrived as SIGTERM did: to whoever takes over
+            members = {name: m for name, m in members.items() if name != self.node_name}
         holder = self._holders.get(stream_id)
-        if holder is None or holder not in self._members:
-            holder = owner_of(stream_id, self._members)  # it is taking the stream now
+        if holder is None or holder not in members:
+            holder = owner_of(stream_id, members)  # it is taking the stream now
         if holder is None or holder == self.node_name:
             return None
-        return self._members[holder].public_url
+        return members[holder].public_url
 
     def ready_relay(self, stream_id: uuid.UUID) -> Relay | None:
         return self._manager.ready_relay(stream_id)
