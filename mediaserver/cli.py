@@ -45,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             demo=getattr(args, "demo", None),
         )
         configure_logging(settings.log_level)
+        if settings.demo:
+            from mediaserver.demo import with_stubs
+
+            settings = with_stubs(settings)
         if args.command == "serve":
             return _serve(settings)
         if args.command == "migrate":

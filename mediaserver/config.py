@@ -15,7 +15,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 #: Environment variable → field name. The variable names are a public contract (DESIGN.md).
 ENVIRONMENT: dict[str, str] = {
@@ -77,6 +85,12 @@ ENVIRONMENT: dict[str, str] = {
     "EXTERNAL_TRACK_FETCH_SECONDS": "external_track_fetch_seconds",
     "DOMAIN_VERIFY_DELAY_SECONDS": "domain_verify_delay_seconds",
     "PODCAST_FEED_GRANT_DAYS": "podcast_feed_grant_days",
+    "PAYMENT_PROVIDER": "payment_provider",
+    "STRIPE_API_KEY": "stripe_api_key",
+    "STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
+    "STRIPE_API_BASE": "stripe_api_base",
+    "DOMAIN_VERIFIER": "domain_verifier",
+    "DNS_RESOLVER": "dns_resolver",
 }
 
 
@@ -193,6 +207,23 @@ class Settings(BaseModel):
     #: Private podcast feed URLs (`GET /v1/podcasts/{id}/feed-url`) work this long; they stop
     #: earlier once their subscriber may no longer read the feed.
     podcast_feed_grant_days: int = Field(365, ge=1, le=3650)
+    #: Who charges for plans and subscriptions: "stripe", or "stub" (staging and demos:
+    #: every payment method but "fail_pm" is accepted, for free). Unset (production's
+    #: default until configured): the plan and subscription routes answer 503.
+    payment_provider: Literal["stub", "stripe"] | None = None
+    #: With PAYMENT_PROVIDER=stripe: the secret API key (required).
+    stripe_api_key: SecretStr | None = Field(None, validate_default=True)
+    #: With PAYMENT_PROVIDER=stripe: the signing secret of the webhook endpoint
+    #: `/v1/monetization/stripe/webhook` (required).
+    stripe_webhook_secret: SecretStr | None = Field(None, validate_default=True)
+    #: Where the Stripe API is reached (default Stripe's own); tests point it at a fake.
+    stripe_api_base: str | None = None
+    #: How custom domains are verified: "dns" (the TXT challenge record, looked up through
+    #: DNS_RESOLVER), or "stub" (staging: any host name is verified
+    #: DOMAIN_VERIFY_DELAY_SECONDS after registration). Unset: the domain routes answer 503.
+    domain_verifier: Literal["stub", "dns"] | None = None
+    #: With DOMAIN_VERIFIER=dns: the resolver asked, as host:port (default: the system's).
+    dns_resolver: tuple[str, int] | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -217,6 +248,34 @@ class Settings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("stripe_api_key", "stripe_webhook_secret")
+    @classmethod
+    def _stripe_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("payment_provider") == "stripe" and not value:
+            raise ValueError("required with PAYMENT_PROVIDER=stripe")
+        return value
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _api_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("dns_resolver", mode="before")
+    @classmethod
+    def _host_port(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        host, sep, port = value.strip().rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, such as 127.0.0.1:53")
+        return host, int(port)
 
     @field_validator("storage_url")
     @classmethod

@@ -20,12 +20,23 @@ from control.security import ROLE_SCOPES, Principal
 from control.streams.schemas import StreamIn, StreamListQuery
 from control.streams.service import STREAMS
 from hls.tone import demo_clip
-from mediaserver.config import SETTINGS
+from mediaserver.config import SETTINGS, Settings
 from mediaserver.errors import Conflict
 from relay.demo import MOUNT, DemoSource
 
 DEMO_EMAIL = "demo-dj@example.com"
 SECONDS_PER_TITLE = 8.0
+
+
+def with_stubs(settings: Settings) -> Settings:
+    """A demo node sells plans and verifies domains with the stubs, unless the settings
+    name a real provider or verifier (production nodes name them or leave them off)."""
+    return settings.model_copy(
+        update={
+            "payment_provider": settings.payment_provider or "stub",
+            "domain_verifier": settings.domain_verifier or "stub",
+        }
+    )
 
 
 async def demo_context(app: web.Application) -> AsyncIterator[None]:

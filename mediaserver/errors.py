@@ -96,3 +96,10 @@ class RateLimited(ServiceError):
 class UpstreamUnavailable(ServiceError):
     status = 503
     default_message = "A service this request depends on is unavailable"
+
+
+class NotConfigured(ServiceError):
+    """A feature this node was not configured for (its setting is unset)."""
+
+    status = 503
+    default_message = "This feature is not configured on this server"

@@ -25,11 +25,12 @@ from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AUTH, AuthService
+from control.domains.dns import DnsVerifier
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
-from control.domains.verifier import StubVerifier
+from control.domains.verifier import DomainVerifier, StubVerifier
 from control.forwarded import CLIENT_ADDRESS
 from control.health import HEALTH, HealthService
-from control.monetization.payments import StubPaymentProvider
+from control.monetization.payments import PaymentProvider, StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
 from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
 from control.playlists.fetch import ExternalAudio
@@ -59,7 +60,7 @@ from mediaserver.cluster import (
     RedisCluster,
     RedisPositions,
 )
-from mediaserver.config import SETTINGS
+from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
 from mediaserver.metrics import METRICS
@@ -117,9 +118,40 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
     app[ACCOUNTS] = AccountGate(pool)
     app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
-    app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
+    payments = payment_provider(settings)
+    app[MONETIZATION] = MonetizationService(pool, payments, clock)
     app[PAYWALL] = PaywallService(pool, clock)
     yield
+    if payments is not None:
+        await payments.close()
+
+
+def payment_provider(settings: Settings) -> PaymentProvider | None:
+    """What `PAYMENT_PROVIDER` names; None (the routes answer 503) when it is unset."""
+    if settings.payment_provider == "stub":
+        log.warning("PAYMENT_PROVIDER=stub: subscriptions are granted without any payment")
+        return StubPaymentProvider()
+    if settings.payment_provider == "stripe":
+        from control.monetization.stripe_payments import StripeProvider
+
+        assert settings.stripe_api_key is not None  # checked by Settings
+        assert settings.stripe_webhook_secret is not None
+        return StripeProvider(
+            settings.stripe_api_key.get_secret_value(),
+            settings.stripe_webhook_secret.get_secret_value(),
+            settings.stripe_api_base,
+        )
+    return None
+
+
+def domain_verifier(settings: Settings) -> DomainVerifier | None:
+    """What `DOMAIN_VERIFIER` names; None (the routes answer 503) when it is unset."""
+    if settings.domain_verifier == "stub":
+        log.warning("DOMAIN_VERIFIER=stub: every custom domain is verified without a check")
+        return StubVerifier(timedelta(seconds=settings.domain_verify_delay_seconds))
+    if settings.domain_verifier == "dns":
+        return DnsVerifier(settings.dns_resolver)
+    return None
 
 
 async def analytics(app: web.Application) -> AsyncIterator[None]:
@@ -157,7 +189,7 @@ async def podcasts(app: web.Application) -> AsyncIterator[None]:
     """Custom domains, the feed cache, podcasts, episodes (which may use uploads) and
     their delivery."""
     pool, settings, clock, redis = app[POOL], app[SETTINGS], app[CLOCK], app[REDIS]
-    verifier = StubVerifier(timedelta(seconds=settings.domain_verify_delay_seconds))
+    verifier = domain_verifier(settings)
     domains = app[CUSTOM_DOMAINS] = DomainsService(pool, verifier, settings, clock, redis)
     feeds: FeedCache = RedisFeedCache(redis) if redis is not None else MemoryFeedCache()
     episode_uploads = EpisodeUploads(app[UPLOADS], app[STORE])

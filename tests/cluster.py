@@ -103,6 +103,8 @@ class Cluster:
             "HLS_SEGMENT_SECONDS": "2",
             "RELAY_BATCH_SECONDS": "0.1",
             "LOG_LEVEL": "INFO",
+            "PAYMENT_PROVIDER": "stub",
+            "DOMAIN_VERIFIER": "stub",
             **self.env,
             **env,
         }

@@ -17,16 +17,17 @@ DOMAIN = "/v1/domains/{domain_id}"
 @api.post(
     "/v1/domains",
     summary="Register a custom domain for podcast feeds",
-    description="Returns the DNS TXT record proving control of the domain. On staging the "
-    "domain is verified and its TLS certificate issued once `DOMAIN_VERIFY_DELAY_SECONDS` "
-    "have passed; then attach it with `PATCH /v1/podcasts/{podcast_id}`. 409 when the "
-    "domain is already registered.",
+    description="Returns the DNS TXT record proving control of the domain. With "
+    "`DOMAIN_VERIFIER=dns` the domain is verified once that record is published; with the "
+    "staging stub once `DOMAIN_VERIFY_DELAY_SECONDS` have passed. Then attach it with "
+    "`PATCH /v1/podcasts/{podcast_id}`. 409 when the domain is already registered; 503 "
+    "when the server has no `DOMAIN_VERIFIER`.",
     tag="domains",
     body=DomainIn,
     response=DomainOut,
     status=201,
     scope="domains:write",
-    errors=(400, 401, 403, 409, 429),
+    errors=(400, 401, 403, 409, 429, 503),
 )
 async def register_domain(request: web.Request, body: DomainIn) -> DomainOut:
     return await request.app[CUSTOM_DOMAINS].register(principal_of(request), body)
@@ -39,7 +40,7 @@ async def register_domain(request: web.Request, body: DomainIn) -> DomainOut:
     query=PageQuery,
     response=DomainList,
     scope="domains:read",
-    errors=(400, 401, 403, 429),
+    errors=(400, 401, 403, 429, 503),
 )
 async def list_domains(request: web.Request, query: PageQuery) -> DomainList:
     return await request.app[CUSTOM_DOMAINS].list(principal_of(request), query)
@@ -51,7 +52,7 @@ async def list_domains(request: web.Request, query: PageQuery) -> DomainList:
     tag="domains",
     response=DomainOut,
     scope="domains:read",
-    errors=(401, 403, 404, 429),
+    errors=(401, 403, 404, 429, 503),
 )
 async def get_domain(request: web.Request) -> DomainOut:
     domain_id = path_uuid(request, "domain_id", "Domain")
@@ -65,7 +66,7 @@ async def get_domain(request: web.Request) -> DomainOut:
     tag="domains",
     status=204,
     scope="domains:write",
-    errors=(401, 403, 404, 409, 429),
+    errors=(401, 403, 404, 409, 429, 503),
 )
 async def delete_domain(request: web.Request) -> None:
     domain_id = path_uuid(request, "domain_id", "Domain")

@@ -27,7 +27,7 @@ from control.security import Principal
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.db import Executor
-from mediaserver.errors import Conflict, Forbidden, NotFound, Unprocessable
+from mediaserver.errors import Conflict, Forbidden, NotConfigured, NotFound, Unprocessable
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -35,15 +35,20 @@ if TYPE_CHECKING:
 CHALLENGE_PREFIX = "_mediaserver-challenge."
 #: Backlog US-4.7 ("acme-challenge=STAGING123"), with a random token per domain.
 CHALLENGE_VALUE_PREFIX = "acme-challenge="
+#: What every domain route answers (503) on a node without a verifier.
+NO_VERIFIER = "Custom domains are not configured (DOMAIN_VERIFIER)"
 
 
 class DomainsService:
-    """Domains in PostgreSQL, verification behind `verifier`, `hosts` for request routing."""
+    """Domains in PostgreSQL, verification behind `verifier`, `hosts` for request routing.
+    Without a verifier (`DOMAIN_VERIFIER` unset) the `/v1/domains` methods raise
+    `NotConfigured`, no pending domain is ever verified, and the domains verified earlier
+    go on serving their podcasts."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
-        verifier: DomainVerifier,
+        verifier: DomainVerifier | None,
         settings: Settings,
         clock: Clock = utcnow,
         redis: redis.asyncio.Redis | None = None,
@@ -58,6 +63,7 @@ class DomainsService:
 
     async def register(self, principal: Principal, body: DomainIn) -> DomainOut:
         """Store the domain as pending with a fresh challenge; 409 when it is taken."""
+        self._configured()
         hostname = body.custom_domain
         if hostname in self._reserved:
             raise Conflict(f"{hostname} is this server's own host name")
@@ -72,11 +78,13 @@ class DomainsService:
 
     async def get(self, principal: Principal, domain_id: uuid.UUID) -> DomainOut:
         """The domain with its statuses as of now (the verifier runs while pending)."""
+        self._configured()
         row = await self._owned(principal, domain_id)
         return self._out(await self._refresh(self._pool, row))
 
     async def list(self, principal: Principal, page: PageQuery) -> DomainList:
         """The caller's domains, newest first."""
+        self._configured()
         rows, total = await queries.owned(self._pool, principal.user_id, page.per_page, page.offset)
         domains = [self._out(await self._refresh(self._pool, r)) for r in rows]
         return DomainList(
@@ -89,6 +97,7 @@ class DomainsService:
 
     async def delete(self, principal: Principal, domain_id: uuid.UUID) -> None:
         """Soft delete; 409 while a podcast is served at the domain."""
+        self._configured()
         row = await self._owned(principal, domain_id)
         if row.podcast_id is not None:
             raise Conflict(
@@ -135,8 +144,12 @@ class DomainsService:
     async def _served_podcast(self, hostname: str) -> uuid.UUID | None:
         return await queries.served_podcast(self._pool, hostname)
 
+    def _configured(self) -> None:
+        if self._verifier is None:
+            raise NotConfigured(NO_VERIFIER)
+
     async def _refresh(self, conn: Executor, row: DomainRow) -> DomainRow:
-        if row.status == "verified" and row.tls_status == "issued":
+        if self._verifier is None or (row.status == "verified" and row.tls_status == "issued"):
             return row
         now = self._clock()
         found = await self._verifier.check(row, now)

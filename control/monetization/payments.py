@@ -1,14 +1,37 @@
-"""The payment provider behind plans and subscriptions: a narrow interface a Stripe client
-will implement, and the stub of backlog US-6.1/6.2 that the MVP runs on."""
+"""The payment provider behind plans and subscriptions: a narrow interface, implemented by
+`control.monetization.stripe.StripeProvider` (`PAYMENT_PROVIDER=stripe`) and by the stub of
+backlog US-6.1/6.2 (`PAYMENT_PROVIDER=stub`, staging and demos only: it charges nothing)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+from mediaserver.errors import NotConfigured
 
 
 class PaymentDeclined(Exception):
     """The provider refused to charge the payment method. Services turn it into a 402."""
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """The provider was paid for another period of `subscription_id`, up to `paid_until`."""
+
+    subscription_id: str
+    paid_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """The provider ended `subscription_id` (canceled, or unpaid for good)."""
+
+    subscription_id: str
+
+
+PaymentEvent = Renewal | Cancellation
 
 
 class PaymentProvider(Protocol):
@@ -29,6 +52,15 @@ class PaymentProvider(Protocol):
 
     async def cancel_subscription(self, subscription_id: str) -> None:
         """Stop renewing the subscription. Must be idempotent: the service may retry it."""
+        ...
+
+    async def parse_webhook(self, payload: bytes, signature: str | None) -> PaymentEvent | None:
+        """Check a webhook delivery's signature and read it: None for an event that changes
+        nothing here. Raises `InvalidInput` when the signature does not match."""
+        ...
+
+    async def close(self) -> None:
+        """Release the provider's connections."""
         ...
 
 
@@ -53,4 +85,10 @@ class StubPaymentProvider:
         return self.subscription_id
 
     async def cancel_subscription(self, subscription_id: str) -> None:
+        return None
+
+    async def parse_webhook(self, payload: bytes, signature: str | None) -> PaymentEvent | None:
+        raise NotConfigured("Payment webhooks are received with PAYMENT_PROVIDER=stripe only")
+
+    async def close(self) -> None:
         return None

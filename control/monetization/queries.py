@@ -102,6 +102,14 @@ FROM subscriptions WHERE user_id = $1
 ORDER BY created_at DESC, subscription_id DESC LIMIT $2 OFFSET $3
 """
 SUBSCRIPTION_COUNT = "SELECT count(*) FROM subscriptions WHERE user_id = $1"
+EXTEND_BY_EXTERNAL = """
+UPDATE subscriptions SET expires_at = greatest(expires_at, $2)
+WHERE stripe_subscription_id = $1 AND status = 'active'
+"""
+END_BY_EXTERNAL = """
+UPDATE subscriptions SET status = 'canceled', canceled_at = $2
+WHERE stripe_subscription_id = $1 AND status = 'active'
+"""
 CANCEL = """
 UPDATE subscriptions SET status = 'canceled', canceled_at = $2
 WHERE subscription_id = $1 AND status = 'active'
@@ -212,3 +220,15 @@ async def cancel(
 ) -> SubscriptionRow | None:
     """Cancel an active subscription; None when it was no longer active."""
     return _subscription(await conn.fetchrow(CANCEL, subscription_id, now))
+
+
+async def extend_by_external(conn: Executor, stripe_subscription_id: str, until: datetime) -> bool:
+    """A renewal paid for by the provider: the active subscription lasts until `until`."""
+    result = await conn.execute(EXTEND_BY_EXTERNAL, stripe_subscription_id, until)
+    return result != "UPDATE 0"
+
+
+async def end_by_external(conn: Executor, stripe_subscription_id: str, now: datetime) -> bool:
+    """The provider ended the subscription: it is canceled as of `now`."""
+    result = await conn.execute(END_BY_EXTERNAL, stripe_subscription_id, now)
+    return result != "UPDATE 0"

@@ -30,7 +30,7 @@ api = Api()
     scope="monetization:write",
     # Listeners hold monetization:write too, but only to subscribe; admins pass any role.
     role="dj",
-    errors=(400, 401, 403, 429),
+    errors=(400, 401, 403, 429, 503),
 )
 async def create_plan(request: web.Request, body: PlanIn) -> PlanOut:
     return await request.app[MONETIZATION].create_plan(principal_of(request), body)
@@ -42,7 +42,7 @@ async def create_plan(request: web.Request, body: PlanIn) -> PlanOut:
     tag="monetization",
     query=PageQuery,
     response=PlanList,
-    errors=(400, 401, 429),
+    errors=(400, 401, 429, 503),
 )
 async def list_plans(request: web.Request, query: PageQuery) -> PlanList:
     return await request.app[MONETIZATION].list_plans(query)
@@ -56,7 +56,7 @@ async def list_plans(request: web.Request, query: PageQuery) -> PlanList:
     response=SubscriptionOut,
     status=201,
     scope="monetization:write",
-    errors=(400, 401, 402, 403, 409, 429),
+    errors=(400, 401, 402, 403, 409, 429, 503),
 )
 async def subscribe(request: web.Request, body: SubscribeIn) -> SubscriptionOut:
     return await request.app[MONETIZATION].subscribe(principal_of(request), body)
@@ -68,7 +68,7 @@ async def subscribe(request: web.Request, body: SubscribeIn) -> SubscriptionOut:
     tag="monetization",
     query=PageQuery,
     response=SubscriptionList,
-    errors=(400, 401, 429),
+    errors=(400, 401, 429, 503),
 )
 async def list_subscriptions(request: web.Request, query: PageQuery) -> SubscriptionList:
     return await request.app[MONETIZATION].list_subscriptions(principal_of(request), query)
@@ -80,8 +80,28 @@ async def list_subscriptions(request: web.Request, query: PageQuery) -> Subscrip
     tag="monetization",
     response=SubscriptionOut,
     scope="monetization:write",
-    errors=(401, 403, 404, 429),
+    errors=(401, 403, 404, 429, 503),
 )
 async def cancel_subscription(request: web.Request) -> SubscriptionOut:
     subscription_id = path_uuid(request, "subscription_id", "Subscription")
     return await request.app[MONETIZATION].cancel(principal_of(request), subscription_id)
+
+
+@api.post(
+    "/v1/monetization/stripe/webhook",
+    summary="Stripe's webhook: renewals and cancellations (PAYMENT_PROVIDER=stripe)",
+    description="Called by Stripe, not by clients: the body is a Stripe event, checked "
+    "against the `Stripe-Signature` header and `STRIPE_WEBHOOK_SECRET` (400 when it does "
+    "not match). `invoice.paid` extends the subscription to the end of the period paid for; "
+    "`customer.subscription.deleted` ends it. Other events are acknowledged and ignored.",
+    tag="monetization",
+    auth="none",
+    # Not rate-limited: Stripe delivers from a few addresses in bursts, and a request
+    # without a valid signature costs one HMAC.
+    rate=None,
+    errors=(400, 503),
+)
+async def stripe_webhook(request: web.Request) -> dict[str, bool]:
+    payload = await request.read()
+    signature = request.headers.get("Stripe-Signature")
+    return await request.app[MONETIZATION].webhook(payload, signature)

@@ -9,7 +9,12 @@ import asyncpg
 from aiohttp import web
 
 from control.monetization import queries
-from control.monetization.payments import PaymentDeclined, PaymentProvider
+from control.monetization.payments import (
+    Cancellation,
+    PaymentDeclined,
+    PaymentProvider,
+    Renewal,
+)
 from control.monetization.schemas import (
     NO_PLANS,
     NO_SUBSCRIPTIONS,
@@ -23,10 +28,19 @@ from control.monetization.schemas import (
 from control.schemas import PageQuery
 from control.security import Principal
 from mediaserver.clock import Clock, utcnow
-from mediaserver.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentRequired
+from mediaserver.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    PaymentRequired,
+)
 
 #: Backlog US-6.2: `expires_at = now() + 30 days`, whatever the plan's billing interval.
 SUBSCRIPTION_PERIOD = timedelta(days=30)
+#: What every plan and subscription route answers (503) on a node without a provider.
+NO_PROVIDER = "Payments are not configured (PAYMENT_PROVIDER)"
 
 
 def plan_out(row: queries.PlanRow) -> PlanOut:
@@ -46,18 +60,26 @@ def subscription_out(row: queries.SubscriptionRow, now: datetime) -> Subscriptio
 
 
 class MonetizationService:
-    """Plans and subscriptions, with the payment provider behind a narrow interface."""
+    """Plans and subscriptions, with the payment provider behind a narrow interface.
+    Without a provider (`PAYMENT_PROVIDER` unset) every method raises `NotConfigured`:
+    nothing is sold that nobody charges for. The paywall (`PaywallService`) still reads
+    the subscriptions stored earlier."""
 
     def __init__(
-        self, pool: asyncpg.Pool, payments: PaymentProvider, clock: Clock = utcnow
+        self, pool: asyncpg.Pool, payments: PaymentProvider | None, clock: Clock = utcnow
     ) -> None:
         self._pool = pool
-        self._payments = payments
+        self._provider = payments
         self._clock = clock
+
+    def _payments(self) -> PaymentProvider:
+        if self._provider is None:
+            raise NotConfigured(NO_PROVIDER)
+        return self._provider
 
     async def create_plan(self, principal: Principal, body: PlanIn) -> PlanOut:
         """Register the product and price with the provider, then store the plan."""
-        product_id, price_id = await self._payments.create_product(
+        product_id, price_id = await self._payments().create_product(
             body.name, body.price_cents, body.currency, body.billing_interval
         )
         row = await queries.insert_plan(
@@ -67,6 +89,7 @@ class MonetizationService:
 
     async def list_plans(self, page: PageQuery) -> PlanList:
         """Every plan, oldest first."""
+        self._payments()  # 503 without a provider
         rows, total = await queries.plan_page(self._pool, page.per_page, page.offset)
         return PlanList(
             plans=[plan_out(r) for r in rows],
@@ -80,6 +103,7 @@ class MonetizationService:
         """Charge through the provider and store an active subscription for 30 days.
         400 for an unknown plan, 402 when the payment is declined (nothing stored),
         409 when the caller already has an active subscription to the plan."""
+        payments = self._payments()
         user_id = principal.user_id
         plan = await queries.plan_by_id(self._pool, body.plan_id)
         if plan is None:
@@ -87,7 +111,7 @@ class MonetizationService:
         if await queries.has_active_for_plan(self._pool, user_id, plan.plan_id, self._clock()):
             raise _already_subscribed()
         try:
-            external_id = await self._payments.create_subscription(
+            external_id = await payments.create_subscription(
                 user_id, plan.stripe_price_id, body.stripe_payment_method_id
             )
         except PaymentDeclined:
@@ -101,12 +125,13 @@ class MonetizationService:
                 )
         except asyncpg.UniqueViolationError:
             # A concurrent request subscribed first: do not leave a second one billing.
-            await self._payments.cancel_subscription(external_id)
+            await payments.cancel_subscription(external_id)
             raise _already_subscribed() from None
         return subscription_out(row, now)
 
     async def list_subscriptions(self, principal: Principal, page: PageQuery) -> SubscriptionList:
         """The caller's subscriptions, newest first, with their status as of now."""
+        self._payments()  # 503 without a provider
         rows, total = await queries.subscription_page(
             self._pool, principal.user_id, page.per_page, page.offset
         )
@@ -122,13 +147,14 @@ class MonetizationService:
     async def cancel(self, principal: Principal, subscription_id: uuid.UUID) -> SubscriptionOut:
         """Cancel one of the caller's subscriptions with the provider, then here.
         Idempotent: a canceled (or expired) subscription is returned as it is."""
+        payments = self._payments()
         row = await queries.subscription_of_user(self._pool, subscription_id, principal.user_id)
         if row is None:
             raise NotFound("Subscription not found")
         now = self._clock()
         if row.status_at(now) != "active":
             return subscription_out(row, now)
-        await self._payments.cancel_subscription(row.stripe_subscription_id)
+        await payments.cancel_subscription(row.stripe_subscription_id)
         canceled = await queries.cancel(self._pool, subscription_id, now)
         if canceled is None:  # canceled or expired by a concurrent request meanwhile
             canceled = await queries.subscription_of_user(
@@ -136,6 +162,23 @@ class MonetizationService:
             )
         assert canceled is not None
         return subscription_out(canceled, now)
+
+    async def webhook(self, payload: bytes, signature: str | None) -> dict[str, bool]:
+        """A provider's event, once its signature checks out: a renewal extends the
+        subscription to the end of the period paid for, a cancellation ends it now.
+        Events for subscriptions this node does not know change nothing (and still answer
+        200, or the provider would send them again for days)."""
+        event = await self._payments().parse_webhook(payload, signature)
+        now = self._clock()
+        if isinstance(event, Renewal):
+            changed = await queries.extend_by_external(
+                self._pool, event.subscription_id, event.paid_until
+            )
+        elif isinstance(event, Cancellation):
+            changed = await queries.end_by_external(self._pool, event.subscription_id, now)
+        else:
+            changed = False
+        return {"received": True, "changed": changed}
 
 
 def _already_subscribed() -> Conflict:
