@@ -4,7 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint format docs bench clean
+.PHONY: serve test coverage lint format docs bench clean
+
+# Line coverage of the four packages over the whole suite; `make coverage` (and so .ci/run)
+# fails below COVERAGE_MIN percent.
+COVERAGE_MIN ?= 85
+COVERAGE_ARGS := --cov=control --cov=hls --cov=relay --cov=mediaserver \
+	--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN)
 
 # (Re)install when pyproject.toml changes; the first run creates the virtualenv.
 $(STAMP): pyproject.toml
@@ -18,6 +24,9 @@ serve: $(STAMP)            ## run one node (embedded PostgreSQL unless DATABASE_
 
 test: $(STAMP)             ## the whole suite; pytest's "no tests collected" (5) fails too
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+coverage: $(STAMP)         ## `make test` with line coverage, failing below COVERAGE_MIN %
+	$(BIN)/python -m pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
 
 lint: $(STAMP)             ## the gates .ci/run passes before the tests
 	$(BIN)/ruff check .
