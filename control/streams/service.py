@@ -130,7 +130,7 @@ class StreamsService:
         mount = body.mount or f"/live-{stream_id.hex[:8]}"
         sealed = self._box.seal(password, stream_id.bytes)
         try:
-            await queries.insert(
+            row = await queries.insert(
                 self._pool,
                 stream_id,
                 principal.user_id,
@@ -142,6 +142,7 @@ class StreamsService:
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"Mount {mount} is taken; choose another") from None
+        await self._relay.ensure(row.source())  # every node learns it is pushed
         return StreamCreated(stream_id=stream_id, ingest=self._ingest(mount, password))
 
     def _ingest(self, mount: str, password: str) -> Ingest:
