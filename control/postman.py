@@ -118,6 +118,7 @@ _BODY_VARIABLES = {
     "hostname": "{{customDomain}}",
     "refresh_token": "{{refreshToken}}",
     "email": "{{email}}",
+    "password": "{{password}}",
 }
 _SAMPLE_MP3 = "sample.mp3"  # docs/sample.mp3, beside the collection (newman --working-dir docs)
 
@@ -141,6 +142,7 @@ def build_postman(document: dict[str, Any]) -> dict[str, Any]:
         "variable": [
             {"key": "baseUrl", "value": "http://127.0.0.1:8080"},
             {"key": "email", "value": "dj@example.com"},
+            {"key": "password", "value": "Sup3rSecret"},
             {"key": "accessToken", "value": ""},
             {"key": "refreshToken", "value": ""},
             {"key": "adminToken", "value": ""},
