@@ -40,6 +40,7 @@ SCENARIO = (
     "streams_get_stream",
     "streams_stream_heartbeat",
     "streams_stream_status",
+    "streams_rotate_source_password",
     "streams_set_ad_markers",
     "streams_get_ad_markers",
     "media_live_m3u8",
@@ -109,6 +110,9 @@ ACCEPTED_ERRORS = {
     # An endless MP3 stream cannot be a request that completes: it runs once the stream
     # has been disabled (`streams_update_stream`), and meets the documented 404.
     "media_live_mp3": (404,),
+    # The collection registers a pulled stream (a SHOUTcast server): only pushed ones have
+    # a source password.
+    "streams_rotate_source_password": (422,),
 }
 #: Example values that name something of the test run rather than of the document.
 _BODY_VARIABLES = {
