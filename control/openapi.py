@@ -116,30 +116,91 @@ _FORMAT_EXAMPLES = {
 _TYPE_EXAMPLES = {"string": "string", "integer": 1, "number": 1.5, "boolean": False, "null": None}
 
 
-def example_of(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
-    """A plausible value for `schema`: its own example, else one built from its parts."""
+#: Examples of response fields no request model shows, by field name.
+_FIELD_EXAMPLES: dict[str, Any] = {
+    "stripe_subscription_id": "sub_1PqR2sT3uV4wX5yZ",
+    "stripe_price_id": "price_1PqR2sT3uV4wX5yZ",
+    "stripe_product_id": "prod_QhR2sT3uV4wX5y",
+    "instructions": "Add a TXT record named _mediaserver-challenge.podcasts.example.com "
+    "with the value acme-challenge=8f14e45fceea167a; the domain is verified once it resolves.",
+    "host": "ingest.example.com",
+    "mount": "/live",
+    "password": "Zq3vX9rT2kLm8pWs4nB7",
+    "rss_feed_url": "https://radio.example.com/v1/podcasts/3fa85f64-5717-4562-b3fc-2c963f66afa6/"
+    "rss.xml",
+    "custom_feed_url": "https://podcasts.example.com/rss.xml",
+    "media_url": "https://cdn.example.com/ep1.mp3",
+    "url": "https://cdn.example.com/audio/track2.mp3",
+    "error_message": None,
+    "currency": "USD",
+    "features": ["live_streams", "playlist_access"],
+    "owner_name": "DJ Example",
+    "owner_email": "dj@example.com",
+}
+_MODEL_SUFFIX = re.compile(r"(In|Out|Created|Update|Updated|Summary|List|Detail|Query)$")
+
+
+def example_of(
+    schema: dict[str, Any],
+    schemas: dict[str, Any],
+    depth: int = 0,
+    known: dict[str, Any] | None = None,
+    name: str | None = None,
+    model: str = "",
+) -> Any:
+    """A plausible value for `schema`: its own example, else one built from its parts; a
+    field without one takes the example of the same field elsewhere (`known`: a request
+    model's, or `_FIELD_EXAMPLES`), preferring one of a model of the same noun (`PodcastIn`
+    for `PodcastOut`)."""
+    known = _FIELD_EXAMPLES if known is None else known
     if "$ref" in schema:
-        return example_of(schemas[schema["$ref"].rsplit("/", 1)[1]], schemas, depth + 1)
+        ref = schema["$ref"].rsplit("/", 1)[1]
+        return example_of(schemas[ref], schemas, depth + 1, known, name, _noun(ref))
     for key in ("examples", "enum"):
         if schema.get(key):
             return schema[key][0]
     for key in ("const", "default", "example"):
         if key in schema and schema[key] is not None:
             return schema[key]
+    for key in (f"{model}.{name}", name):
+        if key in known:
+            return known[key]
     if "anyOf" in schema:
         options = [o for o in schema["anyOf"] if o.get("type") != "null"] or schema["anyOf"]
-        return example_of(options[0], schemas, depth + 1)
+        return example_of(options[0], schemas, depth + 1, known, name, model)
     kind = schema.get("type")
     if kind == "object" and depth < 6:
         props = schema.get("properties", {})
-        return {name: example_of(prop, schemas, depth + 1) for name, prop in props.items()}
+        return {
+            field: example_of(prop, schemas, depth + 1, known, field, model)
+            for field, prop in props.items()
+        }
     if kind == "array" and depth < 6:
-        return [example_of(schema.get("items", {}), schemas, depth + 1)]
+        return [example_of(schema.get("items", {}), schemas, depth + 1, known, None, model)]
     if kind == "string" and schema.get("format") in _FORMAT_EXAMPLES:
         return _FORMAT_EXAMPLES[schema["format"]]
     if kind == "integer" and "minimum" in schema:
         return schema["minimum"]
     return _TYPE_EXAMPLES.get(kind) if isinstance(kind, str) else None
+
+
+def _noun(model: str) -> str:
+    return _MODEL_SUFFIX.sub("", model)
+
+
+def _known_examples(schemas: dict[str, Any]) -> dict[str, Any]:
+    """Every field's example (or default) in the models, by `Noun.field` and by field."""
+    known: dict[str, Any] = dict(_FIELD_EXAMPLES)
+    for model, schema in schemas.items():
+        for field, prop in schema.get("properties", {}).items():
+            values = prop.get("examples") or (
+                [prop["default"]] if prop.get("default") is not None else []
+            )
+            if values:
+                known.setdefault(f"{_noun(model)}.{field}", values[0])
+                if prop.get("examples"):
+                    known.setdefault(field, values[0])
+    return known
 
 
 def openapi_path(op: Operation) -> str:
@@ -166,9 +227,10 @@ def build_document(api: Api, server_url: str = "/") -> dict[str, Any]:
             doc = _operation(op, path, components, operation_id, head=method == "head")
             paths.setdefault(path, {})[method] = doc
     schemas = components.schemas
+    known = _known_examples(schemas)
     for methods in paths.values():
         for doc in methods.values():
-            _add_examples(doc, schemas)
+            _add_examples(doc, schemas, known)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -438,7 +500,7 @@ def _validation_message(op: Operation) -> str:
     raise LookupError(f"{op.method} {op.path}: declare the 400 message in `examples`")
 
 
-def _add_examples(doc: dict[str, Any], schemas: dict[str, Any]) -> None:
+def _add_examples(doc: dict[str, Any], schemas: dict[str, Any], known: dict[str, Any]) -> None:
     """Every JSON request and response body gets an example (US-9.2)."""
     bodies = [doc.get("requestBody", {}), *doc["responses"].values()]
     for body in bodies:
@@ -446,7 +508,7 @@ def _add_examples(doc: dict[str, Any], schemas: dict[str, Any]) -> None:
         if media is None or "example" in media or "examples" in media:
             continue
         if "schema" in media:
-            media["example"] = example_of(media["schema"], schemas)
+            media["example"] = example_of(media["schema"], schemas, known=known)
 
 
 def render_files(api: Api) -> dict[Path, str]:
