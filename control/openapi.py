@@ -162,9 +162,9 @@ def example_of(
     for key in ("const", "default", "example"):
         if key in schema and schema[key] is not None:
             return schema[key]
-    for key in (f"{model}.{name}", name):
-        if key in known:
-            return known[key]
+    for field in (f"{model}.{name}", name):
+        if field in known:
+            return known[field]
     if "anyOf" in schema:
         options = [o for o in schema["anyOf"] if o.get("type") != "null"] or schema["anyOf"]
         return example_of(options[0], schemas, depth + 1, known, name, model)
