@@ -12,6 +12,7 @@ from control.app import all_routes
 from control.openapi import build_document
 from tests.accounts import PASSWORD, user_headers
 from tests.integration.test_monetization import create_plan
+from tests.sources import ShoutcastV1Source, fake_servers_fixture  # noqa: F401
 
 DOCUMENT = build_document(all_routes())
 
@@ -30,7 +31,7 @@ async def check(response: aiohttp.ClientResponse, method: str, path: str, status
     assert {"error": body["error"], "code": body["code"]} in documented(method, path, status)
 
 
-async def test_documented_errors_are_the_real_ones(client):
+async def test_documented_errors_are_the_real_ones(client, fake_servers):
     dj, dj_headers = await user_headers(client, "dj")
     _, listener_headers = await user_headers(client, "listener")
     nobody = str(uuid.uuid4())
@@ -76,6 +77,16 @@ async def test_documented_errors_are_the_real_ones(client):
         404,
     )
     await check(await client.get("/docs/static/nothing.js"), "GET", "/docs/static/{name}", 404)
+
+    # A source that refuses the stream key.
+    source = await fake_servers(ShoutcastV1Source)
+    stream = {"name": "Wrong key", "shoutcast_url": source.url, "mount": "/", "stream_key": "no"}
+    await check(
+        await client.post("/v1/streams", json=stream, headers=dj_headers),
+        "POST",
+        "/v1/streams",
+        422,
+    )
 
     # The upload's multipart errors.
     form = aiohttp.FormData()
