@@ -31,7 +31,7 @@ DEFAULTS = Settings.model_fields
 TEXT_EXAMPLES = {
     "application/vnd.apple.mpegurl": "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n"
     "#EXT-X-MEDIA-SEQUENCE:41\n#EXTINF:6.000,\nhls/41.ts\n#EXTINF:6.000,\nhls/42.ts\n",
-    "application/rss+xml; charset=utf-8": '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "application/rss+xml": '<?xml version="1.0" encoding="UTF-8"?>\n'
     '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
     "<channel><title>Night Shift</title>…</channel></rss>\n",
     "text/plain": "# TYPE http_requests_total counter\n"
