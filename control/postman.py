@@ -124,6 +124,7 @@ _BODY_VARIABLES = {
     "email": "{{email}}",
     "password": "{{password}}",
 }
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SAMPLE_MP3 = "sample.mp3"  # docs/sample.mp3, beside the collection (newman --working-dir docs)
 
 
@@ -229,7 +230,7 @@ def _variables(value: Any, key: str | None = None) -> Any:
         return [_variables(v, key) for v in value]
     if key in _BODY_VARIABLES:
         return _BODY_VARIABLES[key]
-    if key is not None and key.endswith("_id") and isinstance(value, str):
+    if key is not None and key.endswith("_id") and isinstance(value, str) and _UUID.match(value):
         return "{{" + key + "}}"
     return value
 
