@@ -105,3 +105,6 @@ async def test_collection_passes_against_a_node(
     collection = json.loads(COLLECTION.read_text())
     assert names == {item["name"] for item in collection["item"]}  # every request ran
     assert stats["assertions"]["failed"] == 0
+    # Every variable a request uses was set, by the test or by an earlier request.
+    unresolved = [e["item"]["name"] for e in run["executions"] if "{{" in json.dumps(e["request"])]
+    assert unresolved == []
