@@ -6,12 +6,13 @@ from aiohttp import web
 
 from control.api import Api, path_uuid
 from control.domains.schemas import DomainIn, DomainList, DomainOut
-from control.domains.service import CUSTOM_DOMAINS
+from control.domains.service import CUSTOM_DOMAINS, NO_VERIFIER
 from control.schemas import PageQuery
 from control.security import principal_of
 
 api = Api()
 DOMAIN = "/v1/domains/{domain_id}"
+_OWNER_ONLY = "Only the domain's owner or an admin can do this"
 
 
 @api.post(
@@ -28,6 +29,13 @@ DOMAIN = "/v1/domains/{domain_id}"
     status=201,
     scope="domains:write",
     errors=(400, 401, 403, 409, 429, 503),
+    examples={
+        409: (
+            "Domain podcasts.example.com is already registered",
+            "api.example.com is this server's own host name",
+        ),
+        503: NO_VERIFIER,
+    },
 )
 async def register_domain(request: web.Request, body: DomainIn) -> DomainOut:
     return await request.app[CUSTOM_DOMAINS].register(principal_of(request), body)
@@ -41,6 +49,7 @@ async def register_domain(request: web.Request, body: DomainIn) -> DomainOut:
     response=DomainList,
     scope="domains:read",
     errors=(400, 401, 403, 429, 503),
+    examples={503: NO_VERIFIER},
 )
 async def list_domains(request: web.Request, query: PageQuery) -> DomainList:
     return await request.app[CUSTOM_DOMAINS].list(principal_of(request), query)
@@ -53,6 +62,7 @@ async def list_domains(request: web.Request, query: PageQuery) -> DomainList:
     response=DomainOut,
     scope="domains:read",
     errors=(401, 403, 404, 429, 503),
+    examples={403: ("Your token lacks the 'domains:read' scope", _OWNER_ONLY), 503: NO_VERIFIER},
 )
 async def get_domain(request: web.Request) -> DomainOut:
     domain_id = path_uuid(request, "domain_id", "Domain")
@@ -67,6 +77,13 @@ async def get_domain(request: web.Request) -> DomainOut:
     status=204,
     scope="domains:write",
     errors=(401, 403, 404, 409, 429, 503),
+    examples={
+        403: ("Your token lacks the 'domains:write' scope", _OWNER_ONLY),
+        409: "Domain podcasts.example.com is attached to podcast "
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6: detach it first with PATCH "
+        '/v1/podcasts/{podcast_id} {"custom_domain": null}',
+        503: NO_VERIFIER,
+    },
 )
 async def delete_domain(request: web.Request) -> None:
     domain_id = path_uuid(request, "domain_id", "Domain")

@@ -11,6 +11,12 @@ from typing import Protocol
 
 from mediaserver.errors import NotConfigured
 
+#: The messages of the provider's errors, as clients (and Stripe) see them.
+BAD_SIGNATURE = "Invalid Stripe-Signature"
+NOT_AN_EVENT = "Webhook body is not a Stripe event"
+PROVIDER_DOWN = "The payment provider is unavailable; try again later"
+NO_WEBHOOKS = "Payment webhooks are received with PAYMENT_PROVIDER=stripe only"
+
 
 class PaymentDeclined(Exception):
     """The provider refused to charge the payment method. Services turn it into a 402."""
@@ -88,7 +94,7 @@ class StubPaymentProvider:
         return None
 
     async def parse_webhook(self, payload: bytes, signature: str | None) -> PaymentEvent | None:
-        raise NotConfigured("Payment webhooks are received with PAYMENT_PROVIDER=stripe only")
+        raise NotConfigured(NO_WEBHOOKS)
 
     async def close(self) -> None:
         return None

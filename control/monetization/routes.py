@@ -5,6 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from control.api import Api, path_uuid
+from control.monetization.payments import (
+    BAD_SIGNATURE,
+    NO_WEBHOOKS,
+    NOT_AN_EVENT,
+    PROVIDER_DOWN,
+)
 from control.monetization.schemas import (
     PlanIn,
     PlanList,
@@ -12,8 +18,9 @@ from control.monetization.schemas import (
     SubscribeIn,
     SubscriptionList,
     SubscriptionOut,
+    WebhookOut,
 )
-from control.monetization.service import MONETIZATION
+from control.monetization.service import MONETIZATION, NO_PROVIDER
 from control.schemas import PageQuery
 from control.security import principal_of
 
@@ -31,6 +38,13 @@ api = Api()
     # Listeners hold monetization:write too, but only to subscribe; admins pass any role.
     role="dj",
     errors=(400, 401, 403, 429, 503),
+    examples={
+        403: (
+            "This action requires the 'dj' role",
+            "Your token lacks the 'monetization:write' scope",
+        ),
+        503: (NO_PROVIDER, PROVIDER_DOWN),
+    },
 )
 async def create_plan(request: web.Request, body: PlanIn) -> PlanOut:
     return await request.app[MONETIZATION].create_plan(principal_of(request), body)
@@ -43,6 +57,7 @@ async def create_plan(request: web.Request, body: PlanIn) -> PlanOut:
     query=PageQuery,
     response=PlanList,
     errors=(400, 401, 429, 503),
+    examples={503: NO_PROVIDER},
 )
 async def list_plans(request: web.Request, query: PageQuery) -> PlanList:
     return await request.app[MONETIZATION].list_plans(query)
@@ -57,6 +72,11 @@ async def list_plans(request: web.Request, query: PageQuery) -> PlanList:
     status=201,
     scope="monetization:write",
     errors=(400, 401, 402, 403, 409, 429, 503),
+    examples={
+        402: "Payment failed: the payment method was declined.",
+        409: "You already have an active subscription to this plan",
+        503: (NO_PROVIDER, PROVIDER_DOWN),
+    },
 )
 async def subscribe(request: web.Request, body: SubscribeIn) -> SubscriptionOut:
     return await request.app[MONETIZATION].subscribe(principal_of(request), body)
@@ -69,6 +89,7 @@ async def subscribe(request: web.Request, body: SubscribeIn) -> SubscriptionOut:
     query=PageQuery,
     response=SubscriptionList,
     errors=(400, 401, 429, 503),
+    examples={503: NO_PROVIDER},
 )
 async def list_subscriptions(request: web.Request, query: PageQuery) -> SubscriptionList:
     return await request.app[MONETIZATION].list_subscriptions(principal_of(request), query)
@@ -81,6 +102,7 @@ async def list_subscriptions(request: web.Request, query: PageQuery) -> Subscrip
     response=SubscriptionOut,
     scope="monetization:write",
     errors=(401, 403, 404, 429, 503),
+    examples={503: (NO_PROVIDER, PROVIDER_DOWN)},
 )
 async def cancel_subscription(request: web.Request) -> SubscriptionOut:
     subscription_id = path_uuid(request, "subscription_id", "Subscription")
@@ -99,9 +121,11 @@ async def cancel_subscription(request: web.Request) -> SubscriptionOut:
     # Not rate-limited: Stripe delivers from a few addresses in bursts, and a request
     # without a valid signature costs one HMAC.
     rate=None,
+    response=WebhookOut,
     errors=(400, 503),
+    examples={400: (BAD_SIGNATURE, NOT_AN_EVENT), 503: (NO_PROVIDER, NO_WEBHOOKS)},
 )
-async def stripe_webhook(request: web.Request) -> dict[str, bool]:
+async def stripe_webhook(request: web.Request) -> WebhookOut:
     payload = await request.read()
     signature = request.headers.get("Stripe-Signature")
     return await request.app[MONETIZATION].webhook(payload, signature)

@@ -101,3 +101,13 @@ class SubscriptionList(BaseModel):
     per_page: int
     total: int
     message: str | None = Field(default=None, examples=[None, NO_SUBSCRIPTIONS])
+
+
+class WebhookOut(BaseModel):
+    """What the payment webhook answers the provider."""
+
+    received: bool = Field(description="The event's signature checked out")
+    changed: bool = Field(
+        description="A subscription here was renewed or ended (false for events about "
+        "subscriptions this server does not hold, and for events it does not act on)"
+    )

@@ -24,6 +24,7 @@ from control.monetization.schemas import (
     SubscribeIn,
     SubscriptionList,
     SubscriptionOut,
+    WebhookOut,
 )
 from control.schemas import PageQuery
 from control.security import Principal
@@ -163,7 +164,7 @@ class MonetizationService:
         assert canceled is not None
         return subscription_out(canceled, now)
 
-    async def webhook(self, payload: bytes, signature: str | None) -> dict[str, bool]:
+    async def webhook(self, payload: bytes, signature: str | None) -> WebhookOut:
         """A provider's event, once its signature checks out: a renewal extends the
         subscription to the end of the period paid for, a cancellation ends it now.
         Events for subscriptions this node does not know change nothing (and still answer
@@ -178,7 +179,7 @@ class MonetizationService:
             changed = await queries.end_by_external(self._pool, event.subscription_id, now)
         else:
             changed = False
-        return {"received": True, "changed": changed}
+        return WebhookOut(received=True, changed=changed)
 
 
 def _already_subscribed() -> Conflict:

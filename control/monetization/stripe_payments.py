@@ -21,6 +21,9 @@ from typing import Any
 import stripe
 
 from control.monetization.payments import (
+    BAD_SIGNATURE,
+    NOT_AN_EVENT,
+    PROVIDER_DOWN,
     Cancellation,
     PaymentDeclined,
     PaymentEvent,
@@ -54,7 +57,7 @@ class StripeProvider:
     ) -> tuple[str, str]:
         """A product named after the plan, with one recurring price."""
         v1 = self._client.v1
-        async with _stripe_errors():
+        async with _StripeErrors():
             product = await v1.products.create_async(params={"name": name})
             price = await v1.prices.create_async(
                 params={
@@ -81,7 +84,7 @@ class StripeProvider:
         self, price_id: str, payment_method_id: str, metadata: dict[str, str]
     ) -> str:
         v1 = self._client.v1
-        async with _stripe_errors():
+        async with _StripeErrors():
             customer = await v1.customers.create_async(
                 params={
                     "payment_method": payment_method_id,
@@ -103,7 +106,7 @@ class StripeProvider:
     async def cancel_subscription(self, subscription_id: str) -> None:
         """Cancel at once; a subscription Stripe no longer has counts as canceled."""
         try:
-            async with _stripe_errors():
+            async with _StripeErrors():
                 await self._client.v1.subscriptions.cancel_async(subscription_id)
         except _Missing:
             log.info("stripe subscription %s was already gone", subscription_id)
@@ -114,9 +117,9 @@ class StripeProvider:
         try:
             event = stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
         except stripe.SignatureVerificationError:
-            raise InvalidInput("Invalid Stripe-Signature") from None
+            raise InvalidInput(BAD_SIGNATURE) from None
         except ValueError:
-            raise InvalidInput("Webhook body is not a Stripe event") from None
+            raise InvalidInput(NOT_AN_EVENT) from None
         body: dict[str, Any] = event.to_dict()
         kind, obj = body.get("type"), body.get("data", {}).get("object", {})
         if kind == "customer.subscription.deleted" and isinstance(obj.get("id"), str):
@@ -171,8 +174,4 @@ class _StripeErrors:
         if isinstance(exc, stripe.InvalidRequestError) and exc.code == "resource_missing":
             raise _Missing(str(exc)) from None
         log.error("stripe request failed: %s %s %s", type(exc).__name__, exc.http_status, exc.code)
-        raise UpstreamUnavailable("The payment provider is unavailable; try again later") from None
-
-
-def _stripe_errors() -> _StripeErrors:
-    return _StripeErrors()
+        raise UpstreamUnavailable(PROVIDER_DOWN) from None

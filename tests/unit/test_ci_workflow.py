@@ -78,8 +78,9 @@ def test_postgres_and_redis_are_service_containers_on_loopback() -> None:
 def test_the_debian_tools_of_ci_run_are_installed() -> None:
     run = commands(workflow()["jobs"]["tests"])
     ci_run = (ROOT / ".ci" / "run").read_text()
-    for tool in ("icecast2", "nginx-light", "podman", "runc", "debootstrap"):
+    for tool in ("icecast2", "ffmpeg", "nginx-light", "podman", "runc", "debootstrap", "npm"):
         assert tool in ci_run and tool in run, tool
+    assert "/usr/bin/chromium" in ci_run and "/usr/bin/chromium" in run
 
 
 def test_the_image_is_built_from_the_dockerfile() -> None:
