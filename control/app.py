@@ -11,6 +11,7 @@ from control.auth import routes as auth_routes
 from control.domains import routes as domains_routes
 from control.envelope import ENVELOPE, Envelope
 from control.monetization import routes as monetization_routes
+from control.nowplaying import routes as nowplaying_routes
 from control.openapi import OPENAPI, build_document
 from control.playlists import routes as playlists_routes
 from control.podcasts import media_routes as podcast_media_routes
@@ -27,6 +28,7 @@ DOMAINS = (
     auth_routes,
     users_routes,
     streams_routes,
+    nowplaying_routes,
     uploads_routes,
     playlists_routes,
     podcasts_routes,

@@ -51,10 +51,12 @@ from mediaserver.wiring import (
     analytics,
     cluster,
     draining,
+    end_feeds,
     health,
     job_queue,
     job_workers,
     leave_cluster,
+    nowplaying,
     playlists,
     podcasts,
     rate_limiter,
@@ -141,8 +143,11 @@ def build_app(
     # Started in this order, closed in reverse: each area after what it is built on.
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
     app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists))
-    app.cleanup_ctx.extend((streams,) if manager is None else (cluster, streams, relays))
+    app.cleanup_ctx.extend(
+        (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays)
+    )
     app.on_shutdown.append(draining)  # SIGTERM: /readyz says so to keep-alive probes
+    app.on_shutdown.append(end_feeds)  # the live feeds' responses end now
     if manager is not None:
         app.on_shutdown.append(leave_cluster)  # SIGTERM: hand the streams over first,
         app.on_shutdown.append(manager.on_shutdown)  # then end the MP3 responses

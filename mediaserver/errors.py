@@ -55,6 +55,18 @@ class Forbidden(ServiceError):
     default_message = "Access denied"
 
 
+class SubscriptionRequired(Forbidden):
+    """The paywall (403 "Subscription required"), naming where the owner's plans are."""
+
+    def __init__(self, owner_id: object, plans_url: str) -> None:
+        super().__init__("Subscription required")
+        self.owner_id = str(owner_id)
+        self.plans_url = plans_url
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "owner_id": self.owner_id, "plans_url": self.plans_url}
+
+
 class NotFound(ServiceError):
     status = 404
     default_message = "Not found"

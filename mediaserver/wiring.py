@@ -31,6 +31,8 @@ from control.forwarded import CLIENT_ADDRESS
 from control.health import HEALTH, HealthService
 from control.monetization.payments import StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
+from control.nowplaying.events import EventBus
+from control.nowplaying.service import NOWPLAYING, NowPlayingService
 from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
 from control.playlists.fetch import ExternalAudio
 from control.playlists.service import PLAYLISTS, PlaylistsService
@@ -81,6 +83,8 @@ SIGNER = web.AppKey("url_signer", UrlSigner)
 STREAM_KEYS = web.AppKey("stream_keys", SecretBox)
 #: What the streams service drives: the node's relay manager, or a test's stand-in.
 RELAY_CONTROL = web.AppKey("relay_control", RelayControl)
+#: The relays' last heartbeats (Redis, or this process).
+HEARTBEATS = web.AppKey("heartbeats", HeartbeatStore)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,7 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     app[ACCOUNTS] = AccountGate(pool)
     app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
     app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
-    app[PAYWALL] = PaywallService(pool, clock)
+    app[PAYWALL] = PaywallService(pool, clock, base_url=settings.base_url)
     yield
 
 
@@ -214,6 +218,7 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
     heartbeats: HeartbeatStore = (
         RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
     )
+    app[HEARTBEATS] = heartbeats
     app[STREAMS] = StreamsService(
         app[POOL],
         app[STREAM_KEYS],
@@ -230,6 +235,25 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
     app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
     yield
     await probe.close()  # after the relays (next) have stopped
+
+
+async def nowplaying(app: web.Application) -> AsyncIterator[None]:
+    """`NOWPLAYING`: song history, the stations on air and their live feeds (events
+    through Redis when there is one). The relays (next) report title changes to it."""
+    bus = EventBus(app[REDIS])
+    await bus.start()
+    service = app[NOWPLAYING] = NowPlayingService(
+        app[POOL], app[STREAMS], app[HEARTBEATS], bus, app[SETTINGS].base_url, app[CLOCK]
+    )
+    app[STREAMS].on_heartbeat(service.heartbeat)
+    yield
+    await bus.close()
+
+
+async def end_feeds(app: web.Application) -> None:
+    """aiohttp `on_shutdown`: end the live feeds' responses (they never end by themselves)."""
+    if NOWPLAYING in app:
+        app[NOWPLAYING].bus.end_all()
 
 
 async def cluster(app: web.Application) -> AsyncIterator[None]:
@@ -269,7 +293,7 @@ async def relays(app: web.Application) -> AsyncIterator[None]:
     relays of the streams this node relays, and stops them all before the probe and Redis
     close (leaving the cluster first, so other nodes take them over)."""
     manager, node = app[RELAYS], app[CLUSTER]
-    manager.attach(app[STREAMS], app[SETTINGS].node_name)
+    manager.attach(app[STREAMS], app[SETTINGS].node_name, titles=app[NOWPLAYING].title_changed)
     if isinstance(node, RedisCluster):
         await node.start(app[STREAMS])
     else:

@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 #: counts as a listener sample in the analytics; the extra beats (on connect, on a settings
 #: change) only refresh the status.
 HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot, bool], Awaitable[None]]
+#: (stream, new title or None, when): the now-playing title changed (song history, live
+#: feeds). None: the source went quiet (no title, or gone past the grace period).
+TitleSink = Callable[[uuid.UUID, str | None, datetime], Awaitable[None]]
+#: Title changes waiting for the sink; past this many the oldest are dropped (and logged).
+TITLE_BACKLOG = 32
 AdsSource = Callable[[uuid.UUID], Awaitable[Sequence[AdMarker]]]
 
 
@@ -108,6 +114,7 @@ class Relay:
         stats: StatsSource | None = None,
         resume: HlsPosition | None = None,
         positions: HlsPositions | None = None,
+        titles: TitleSink | None = None,
     ) -> None:
         self.source = source
         self._options = options
@@ -115,6 +122,9 @@ class Relay:
         self._heartbeat = heartbeat
         self._ads = ads
         self._stats = stats
+        self._titles = titles
+        self._title_changes: deque[tuple[str | None, datetime]] = deque(maxlen=TITLE_BACKLOG)
+        self._title_changed = asyncio.Event()
         self._beat_now = asyncio.Event()
         self.hub = StreamHub(
             metaint=options.metaint,
@@ -161,6 +171,9 @@ class Relay:
         self.hls.start()
         self._tasks = [asyncio.create_task(self.client.run(), name=f"relay-source-{name}")]
         self._tasks.append(asyncio.create_task(self._beat(), name=f"relay-beat-{name}"))
+        if self._titles is not None:
+            task = asyncio.create_task(self._report_titles(), name=f"relay-titles-{name}")
+            self._tasks.append(task)
 
     async def stop(self, reason: str) -> None:
         for task in self._tasks:
@@ -244,6 +257,24 @@ class Relay:
         if title != self.current_title:
             self.current_title = title
             self.hls.on_title(title)
+            if self._titles is not None:
+                if len(self._title_changes) == self._title_changes.maxlen:
+                    log.warning("title changes dropped: the title sink is behind")
+                self._title_changes.append((title, self._clock()))
+                self._title_changed.set()
+
+    async def _report_titles(self) -> None:
+        """Hand title changes to the sink in order, one at a time, off the audio path."""
+        assert self._titles is not None
+        while True:
+            await self._title_changed.wait()
+            self._title_changed.clear()
+            while self._title_changes:
+                title, at = self._title_changes.popleft()
+                try:
+                    await self._titles(self.source.stream_id, title, at)
+                except Exception:  # a failed write must not end the relay
+                    log.exception("title change not recorded")
 
     def on_disconnected(self, reason: str) -> None:
         was_connected, self.connected = self.connected, False
@@ -262,6 +293,8 @@ class Relay:
         if not self.connected:
             self._outage_expired = True
             self.hub.close_listeners("source offline")
+            self._icy_title = self._admin_title = None
+            self._set_title(None)  # off air: the song history's last entry ends here
 
     def _cancel_grace(self) -> None:
         if self._grace is not None:
@@ -344,9 +377,13 @@ class RelayManager:
         self._relays: dict[uuid.UUID, Relay] = {}
         self._ads: AdsSource | None = None
         self._stats: StatsSource | None = None
+        self._titles: TitleSink | None = None
 
-    def attach(self, streams: StreamsBackend, node_name: str) -> None:
-        """Report to the streams service: heartbeats every 30 s, ad markers from it."""
+    def attach(
+        self, streams: StreamsBackend, node_name: str, titles: TitleSink | None = None
+    ) -> None:
+        """Report to the streams service: heartbeats every 30 s, ad markers from it; and
+        each title change to `titles` (song history, live feeds)."""
 
         async def beat(stream_id: uuid.UUID, snapshot: RelaySnapshot, sample: bool) -> None:
             since = snapshot.connected_since
@@ -364,6 +401,7 @@ class RelayManager:
         self._heartbeat = beat
         self._ads = streams.ad_markers
         self._stats = streams.admin_stats
+        self._titles = titles
 
     def relay(self, stream_id: uuid.UUID) -> Relay | None:
         return self._relays.get(stream_id)
@@ -413,6 +451,7 @@ class RelayManager:
             self._stats,
             resume=resume,
             positions=positions,
+            titles=self._titles,
         )
         self._relays[source.stream_id] = relay
         relay.start()

@@ -61,10 +61,15 @@ PLAN_PAGE = """
 SELECT plan_id, owner_id, name, price_cents, currency, billing_interval, features,
        stripe_product_id, stripe_price_id, created_at, platform_wide,
        count(*) OVER () AS total
-FROM monetization_plans WHERE deleted_at IS NULL
+FROM monetization_plans
+WHERE deleted_at IS NULL AND ($3::uuid IS NULL OR owner_id = $3 OR platform_wide)
 ORDER BY created_at, plan_id LIMIT $1 OFFSET $2
 """
-PLAN_COUNT = "SELECT count(*) FROM monetization_plans WHERE deleted_at IS NULL"
+# $1: the plans that open this owner's content (theirs, and the platform-wide ones).
+PLAN_COUNT = """
+SELECT count(*) FROM monetization_plans
+WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR owner_id = $1 OR platform_wide)
+"""
 
 # A subscription opens the content of its plan's owner; a platform-wide plan (an admin's)
 # opens everything.
@@ -151,10 +156,12 @@ async def plan_by_id(conn: Executor, plan_id: uuid.UUID) -> PlanRow | None:
     return _plan(await conn.fetchrow(PLAN_BY_ID, plan_id))
 
 
-async def plan_page(conn: Executor, limit: int, offset: int) -> tuple[list[PlanRow], int]:
-    records = await conn.fetch(PLAN_PAGE, limit, offset)
+async def plan_page(
+    conn: Executor, limit: int, offset: int, owner_id: uuid.UUID | None = None
+) -> tuple[list[PlanRow], int]:
+    records = await conn.fetch(PLAN_PAGE, limit, offset, owner_id)
     if not records:
-        return [], int(await conn.fetchval(PLAN_COUNT))
+        return [], int(await conn.fetchval(PLAN_COUNT, owner_id))
     return [r for r in map(_plan, records) if r is not None], int(records[0]["total"])
 
 

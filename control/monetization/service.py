@@ -15,6 +15,7 @@ from control.monetization.schemas import (
     NO_SUBSCRIPTIONS,
     PlanIn,
     PlanList,
+    PlanListQuery,
     PlanOut,
     SubscribeIn,
     SubscriptionList,
@@ -23,7 +24,13 @@ from control.monetization.schemas import (
 from control.schemas import PageQuery
 from control.security import Principal
 from mediaserver.clock import Clock, utcnow
-from mediaserver.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentRequired
+from mediaserver.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PaymentRequired,
+    SubscriptionRequired,
+)
 
 #: Backlog US-6.2: `expires_at = now() + 30 days`, whatever the plan's billing interval.
 SUBSCRIPTION_PERIOD = timedelta(days=30)
@@ -65,9 +72,10 @@ class MonetizationService:
         )
         return plan_out(row)
 
-    async def list_plans(self, page: PageQuery) -> PlanList:
-        """Every plan, oldest first."""
-        rows, total = await queries.plan_page(self._pool, page.per_page, page.offset)
+    async def list_plans(self, page: PlanListQuery) -> PlanList:
+        """Every plan, oldest first; with `owner_id`, the plans that open that owner's
+        content (theirs and the platform-wide ones)."""
+        rows, total = await queries.plan_page(self._pool, page.per_page, page.offset, page.owner_id)
         return PlanList(
             plans=[plan_out(r) for r in rows],
             page=page.page,
@@ -145,23 +153,26 @@ def _already_subscribed() -> Conflict:
 class PaywallService:
     """Backlog US-6.3: who may consume monetized streams, playlists and podcasts."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow, base_url: str = "") -> None:
         self._pool = pool
         self._clock = clock
+        self._base_url = base_url
 
     async def require_active_subscription(
         self, principal: Principal | None, owner_id: uuid.UUID
     ) -> None:
         """Pass for an admin, the content's owner (`owner_id`), or a caller with an active,
         unexpired subscription to one of that owner's plans (or to an admin's platform-wide
-        plan); otherwise raise `Forbidden("Subscription required")`."""
+        plan); otherwise raise `SubscriptionRequired` (403, with the URL of the plans that
+        open the owner's content)."""
         if principal is not None and (
             principal.is_admin
             or principal.owns(owner_id)
             or await self.has_active_subscription(principal.user_id, owner_id)
         ):
             return
-        raise Forbidden("Subscription required")
+        plans_url = f"{self._base_url}/v1/monetization/plans?owner_id={owner_id}"
+        raise SubscriptionRequired(owner_id, plans_url)
 
     async def has_active_subscription(self, user_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
         """Whether the user has an active, unexpired subscription that opens `owner_id`'s

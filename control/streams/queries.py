@@ -77,18 +77,24 @@ SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_ke
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
 FROM streams WHERE stream_id = $1
 """
-# Public, enabled streams plus the caller's own enabled private ones ($1 NULL: anonymous).
+# Public, enabled streams plus the caller's own enabled private ones ($1 NULL: anonymous),
+# of one genre ($4, any case) and matching a search ($5, an ILIKE pattern) when given;
+# $2 NULL: every one.
 DIRECTORY = """
 SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at,
        count(*) OVER () AS total
 FROM streams
 WHERE deleted_at IS NULL AND enabled AND (visibility = 'public' OR owner_id = $1)
+  AND ($4::text IS NULL OR lower(genre) = lower($4))
+  AND ($5::text IS NULL OR name ILIKE $5 OR description ILIKE $5 OR genre ILIKE $5)
 ORDER BY created_at DESC, stream_id DESC LIMIT $2 OFFSET $3
 """
 DIRECTORY_COUNT = """
 SELECT count(*) FROM streams
 WHERE deleted_at IS NULL AND enabled AND (visibility = 'public' OR owner_id = $1)
+  AND ($2::text IS NULL OR lower(genre) = lower($2))
+  AND ($3::text IS NULL OR name ILIKE $3 OR description ILIKE $3 OR genre ILIKE $3)
 """
 OWNED = """
 SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
@@ -113,6 +119,14 @@ UPDATE streams SET
     enabled = coalesce($9, enabled),
     updated_at = $10
 WHERE stream_id = $1 AND deleted_at IS NULL
+RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+"""
+# A stream's source replaced (the demo stream, whose source gets a new port each run).
+REPOINT = """
+UPDATE streams SET source_url = $3, mount = $4, server_kind = $5, sid = $6, stream_key_enc = $7,
+    name = $8, genre = $9, description = $10, enabled = true, updated_at = $11
+WHERE stream_id = $1 AND owner_id = $2 AND deleted_at IS NULL
 RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
 """
@@ -177,12 +191,33 @@ async def by_id(conn: Executor, stream_id: uuid.UUID) -> StreamRow | None:
     return _row(await conn.fetchrow(BY_ID, stream_id))
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryFilter:
+    """`genre`: equal to it, in any case; `search`: in the name, description or genre."""
+
+    genre: str | None = None
+    search: str | None = None
+
+    @property
+    def pattern(self) -> str | None:
+        if self.search is None:
+            return None
+        escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{escaped}%"
+
+
 async def directory(
-    conn: Executor, viewer_id: uuid.UUID | None, limit: int, offset: int
+    conn: Executor,
+    viewer_id: uuid.UUID | None,
+    limit: int | None,
+    offset: int,
+    only: DirectoryFilter = DirectoryFilter(),
 ) -> tuple[list[StreamRow], int]:
-    records = await conn.fetch(DIRECTORY, viewer_id, limit, offset)
+    """A page of the directory (`limit` None: all of it from `offset`) and its total."""
+    genre, pattern = only.genre, only.pattern
+    records = await conn.fetch(DIRECTORY, viewer_id, limit, offset, genre, pattern)
     if not records:
-        return [], int(await conn.fetchval(DIRECTORY_COUNT, viewer_id))
+        return [], int(await conn.fetchval(DIRECTORY_COUNT, viewer_id, genre, pattern))
     return [r for r in map(_row, records) if r is not None], int(records[0]["total"])
 
 
@@ -215,6 +250,34 @@ async def update(
         c.visibility,
         c.monetization_enabled,
         c.enabled,
+        now,
+    )
+    return _row(record)
+
+
+async def repoint(
+    conn: Executor,
+    stream_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    body: StreamIn,
+    server_kind: ServerKind,
+    sid: int | None,
+    key_enc: bytes,
+    now: datetime,
+) -> StreamRow | None:
+    """None when the owner has no such stream (deleted, or never was)."""
+    record = await conn.fetchrow(
+        REPOINT,
+        stream_id,
+        owner_id,
+        body.shoutcast_url,
+        body.mount,
+        server_kind,
+        sid,
+        key_enc,
+        body.name,
+        body.genre,
+        body.description,
         now,
     )
     return _row(record)

@@ -1,0 +1,164 @@
+"""Now-playing routes: song history, the stations on air (JSON, live feeds), Icecast's
+status JSON and playlist files for players."""
+
+from __future__ import annotations
+
+import functools
+import json
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from control.api import Api, path_uuid
+from control.envelope import ENVELOPE
+from control.nowplaying.formats import icecast_status, m3u, pls
+from control.nowplaying.schemas import HistoryQuery, NowPlaying, SongHistory
+from control.nowplaying.service import CACHE_SECONDS, NOWPLAYING
+from control.nowplaying.sse import frame, serve_events
+from control.security import principal_key
+from control.streams.service import STREAMS
+from mediaserver.config import SETTINGS
+
+api = Api()
+STREAM = "/v1/streams/{stream_id}"
+SERVER_ID = "mediaserver 0.1.0 (Icecast 2.4 compatible)"
+_EVENTS = (
+    "Server-sent events (`text/event-stream`): first a `nowplaying` event (the body of "
+    "`GET /v1/nowplaying` for what it covers), then `title` (`{stream_id, song}`, song null "
+    "when the source stops naming one) and `listeners` (`{stream_id, listeners}`) as they "
+    "change, and a comment line every 15 s. A client that falls far behind is disconnected "
+    "(an `EventSource` reconnects by itself)."
+)
+#: Polled by widgets: shared caches may keep an answer as long as the node does.
+_POLLED = {"Cache-Control": f"public, max-age={max(1, round(CACHE_SECONDS))}"}
+
+
+@api.get(
+    f"{STREAM}/history",
+    summary="A stream's song history, newest first",
+    description="Each title the source announced, split into artist and title when it "
+    "reads `Artist - Title`, with when it started and ended. Same access rules as the "
+    "stream's status.",
+    tag="nowplaying",
+    query=HistoryQuery,
+    response=SongHistory,
+    auth="optional",
+    errors=(400, 401, 403, 404, 429),
+)
+async def stream_history(request: web.Request, query: HistoryQuery) -> SongHistory:
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    return await request.app[NOWPLAYING].history(request.get(principal_key), stream_id, query)
+
+
+@api.get(
+    "/v1/nowplaying",
+    summary="Every public stream on air now, in one call",
+    description="Title (artist and title when the source sends `Artist - Title`), "
+    "listeners across the cluster, since when it is live, genre and links, most listened "
+    "first. Cheap to poll: answers are reused for half a second.",
+    tag="nowplaying",
+    response=NowPlaying,
+    auth="none",
+    errors=(429,),
+)
+async def now_playing(request: web.Request) -> web.Response:
+    body = (await request.app[NOWPLAYING].now_playing()).model_dump_json()
+    return web.Response(text=body, content_type="application/json", headers=_POLLED)
+
+
+@api.get(
+    "/v1/nowplaying/events",
+    summary="Live feed of every public stream on air (server-sent events)",
+    description=_EVENTS,
+    tag="nowplaying",
+    auth="none",
+    rate="streaming",
+    produces="text/event-stream",
+    errors=(429,),
+)
+async def now_playing_events(request: web.Request) -> web.StreamResponse:
+    service = request.app[NOWPLAYING]
+
+    async def first() -> bytes:
+        return frame("nowplaying", json.loads((await service.now_playing()).model_dump_json()))
+
+    decorate = functools.partial(request.app[ENVELOPE].decorate, request)
+    return await serve_events(request, service.bus, service.subscribe(None), first, decorate)
+
+
+@api.get(
+    f"{STREAM}/events",
+    summary="Live feed of one stream (server-sent events)",
+    description=f"{_EVENTS} Same access rules as the stream's status.",
+    tag="nowplaying",
+    auth="optional",
+    rate="streaming",
+    produces="text/event-stream",
+    errors=(401, 403, 404, 429),
+)
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    service, principal = request.app[NOWPLAYING], request.get(principal_key)
+
+    async def first() -> bytes:
+        station = await service.station(principal, stream_id)
+        return frame("nowplaying", json.loads(station.model_dump_json()))
+
+    decorate = functools.partial(request.app[ENVELOPE].decorate, request)
+    return await serve_events(request, service.bus, service.subscribe(stream_id), first, decorate)
+
+
+@api.get(
+    "/status-json.xsl",
+    summary="Icecast 2.4's status JSON, for widgets and directories written for Icecast",
+    description="`icestats.source` lists the public streams on air: absent with none, an "
+    "object with one, a list with several, as Icecast 2.4 does.",
+    tag="nowplaying",
+    auth="none",
+    errors=(429,),
+)
+async def icecast_status_json(request: web.Request) -> web.Response:
+    service, settings = request.app[NOWPLAYING], request.app[SETTINGS]
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    stations = (await service.now_playing()).stations
+    body = icecast_status(stations, host, service.started_at, SERVER_ID)
+    return web.json_response(body, headers=_POLLED)
+
+
+async def _listen_url(request: web.Request) -> tuple[str, str]:
+    """The stream's name and the MP3 link to put in a playlist file: its play link (with a
+    grant when the caller may listen to a private or paid stream), else the plain one."""
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    detail = await request.app[STREAMS].detail(request.get(principal_key), stream_id)
+    url = detail.play_urls.mp3 if detail.play_urls is not None else detail.live_mp3_url
+    return detail.name, url
+
+
+@api.get(
+    f"{STREAM}/listen.m3u",
+    summary="An M3U playlist file that opens the stream in any player",
+    tag="nowplaying",
+    auth="optional",
+    produces="audio/x-mpegurl",
+    errors=(401, 403, 404, 429),
+)
+async def listen_m3u(request: web.Request) -> web.Response:
+    name, url = await _listen_url(request)
+    return web.Response(text=m3u(name, url), content_type="audio/x-mpegurl", headers=_NO_STORE)
+
+
+@api.get(
+    f"{STREAM}/listen.pls",
+    summary="A PLS playlist file that opens the stream in any player",
+    tag="nowplaying",
+    auth="optional",
+    produces="audio/x-scpls",
+    errors=(401, 403, 404, 429),
+)
+async def listen_pls(request: web.Request) -> web.Response:
+    name, url = await _listen_url(request)
+    return web.Response(text=pls(name, url), content_type="audio/x-scpls", headers=_NO_STORE)
+
+
+#: A playlist file may carry a grant for the caller: no shared cache may keep it.
+_NO_STORE = {"Cache-Control": "private, no-store"}
