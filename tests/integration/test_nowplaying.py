@@ -116,7 +116,7 @@ async def test_now_playing_lists_public_stations_on_air_in_one_call(node, fake_s
     second = await register_stream(node, source, dj, name="Second")
     await connected(node, second)
     stats, both = await eventually(lambda: icestats(2))
-    assert isinstance(stats["source"], list)
+    assert isinstance(stats["source"], list) and len(both) == 2
 
 
 async def test_playlist_files_open_the_stream_in_any_player(node, fake_servers):
