@@ -173,14 +173,22 @@ def test_serve_on_embedded_postgres(tmp_path):
 
 
 def test_serve_demo_plays_at_once(make_database, tmp_path):
-    """`serve --demo`: a newcomer gets a playable stream with titles and the URLs printed."""
+    """`serve --demo`: a newcomer gets a playable stream with titles and the URLs printed;
+    a restart on the same data dir plays it again under the same link."""
+    env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
+    first = _serve_demo(env, play=True)
+    assert _serve_demo(env, play=False) == first  # yesterday's link still plays
+
+
+def _serve_demo(env: dict[str, str], play: bool) -> str:
+    """Run `serve --demo` until its stream has a title (and, with `play`, decodes); the
+    printed MP3 URL without its port."""
     import json
     import re
 
     from tests.audio import decode
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(
         [*MEDIASERVER, "serve", "--demo", "--port", str(port)],
         env=env,
@@ -207,6 +215,8 @@ def test_serve_demo_plays_at_once(make_database, tmp_path):
                 break
             time.sleep(0.2)
         assert status["current_track"].startswith("Demo Ensemble - ")
-        assert decode(mp3_url, limit=2.0).duration >= 2.0
+        if play:
+            assert decode(mp3_url, limit=2.0).duration >= 2.0
+        return mp3_url.replace(f":{port}/", ":PORT/")
     finally:
         assert stop(process) == 0
