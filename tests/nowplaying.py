@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientResponse
 
 
-async def next_event(response: ClientResponse, kind: str, timeout: float = 15.0) -> Any:
-    """The data (JSON) of the next `kind` event of a `text/event-stream` response; fails
-    when the feed ends or none comes within `timeout`."""
+async def next_event(
+    response: ClientResponse,
+    kind: str,
+    timeout: float = 15.0,
+    where: Callable[[Any], bool] = lambda data: True,
+) -> Any:
+    """The data (JSON) of the next `kind` event of a `text/event-stream` response (that
+    satisfies `where`); fails when the feed ends or none comes within `timeout`."""
 
     async def read() -> Any:
         name = None
@@ -24,7 +30,9 @@ async def next_event(response: ClientResponse, kind: str, timeout: float = 15.0)
             if line.startswith("event: "):
                 name = line.removeprefix("event: ")
             elif line.startswith("data: ") and name == kind:
-                return json.loads(line.removeprefix("data: "))
+                data = json.loads(line.removeprefix("data: "))
+                if where(data):
+                    return data
             elif not line:
                 name = None
 

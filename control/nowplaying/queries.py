@@ -24,13 +24,10 @@ class StationRow:
     """A public, enabled stream and the song its history says is playing (if any)."""
 
     stream_id: uuid.UUID
-    owner_id: uuid.UUID
     name: str
     genre: str | None
     description: str | None
     monetization_enabled: bool
-    created_at: datetime
-    updated_at: datetime
     song_text: str | None
     song_started_at: datetime | None
 
@@ -51,8 +48,8 @@ ORDER BY started_at DESC, song_id DESC LIMIT $2 OFFSET $3
 """
 COUNT = "SELECT count(*) FROM stream_songs WHERE stream_id = $1"
 STATIONS = """
-SELECT s.stream_id, s.owner_id, s.name, s.genre, s.description, s.monetization_enabled,
-       s.created_at, s.updated_at, h.text AS song_text, h.started_at AS song_started_at
+SELECT s.stream_id, s.name, s.genre, s.description, s.monetization_enabled,
+       h.text AS song_text, h.started_at AS song_started_at
 FROM streams s
 LEFT JOIN stream_songs h ON h.stream_id = s.stream_id AND h.ended_at IS NULL
 WHERE s.deleted_at IS NULL AND s.enabled AND s.visibility = 'public'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -125,13 +126,17 @@ async def icecast_status_json(request: web.Request) -> web.Response:
     return web.json_response(body, headers=_POLLED)
 
 
-async def _listen_url(request: web.Request) -> tuple[str, str]:
-    """The stream's name and the MP3 link to put in a playlist file: its play link (with a
-    grant when the caller may listen to a private or paid stream), else the plain one."""
+async def _playlist_file(
+    request: web.Request, render: Callable[[str, str], str], content_type: str
+) -> web.Response:
+    """A playlist file of the stream's MP3 link: its play link (with a grant when the
+    caller may listen to a private or paid stream), else the plain one. Never kept by a
+    shared cache: it may carry the caller's grant."""
     stream_id = path_uuid(request, "stream_id", "Stream")
     detail = await request.app[STREAMS].detail(request.get(principal_key), stream_id)
     url = detail.play_urls.mp3 if detail.play_urls is not None else detail.live_mp3_url
-    return detail.name, url
+    text = render(detail.name, url)
+    return web.Response(text=text, content_type=content_type, headers=_NO_STORE)
 
 
 @api.get(
@@ -143,8 +148,7 @@ async def _listen_url(request: web.Request) -> tuple[str, str]:
     errors=(401, 403, 404, 429),
 )
 async def listen_m3u(request: web.Request) -> web.Response:
-    name, url = await _listen_url(request)
-    return web.Response(text=m3u(name, url), content_type="audio/x-mpegurl", headers=_NO_STORE)
+    return await _playlist_file(request, m3u, "audio/x-mpegurl")
 
 
 @api.get(
@@ -156,9 +160,7 @@ async def listen_m3u(request: web.Request) -> web.Response:
     errors=(401, 403, 404, 429),
 )
 async def listen_pls(request: web.Request) -> web.Response:
-    name, url = await _listen_url(request)
-    return web.Response(text=pls(name, url), content_type="audio/x-scpls", headers=_NO_STORE)
+    return await _playlist_file(request, pls, "audio/x-scpls")
 
 
-#: A playlist file may carry a grant for the caller: no shared cache may keep it.
 _NO_STORE = {"Cache-Control": "private, no-store"}

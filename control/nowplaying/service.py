@@ -108,27 +108,25 @@ class NowPlayingService:
         return cached
 
     async def station(self, principal: Principal | None, stream_id: uuid.UUID) -> NowPlaying:
-        """One stream as `now_playing` shows it (empty when off air): the first event of
-        its live feed. Readable as its status is."""
+        """One stream as `now_playing` shows it (no station when off air): the first event
+        of its live feed. Readable as its status is."""
         row = await self._streams.readable(principal, stream_id)
+        now = self._clock()
+        if not row.live:
+            return NowPlaying(stations=[], generated_at=now)
         beat = await self._heartbeats.last(stream_id)
-        async with self._pool.acquire() as conn:
-            rows, _ = await queries.history(conn, stream_id, 1, 0)
+        rows, _ = await queries.history(self._pool, stream_id, 1, 0)
         playing = rows[0] if rows and rows[0].ended_at is None else None
         station = StationRow(
-            row.stream_id,
-            row.owner_id,
-            row.name,
-            row.genre,
-            row.description,
-            row.monetization_enabled,
-            row.created_at,
-            row.updated_at,
-            playing.text if playing else None,
-            playing.started_at if playing else None,
+            stream_id=row.stream_id,
+            name=row.name,
+            genre=row.genre,
+            description=row.description,
+            monetization_enabled=row.monetization_enabled,
+            song_text=playing.text if playing else None,
+            song_started_at=playing.started_at if playing else None,
         )
-        now = self._clock()
-        on_air = self._station(station, row, beat, now)
+        on_air = self._station(station, beat, now)
         return NowPlaying(stations=[on_air] if on_air else [], generated_at=now)
 
     def subscribe(self, stream_id: uuid.UUID | None) -> Subscription:
@@ -138,20 +136,16 @@ class NowPlayingService:
         rows = await queries.stations(self._pool)
         beats = await self._heartbeats.last_many(r.stream_id for r in rows)
         now = self._clock()
-        stations = []
-        for row in rows:
-            stream = await self._streams.cached_row(row.stream_id)
-            if stream is not None:
-                station = self._station(row, stream, beats.get(row.stream_id), now)
-                if station is not None:
-                    stations.append(station)
+        found = (self._station(row, beats.get(row.stream_id), now) for row in rows)
+        stations = [station for station in found if station is not None]
         stations.sort(key=lambda s: -s.listeners)
         return NowPlaying(stations=stations, generated_at=now)
 
     def _station(
-        self, row: StationRow, stream: StreamRow, beat: Heartbeat | None, now: datetime
+        self, row: StationRow, beat: Heartbeat | None, now: datetime
     ) -> NowPlayingStation | None:
-        figures = self._streams.figures(stream, beat, now)
+        """The station if it is on air."""
+        figures = self._streams.figures(row.stream_id, beat, now)
         if not figures.connected:
             return None
         title = figures.current_title

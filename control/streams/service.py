@@ -93,10 +93,8 @@ class StreamsService:
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Check the source and key with the server's admin interface (422 when that fails),
         store the stream with its key sealed to the row, and start its relay."""
-        key = body.stream_key.get_secret_value()
-        found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
         stream_id = uuid.uuid4()
-        sealed = self._box.seal(key, stream_id.bytes)
+        found, sealed = await self._checked_source(stream_id, body)
         row = await queries.insert(
             self._pool,
             stream_id,
@@ -114,9 +112,7 @@ class StreamsService:
         """Give the caller's stream a new source (checked as at registration) and enable
         it, keeping its id, so its links stay valid; False when it has no such stream."""
         self._rows.pop(stream_id)
-        key = body.stream_key.get_secret_value()
-        found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
-        sealed = self._box.seal(key, stream_id.bytes)
+        found, sealed = await self._checked_source(stream_id, body)
         row = await queries.repoint(
             self._pool,
             stream_id,
@@ -132,6 +128,15 @@ class StreamsService:
             return False
         await self._relay.ensure(row.source())
         return True
+
+    async def _checked_source(
+        self, stream_id: uuid.UUID, body: StreamIn
+    ) -> tuple[ProbeResult, bytes]:
+        """The source as its admin interface describes it (422 when the check fails), and
+        the key sealed to the stream."""
+        key = body.stream_key.get_secret_value()
+        found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
+        return found, self._box.seal(key, stream_id.bytes)
 
     async def update(
         self, principal: Principal, stream_id: uuid.UUID, body: StreamUpdate
@@ -292,9 +297,10 @@ class StreamsService:
         events): a private one needs access, a monetized private one a subscription."""
         return await self._readable(principal, stream_id, live_only=False, paywall_public=False)
 
-    def figures(self, row: StreamRow, beat: Heartbeat | None, now: datetime) -> LiveFigures:
-        """What is known about the stream now: this node's relay, else its last heartbeat."""
-        return live_figures(self._relay.snapshot(row.stream_id), beat, now) if row.live else OFFLINE
+    def figures(self, stream_id: uuid.UUID, beat: Heartbeat | None, now: datetime) -> LiveFigures:
+        """What is known about a live (enabled) stream now: this node's relay, else its
+        last heartbeat."""
+        return live_figures(self._relay.snapshot(stream_id), beat, now)
 
     async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
         """The stream a media route may serve to `principal`, or the error to answer:
@@ -450,7 +456,7 @@ class StreamsService:
         return row if row is not None and row.deleted_at is None else None
 
     def _out(self, row: StreamRow, beat: Heartbeat | None, now: datetime) -> StreamOut:
-        figures = self.figures(row, beat, now)
+        figures = self.figures(row.stream_id, beat, now) if row.live else OFFLINE
         base = f"{self._base_url}/v1/streams/{row.stream_id}"
         return StreamOut(
             stream_id=row.stream_id,
