@@ -22,7 +22,7 @@ from mediaserver.config import SETTINGS
 
 api = Api()
 STREAM = "/v1/streams/{stream_id}"
-SERVER_ID = "mediaserver 0.1.0 (Icecast 2.4 compatible)"
+SERVER_ID = "mediaserver (Icecast 2.4 compatible)"
 _EVENTS = (
     "Server-sent events (`text/event-stream`): first a `nowplaying` event (the body of "
     "`GET /v1/nowplaying` for what it covers), then `title` (`{stream_id, song}`, song null "
