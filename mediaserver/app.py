@@ -53,6 +53,7 @@ from mediaserver.wiring import (
     draining,
     end_feeds,
     health,
+    ingest,
     job_queue,
     job_workers,
     leave_cluster,
@@ -144,7 +145,7 @@ def build_app(
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
     app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists))
     app.cleanup_ctx.extend(
-        (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays)
+        (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays, ingest)
     )
     app.on_shutdown.append(draining)  # SIGTERM: /readyz says so to keep-alive probes
     app.on_shutdown.append(end_feeds)  # the live feeds' responses end now
