@@ -4,11 +4,16 @@ files — with a real relay of a fake source, on real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from mediaserver.wiring import end_feeds
 from tests.accounts import user_headers
+from tests.integration import test_push_ingest as push
 from tests.live import connected, ended, eventually, register_stream
+from tests.livenode import start_live_node
+from tests.loopback import free_port
 from tests.nowplaying import next_event
 from tests.sources import IcecastSource, fake_servers_fixture  # noqa: F401 - fake_servers
 
@@ -168,3 +173,30 @@ async def test_a_title_already_playing_is_not_recorded_twice(node, fake_servers)
     source.set_title("Next - Song")
     texts = [s["text"] for s in (await eventually(lambda: _total(node, stream_id, 2)))["songs"]]
     assert texts == ["Next - Song", "Same - Song"]
+
+
+async def test_a_pushed_streams_titles_make_its_history(
+    aiohttp_client, make_client, make_settings, test_secrets
+):
+    """BUTT's metadata updates (`/admin/metadata`) feed the history as ICY titles do."""
+    port = free_port()
+    node = await start_live_node(aiohttp_client, make_settings, test_secrets, ingest_port=port)
+    node.ingest_port = port
+    stream_id, ingest, _ = await push.register_push(node)
+    head = push.butt_head(ingest["mount"], ingest["password"])
+    _, writer, answer = await push.source_request(port, head)
+    assert answer.startswith(b"HTTP/1.0 200 OK")
+    feeding = asyncio.create_task(push.feed(writer, 30))
+    try:
+        reader, meta = await asyncio.open_connection("127.0.0.1", port)
+        meta.write(
+            f"GET /admin/metadata?mount={ingest['mount']}&mode=updinfo&song=DJ%20-%20Track%202 "
+            f"HTTP/1.0\r\nAuthorization: {push.basic(ingest['password'])}\r\n\r\n".encode()
+        )
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.0 200 OK")
+        meta.close()
+        songs = (await eventually(lambda: _total(node.client, stream_id, 1)))["songs"]
+        assert (songs[0]["artist"], songs[0]["title"]) == ("DJ", "Track 2")
+    finally:
+        feeding.cancel()
+        writer.close()
