@@ -17,6 +17,7 @@ from control.nowplaying.schemas import HistoryQuery, NowPlaying, SongHistory
 from control.nowplaying.service import CACHE_SECONDS, NOWPLAYING
 from control.nowplaying.sse import frame, serve_events
 from control.security import principal_key
+from control.streams.routes import READ_REFUSED
 from control.streams.service import STREAMS
 from mediaserver.config import SETTINGS
 
@@ -45,6 +46,7 @@ _POLLED = {"Cache-Control": f"public, max-age={max(1, round(CACHE_SECONDS))}"}
     response=SongHistory,
     auth="optional",
     errors=(400, 401, 403, 404, 429),
+    examples={403: READ_REFUSED},
 )
 async def stream_history(request: web.Request, query: HistoryQuery) -> SongHistory:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -96,6 +98,7 @@ async def now_playing_events(request: web.Request) -> web.StreamResponse:
     rate="streaming",
     produces="text/event-stream",
     errors=(401, 403, 404, 429),
+    examples={403: READ_REFUSED},
 )
 async def stream_events(request: web.Request) -> web.StreamResponse:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -146,6 +149,7 @@ async def _playlist_file(
     auth="optional",
     produces="audio/x-mpegurl",
     errors=(401, 403, 404, 429),
+    examples={403: READ_REFUSED},
 )
 async def listen_m3u(request: web.Request) -> web.Response:
     return await _playlist_file(request, m3u, "audio/x-mpegurl")
@@ -158,6 +162,7 @@ async def listen_m3u(request: web.Request) -> web.Response:
     auth="optional",
     produces="audio/x-scpls",
     errors=(401, 403, 404, 429),
+    examples={403: READ_REFUSED},
 )
 async def listen_pls(request: web.Request) -> web.Response:
     return await _playlist_file(request, pls, "audio/x-scpls")
