@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 #: Every operation, in the order the collection runs them (a test checks it covers all).
 SCENARIO = (
@@ -40,6 +41,13 @@ SCENARIO = (
     "streams_get_stream",
     "streams_stream_heartbeat",
     "streams_stream_status",
+    "nowplaying_now_playing",
+    "nowplaying_now_playing_events",
+    "nowplaying_icecast_status_json",
+    "nowplaying_stream_history",
+    "nowplaying_stream_events",
+    "nowplaying_listen_m3u",
+    "nowplaying_listen_pls",
     "streams_rotate_source_password",
     "streams_set_ad_markers",
     "streams_get_ad_markers",
@@ -114,6 +122,12 @@ ACCEPTED_ERRORS = {
     # a source password.
     "streams_rotate_source_password": (422,),
 }
+#: Query parameters a request sends (the others are listed, disabled): the live feeds end
+#: after their opening snapshot, a request that completes.
+_QUERY = {
+    "nowplaying_now_playing_events": {"max_events": "1"},
+    "nowplaying_stream_events": {"max_events": "1"},
+}
 #: Example values that name something of the test run rather than of the document.
 _BODY_VARIABLES = {
     "shoutcast_url": "{{sourceUrl}}",
@@ -165,8 +179,10 @@ def _item(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
     name = op["operationId"]
     segments = [re.sub(r"\{(\w+)\}", r"{{\1}}", part) for part in path.strip("/").split("/")]
     raw_path = "/".join(segments)
+    sent = _QUERY.get(name, {})
     query = [
-        {"key": p["name"], "value": str(p["example"]), "disabled": True}
+        {"key": p["name"], "value": sent.get(p["name"], str(p["example"]))}
+        | ({} if p["name"] in sent else {"disabled": True})
         for p in op.get("parameters", [])
         if p["in"] == "query"
     ]
@@ -174,7 +190,7 @@ def _item(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
         "method": method.upper(),
         "header": _headers(op),
         "url": {
-            "raw": "{{baseUrl}}/" + raw_path,
+            "raw": "{{baseUrl}}/" + raw_path + ("?" + urlencode(sent) if sent else ""),
             "host": ["{{baseUrl}}"],
             "path": segments,
             **({"query": query} if query else {}),

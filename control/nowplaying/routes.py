@@ -13,7 +13,13 @@ from aiohttp import web
 from control.api import Api, path_uuid
 from control.envelope import ENVELOPE
 from control.nowplaying.formats import icecast_status, m3u, pls
-from control.nowplaying.schemas import HistoryQuery, NowPlaying, SongHistory
+from control.nowplaying.schemas import (
+    EventsQuery,
+    HistoryQuery,
+    IcecastStatus,
+    NowPlaying,
+    SongHistory,
+)
 from control.nowplaying.service import CACHE_SECONDS, NOWPLAYING
 from control.nowplaying.sse import frame, serve_events
 from control.security import principal_key
@@ -77,16 +83,20 @@ async def now_playing(request: web.Request) -> web.Response:
     auth="none",
     rate="streaming",
     produces="text/event-stream",
-    errors=(429,),
+    query=EventsQuery,
+    errors=(400, 429),
 )
-async def now_playing_events(request: web.Request) -> web.StreamResponse:
+async def now_playing_events(request: web.Request, query: EventsQuery) -> web.StreamResponse:
     service = request.app[NOWPLAYING]
 
     async def first() -> bytes:
         return frame("nowplaying", json.loads((await service.now_playing()).model_dump_json()))
 
     decorate = functools.partial(request.app[ENVELOPE].decorate, request)
-    return await serve_events(request, service.bus, service.subscribe(None), first, decorate)
+    subscription = service.subscribe(None)
+    return await serve_events(
+        request, service.bus, subscription, first, decorate, max_events=query.max_events
+    )
 
 
 @api.get(
@@ -97,10 +107,11 @@ async def now_playing_events(request: web.Request) -> web.StreamResponse:
     auth="optional",
     rate="streaming",
     produces="text/event-stream",
-    errors=(401, 403, 404, 429),
+    query=EventsQuery,
+    errors=(400, 401, 403, 404, 429),
     examples={403: READ_REFUSED},
 )
-async def stream_events(request: web.Request) -> web.StreamResponse:
+async def stream_events(request: web.Request, query: EventsQuery) -> web.StreamResponse:
     stream_id = path_uuid(request, "stream_id", "Stream")
     service, principal = request.app[NOWPLAYING], request.get(principal_key)
 
@@ -109,7 +120,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         return frame("nowplaying", json.loads(station.model_dump_json()))
 
     decorate = functools.partial(request.app[ENVELOPE].decorate, request)
-    return await serve_events(request, service.bus, service.subscribe(stream_id), first, decorate)
+    subscription = service.subscribe(stream_id)
+    return await serve_events(
+        request, service.bus, subscription, first, decorate, max_events=query.max_events
+    )
 
 
 @api.get(
@@ -118,6 +132,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     description="`icestats.source` lists the public streams on air: absent with none, an "
     "object with one, a list with several, as Icecast 2.4 does.",
     tag="nowplaying",
+    response=IcecastStatus,
     auth="none",
     errors=(429,),
 )

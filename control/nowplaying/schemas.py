@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from control.schemas import PageQuery
 
@@ -35,6 +35,53 @@ class SongHistory(BaseModel):
 
 
 HistoryQuery = PageQuery
+
+
+class EventsQuery(BaseModel):
+    """`?max_events=N` ends the response after N events, the opening snapshot included:
+    for scripts and tools that want the state now (1) or the next change (2) rather than a
+    never-ending feed. An `EventSource` sends none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_events: int | None = Field(None, ge=1, le=10_000, examples=[2])
+
+
+class IcecastSource(BaseModel):
+    """One source of Icecast 2.4's status JSON; fields Icecast leaves out when unset are
+    left out here too."""
+
+    audio_info: str | None = Field(None, examples=["bitrate=128"])
+    bitrate: int | None = Field(None, examples=[128])
+    genre: str | None = Field(None, examples=["House"])
+    listener_peak: int
+    listeners: int
+    listenurl: str = Field(examples=["https://radio.example.com/v1/streams/{id}/live.mp3"])
+    server_description: str | None = None
+    server_name: str = Field(examples=["Friday Night"])
+    server_type: str = Field(examples=["audio/mpeg"])
+    server_url: str
+    stream_start: str | None = Field(None, examples=["Mon, 07 Dec 2026 04:00:00 +0000"])
+    stream_start_iso8601: str | None = Field(None, examples=["2026-12-07T04:00:00+0000"])
+    title: str | None = Field(None, examples=["Artist - Track"])
+    dummy: None = None
+
+
+class IceStats(BaseModel):
+    admin: str = Field(examples=["icemaster@radio.example.com"])
+    host: str = Field(examples=["radio.example.com"])
+    location: str = Field(examples=["Earth"])
+    server_id: str
+    server_start: str = Field(examples=["Mon, 07 Dec 2026 04:00:00 +0000"])
+    server_start_iso8601: str = Field(examples=["2026-12-07T04:00:00+0000"])
+    #: Absent with no stream on air, an object with one, a list with several.
+    source: IcecastSource | list[IcecastSource] | None = None
+
+
+class IcecastStatus(BaseModel):
+    """`/status-json.xsl`, as Icecast 2.4 writes it."""
+
+    icestats: IceStats
 
 
 class StationLinks(BaseModel):

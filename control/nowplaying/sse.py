@@ -30,11 +30,13 @@ async def serve_events(
     first: Callable[[], Awaitable[bytes]],
     before_prepare: Callable[[web.StreamResponse], None],
     keepalive: float = KEEPALIVE_SECONDS,
+    max_events: int | None = None,
 ) -> web.StreamResponse:
     """Send `first()` (the state now, read once subscribed: no change falls between),
     then every event of `subscription` until the client leaves, the subscription ends
     (shutdown, too far behind) or the server stops. An error `first` raises is the
-    response (nothing has been sent yet)."""
+    response (nothing has been sent yet). `max_events`: end after that many events, the
+    opening one included."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -47,10 +49,12 @@ async def serve_events(
         before_prepare(response)
         await response.prepare(request)
         await response.write(opening)
-        while not subscription.ended:
+        left = max_events - 1 if max_events is not None else None
+        while not subscription.ended and left != 0:
             event = await subscription.next(keepalive)
             if event is not None:
                 await response.write(frame(event.kind, event.data))
+                left = left - 1 if left is not None else None
             elif not subscription.ended:
                 await response.write(b": keepalive\n\n")
         await response.write_eof()

@@ -72,6 +72,11 @@ async def test_titles_make_the_history_and_reach_the_live_feeds(node, fake_serve
     await next_event(one, "listeners", 20, where=lambda data: data["listeners"] >= 1)
     listener.close()
 
+    # A script asks for the state now and the next change, and gets a response that ends.
+    once = await node.get(f"/v1/streams/{stream_id}/events", params={"max_events": "1"})
+    assert (await next_event(once, "nowplaying"))["stations"][0]["stream_id"] == stream_id
+    assert await ended(once)
+
     await end_feeds(node.app)  # what SIGTERM runs: the feeds end, cleanly
     assert await ended(every) and await ended(one)
 
