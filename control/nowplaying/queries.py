@@ -79,8 +79,8 @@ async def history(
     conn: Executor, stream_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[list[SongRow], int]:
     records = await conn.fetch(PAGE, stream_id, limit, offset)
-    if not records:
-        return [], int(await conn.fetchval(COUNT, stream_id))
+    if not records:  # past the end (first page: there is nothing, whatever came since)
+        return [], int(await conn.fetchval(COUNT, stream_id)) if offset else 0
     names = [f.name for f in fields(SongRow)]
     return [SongRow(*(r[n] for n in names)) for r in records], int(records[0]["total"])
 

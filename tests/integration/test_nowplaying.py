@@ -83,7 +83,7 @@ async def test_titles_make_the_history_and_reach_the_live_feeds(node, fake_serve
 
 async def _total(client, stream_id, total):
     body = await history(client, stream_id)
-    return body if body["total"] == total else None
+    return body if body["total"] == len(body["songs"]) == total else None
 
 
 async def test_now_playing_lists_public_stations_on_air_in_one_call(node, fake_servers):
