@@ -24,6 +24,7 @@ from aiohttp import web
 from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.auth.passwords import PasswordHasher
+from control.auth.recovery import ACCOUNT_MAIL, AccountMail
 from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import StubVerifier
@@ -62,6 +63,7 @@ from mediaserver.cluster import (
 from mediaserver.config import SETTINGS
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
+from mediaserver.mail import mailer_for
 from mediaserver.metrics import METRICS
 from mediaserver.storage import ObjectStore
 from relay.manager import RELAYS
@@ -107,15 +109,20 @@ async def draining(app: web.Application) -> None:
 
 
 async def accounts(app: web.Application) -> AsyncIterator[None]:
-    """Who may sign in and what they may do: the login throttle, auth, users, the
-    account gate, and monetization with its paywall."""
+    """Who may sign in and what they may do: the login throttle, the account gate, the
+    account mails (on the job queue), auth, users, and monetization with its paywall."""
     pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
     app[CLIENT_ADDRESS] = throttle.client_address
     refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
-    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
-    app[ACCOUNTS] = AccountGate(pool)
+    app[ACCOUNTS] = AccountGate(pool, require_verified=settings.require_verified_email)
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    mailer = mailer_for(smtp_url, settings.sender)
+    mail = app[ACCOUNT_MAIL] = AccountMail(
+        pool, app[JOBS], mailer, hasher, throttle, app[ACCOUNTS], settings, clock
+    )
+    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock, mail)
     app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
     app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
     app[PAYWALL] = PaywallService(pool, clock)
@@ -132,7 +139,8 @@ async def analytics(app: web.Application) -> AsyncIterator[None]:
 
 
 async def job_queue(app: web.Application) -> AsyncIterator[None]:
-    """`JOBS`: the queue the next areas register their job kinds on. Its workers start in
+    """`JOBS`: the queue the next areas (accounts' mails first) register their job kinds on.
+    Its workers start in
     `job_workers`, once every kind is registered."""
     settings = app[SETTINGS]
     app[JOBS] = JobQueue(
@@ -149,7 +157,9 @@ async def uploads(app: web.Application) -> AsyncIterator[None]:
     """`UPLOADS`: audio files in the object store, transcoded by a job. Podcasts and
     playlists (next) register what uses an upload."""
     settings = app[SETTINGS]
-    app[UPLOADS] = UploadsService(app[POOL], app[STORE], app[JOBS], settings, app[CLOCK])
+    app[UPLOADS] = UploadsService(
+        app[POOL], app[STORE], app[JOBS], settings, app[CLOCK], accounts=app[ACCOUNTS]
+    )
     yield
 
 

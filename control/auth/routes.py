@@ -5,7 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from control.api import Api
-from control.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenPair
+from control.auth.recovery import ACCOUNT_MAIL
+from control.auth.schemas import (
+    Accepted,
+    LoginIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    RefreshIn,
+    RegisterIn,
+    TokenPair,
+    VerifyEmailIn,
+)
 from control.auth.service import AUTH
 from control.forwarded import CLIENT_ADDRESS
 from control.users.schemas import UserOut
@@ -69,3 +79,53 @@ async def refresh(request: web.Request, body: RefreshIn) -> TokenPair:
 )
 async def logout(request: web.Request, body: RefreshIn) -> None:
     await request.app[AUTH].logout(body.refresh_token)
+
+
+@api.post(
+    "/v1/auth/password-reset",
+    summary="Mail a password-reset link",
+    description="Always 202, whether or not an account uses the address (nothing tells "
+    "them apart). The link works once, for PASSWORD_RESET_TTL_MINUTES (30). Limited per "
+    "address (429) and per email (beyond it, nothing more is sent).",
+    tag="auth",
+    body=PasswordResetIn,
+    response=Accepted,
+    status=202,
+    auth="none",
+    rate=None,  # per IP and per email by the service (`Throttle.allow_account_mail`)
+    errors=(400, 429),
+)
+async def password_reset(request: web.Request, body: PasswordResetIn) -> Accepted:
+    ip = request.app[CLIENT_ADDRESS](request)
+    await request.app[ACCOUNT_MAIL].request_reset(body.email, ip)
+    return Accepted(message="If an account uses this address, a reset link is on its way")
+
+
+@api.post(
+    "/v1/auth/password-reset/confirm",
+    summary="Set a new password with the token of a reset mail",
+    description="Every session of the account ends: refresh tokens and the access tokens "
+    "issued before are refused. 400 when the token is unknown, used or expired.",
+    tag="auth",
+    body=PasswordResetConfirmIn,
+    status=204,
+    auth="none",
+    rate="auth",
+    errors=(400, 429),
+)
+async def password_reset_confirm(request: web.Request, body: PasswordResetConfirmIn) -> None:
+    await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password)
+
+
+@api.post(
+    "/v1/auth/verify-email",
+    summary="Confirm the account's email with the token of the verification mail",
+    tag="auth",
+    body=VerifyEmailIn,
+    status=204,
+    auth="none",
+    rate="auth",
+    errors=(400, 429),
+)
+async def verify_email(request: web.Request, body: VerifyEmailIn) -> None:
+    await request.app[ACCOUNT_MAIL].verify_email(body.token)

@@ -89,6 +89,7 @@ class StreamsService:
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Check the source and key with the server's admin interface (422 when that fails),
         store the stream with its key sealed to the row, and start its relay."""
+        await self._accounts.check_verified(principal)
         key = body.stream_key.get_secret_value()
         found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
         stream_id = uuid.uuid4()

@@ -17,6 +17,10 @@ class UserOut(BaseModel):
     name: str = Field(examples=["DJ Example"])
     role: Literal["dj", "listener", "admin"]
     created_at: datetime
+    #: `disabled` by an admin: the account cannot sign in.
+    status: Literal["active", "disabled"] = "active"
+    #: The owner followed the link mailed to this address.
+    email_verified: bool = False
 
 
 class UserList(BaseModel):
