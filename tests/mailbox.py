@@ -82,9 +82,7 @@ class Mailbox:
             kwargs["auth_require_tls"] = tls_context is not None
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=True)
-        self.controller = Controller(
-            _Handler(self), hostname="127.0.0.1", port=self.port, **kwargs
-        )
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 
     def stop(self) -> None:
