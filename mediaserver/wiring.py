@@ -238,6 +238,8 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
         accounts=app[ACCOUNTS],
     )
     app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
+    app[USERS].on_disabled(app[STREAMS].owner_disabled)
+    app[USERS].on_deleted(app[STREAMS].owner_deleted)
     yield
     await probe.close()  # after the relays (next) have stopped
 

@@ -150,6 +150,23 @@ class StreamsService:
         await self._relay.stop(stream_id)
         await self._heartbeats.forget(stream_id)
 
+    async def owner_disabled(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was disabled: its streams go off air (`enabled` false, the
+        relays stopped, their listeners cut; in a cluster, wherever they run)."""
+        await self._off_air(owner_id, delete=False)
+
+    async def owner_deleted(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was deleted: its streams stop and leave the directory."""
+        await self._off_air(owner_id, delete=True)
+
+    async def _off_air(self, owner_id: uuid.UUID, *, delete: bool) -> None:
+        stopped = await queries.off_air_owned(self._pool, owner_id, self._clock(), delete)
+        for stream_id in stopped:
+            self._rows.pop(stream_id)
+            await self._relay.stop(stream_id)
+            if delete:
+                await self._heartbeats.forget(stream_id)
+
     async def directory(self, principal: Principal | None, query: StreamListQuery) -> StreamList:
         """Public enabled streams (plus the caller's own private ones), newest first; with
         `mine`, every stream of the caller, disabled ones included."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import asyncpg
@@ -204,3 +205,45 @@ async def is_verified(conn: Executor, user_id: uuid.UUID) -> bool:
 
 async def anonymise(conn: Executor, user_id: uuid.UUID) -> bool:
     return str(await conn.execute(ANONYMISE, user_id)) == "UPDATE 1"
+
+
+INSERT_AUDIT = """
+INSERT INTO audit_log (actor_id, action, target_id, details, ip) VALUES ($1, $2, $3, $4, $5)
+"""
+AUDIT_PAGE = """
+SELECT audit_id, actor_id, action, target_id, details, ip, created_at,
+       count(*) OVER () AS total
+FROM audit_log ORDER BY created_at DESC, audit_id DESC LIMIT $1 OFFSET $2
+"""
+AUDIT_COUNT = "SELECT count(*) FROM audit_log"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    audit_id: int
+    actor_id: uuid.UUID | None
+    action: str
+    target_id: uuid.UUID | None
+    details: dict[str, object]
+    ip: str | None
+    created_at: datetime
+
+
+async def audit(
+    conn: Executor,
+    actor_id: uuid.UUID | None,
+    action: str,
+    target_id: uuid.UUID | None,
+    details: Mapping[str, object],
+    ip: str | None,
+) -> None:
+    await conn.execute(INSERT_AUDIT, actor_id, action, target_id, details, ip)
+
+
+async def audit_page(conn: Executor, limit: int, offset: int) -> tuple[list[AuditRow], int]:
+    records = await conn.fetch(AUDIT_PAGE, limit, offset)
+    if not records:
+        return [], int(await conn.fetchval(AUDIT_COUNT))
+    names = [f.name for f in fields(AuditRow)]
+    rows = [AuditRow(*(r[k] for k in names)) for r in records]
+    return rows, int(records[0]["total"])
