@@ -126,6 +126,7 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
     app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
     app[PAYWALL] = PaywallService(pool, clock)
+    app[USERS].on_deleted(app[MONETIZATION].account_deleted)
     yield
 
 
@@ -176,6 +177,7 @@ async def podcasts(app: web.Application) -> AsyncIterator[None]:
     app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
     app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
     app[UPLOADS].register_after_delete(app[EPISODES].upload_deleted)
+    app[USERS].on_deleted(app[PODCASTS].owner_deleted)
     app[DELIVERY] = DeliveryService(
         pool,
         feeds,
