@@ -15,6 +15,7 @@ from control.openapi import OPENAPI, build_document
 from control.playlists import routes as playlists_routes
 from control.podcasts import media_routes as podcast_media_routes
 from control.podcasts import routes as podcasts_routes
+from control.profiles import routes as profiles_routes
 from control.streams import media_routes as stream_media_routes
 from control.streams import routes as streams_routes
 from control.uploads import routes as uploads_routes
@@ -26,6 +27,7 @@ DOMAINS = (
     system,
     auth_routes,
     users_routes,
+    profiles_routes,
     streams_routes,
     uploads_routes,
     playlists_routes,

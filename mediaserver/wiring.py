@@ -41,6 +41,7 @@ from control.podcasts.external import ExternalMediaProbe
 from control.podcasts.feedcache import FeedCache, MemoryFeedCache, RedisFeedCache
 from control.podcasts.service import PODCASTS, PodcastsService
 from control.podcasts.uploads import EpisodeUploads
+from control.profiles.service import PROFILES, ProfilesService
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS
@@ -127,6 +128,8 @@ async def accounts(app: web.Application) -> AsyncIterator[None]:
     app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
     app[PAYWALL] = PaywallService(pool, clock)
     app[USERS].on_deleted(app[MONETIZATION].account_deleted)
+    app[PROFILES] = ProfilesService(pool, app[STORE], settings.base_url, clock)
+    app[USERS].on_deleted(app[PROFILES].account_deleted)
     yield
 
 
