@@ -7,6 +7,7 @@ from aiohttp import web
 from control import system
 from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
+from control.auth import pages as account_pages
 from control.auth import routes as auth_routes
 from control.domains import routes as domains_routes
 from control.envelope import ENVELOPE, Envelope
@@ -26,6 +27,7 @@ from mediaserver.metrics import Metrics
 DOMAINS = (
     system,
     auth_routes,
+    account_pages,
     users_routes,
     profiles_routes,
     streams_routes,
