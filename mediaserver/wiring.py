@@ -217,6 +217,7 @@ async def playlists(app: web.Application) -> AsyncIterator[None]:
     app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
     app[UPLOADS].register_after_delete(app[PLAYLISTS].upload_deleted)
     app[PLAYLISTS].on_change(app[PLAYLIST_MEDIA].forget)
+    app[USERS].on_deleted(app[PLAYLISTS].owner_deleted)
     app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
     yield
     await external_audio.close()

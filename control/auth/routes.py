@@ -18,6 +18,7 @@ from control.auth.schemas import (
 )
 from control.auth.service import AUTH
 from control.forwarded import CLIENT_ADDRESS
+from control.security import principal_of
 from control.users.schemas import UserOut
 
 api = Api()
@@ -129,3 +130,20 @@ async def password_reset_confirm(request: web.Request, body: PasswordResetConfir
 )
 async def verify_email(request: web.Request, body: VerifyEmailIn) -> None:
     await request.app[ACCOUNT_MAIL].verify_email(body.token)
+
+
+@api.post(
+    "/v1/users/me/email-verification",
+    summary="Mail another verification link to the caller's address",
+    description="202; nothing is sent when the address is already verified, or beyond the "
+    "per-email limit of account mails.",
+    tag="users",
+    response=Accepted,
+    status=202,
+    rate=None,  # per IP and per email by the service (`Throttle.allow_account_mail`)
+    errors=(401, 429),
+)
+async def resend_verification(request: web.Request) -> Accepted:
+    ip = request.app[CLIENT_ADDRESS](request)
+    await request.app[ACCOUNT_MAIL].resend_verification(principal_of(request).user_id, ip)
+    return Accepted(message="If the address is not verified yet, a new link is on its way")

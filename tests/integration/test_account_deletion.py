@@ -1,11 +1,13 @@
 """Issue 14: a deleted account takes what it offered down with it: its stream stops and
-leaves the directory, its podcast's feed and media answer 410, its plan can no longer be
-bought and the subscriptions to it end."""
+leaves the directory, its podcast's feed and media answer 410, its playlists go, its plan
+can no longer be bought and the subscriptions to it end."""
 
 from __future__ import annotations
 
+from tests import playlists
 from tests.accounts import bearer, login, register, user_headers
 from tests.livenode import eventually
+from tests.playlists import external_track
 from tests.podcasts import (
     add_episode,
     create_podcast,
@@ -30,6 +32,7 @@ async def test_a_deleted_dj_takes_streams_feeds_and_plans_down(
     stream_id = await register_stream(client, dj_headers, source)
     podcast_id = await create_podcast(client, dj_headers)
     episode_id = await add_episode(client, dj_headers, podcast_id, external_episode(host.url()))
+    playlist_id = await playlists.create(client, dj_headers, [external_track(host.url())])
     plan = await (await client.post("/v1/monetization/plans", json=PLAN, headers=dj_headers)).json()
     _, fan = await user_headers(client, "listener")
     subscribe = {"plan_id": plan["plan_id"], "stripe_payment_method_id": "pm_ok"}
@@ -46,6 +49,7 @@ async def test_a_deleted_dj_takes_streams_feeds_and_plans_down(
     feed = f"/v1/podcasts/{podcast_id}/rss.xml"
     media = f"/v1/podcasts/{podcast_id}/episodes/{episode_id}/media.mp3"
     assert (await client.get(feed)).status == 200
+    assert (await client.get(f"/v1/playlists/{playlist_id}")).status == 200
 
     assert (await client.delete("/v1/users/me", headers=dj_headers)).status == 204
 
@@ -57,6 +61,7 @@ async def test_a_deleted_dj_takes_streams_feeds_and_plans_down(
         gone = await client.get(path)
         assert gone.status == 410, path
         assert "removed along with its owner's account" in (await gone.json())["error"]
+    assert (await client.get(f"/v1/playlists/{playlist_id}")).status == 404
     # The plan cannot be bought any more; the fan's subscription ended (not charged again).
     again = await user_headers(client, "listener")
     bought = await client.post("/v1/monetization/subscriptions", json=subscribe, headers=again[1])
