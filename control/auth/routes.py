@@ -16,7 +16,7 @@ from control.auth.schemas import (
     TokenPair,
     VerifyEmailIn,
 )
-from control.auth.service import AUTH
+from control.auth.service import AUTH, DISABLED
 from control.forwarded import CLIENT_ADDRESS
 from control.security import principal_of
 from control.users.schemas import UserOut
@@ -34,6 +34,7 @@ api = Api()
     auth="none",
     rate="auth",
     errors=(400, 409, 429),
+    examples={409: "An account with this email already exists"},
 )
 async def register(request: web.Request, body: RegisterIn) -> UserOut:
     return await request.app[AUTH].register(body)
@@ -46,8 +47,9 @@ async def register(request: web.Request, body: RegisterIn) -> UserOut:
     body=LoginIn,
     response=TokenPair,
     auth="none",
-    rate=None,  # limited per email and per IP by the service (`Throttle.check_login`)
-    errors=(400, 401, 429),
+    rate=None,  # limited per address and per email by the service (`Throttle.check_login`)
+    errors=(400, 401, 403, 429),
+    examples={401: "Invalid email or password", 403: DISABLED},
 )
 async def login(request: web.Request, body: LoginIn) -> TokenPair:
     ip = request.app[CLIENT_ADDRESS](request)
@@ -63,6 +65,13 @@ async def login(request: web.Request, body: LoginIn) -> TokenPair:
     auth="none",
     rate="auth",
     errors=(400, 401, 429),
+    examples={
+        401: (
+            "Invalid refresh token",
+            "Refresh token was already used; every session it belongs to is now signed out",
+            DISABLED,
+        )
+    },
 )
 async def refresh(request: web.Request, body: RefreshIn) -> TokenPair:
     return await request.app[AUTH].refresh(body.refresh_token)
@@ -113,6 +122,12 @@ async def password_reset(request: web.Request, body: PasswordResetIn) -> Accepte
     auth="none",
     rate="auth",
     errors=(400, 429),
+    examples={
+        400: (
+            "This password-reset link was already used; ask for a new one",
+            "This password-reset link has expired; ask for a new one",
+        )
+    },
 )
 async def password_reset_confirm(request: web.Request, body: PasswordResetConfirmIn) -> None:
     await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password)
@@ -127,6 +142,12 @@ async def password_reset_confirm(request: web.Request, body: PasswordResetConfir
     auth="none",
     rate="auth",
     errors=(400, 429),
+    examples={
+        400: (
+            "This verification link was already used; ask for a new one",
+            "This verification link has expired; ask for a new one",
+        )
+    },
 )
 async def verify_email(request: web.Request, body: VerifyEmailIn) -> None:
     await request.app[ACCOUNT_MAIL].verify_email(body.token)

@@ -17,7 +17,7 @@ MAX_BYTES = 5 * 1024 * 1024
 #: Larger images are refused before they are decoded (a small file can claim huge pixels).
 MAX_PIXELS = 40_000_000
 _FORMATS = {"png_pipe", "jpeg_pipe", "webp_pipe"}
-_INVALID = "The avatar must be a PNG, JPEG or WebP image"
+INVALID_IMAGE = "The avatar must be a PNG, JPEG or WebP image"
 
 
 async def to_avatar(data: bytes) -> bytes:
@@ -29,14 +29,14 @@ def _convert(data: bytes) -> bytes:
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if container.format.name not in _FORMATS or not container.streams.video:
-                raise InvalidInput(_INVALID)
+                raise InvalidInput(INVALID_IMAGE)
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
             if width * height > MAX_PIXELS:
                 raise InvalidInput("The avatar image is too large (at most 40 megapixels)")
             frame = next(container.decode(stream))
     except (av.FFmpegError, StopIteration):
-        raise InvalidInput(_INVALID) from None
+        raise InvalidInput(INVALID_IMAGE) from None
     scale = min(1.0, BOX / max(frame.width, frame.height))
     width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
     codec = av.CodecContext.create("mjpeg", "w")

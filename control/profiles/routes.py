@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from control.api import Api, path_uuid
-from control.profiles.avatar import MAX_BYTES
+from control.profiles.avatar import INVALID_IMAGE, MAX_BYTES
 from control.profiles.schemas import DjPage, ProfileIn, ProfileOut
-from control.profiles.service import PROFILES
+from control.profiles.service import NEEDS_PROFILE, NO_AVATAR, NO_PROFILE, PROFILES
 from control.security import principal_of
 from mediaserver.errors import InvalidInput, TooLarge
 
 api = Api()
+TOO_LARGE = "The avatar image is over 5 MiB"
 
 
 @api.put(
@@ -38,6 +39,11 @@ async def put_profile(request: web.Request, body: ProfileIn) -> ProfileOut:
     response=ProfileOut,
     role="dj",
     errors=(400, 401, 403, 404, 413, 429),
+    examples={
+        400: INVALID_IMAGE,
+        404: NEEDS_PROFILE,
+        413: TOO_LARGE,
+    },
 )
 async def put_avatar(request: web.Request) -> ProfileOut:
     image = await _image(request)
@@ -51,6 +57,7 @@ async def put_avatar(request: web.Request) -> ProfileOut:
     response=DjPage,
     auth="optional",
     errors=(404, 429),
+    examples={404: NO_PROFILE},
 )
 async def dj_page(request: web.Request) -> DjPage:
     return await request.app[PROFILES].page(path_uuid(request, "dj_id", "DJ"))
@@ -63,6 +70,7 @@ async def dj_page(request: web.Request) -> DjPage:
     auth="none",
     produces="image/jpeg",
     errors=(404, 429),
+    examples={404: NO_AVATAR},
 )
 async def dj_avatar(request: web.Request) -> web.Response:
     data, etag = await request.app[PROFILES].avatar(path_uuid(request, "dj_id", "DJ"))
@@ -74,12 +82,12 @@ async def dj_avatar(request: web.Request) -> web.Response:
 
 async def _image(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BYTES:
-        raise TooLarge("The avatar image is over 5 MiB")
+        raise TooLarge(TOO_LARGE)
     data = await request.content.read(MAX_BYTES + 1)
     while len(data) <= MAX_BYTES and not request.content.at_eof():
         data += await request.content.read(MAX_BYTES + 1 - len(data))
     if len(data) > MAX_BYTES:
-        raise TooLarge("The avatar image is over 5 MiB")
+        raise TooLarge(TOO_LARGE)
     if not data:
         raise InvalidInput("Send the image as the request body")
     return data

@@ -29,6 +29,8 @@ from mediaserver.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 NO_PROFILE = "This DJ has no public profile"
+NO_AVATAR = "This DJ has no avatar"
+NEEDS_PROFILE = "Create the profile first (PUT /v1/users/me/profile)"
 
 
 class ProfilesService:
@@ -66,7 +68,7 @@ class ProfilesService:
             row = await queries.public(conn, principal.user_id)
         if not exists or row is None:
             await self._store.delete(key)
-            raise NotFound("Create the profile first (PUT /v1/users/me/profile)")
+            raise NotFound(NEEDS_PROFILE)
         if old is not None and old != key:
             await self._store.delete(old)
         return self._out(row)
@@ -95,7 +97,7 @@ class ProfilesService:
         """The avatar's JPEG and its ETag."""
         row = await queries.public(self._pool, dj_id)
         if row is None or row.avatar_key is None:
-            raise NotFound("This DJ has no avatar")
+            raise NotFound(NO_AVATAR)
         data = await self._store.read(row.avatar_key)
         return data, f'"{row.avatar_key.rsplit("/", 1)[1].removesuffix(".jpg")}"'
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import uuid
+from typing import Any
 
 from aiohttp import web
 
 from control.access import is_open
-from control.api import Api, path_uuid
+from control.api import GRANT, Api, Param, path_uuid
 from control.bodies import send_body
 from control.envelope import ENVELOPE
 from control.forwarded import CLIENT_ADDRESS
@@ -35,7 +36,32 @@ api = Api()
 #: US-2.7: "404 Not Found if stream_id invalid or relay down" (also for the playlist: a
 #: frozen one would keep players looping on stale segments).
 RELAY_DOWN = "Relay is down: the stream's source is offline"
-_MEDIA_ERRORS = (401, 403, 404, 429, 503)
+_MEDIA_ERRORS = (401, 403, 404, 429)
+#: What the live routes document besides their errors' defaults.
+_LIVE: dict[str, Any] = {
+    "tag": "media",
+    "auth": "optional",
+    "rate": "streaming",
+    "errors": _MEDIA_ERRORS,
+    "params": (GRANT,),
+    "also": {307: "Relayed by another node of the cluster: the same URL there (`Location`)"},
+    "examples": {
+        401: "This stream is private: sign in to listen",
+        403: (
+            "Subscription required",
+            "This play link is invalid or has expired; fetch the stream again",
+        ),
+        404: ("Stream not found", "Stream is not live", RELAY_DOWN),
+    },
+}
+ICY_METADATA = Param(
+    "Icy-MetaData",
+    "header",
+    "`1`: interleave ICY metadata (the current title) every `icy-metaint` bytes of audio, "
+    "as SHOUTcast and Icecast do (`ICY_METAINT`); the response then says `icy-metaint`.",
+    "1",
+    {"type": "string", "enum": ["0", "1"]},
+)
 #: A live segment's bytes never change under its number: cached for a day; one of a private
 #: or paid stream (opened by a grant or a token) by the player only. Indexed by "open".
 _SEGMENT_HEADERS = {
@@ -106,11 +132,8 @@ def _header(value: str | None) -> str:
     "/v1/streams/{stream_id}/live.mp3",
     summary="Listen: continuous MP3 (ICY metadata on request)",
     description=_PLAY_GRANT,
-    tag="media",
-    auth="optional",
-    rate="streaming",
     produces="audio/mpeg",
-    errors=_MEDIA_ERRORS,
+    **{**_LIVE, "params": (GRANT, ICY_METADATA)},
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
@@ -148,11 +171,14 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     summary="Listen: live HLS media playlist",
     description=_PLAY_GRANT + " Segment URLs of a private or monetized stream's playlist "
     "carry their own short-lived `grant`.",
-    tag="media",
-    auth="optional",
-    rate="streaming",
     produces="application/vnd.apple.mpegurl",
-    errors=_MEDIA_ERRORS,
+    **{
+        **_LIVE,
+        "examples": {
+            **_LIVE["examples"],
+            404: (*_LIVE["examples"][404], "No live segments yet; retry in a few seconds"),
+        },
+    },
 )
 async def live_m3u8(request: web.Request) -> web.Response:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
@@ -188,11 +214,16 @@ async def live_m3u8(request: web.Request) -> web.Response:
 @api.get(
     "/v1/streams/{stream_id}/hls/{seq:\\d+}.ts",
     summary="Live HLS segment (MPEG-TS)",
-    tag="media",
-    auth="optional",
-    rate="streaming",
+    description="The `grant` is the one the playlist's segment URIs carry.",
     produces="video/mp2t",
-    errors=_MEDIA_ERRORS,
+    **{
+        **_LIVE,
+        "examples": {
+            **_LIVE["examples"],
+            403: ("Subscription required", "This segment link has expired; reload the playlist"),
+            404: ("Stream not found", "Stream is not live", "Segment is no longer available"),
+        },
+    },
 )
 async def live_segment(request: web.Request) -> web.Response:
     stream_id = path_uuid(request, "stream_id", "Stream")

@@ -11,6 +11,7 @@ from control.streams.schemas import (
     AdMarkersIn,
     HeartbeatIn,
     HeartbeatOk,
+    Ingest,
     StreamCreated,
     StreamDetail,
     StreamIn,
@@ -20,24 +21,39 @@ from control.streams.schemas import (
     StreamUpdate,
     StreamUpdated,
 )
-from control.streams.service import STREAMS
+from control.streams.service import PUSH_OFF, STREAMS
 
 api = Api()
 STREAM = "/v1/streams/{stream_id}"
+OWNER_ONLY = "Only the stream's owner or an admin can do this"
+#: What a private or monetized stream answers a caller who may not see it.
+READ_REFUSED = ("Your token lacks the 'streams:read' scope", "Subscription required")
 
 
 @api.post(
     "/v1/streams",
-    summary="Register a SHOUTcast or Icecast source",
-    description="The stream key is checked against the source's admin interface first: "
-    "422 says whether the server is unreachable, refused the key, or is no stream server. "
-    "The key is stored encrypted and never returned.",
+    summary="Register a SHOUTcast or Icecast source, or a mount to push to",
+    description="Pull (default): the stream key is checked against the source's admin "
+    "interface first: 422 says whether the server is unreachable, refused the key, or is no "
+    "stream server. The key is stored encrypted and never returned. Push "
+    "(`source_type: push`): the answer's `ingest` is what the DJ's encoder connects to "
+    "(Icecast source protocol on `INGEST_PORT`), with a source password shown only here; "
+    "409 when the mount is taken, 422 when the server takes no pushed streams.",
     tag="streams",
     body=StreamIn,
     response=StreamCreated,
     status=201,
     scope="streams:write",
-    errors=(400, 401, 403, 422, 429),
+    errors=(400, 401, 403, 409, 422, 429),
+    examples={
+        409: "Mount /live is taken; choose another",
+        422: (
+            "Cannot connect to the source at http://203.0.113.7:8000: connection refused",
+            "The source rejected the stream key",
+            "http://203.0.113.7:8000 does not look like a SHOUTcast or Icecast server",
+            PUSH_OFF,
+        ),
+    },
 )
 async def register_stream(request: web.Request, body: StreamIn) -> StreamCreated:
     return await request.app[STREAMS].register(principal_of(request), body)
@@ -70,6 +86,7 @@ async def list_streams(request: web.Request, query: StreamListQuery) -> StreamLi
     response=StreamDetail,
     auth="optional",
     errors=(401, 403, 404, 429),
+    examples={403: READ_REFUSED},
 )
 async def get_stream(request: web.Request) -> StreamDetail:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -83,8 +100,10 @@ async def get_stream(request: web.Request) -> StreamDetail:
     tag="streams",
     body=StreamUpdate,
     response=StreamUpdated,
+    body_example={"genre": "Deep House", "enabled": False},
     scope="streams:write",
     errors=(400, 401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'streams:write' scope", OWNER_ONLY)},
 )
 async def update_stream(request: web.Request, body: StreamUpdate) -> StreamUpdated:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -99,6 +118,7 @@ async def update_stream(request: web.Request, body: StreamUpdate) -> StreamUpdat
     status=204,
     scope="streams:write",
     errors=(401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'streams:write' scope", OWNER_ONLY)},
 )
 async def delete_stream(request: web.Request) -> None:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -115,6 +135,7 @@ async def delete_stream(request: web.Request) -> None:
     # One relay posts for many streams every 30 s; the token check is the gate.
     rate=None,
     errors=(400, 401, 404, 410),
+    examples={410: "Stream is disabled or deleted"},
 )
 async def stream_heartbeat(request: web.Request, body: HeartbeatIn) -> HeartbeatOk:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -132,10 +153,30 @@ async def stream_heartbeat(request: web.Request, body: HeartbeatIn) -> Heartbeat
     response=StreamStatus,
     auth="optional",
     errors=(401, 403, 404, 429, 503),
+    examples={403: READ_REFUSED, 503: "Relay has been offline for more than 5 minutes"},
 )
 async def stream_status(request: web.Request) -> StreamStatus:
     stream_id = path_uuid(request, "stream_id", "Stream")
     return await request.app[STREAMS].status(request.get(principal_key), stream_id)
+
+
+@api.post(
+    f"{STREAM}/source-password",
+    summary="A new source password for a push stream (owner or admin)",
+    description="The old password stops working at once (an encoder connected with it stays "
+    "connected). The answer is the stream's `ingest`, with the new password shown only here.",
+    tag="streams",
+    response=Ingest,
+    scope="streams:write",
+    errors=(401, 403, 404, 422, 429),
+    examples={
+        403: ("Your token lacks the 'streams:write' scope", OWNER_ONLY),
+        422: ("Only push streams have a source password", PUSH_OFF),
+    },
+)
+async def rotate_source_password(request: web.Request) -> Ingest:
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    return await request.app[STREAMS].rotate_source_password(principal_of(request), stream_id)
 
 
 @api.post(
@@ -147,6 +188,7 @@ async def stream_status(request: web.Request) -> StreamStatus:
     response=AdMarkers,
     scope="monetization:write",
     errors=(400, 401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'monetization:write' scope", OWNER_ONLY)},
 )
 async def set_ad_markers(request: web.Request, body: AdMarkersIn) -> AdMarkers:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -159,6 +201,7 @@ async def set_ad_markers(request: web.Request, body: AdMarkersIn) -> AdMarkers:
     tag="streams",
     response=AdMarkers,
     errors=(401, 403, 404, 429),
+    examples={403: OWNER_ONLY},
 )
 async def get_ad_markers(request: web.Request) -> AdMarkers:
     stream_id = path_uuid(request, "stream_id", "Stream")

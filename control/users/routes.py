@@ -9,7 +9,7 @@ from control.forwarded import CLIENT_ADDRESS
 from control.schemas import PageQuery
 from control.security import principal_of
 from control.users.schemas import AdminUserUpdate, AuditList, UserList, UserOut, UserUpdate
-from control.users.service import USERS
+from control.users.service import LAST_ADMIN, USERS
 
 api = Api()
 
@@ -41,6 +41,8 @@ async def get_me(request: web.Request) -> UserOut:
     body=UserUpdate,
     response=UserOut,
     errors=(400, 401, 403, 429),
+    examples={403: "Current password is incorrect"},
+    body_example={"name": "DJ Example Live"},
 )
 async def update_me(request: web.Request, body: UserUpdate) -> UserOut:
     return await request.app[USERS].update_me(principal_of(request), body)
@@ -55,6 +57,7 @@ async def update_me(request: web.Request, body: UserUpdate) -> UserOut:
     tag="users",
     status=204,
     errors=(401, 409, 429),
+    examples={409: LAST_ADMIN},
 )
 async def delete_me(request: web.Request) -> None:
     ip = request.app[CLIENT_ADDRESS](request)
@@ -76,6 +79,11 @@ USER = "/v1/users/{user_id}"
     response=UserOut,
     role="admin",
     errors=(400, 401, 403, 404, 409, 429),
+    examples={
+        400: "Nothing to update: send 'status', 'role' and/or 'name'",
+        404: "User not found",
+        409: LAST_ADMIN,
+    },
 )
 async def update_user(request: web.Request, body: AdminUserUpdate) -> UserOut:
     user_id = path_uuid(request, "user_id", "User")
@@ -91,6 +99,7 @@ async def update_user(request: web.Request, body: AdminUserUpdate) -> UserOut:
     status=204,
     role="admin",
     errors=(401, 403, 404, 409, 429),
+    examples={404: "User not found", 409: LAST_ADMIN},
 )
 async def delete_user(request: web.Request) -> None:
     user_id = path_uuid(request, "user_id", "User")
