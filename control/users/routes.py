@@ -84,6 +84,7 @@ USER = "/v1/users/{user_id}"
         404: "User not found",
         409: LAST_ADMIN,
     },
+    body_example={"name": "DJ Example (renamed by an admin)"},
 )
 async def update_user(request: web.Request, body: AdminUserUpdate) -> UserOut:
     user_id = path_uuid(request, "user_id", "User")
