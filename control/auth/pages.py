@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from control.api import Api, describe_error
 from control.auth.recovery import ACCOUNT_MAIL, RESET_PATH, VERIFY_PATH
 from control.auth.schemas import PasswordResetConfirmIn
+from control.forwarded import CLIENT_ADDRESS
 from mediaserver.errors import InvalidInput
 
 api = Api()
@@ -86,7 +87,8 @@ async def reset_submit(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return _reset_form(token, describe_error(exc.errors()[0], "body"))
     try:
-        await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password)
+        ip = request.app[CLIENT_ADDRESS](request)
+        await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password, ip)
     except InvalidInput as exc:
         return _page("This link does not work", f"<p>{escape(exc.message)}</p>", 400)
     return _page("Password changed", "<p>Sign in with your new password.</p>")

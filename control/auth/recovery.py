@@ -98,11 +98,13 @@ class AccountMail:
                 self._pool, RESET_MAIL, row.user_id, max_attempts=MAIL_ATTEMPTS
             )
 
-    async def confirm_reset(self, token: str, new_password: str) -> uuid.UUID:
+    async def confirm_reset(
+        self, token: str, new_password: str, ip: str | None = None
+    ) -> uuid.UUID:
         """Set the new password; every session of the account ends (refresh tokens revoked,
         access tokens issued before now refused) and every other reset link stops working.
-        The mailbox was proven, so the email counts as verified too. 400 for a link that is
-        unknown, used or expired."""
+        The mailbox was proven, so the email counts as verified too; the reset is audited
+        with the address it came from. 400 for a link that is unknown, used or expired."""
         new_hash = await self._hasher.hash(new_password)
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
@@ -114,6 +116,7 @@ class AccountMail:
             await queries.use_user_tokens(conn, user.user_id, RESET, now)
             await users.mark_verified(conn, user.user_id, stored.email)
             await sign_out_everywhere(conn, user.user_id, now)
+            await users.audit(conn, user.user_id, "user.password_reset", user.user_id, {}, ip)
         self._accounts.forget(user.user_id)
         return user.user_id
 

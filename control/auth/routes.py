@@ -130,7 +130,8 @@ async def password_reset(request: web.Request, body: PasswordResetIn) -> Accepte
     },
 )
 async def password_reset_confirm(request: web.Request, body: PasswordResetConfirmIn) -> None:
-    await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password)
+    ip = request.app[CLIENT_ADDRESS](request)
+    await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password, ip)
 
 
 @api.post(

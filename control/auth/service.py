@@ -144,11 +144,15 @@ class AuthService:
             existing = await users.by_email(conn, email)
             if existing is None:
                 row = await users.insert(conn, email, name or "Admin", password_hash, "admin")
+                action, details = "user.admin_created", {}
             else:
+                action, details = "user.promoted", {"role": [existing.role, "admin"]}
                 row = await users.set_role(conn, existing.user_id, "admin", password_hash, name)
                 # The password was reset: sessions opened with the old one end, so a leaked
                 # refresh token cannot mint tokens of the promoted account.
                 await sign_out_everywhere(conn, existing.user_id, self._clock())
+            # By `mediaserver create-admin`: no account acted, from no address.
+            await users.audit(conn, None, action, row.user_id, details, None)
         return user_out(row)
 
     async def _issue(

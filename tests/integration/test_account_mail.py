@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mediaserver.app import build_app
-from tests.accounts import PASSWORD, bearer, login, register
+from tests.accounts import PASSWORD, bearer, login, make_admin, register
 from tests.clock import Clock
 from tests.livenode import eventually
 from tests.mailbox import Mailbox, free_port, self_signed
@@ -86,6 +86,14 @@ async def test_forgotten_password_back_in_by_mail_with_old_sessions_gone(make_cl
         "/v1/auth/password-reset/confirm", json={**confirm, "token": "not-a-token"}
     )
     assert forged.status == 400 and "not valid" in (await forged.json())["error"]
+
+    # The operator sees it in the audit log, with where it came from.
+    admin = bearer(await make_admin(client))
+    audit = await (await client.get("/v1/admin/audit?per_page=100", headers=admin)).json()
+    resets = [e for e in audit["entries"] if e["target_id"] == user["user_id"]]
+    assert [(e["action"], e["actor_id"], e["ip"]) for e in resets] == [
+        ("user.password_reset", user["user_id"], "127.0.0.1")
+    ]
 
 
 async def test_a_reset_link_expires(make_settings, make_client, test_secrets, mailbox):
