@@ -151,9 +151,13 @@ class AuthService:
                 # The password was reset: sessions opened with the old one end, so a leaked
                 # refresh token cannot mint tokens of the promoted account.
                 await sign_out_everywhere(conn, existing.user_id, self._clock())
-            # By `mediaserver create-admin`: no account acted, from no address.
+            # By `mediaserver create-admin`: no account acted, from no address. The operator
+            # vouches for the address (REQUIRE_VERIFIED_EMAIL must not lock admins out).
             await users.audit(conn, None, action, row.user_id, details, None)
-        return user_out(row)
+            await users.mark_verified(conn, row.user_id, row.email)
+            verified = await users.by_id(conn, row.user_id)
+        assert verified is not None
+        return user_out(verified)
 
     async def _issue(
         self,
