@@ -19,8 +19,7 @@ from typing import Protocol
 from aiohttp import web
 
 from hls.adbreaks import AdMarker
-from hls.live import HlsPosition, LiveHls
-from hls.window import WindowEntry
+from hls.live import HlsPosition, LiveHls, WindowEntry
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.sessions import HlsSessions
