@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from control.accounts import ACCOUNTS, AccountGate
 from control.envelope import Envelope
+from control.inputs import check_query, load_json, read_body
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS
@@ -216,6 +217,7 @@ def _handler(op: Operation) -> Handler:
     async def parsed(request: web.Request) -> Any:
         kwargs: dict[str, Any] = {}
         if op.query is not None:
+            check_query(request.query)
             kwargs["query"] = parse_model(op.query, dict(request.query), "query")
         if op.body is not None:
             kwargs["body"] = parse_model(op.body, await read_json(request), "body")
@@ -242,18 +244,15 @@ def _dumps(value: Any) -> str:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; 400 when it is not JSON, 413 when over the size limit."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_json_body_bytes
-        raise TooLarge(f"Request body is too large (limit {limit} bytes).") from None
+    """The request body as JSON; 400 when it is not JSON (or hostile: `control.inputs`),
+    413 when over the size limit."""
+    settings = request.app[SETTINGS]
+    raw = await read_body(
+        request, settings.max_json_body_bytes, settings.body_read_timeout_seconds
+    )
     if not raw.strip():
         raise InvalidInput("Request body must be a JSON object.")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidInput("Request body must be valid JSON.") from None
+    return load_json(raw)
 
 
 def parse_model(model: type[M], data: Any, where: Literal["body", "query"]) -> M:

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from control.api import Guard
+from control.connection import handler_args
 from control.app import setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AuthService
@@ -115,7 +116,9 @@ def build_app(
     """The whole node. `secrets`, `clock` and `relay` are injectable for tests."""
     secrets = secrets or load_secrets(settings)
     metrics = Metrics()
-    app = web.Application(client_max_size=settings.max_json_body_bytes)
+    app = web.Application(
+        client_max_size=settings.max_json_body_bytes, handler_args=handler_args(settings)
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[CLOCK] = clock

@@ -64,6 +64,8 @@ ENVIRONMENT: dict[str, str] = {
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
     "TRUSTED_PROXIES": "trusted_proxies",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
+    "HEADER_READ_TIMEOUT_SECONDS": "header_read_timeout_seconds",
+    "BODY_READ_TIMEOUT_SECONDS": "body_read_timeout_seconds",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "UPLOAD_HLS_SECONDS": "upload_hls_seconds",
@@ -163,6 +165,12 @@ class Settings(BaseModel):
     #: `trust_forwarded_for` is on; empty: the private and loopback ranges.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     max_json_body_bytes: int = Field(1 << 20, ge=1024)
+    #: A connection must deliver a whole request head (line and headers) this long after it
+    #: opens or its previous response; also how long an idle keep-alive connection is kept.
+    header_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    #: A JSON body must arrive whole within this; an upload may pause this long between
+    #: chunks (slow links still finish, a client that stops sending does not hold on).
+    body_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     #: "fast" lowers argon2 cost; only for test suites that register many users.
     password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
     #: Larger uploaded files are refused with 413 while they are being received.
