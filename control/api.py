@@ -152,17 +152,14 @@ class Guard:
         decided here (remembered tokens, accounts and rate-limit leases: the media routes'
         steady state), else an awaitable that finishes the checks (an account or the shared
         limiter to read): one coroutine fewer per request than an `async def` for each."""
-        principal = None
-        token = _bearer(request) if op.auth != "none" else None
-        if op.auth == "service":
-            if (
-                token is None
-                or not self._service_token
-                or not hmac.compare_digest(token.encode(), self._service_token.encode())
-            ):
-                raise Unauthenticated("A valid relay service token is required")
-        elif token is not None:
-            principal = self._codec.verify(token)
+        try:
+            principal = self._authenticate(op, request)
+        except Unauthenticated as refused:
+            # A bad token costs its sender a request of the route's class as an anonymous
+            # caller would: a flood of forged tokens is limited like any other.
+            if self._throttle is None or not self._throttle.enabled:
+                raise
+            return self._refuse_later(request, op, self._throttle, refused)
         request[principal_key] = principal
         accounts, throttle = self._accounts, self._throttle
         if principal is not None and accounts is not None and not accounts.passes(principal):
@@ -171,6 +168,25 @@ class Guard:
             return self._admit_later(request, op, principal, None, throttle)
         _authorise(op, principal)
         return None
+
+    def _authenticate(self, op: Operation, request: web.Request) -> Principal | None:
+        token = _bearer(request) if op.auth != "none" else None
+        if op.auth == "service":
+            if (
+                token is None
+                or not self._service_token
+                or not hmac.compare_digest(token.encode(), self._service_token.encode())
+            ):
+                raise Unauthenticated("A valid relay service token is required")
+            return None
+        return self._codec.verify(token) if token is not None else None
+
+    async def _refuse_later(
+        self, request: web.Request, op: Operation, throttle: Throttle, refused: Unauthenticated
+    ) -> None:
+        request[principal_key] = None
+        await throttle.check_route(request, op, None)  # 429 once over the limit
+        raise refused
 
     async def _admit_later(
         self,

@@ -8,7 +8,8 @@ honour): timeouts, body decoding, and how aiohttp's own parser errors are logged
   a slowloris client trickling a header byte a second is dropped after
   `HEADER_READ_TIMEOUT_SECONDS` (the default 3 630 s would hold it for an hour). Bodies
   have their own deadline where they are read (`control.inputs.read_body`,
-  `control/uploads/form.py`).
+  `control/uploads/form.py`), and what is left unread after an early answer is drained
+  for `LINGERING_SECONDS` at most.
 - **Content codings.** aiohttp decodes gzip/deflate/br itself and refuses what it cannot
   with a plain-text 400 before any route runs; with `auto_decompress` off the route table
   decides (`control.inputs`): one JSON error naming the header, gzip and deflate decoded
@@ -32,6 +33,7 @@ from aiohttp.http import HttpProcessingError
 
 from mediaserver.config import Settings
 
+LINGERING_SECONDS = 1.0
 #: aiohttp's per-connection server log (requests it could not parse or serve).
 PARSER_LOG = logging.getLogger("mediaserver.http.server")
 
@@ -60,5 +62,9 @@ def handler_args(settings: Settings) -> dict[str, Any]:
     return {
         "keepalive_timeout": settings.header_read_timeout_seconds,
         "auto_decompress": False,
+        # After an answer sent before the body was read (413, 408, 401…), aiohttp reads
+        # and drops the rest for this long so the client sees the answer (10 s by default:
+        # a trickling client would hold the connection that much longer).
+        "lingering_time": LINGERING_SECONDS,
         "logger": PARSER_LOG,
     }
