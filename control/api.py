@@ -30,7 +30,7 @@ from control.inputs import check_query, load_json, read_body
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS
-from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
+from mediaserver.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[Any]]
@@ -263,9 +263,7 @@ async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 400 when it is not JSON (or hostile: `control.inputs`),
     413 when over the size limit."""
     settings = request.app[SETTINGS]
-    raw = await read_body(
-        request, settings.max_json_body_bytes, settings.body_read_timeout_seconds
-    )
+    raw = await read_body(request, settings.max_json_body_bytes, settings.body_read_timeout_seconds)
     if not raw.strip():
         raise InvalidInput("Request body must be a JSON object.")
     return load_json(raw)

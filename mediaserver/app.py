@@ -21,10 +21,10 @@ from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from control.api import Guard
-from control.connection import handler_args
 from control.app import setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AuthService
+from control.connection import handler_args
 from control.ratelimit import MemoryRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS, StreamGrants

@@ -74,6 +74,7 @@ ENVIRONMENT: dict[str, str] = {
     "JOB_LEASE_SECONDS": "job_lease_seconds",
     "JOB_BACKOFF_SECONDS": "job_backoff_seconds",
     "ALLOW_PRIVATE_MEDIA_URLS": "allow_private_media_urls",
+    "METRICS_TOKEN": "metrics_token",
     "EXTERNAL_TRACK_MAX_BYTES": "external_track_max_bytes",
     "EXTERNAL_TRACK_CHECK_SECONDS": "external_track_check_seconds",
     "EXTERNAL_TRACK_FETCH_SECONDS": "external_track_fetch_seconds",
@@ -109,6 +110,9 @@ class Settings(BaseModel):
     refresh_token_ttl_days: int = Field(30, ge=1)
     stream_key_secret: SecretStr | None = None
     relay_service_token: SecretStr | None = None
+    #: When set, `GET /metrics` answers only `Authorization: Bearer <this>` (Prometheus's
+    #: `authorization` / `bearer_token_file`); unset, anyone who reaches the node reads it.
+    metrics_token: SecretStr | None = None
     rate_limit_enabled: bool = True
     rate_limit_metadata_per_minute: int = Field(100, ge=1)
     rate_limit_write_per_minute: int = Field(10, ge=1)

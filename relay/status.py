@@ -25,6 +25,9 @@ class StreamSource:
     name: str
     genre: str | None
     description: str | None
+    #: Public and free: its figures may carry its id in `/metrics`. Private and paid
+    #: streams are counted together there, never named.
+    listed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,12 @@ async def test_another_accounts_resources_are_403_or_404_never_data(
     source = await fake_servers(IcecastSource)
     stream_id = await register_stream(client, owner_h, source, visibility="private")
     upload_id = (await upload_mp3(client, owner_h, make_mp3(1.0), title="Secret Mix"))["upload_id"]
-    podcast_id = await create_podcast(client, owner_h, title="Secret Show", monetization_enabled=True)
-    domain = await client.post("/v1/domains", json={"custom_domain": "secret.example.com"}, headers=owner_h)
+    podcast_id = await create_podcast(
+        client, owner_h, title="Secret Show", monetization_enabled=True
+    )
+    domain = await client.post(
+        "/v1/domains", json={"custom_domain": "secret.example.com"}, headers=owner_h
+    )
     domain_id = (await domain.json())["domain_id"]
     listener_h = await subscriber_of(client, owner_h)
     subs = await (await client.get("/v1/monetization/subscriptions", headers=listener_h)).json()
@@ -91,7 +95,7 @@ async def test_another_accounts_resources_are_403_or_404_never_data(
 
 @pytest.mark.parametrize("fragment", SQL)
 async def test_sql_fragments_are_plain_data(client, fragment):
-    user, headers = await user_headers(client, "dj")
+    _, headers = await user_headers(client, "dj")
     response = await client.patch("/v1/users/me", json={"name": fragment}, headers=headers)
     assert response.status == 200 and (await response.json())["name"] == fragment
     response = await client.post(
@@ -134,3 +138,21 @@ async def test_traversal_in_ids_and_segment_names_is_404(client, path):
     assert response.status in (400, 404), await response.text()
     body = await response.json()
     assert body["code"] == response.status and "root:" not in body["error"]
+
+
+async def test_metrics_can_be_restricted_to_a_bearer_token(make_client):
+    open_node = await make_client()
+    assert (await open_node.get("/metrics")).status == 200
+    client = await make_client(metrics_token="s3cret-scraper-token")
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "s3cret-scraper-token"},
+    ):
+        response = await client.get("/metrics", headers=headers)
+        assert response.status == 401
+        assert (await response.json())["code"] == 401
+    response = await client.get(
+        "/metrics", headers={"Authorization": "Bearer s3cret-scraper-token"}
+    )
+    assert response.status == 200 and "http_requests_total" in await response.text()

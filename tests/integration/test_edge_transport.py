@@ -80,7 +80,7 @@ async def test_oversized_header_never_logs_the_token(client, caplog):
 
 async def test_client_leaving_mid_upload_is_not_a_server_error(client, caplog):
     _, headers = await user_headers(client, "dj")
-    reader, writer = await asyncio.open_connection(client.host, client.port)
+    _reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
         (
             f"POST {UPLOADS} HTTP/1.1\r\nHost: x\r\nAuthorization: {headers['Authorization']}\r\n"
@@ -146,7 +146,7 @@ async def test_trickled_json_body_times_out(make_client):
     answer = await raw_exchange(
         client,
         b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n{\"email\": ",
+        b'Content-Length: 100\r\n\r\n{"email": ',
     )
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b'{"error": "The request body did not arrive within 1 s.", "code": 408}' in answer

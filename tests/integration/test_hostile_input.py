@@ -147,9 +147,7 @@ async def test_numbers_nesting_and_constants_the_parser_chokes_on(client):
 async def test_dates_outside_the_calendar_are_400(client):
     _, dj_h = await user_headers(client, "dj")
     for query in ("to=0001-01-01", "from=0001-01-01", "to=9999-12-31", "from=9999-12-31"):
-        response = await client.get(
-            f"/v1/analytics/playlists/{uuid.uuid4()}?{query}", headers=dj_h
-        )
+        response = await client.get(f"/v1/analytics/playlists/{uuid.uuid4()}?{query}", headers=dj_h)
         assert response.status == 400, query
         answer = await response.json()
         name = query.split("=")[0]
@@ -160,7 +158,9 @@ async def test_dates_outside_the_calendar_are_400(client):
 async def test_content_codings_the_node_does_not_decode_are_400(client):
     user = await register(client, "listener")
     body = raw_json({"email": user["email"], "password": user["password"]})
-    status, answer = await send(client, "POST", "/v1/auth/login", body, **{"Content-Encoding": "br"})
+    status, answer = await send(
+        client, "POST", "/v1/auth/login", body, **{"Content-Encoding": "br"}
+    )
     assert answer == {
         "error": "Header 'Content-Encoding' must be deflate or gzip or identity (a single coding).",
         "code": 400,

@@ -158,10 +158,13 @@ async def test_private_sources_are_refused_with_the_same_message(fake_servers, r
     url = source.url.replace("127.0.0.1", "localhost")  # a name, resolved at connect time
     try:
         message = await refusal(probe, url, source.admin_password, source.mount)
-        assert await probe.fetch_stats(
-            StreamSource(uuid.uuid4(), url, source.mount, "icecast2", None, "n", None, None),
-            source.admin_password,
-        ) is None
+        assert (
+            await probe.fetch_stats(
+                StreamSource(uuid.uuid4(), url, source.mount, "icecast2", None, "n", None, None),
+                source.admin_password,
+            )
+            is None
+        )
     finally:
         await probe.close()
     assert message == PROBE_FAILED
