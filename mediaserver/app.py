@@ -7,6 +7,8 @@ each failing as one `StartupError` line; the services are built per area in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,7 +39,7 @@ from mediaserver.demo import demo_context
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
-from mediaserver.storage import ObjectStore, open_store
+from mediaserver.storage import ObjectStore, StoreError, open_store
 from mediaserver.wiring import (
     CLOCK,
     CODEC,
@@ -173,8 +175,34 @@ async def storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with reaching("STORAGE_URL", settings.effective_storage_url):
         app[STORE] = await open_object_store(settings)
+    sweeping = None
+    if settings.store_sweep_interval_seconds > 0:
+        sweeping = asyncio.create_task(
+            sweep_store(app[STORE], app[CLOCK], settings), name="store-sweep"
+        )
     yield
+    if sweeping is not None:
+        sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
     await app[STORE].close()
+
+
+async def sweep_store(store: ObjectStore, clock: Clock, settings: Settings) -> None:
+    """At start-up, then every `STORE_SWEEP_INTERVAL_SECONDS`: remove what interrupted
+    writes left in the store (`ObjectStore.sweep`: a node killed mid-upload, a refused or
+    aborted upload) once older than `STORE_ORPHAN_AGE_SECONDS`. Every node may sweep the
+    same store: removing an orphan twice is harmless."""
+    age = timedelta(seconds=settings.store_orphan_age_seconds)
+    while True:
+        try:
+            removed = await store.sweep(clock() - age)
+        except StoreError as exc:
+            log.warning("object store sweep failed: %s", exc)
+        else:
+            if removed:
+                log.info("object store sweep removed %d orphans", removed)
+        await asyncio.sleep(settings.store_sweep_interval_seconds)
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:

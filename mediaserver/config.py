@@ -65,6 +65,8 @@ ENVIRONMENT: dict[str, str] = {
     "TRUSTED_PROXIES": "trusted_proxies",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
     "HEADER_READ_TIMEOUT_SECONDS": "header_read_timeout_seconds",
+    "STORE_SWEEP_INTERVAL_SECONDS": "store_sweep_interval_seconds",
+    "STORE_ORPHAN_AGE_SECONDS": "store_orphan_age_seconds",
     "BODY_READ_TIMEOUT_SECONDS": "body_read_timeout_seconds",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
@@ -184,6 +186,11 @@ class Settings(BaseModel):
     #: Memory for the HLS objects of uploads and playlists (segments, manifests) the node
     #: serves most; they never change, so each is read from the object store once. 0: none.
     media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    #: How often the object store is swept of what interrupted uploads left (partial
+    #: `.tmp-` files, empty directories, unfinished S3 multipart uploads); 0: never.
+    store_sweep_interval_seconds: float = Field(3600.0, ge=0, le=86_400 * 7)
+    #: Only leftovers older than this are swept: an upload still being received is younger.
+    store_orphan_age_seconds: float = Field(6 * 3600.0, ge=1, le=86_400 * 30)
     #: Background jobs (transcoding…) run at once on this node; 0 runs none here.
     job_workers: int = Field(2, ge=0, le=64)
     #: A running job whose node stops renewing its lease this long is picked up again.
