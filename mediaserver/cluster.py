@@ -116,6 +116,14 @@ class Cluster(Protocol):
         it is starting."""
         ...
 
+    async def claim(self, source: StreamSource) -> None:
+        """A push stream's encoder connected to this node: it relays the stream now."""
+        ...
+
+    async def set_title(self, stream_id: uuid.UUID, title: str) -> bool:
+        """Pass a push stream's now-playing title to the node relaying it (False: none)."""
+        ...
+
 
 class LocalCluster:
     """A node alone: it relays every enabled stream. The relay manager is its
@@ -134,6 +142,12 @@ class LocalCluster:
 
     async def local_relay(self, stream_id: uuid.UUID) -> Relay | None:
         return await self._manager.wait_relay(stream_id, self._wait)
+
+    async def claim(self, source: StreamSource) -> None:
+        return None
+
+    async def set_title(self, stream_id: uuid.UUID, title: str) -> bool:
+        return _title_to(self._manager.relay(stream_id), title)
 
 
 class StreamsSource(Protocol):
@@ -286,6 +300,9 @@ class RedisCluster:
         if self._leaving:  # a request that arrived as SIGTERM did: to whoever takes over
             members = {name: m for name, m in members.items() if name != self.node_name}
         holder = self._holders.get(stream_id)
+        source = self._sources.get(stream_id)
+        if source is not None and source.pushed and holder is None:
+            return None  # no encoder anywhere: not live, here as elsewhere
         if holder is None or holder not in members:
             holder = owner_of(stream_id, members)  # it is taking the stream now
         if holder is None or holder == self.node_name:
@@ -297,6 +314,27 @@ class RedisCluster:
 
     async def local_relay(self, stream_id: uuid.UUID) -> Relay | None:
         return await self._manager.wait_relay(stream_id, self._wait)
+
+    async def claim(self, source: StreamSource) -> None:
+        """Push wins over hashing: take the lease whoever held it (that node stops its relay
+        when told, or when its renewal finds the lease gone), and relay the stream here."""
+        stream_id = source.stream_id
+        async with self._lock:
+            await self._redis.set(f"{PREFIX}lease:{stream_id}", self.instance, px=self._lease_ms)
+            self._sources[stream_id] = source
+            if stream_id not in self._held:
+                self._held.add(stream_id)
+                await self._record_owner(stream_id)
+            self._holders[stream_id] = self.node_name
+        await self._publish("claimed", stream_id)
+
+    async def set_title(self, stream_id: uuid.UUID, title: str) -> bool:
+        if stream_id in self._held:
+            return _title_to(self._manager.relay(stream_id), title)
+        if self._holders.get(stream_id) is None:
+            return False
+        await self._publish("title", stream_id, title)
+        return True
 
     # -- what Prometheus and the health route read ----------------------------------------
 
@@ -424,6 +462,8 @@ class RedisCluster:
 
     async def _settle(self, stream_id: uuid.UUID) -> None:
         source = self._sources.get(stream_id)
+        if source is not None and source.pushed:
+            return  # relayed where its encoder connects (`claim`), never by the hash
         wanted = source is not None and owner_of(stream_id, self._members) == self.node_name
         if stream_id in self._held:
             if not wanted:
@@ -441,12 +481,15 @@ class RedisCluster:
             return
         self._held.add(stream_id)
         self._holders[stream_id] = self.node_name
+        await self._record_owner(stream_id)
+        await self._manager.ensure(source)
+
+    async def _record_owner(self, stream_id: uuid.UUID) -> None:
         raw = await self._redis.set(f"{PREFIX}owner:{stream_id}", self.instance, get=True)
         previous = _text(raw) if isinstance(raw, (bytes, str)) else None
         if previous is not None and previous != self.instance:
             self.stats.takeovers += 1
             log.info("stream taken over", extra={"stream_id": str(stream_id), "from": previous})
-        await self._manager.ensure(source)
 
     async def _give_up(self, stream_id: uuid.UUID, *, handover: bool) -> None:
         self._held.discard(stream_id)
@@ -464,8 +507,13 @@ class RedisCluster:
 
     # -- changes ---------------------------------------------------------------------------
 
-    async def _publish(self, op: str, stream_id: uuid.UUID | None) -> None:
-        message = {"node": self.instance, "op": op, "stream_id": str(stream_id or "")}
+    async def _publish(self, op: str, stream_id: uuid.UUID | None, title: str = "") -> None:
+        message = {
+            "node": self.instance,
+            "op": op,
+            "stream_id": str(stream_id or ""),
+            "title": title,
+        }
         try:
             await self._redis.publish(CHANNEL, json.dumps(message))
         except (RedisError, OSError) as exc:  # the reconcile will catch the owner up
@@ -497,6 +545,7 @@ class RedisCluster:
             body = json.loads(message["data"])
             node, op = str(body["node"]), str(body["op"])
             stream_id = uuid.UUID(body["stream_id"]) if body["stream_id"] else None
+            title = str(body.get("title", ""))
         except (ValueError, KeyError, TypeError):
             log.warning("malformed cluster message ignored")
             return
@@ -504,6 +553,10 @@ class RedisCluster:
             return
         if stream_id is None or op == "released":
             self._wake.set()  # a member left or handed a stream over: take what it had now
+            return
+        if op == "title":
+            if stream_id in self._held:
+                _title_to(self._manager.relay(stream_id), title)
             return
         try:
             source = None
@@ -532,7 +585,20 @@ class RedisCluster:
                     await self._give_up(stream_id, handover=False)
             elif op == "disconnect":
                 await self._manager.disconnect_listeners(stream_id)
+            elif op == "claimed" and stream_id in self._held:
+                # Another node's encoder connection won the stream: its lease, not ours.
+                self._held.discard(stream_id)
+                self._holders[stream_id] = None
+                await self._manager.stop(stream_id)
         self._wake.set()  # a new stream is taken by its owner at once
+
+
+def _title_to(relay: Relay | None, title: str) -> bool:
+    """Give a push stream's relay the title its encoder sent beside the audio."""
+    if relay is None:
+        return False
+    relay.on_metadata({"StreamTitle": title})
+    return True
 
 
 def _text(value: bytes | str) -> str:

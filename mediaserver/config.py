@@ -59,6 +59,7 @@ ENVIRONMENT: dict[str, str] = {
     "MEDIASERVER_NODE_URL": "node_url",
     "CLUSTER_LEASE_SECONDS": "cluster_lease_seconds",
     "RELAY_CONNECT_WAIT_SECONDS": "relay_connect_wait_seconds",
+    "INGEST_PORT": "ingest_port",
     "CORS_ALLOW_ORIGINS": "cors_allow_origins",
     "LOG_LEVEL": "log_level",
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
@@ -162,6 +163,9 @@ class Settings(BaseModel):
     #: A listener who arrives while the stream's relay is connecting (just registered,
     #: being taken over) is held this long before being refused.
     relay_connect_wait_seconds: float = Field(5.0, ge=0.0, le=60.0)
+    #: Where DJs' encoders push audio (the Icecast source protocol: `SOURCE` and `PUT`),
+    #: e.g. 8000, Icecast's port, what BUTT and Mixxx suggest. Unset: no push streams.
+    ingest_port: int | None = Field(None, ge=1, le=65535)
     cors_allow_origins: tuple[str, ...] = ("*",)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Take the client's address from `X-Forwarded-For`, read right to left through

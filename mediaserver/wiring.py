@@ -44,6 +44,7 @@ from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS
 from control.streams.heartbeats import HeartbeatStore, MemoryHeartbeatStore, RedisHeartbeatStore
+from control.streams.ingest import PushIngest
 from control.streams.probe import SourceProbe
 from control.streams.service import STREAMS, StreamsService
 from control.throttle import THROTTLE, Throttle
@@ -64,6 +65,7 @@ from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
 from mediaserver.metrics import METRICS
 from mediaserver.storage import ObjectStore
+from relay.ingest import IngestServer
 from relay.manager import RELAYS
 from relay.status import RelayControl
 
@@ -278,6 +280,20 @@ async def relays(app: web.Application) -> AsyncIterator[None]:
     if isinstance(node, RedisCluster):
         await node.close()
     await manager.close()
+
+
+async def ingest(app: web.Application) -> AsyncIterator[None]:
+    """With `INGEST_PORT`: DJs' encoders push audio there (`relay.ingest`). Closed before
+    the relays, so an encoder's stream ends as a pulled source's does."""
+    settings = app[SETTINGS]
+    if settings.ingest_port is None:
+        yield
+        return
+    server = IngestServer(PushIngest(app[STREAMS], app[RELAYS], app[CLUSTER]))
+    await server.start(settings.host, settings.ingest_port)
+    log.info("ingest listening", extra={"host": settings.host, "port": settings.ingest_port})
+    yield
+    await server.close()
 
 
 async def leave_cluster(app: web.Application) -> None:

@@ -151,16 +151,22 @@ class Relay:
         #: HLS players (address, User-Agent) that polled the playlist lately.
         self._hls_sessions = HlsSessions(2 * options.hls_segment_seconds)
         self._tasks: list[asyncio.Task[None]] = []
+        #: A push stream's encoder is connected (a second one is refused).
+        self.pushing = False
         self._grace: asyncio.TimerHandle | None = None
         self._outage_expired = False  # the source has been gone longer than the grace period
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Pull the source (a push stream's encoder calls the `SourceSink` methods itself,
+        `relay.ingest`), package HLS and beat."""
         name = str(self.source.stream_id)
         self.hls.start()
-        self._tasks = [asyncio.create_task(self.client.run(), name=f"relay-source-{name}")]
-        self._tasks.append(asyncio.create_task(self._beat(), name=f"relay-beat-{name}"))
+        self._tasks = [asyncio.create_task(self._beat(), name=f"relay-beat-{name}")]
+        if not self.source.pushed:
+            run = self.client.run()
+            self._tasks.append(asyncio.create_task(run, name=f"relay-source-{name}"))
 
     async def stop(self, reason: str) -> None:
         for task in self._tasks:
@@ -390,7 +396,15 @@ class RelayManager:
             await asyncio.sleep(0.05)
 
     async def ensure(self, source: StreamSource) -> None:
+        """Start (or restart, its source changed) the relay of a pulled stream; a push
+        stream's relay starts when its encoder connects (`push`), here it only takes the
+        new name, genre and description."""
         current = self._relays.get(source.stream_id)
+        if source.pushed:
+            if current is not None:
+                current.source = replace(source)
+                current.refresh()
+            return
         if current is not None:
             if (current.source.source_url, current.source.mount) == (
                 source.source_url,
@@ -400,6 +414,9 @@ class RelayManager:
                 current.refresh()
                 return
             await self.stop(source.stream_id)
+        await self._start(source)
+
+    async def _start(self, source: StreamSource) -> None:
         positions = self.positions
         resume = await positions.load(source.stream_id) if positions is not None else None
         if source.stream_id in self._relays:
@@ -416,6 +433,15 @@ class RelayManager:
         )
         self._relays[source.stream_id] = relay
         relay.start()
+
+    async def push(self, source: StreamSource) -> Relay:
+        """The relay an encoder that connected for the push stream `source` feeds (the
+        one it fed before, if it reconnects within the relay's life)."""
+        current = self._relays.get(source.stream_id)
+        if current is None:
+            await self._start(source)
+            current = self._relays[source.stream_id]
+        return current
 
     async def stop(self, stream_id: uuid.UUID) -> None:
         relay = self._relays.pop(stream_id, None)

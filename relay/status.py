@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-ServerKind = Literal["shoutcast1", "shoutcast2", "icecast2"]
+#: Where a stream's audio comes from: pulled from a SHOUTcast/Icecast server, or pushed to
+#: the node by the DJ's encoder (`relay.ingest`).
+ServerKind = Literal["shoutcast1", "shoutcast2", "icecast2", "push"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,11 @@ class StreamSource:
     #: Public and free: its figures may carry its id in `/metrics`. Private and paid
     #: streams are counted together there, never named.
     listed: bool = False
+
+    @property
+    def pushed(self) -> bool:
+        """The DJ's encoder sends the audio to the node (no source to pull)."""
+        return self.server_kind == "push"
 
 
 @dataclass(frozen=True, slots=True)

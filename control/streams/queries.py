@@ -78,6 +78,11 @@ SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_ke
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
 FROM streams WHERE stream_id = $1
 """
+PUSH_BY_MOUNT = """
+SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+FROM streams WHERE mount = $1 AND server_kind = 'push' AND deleted_at IS NULL
+"""
 # Public, enabled streams plus the caller's own enabled private ones ($1 NULL: anonymous).
 DIRECTORY = """
 SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
@@ -250,3 +255,17 @@ async def replace_ads(
 
 async def ads(conn: Executor, stream_id: uuid.UUID) -> list[AdMarker]:
     return [AdMarker(**dict(r)) for r in await conn.fetch(ADS, stream_id)]
+
+
+async def push_by_mount(conn: Executor, mount: str) -> StreamRow | None:
+    """The push stream (not deleted) whose encoder sends to `mount`."""
+    record = await conn.fetchrow(PUSH_BY_MOUNT, mount)
+    return _row(record)
+
+
+async def set_key(conn: Executor, stream_id: uuid.UUID, key_enc: bytes) -> None:
+    await conn.execute(
+        "UPDATE streams SET stream_key_enc = $2, updated_at = now() WHERE stream_id = $1",
+        stream_id,
+        key_enc,
+    )

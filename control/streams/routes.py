@@ -11,6 +11,7 @@ from control.streams.schemas import (
     AdMarkersIn,
     HeartbeatIn,
     HeartbeatOk,
+    Ingest,
     StreamCreated,
     StreamDetail,
     StreamIn,
@@ -28,16 +29,19 @@ STREAM = "/v1/streams/{stream_id}"
 
 @api.post(
     "/v1/streams",
-    summary="Register a SHOUTcast or Icecast source",
-    description="The stream key is checked against the source's admin interface first: "
-    "422 says whether the server is unreachable, refused the key, or is no stream server. "
-    "The key is stored encrypted and never returned.",
+    summary="Register a SHOUTcast or Icecast source, or a mount to push to",
+    description="Pull (default): the stream key is checked against the source's admin "
+    "interface first: 422 says whether the server is unreachable, refused the key, or is no "
+    "stream server. The key is stored encrypted and never returned. Push "
+    "(`source_type: push`): the answer's `ingest` is what the DJ's encoder connects to "
+    "(Icecast source protocol on `INGEST_PORT`), with a source password shown only here; "
+    "409 when the mount is taken, 422 when the server takes no pushed streams.",
     tag="streams",
     body=StreamIn,
     response=StreamCreated,
     status=201,
     scope="streams:write",
-    errors=(400, 401, 403, 422, 429),
+    errors=(400, 401, 403, 409, 422, 429),
 )
 async def register_stream(request: web.Request, body: StreamIn) -> StreamCreated:
     return await request.app[STREAMS].register(principal_of(request), body)
@@ -136,6 +140,21 @@ async def stream_heartbeat(request: web.Request, body: HeartbeatIn) -> Heartbeat
 async def stream_status(request: web.Request) -> StreamStatus:
     stream_id = path_uuid(request, "stream_id", "Stream")
     return await request.app[STREAMS].status(request.get(principal_key), stream_id)
+
+
+@api.post(
+    f"{STREAM}/source-password",
+    summary="A new source password for a push stream (owner or admin)",
+    description="The old password stops working at once (an encoder connected with it stays "
+    "connected). The answer is the stream's `ingest`, with the new password shown only here.",
+    tag="streams",
+    response=Ingest,
+    scope="streams:write",
+    errors=(401, 403, 404, 422, 429),
+)
+async def rotate_source_password(request: web.Request) -> Ingest:
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    return await request.app[STREAMS].rotate_source_password(principal_of(request), stream_id)
 
 
 @api.post(

@@ -105,14 +105,24 @@ Flag = Annotated[bool, Field(strict=True)]
 
 
 class StreamIn(BaseModel):
-    """`POST /v1/streams`: the DJ's SHOUTcast/Icecast source and how to present it."""
+    """`POST /v1/streams`: the DJ's SHOUTcast/Icecast source and how to present it, or
+    (`source_type: push`) a mount the DJ's encoder sends audio to."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    shoutcast_url: SourceUrl
-    mount: Mount
-    stream_key: StreamKey
+    source_type: Literal["pull", "push"] = Field(
+        "pull",
+        description="`pull`: the node relays the DJ's SHOUTcast/Icecast server "
+        "(`shoutcast_url`, `mount`, `stream_key` required). `push`: the DJ's encoder (BUTT, "
+        "Mixxx, OBS, ffmpeg, Liquidsoap) sends the audio to the node; the answer's `ingest` "
+        "says where, with a generated source password shown once.",
+    )
+    shoutcast_url: SourceUrl | None = None
+    mount: Mount | None = Field(
+        None, description="Pull: the stream's path on the source. Push: optional, generated."
+    )
+    stream_key: StreamKey | None = None
     sid: int | None = Field(
         None, ge=1, le=INT4_MAX, strict=True, description="SHOUTcast v2 stream id (default 1)"
     )
@@ -121,10 +131,37 @@ class StreamIn(BaseModel):
     visibility: Visibility = "public"
     monetization_enabled: Flag = False
 
+    @model_validator(mode="after")
+    def _source_fields(self) -> StreamIn:
+        if self.source_type == "pull":
+            missing = [
+                name
+                for name in ("shoutcast_url", "mount", "stream_key")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"a pull stream needs {', '.join(missing)}")
+        elif self.shoutcast_url is not None or self.stream_key is not None or self.sid is not None:
+            raise ValueError("a push stream takes no shoutcast_url, stream_key or sid")
+        return self
+
+
+class Ingest(BaseModel):
+    """Where a push stream's encoder connects (what a DJ types into BUTT): the Icecast
+    source protocol (`SOURCE` or `PUT`), Basic auth `source:<password>`."""
+
+    url: str = Field(examples=["icecast://radio.example.com:8000/live-1f2e3d4c"])
+    host: str
+    port: int
+    mount: str
+    username: Literal["source"] = "source"
+    password: str = Field(description="Shown once; rotate it with `POST .../source-password`.")
+
 
 class StreamCreated(BaseModel):
     stream_id: uuid.UUID
     status: Literal["registered"] = "registered"
+    ingest: Ingest | None = Field(None, description="Push streams only.")
 
 
 class StreamUpdate(BaseModel):

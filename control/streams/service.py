@@ -4,9 +4,12 @@ US-6.3, US-6.4)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 import uuid
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import web
@@ -31,6 +34,7 @@ from control.streams.schemas import (
     AdMarker,
     AdMarkers,
     AdMarkersIn,
+    Ingest,
     PlayUrls,
     StreamCreated,
     StreamDetail,
@@ -45,7 +49,14 @@ from control.streams.schemas import (
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.crypto import SealedDataError, SecretBox
-from mediaserver.errors import Forbidden, Gone, NotFound, Unauthenticated
+from mediaserver.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+)
 from relay.status import RelayControl, StreamSource
 
 log = logging.getLogger(__name__)
@@ -78,6 +89,7 @@ class StreamsService:
         self._analytics = analytics
         self._relay = relay
         self._base_url = settings.base_url
+        self._ingest_port = settings.ingest_port
         self._clock = clock
         # The rows the media routes decide by, reused 1 s (`ACCESS_TTL`): every listener,
         # every playlist reload and every segment would otherwise query PostgreSQL.
@@ -87,8 +99,12 @@ class StreamsService:
         self._grantees = Grantees(pool, accounts)
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
-        """Check the source and key with the server's admin interface (422 when that fails),
-        store the stream with its key sealed to the row, and start its relay."""
+        """Pull: check the source and key with the server's admin interface (422 when that
+        fails), store the stream with its key sealed to the row, and start its relay. Push:
+        store it with a new source password (sealed the same way), answered once."""
+        if body.source_type == "push":
+            return await self._register_push(principal, body)
+        assert body.shoutcast_url and body.mount and body.stream_key  # StreamIn checks it
         key = body.stream_key.get_secret_value()
         found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
         stream_id = uuid.uuid4()
@@ -105,6 +121,56 @@ class StreamsService:
         )
         await self._relay.ensure(row.source())
         return StreamCreated(stream_id=stream_id)
+
+    async def _register_push(self, principal: Principal, body: StreamIn) -> StreamCreated:
+        if self._ingest_port is None:
+            raise Unprocessable("Push streams are off on this server (INGEST_PORT is not set)")
+        stream_id = uuid.uuid4()
+        password = secrets.token_urlsafe(18)
+        mount = body.mount or f"/live-{stream_id.hex[:8]}"
+        sealed = self._box.seal(password, stream_id.bytes)
+        try:
+            row = await queries.insert(
+                self._pool,
+                stream_id,
+                principal.user_id,
+                body.model_copy(update={"mount": mount, "shoutcast_url": ""}),
+                "push",
+                None,
+                sealed,
+                self._clock(),
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"Mount {mount} is taken; choose another") from None
+        await self._relay.ensure(row.source())  # every node learns it is pushed
+        return StreamCreated(stream_id=stream_id, ingest=self._ingest(mount, password))
+
+    def _ingest(self, mount: str, password: str) -> Ingest:
+        assert self._ingest_port is not None
+        host = urlsplit(self._base_url).hostname or "localhost"
+        url = f"icecast://{host}:{self._ingest_port}{mount}"
+        return Ingest(url=url, host=host, port=self._ingest_port, mount=mount, password=password)
+
+    async def rotate_source_password(self, principal: Principal, stream_id: uuid.UUID) -> Ingest:
+        """A new source password for a push stream (the old one stops working at once;
+        an encoder connected with it stays connected)."""
+        row = await self._owned(principal, stream_id)
+        if row.server_kind != "push":
+            raise Unprocessable("Only push streams have a source password")
+        if self._ingest_port is None:
+            raise Unprocessable("Push streams are off on this server (INGEST_PORT is not set)")
+        password = secrets.token_urlsafe(18)
+        await queries.set_key(self._pool, stream_id, self._box.seal(password, stream_id.bytes))
+        self._rows.pop(stream_id)
+        return self._ingest(row.mount, password)
+
+    async def push_source(self, mount: str, password: str) -> StreamSource | None:
+        """The live push stream an encoder may send to `mount` with `password`, else None
+        (unknown mount and wrong password alike: nothing tells them apart)."""
+        row = await queries.push_by_mount(self._pool, mount)
+        expected = self._box.open(row.stream_key_enc, row.stream_id.bytes) if row else ""
+        ok = hmac.compare_digest(expected.encode(), password.encode())
+        return row.source() if row is not None and row.live and ok else None
 
     async def update(
         self, principal: Principal, stream_id: uuid.UUID, body: StreamUpdate
@@ -336,8 +402,8 @@ class StreamsService:
         """Now-playing figures from the source's admin interface (the stored key never
         leaves this service); None when unavailable."""
         row = await queries.by_id(self._pool, stream_id)
-        if row is None or not row.live:
-            return None
+        if row is None or not row.live or row.server_kind == "push":
+            return None  # a push stream's title comes with its audio (`relay.ingest`)
         try:
             key = self._box.open(row.stream_key_enc, row.stream_id.bytes)
         except SealedDataError:

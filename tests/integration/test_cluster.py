@@ -301,3 +301,42 @@ async def test_a_token_listener_is_redirected_with_a_grant(cluster, fake_servers
                     return response.status == 200
 
             await eventually(served, timeout=20)
+
+
+async def test_a_pushed_stream_is_relayed_where_its_encoder_connects(cluster):
+    from tests.integration.test_push_ingest import butt_head, feed, source_request
+    from tests.loopback import free_port
+
+    ports = {"node-a": free_port(), "node-b": free_port()}
+    (a,) = await cluster.start("node-a", INGEST_PORT=str(ports["node-a"]))
+    (b,) = await cluster.start("node-b", INGEST_PORT=str(ports["node-b"]))
+    headers = await dj_headers(a)
+    async with a.session() as http:
+        body = {"name": "Pushed", "source_type": "push"}
+        created = await (await http.post("/v1/streams", json=body, headers=headers)).json()
+    stream_id, ingest = created["stream_id"], created["ingest"]
+    # No encoder yet: not live on any node (nobody is redirected anywhere).
+    assert {(await probe(node, stream_id))[0] for node in (a, b)} == {404}
+
+    async def push_to(node: Node):
+        head = butt_head(ingest["mount"], ingest["password"])
+        _, writer, answer = await source_request(ports[node.name], head)
+        assert answer.startswith(b"HTTP/1.0 200"), answer
+        return writer, asyncio.create_task(feed(writer, 60))
+
+    # The encoder reaches node-b: node-b relays it, node-a redirects there.
+    writer, feeding = await push_to(b)
+    try:
+        assert await owner_of([a, b], stream_id) is b
+        # The DJ reconnects through node-a: push wins, node-a relays it now.
+        writer2, feeding2 = await push_to(a)
+        try:
+            assert await owner_of([a, b], stream_id) is a
+            with pytest.raises((ConnectionError, OSError)):  # node-b let go of its encoder
+                await asyncio.wait_for(feeding, 10)
+        finally:
+            feeding2.cancel()
+            writer2.close()
+    finally:
+        feeding.cancel()
+        writer.close()

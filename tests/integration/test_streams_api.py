@@ -61,7 +61,8 @@ async def test_registering_each_server_kind_starts_its_relay(node, fake_servers,
     response = await node.client.post(STREAMS, json=stream_body(source), headers=headers)
     assert response.status == 201
     body = await response.json()
-    assert body == {"stream_id": body["stream_id"], "status": "registered"}
+    # `ingest` is for push streams only.
+    assert body == {"stream_id": body["stream_id"], "status": "registered", "ingest": None}
 
     stream_id = uuid.UUID(body["stream_id"])
     assert node.relay.calls == [("ensure", stream_id)]
