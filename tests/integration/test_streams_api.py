@@ -68,7 +68,7 @@ async def test_registering_each_server_kind_starts_its_relay(node, fake_servers,
     assert node.relay.calls == [("ensure", stream_id)]
     assert node.relay.sources[stream_id] == StreamSource(
         stream_id, source.url, source.mount, kind, sid, "Friday Night DJ Set", "House",
-        "Weekly house mix",
+        "Weekly house mix", listed=True,  # public and free: named in /metrics
     )  # fmt: skip
     detail = await (await node.client.get(f"{STREAMS}/{stream_id}")).json()
     assert detail["server_kind"] == kind and detail["enabled"] is True
