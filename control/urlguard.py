@@ -170,6 +170,19 @@ class UrlGuard:
         raise UrlRefused(f"The URL redirects more than {max_redirects} times")
 
 
+async def public_address(host: str, port: int) -> str:
+    """The address to connect to for `host` when every address it resolves to is public
+    (`is_public`); OSError otherwise. For connections made without aiohttp's client (the
+    relay's source connection), asked at each connection so DNS rebinding is caught."""
+    try:
+        addresses = await _addresses(host)
+    except UrlRefused:
+        raise OSError(f"{host} does not resolve") from None
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise OSError(f"{host} resolves to a non-public address")
+    return str(addresses[0])
+
+
 async def _addresses(host: str) -> list[IPAddress]:
     """Every address `host` stands for (itself when it is an address literal)."""
     try:

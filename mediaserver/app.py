@@ -31,6 +31,7 @@ from control.ratelimit import MemoryRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS, StreamGrants
 from control.throttle import Throttle
+from control.urlguard import public_address
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
@@ -233,6 +234,7 @@ def relay_options(settings: Settings) -> RelayOptions:
         batch_seconds=settings.relay_batch_seconds,
         hls_segment_seconds=settings.hls_segment_seconds,
         heartbeat_seconds=settings.relay_heartbeat_seconds,
+        source_address=None if settings.allow_private_media_urls else public_address,
     )
 
 
