@@ -15,7 +15,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 #: Environment variable → field name. The variable names are a public contract (DESIGN.md).
 ENVIRONMENT: dict[str, str] = {
@@ -216,6 +224,15 @@ class Settings(BaseModel):
     #: Private podcast feed URLs (`GET /v1/podcasts/{id}/feed-url`) work this long; they stop
     #: earlier once their subscriber may no longer read the feed.
     podcast_feed_grant_days: int = Field(365, ge=1, le=3650)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _demo_reaches_its_source(cls, data: Any) -> Any:
+        # `serve --demo` registers its own source on loopback, which the URL guard refuses
+        # unless private addresses are allowed: the demo allows them unless told otherwise.
+        if isinstance(data, dict) and data.get("demo") and "allow_private_media_urls" not in data:
+            return {**data, "allow_private_media_urls": True}
+        return data
 
     @field_validator("database_url")
     @classmethod
