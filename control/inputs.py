@@ -90,7 +90,7 @@ def check_tree(data: Any) -> None:
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack:
         value, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:  # the body itself is level 1
             raise InvalidInput(f"Request body is nested more than {MAX_DEPTH} levels deep.")
         if isinstance(value, str):
             check_text(value, path or None, "body")
