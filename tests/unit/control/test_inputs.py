@@ -23,9 +23,11 @@ def test_depth_limit_is_exact():
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b'{"a": {"b": [1, "x\\u0000"]}}', "Field 'a.b[1]' must not contain NUL (\\u0000) characters."),
+        (b'{"a": {"b": [1, "x\\u0000"]}}',
+         "Field 'a.b[1]' must not contain NUL (\\u0000) characters."),
         (b'{"a": "\\udfff"}', "Field 'a' must not contain unpaired surrogates."),
-        (b'{"a": {"\\u0000": 1}}', "Field 'a' has a field name with NUL (\\u0000) characters, which are not allowed."),
+        (b'{"a": {"\\u0000": 1}}',
+         "Field 'a' has a field name with NUL (\\u0000) characters, which are not allowed."),
         (b'"\\ud800"', "Request body must not contain unpaired surrogates."),
         (b'{"n": 1e400}', "Field 'n' must be a finite number."),
         (b'{"n": -Infinity}', "Field 'n' must be a finite number."),
