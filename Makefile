@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# swagger-ui-bundle-v2 replaced swagger-ui-bundle: both hold `swagger_ui_bundle`.
+	$(BIN)/python -m pip uninstall --quiet --yes swagger-ui-bundle 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

@@ -17,7 +17,7 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -30,17 +30,56 @@ from control.inputs import check_query, load_json, read_body
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS
-from mediaserver.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
 
 M = TypeVar("M", bound=BaseModel)
+RELAY_AUTH_REQUIRED = "A valid relay service token is required"
 Handler = Callable[..., Awaitable[Any]]
 RateClass = Literal["metadata", "write", "streaming", "auth"]
 AuthMode = Literal["none", "optional", "required", "service"]
 
 
 @dataclass(frozen=True, slots=True)
+class Param:
+    """A query or header parameter a handler reads itself (not through its `query` model):
+    documented, not parsed here."""
+
+    name: str
+    where: Literal["query", "header"]
+    description: str
+    example: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+#: `?grant=`: the signed link that stands in for a token where a player cannot send one.
+GRANT = Param(
+    "grant",
+    "query",
+    "A signed grant from `play_urls`, a playlist's segment URIs or a private feed URL: "
+    "opens the media without an `Authorization` header while its user may listen.",
+    "eyJ1IjoiM2ZhODVmNjQiLCJlIjoxNzQ4Nzc5MjAwfQ.c2lnbmF0dXJl",
+)
+RANGE = Param(
+    "Range",
+    "header",
+    "One byte range (RFC 9110 §14.2): 206, or 416 when unsatisfiable.",
+    "bytes=0-1023",
+)
+IF_NONE_MATCH = Param(
+    "If-None-Match",
+    "header",
+    "The `ETag` of a copy the client holds: 304 when unchanged.",
+    '"3a1f5c"',
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
-    """One documented route."""
+    """One documented route. `errors` are the status codes it may answer besides `status`;
+    `examples` the message it answers with for some of them, the rest being documented
+    from the code that raises them (`control.openapi`); `params` what it reads besides its
+    query model; `form` the text fields of a multipart/form-data body (read by the handler)
+    and `file_field` its file part."""
 
     method: str
     path: str
@@ -60,6 +99,15 @@ class Operation:
     description: str = ""
     #: A GET that also answers HEAD (same handler; it checks `request.method`).
     allow_head: bool = False
+    examples: Mapping[int, str | tuple[str, ...]] = field(default_factory=dict)
+    params: tuple[Param, ...] = ()
+    form: type[BaseModel] | None = None
+    file_field: str | None = None
+    #: Statuses below 400 it may answer besides `status` (206, 304, 307), with a reason.
+    also: Mapping[int, str] = field(default_factory=dict)
+    #: The request body's example, where the models' own examples do not make a request
+    #: that works (fields that exclude each other, optional changes).
+    body_example: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -166,7 +214,7 @@ class Guard:
             return self._admit_later(request, op, principal, accounts, throttle)
         if throttle is not None and not throttle.admits(request, op):
             return self._admit_later(request, op, principal, None, throttle)
-        _authorise(op, principal)
+        authorise(op, principal)
         return None
 
     def _authenticate(self, op: Operation, request: web.Request) -> Principal | None:
@@ -177,7 +225,7 @@ class Guard:
                 or not self._service_token
                 or not hmac.compare_digest(token.encode(), self._service_token.encode())
             ):
-                raise Unauthenticated("A valid relay service token is required")
+                raise Unauthenticated(RELAY_AUTH_REQUIRED)
             return None
         return self._codec.verify(token) if token is not None else None
 
@@ -200,10 +248,10 @@ class Guard:
             await accounts.check(principal)
         if throttle is not None:
             await throttle.check_route(request, op, principal)
-        _authorise(op, principal)
+        authorise(op, principal)
 
 
-def _authorise(op: Operation, principal: Principal | None) -> None:
+def authorise(op: Operation, principal: Principal | None) -> None:
     if op.auth == "required" and principal is None:
         raise Unauthenticated()
     if principal is not None:
@@ -267,6 +315,10 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         raise InvalidInput("Request body must be a JSON object.")
     return load_json(raw)
+
+
+def body_too_large(limit: int) -> TooLarge:
+    return TooLarge(f"Request body is too large (limit {limit} bytes).")
 
 
 def parse_model(model: type[M], data: Any, where: Literal["body", "query"]) -> M:

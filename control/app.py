@@ -52,6 +52,5 @@ def setup_control(app: web.Application, settings: Settings, guard: Guard, metric
     routes = all_routes()
     routes.register(app, guard, envelope)
     app.on_startup.append(guard.bind)
-    system.add_static_docs(app, envelope)
     envelope.add_fallback(app)
     app[OPENAPI] = build_document(routes, server_url=settings.base_url)

@@ -1,10 +1,14 @@
-"""The OpenAPI 3.1 document and the Postman collection, generated from the route table and
-its pydantic models. `python -m control.openapi` rewrites `docs/openapi.yaml` and
-`docs/postman_collection.json`; a test fails when they drift from the code."""
+"""The OpenAPI 3.1 document, generated from the route table and its pydantic models.
+`python -m control.openapi` rewrites `docs/openapi.yaml` and `docs/postman_collection.json`
+(`control.postman`); a test fails when they drift from the code.
+
+Every request and response has an example (`control.examples`), errors with the messages
+the server really sends."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,15 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from control.api import PATH_PARAM, Api, Operation
+from control.api import PATH_PARAM, Api, Operation, Param
+from control.examples import (
+    DEFAULTS,
+    EXAMPLE_ID,
+    TEXT_EXAMPLES,
+    error_messages,
+    example_of,
+    known_examples,
+)
 
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -25,6 +37,7 @@ _REASONS = {
     204: "No Content",
     206: "Partial Content",
     304: "Not Modified",
+    307: "Temporary Redirect",
     400: "Invalid input",
     401: "Missing, invalid or expired token",
     402: "Payment failed",
@@ -38,14 +51,6 @@ _REASONS = {
     429: "Rate limit exceeded",
     503: "Unavailable",
 }
-_ERROR_EXAMPLES = {
-    400: "Field 'email' must be a valid email address.",
-    401: "Authentication required",
-    402: "Payment failed: the payment method was declined.",
-    403: "Access denied",
-    404: "Not found",
-    429: "Rate limit exceeded. Try again in 6 seconds.",
-}
 _ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "code"],
@@ -54,8 +59,17 @@ _ERROR_SCHEMA = {
         "code": {"type": "integer", "description": "The HTTP status code."},
         "details": {"description": "Optional extra information, e.g. every validation error."},
     },
-    "example": {"error": "Field 'email' must be a valid email address.", "code": 400},
+    "example": {"error": "Field 'email' is required.", "code": 400},
 }
+#: The limit of each rate class: the setting, and whom it counts.
+_RATES = {
+    "metadata": ("RATE_LIMIT_METADATA_PER_MINUTE", "rate_limit_metadata_per_minute", "user"),
+    "write": ("RATE_LIMIT_WRITE_PER_MINUTE", "rate_limit_write_per_minute", "user"),
+    "streaming": ("RATE_LIMIT_STREAMING_PER_MINUTE", "rate_limit_streaming_per_minute", "ip"),
+    "auth": ("RATE_LIMIT_AUTH_PER_IP_PER_MINUTE", "rate_limit_auth_per_ip_per_minute", "ip"),
+}
+
+_BINARY_TYPES = ("audio/", "video/", "image/", "application/octet-stream")
 
 
 class _Components:
@@ -69,231 +83,257 @@ class _Components:
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-_FORMAT_EXAMPLES = {
-    "email": "dj@example.com",
-    "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
-    "date-time": "2025-06-01T12:00:00Z",
-    "date": "2025-06-01",
-    "uri": "https://example.com/",
-}
-_TYPE_EXAMPLES = {"string": "string", "integer": 1, "number": 1.5, "boolean": False, "null": None}
+def openapi_path(op: Operation) -> str:
+    """The operation's path as OpenAPI writes it (`{name:regex}` → `{name}`)."""
+    return PATH_PARAM.sub(r"{\1}", op.path)
 
 
-def example_of(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
-    """A plausible value for `schema`: its own example, else one built from its parts."""
-    if "$ref" in schema:
-        return example_of(schemas[schema["$ref"].rsplit("/", 1)[1]], schemas, depth + 1)
-    for key in ("examples", "enum"):
-        if schema.get(key):
-            return schema[key][0]
-    for key in ("const", "default", "example"):
-        if key in schema and schema[key] is not None:
-            return schema[key]
-    if "anyOf" in schema:
-        options = [o for o in schema["anyOf"] if o.get("type") != "null"] or schema["anyOf"]
-        return example_of(options[0], schemas, depth + 1)
-    kind = schema.get("type")
-    if kind == "object" and depth < 6:
-        props = schema.get("properties", {})
-        return {name: example_of(prop, schemas, depth + 1) for name, prop in props.items()}
-    if kind == "array" and depth < 6:
-        return [example_of(schema.get("items", {}), schemas, depth + 1)]
-    if kind == "string" and schema.get("format") in _FORMAT_EXAMPLES:
-        return _FORMAT_EXAMPLES[schema["format"]]
-    if kind == "integer" and "minimum" in schema:
-        return schema["minimum"]
-    return _TYPE_EXAMPLES.get(kind) if isinstance(kind, str) else None
-
-
-def _add_examples(document: dict[str, Any]) -> None:
-    """Every JSON request and response body gets an example (US-9.2)."""
-    schemas = document["components"]["schemas"]
-    for methods in document["paths"].values():
-        for op in methods.values():
-            bodies = [op.get("requestBody", {}), *op["responses"].values()]
-            for body in bodies:
-                media = body.get("content", {}).get("application/json")
-                if media is not None and "schema" in media and "example" not in media:
-                    media["example"] = example_of(media["schema"], schemas)
+def operation_ids(op: Operation) -> list[tuple[str, str]]:
+    """(method, operationId) of each documented operation of `op`: HEAD too when it answers
+    HEAD."""
+    base = op.name.replace(".", "_")
+    methods = [(op.method.lower(), base)]
+    if op.allow_head:
+        methods.append(("head", f"{base}_head"))
+    return methods
 
 
 def build_document(api: Api, server_url: str = "/") -> dict[str, Any]:
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
     for op in api.operations:
-        path = PATH_PARAM.sub(r"{\1}", op.path)
-        paths.setdefault(path, {})[op.method.lower()] = _operation(op, path, components)
-    document = {
+        path = openapi_path(op)
+        for method, operation_id in operation_ids(op):
+            doc = _operation(op, path, components, operation_id, head=method == "head")
+            paths.setdefault(path, {})[method] = doc
+    schemas = components.schemas
+    known = known_examples(schemas)
+    for methods in paths.values():
+        for doc in methods.values():
+            _add_examples(doc, schemas, known)
+    return {
         "openapi": "3.1.0",
         "info": {
             "title": "mediaserver API",
             "version": VERSION,
             "description": "Live relay, HLS, on-demand playlists, podcasts, analytics and "
             "monetization for DJs and their listeners. Every error is "
-            '`{"error": "...", "code": N}`.',
+            '`{"error": "...", "code": N}` (sometimes with `details`). Rate limits are token '
+            "buckets refilled evenly; a refused request gets 429 with `Retry-After`. "
+            "Set `RATE_LIMIT_ENABLED=false` to turn them all off.",
         },
         "servers": [{"url": server_url}],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": dict(sorted(components.schemas.items())),
+            "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The `access_token` of `POST /v1/auth/login` (RS256). "
+                    "An operation's listed roles are the token scopes it needs.",
+                },
                 "relayToken": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "RELAY_SERVICE_TOKEN of the node",
+                    "description": "The node's `RELAY_SERVICE_TOKEN`, for external relays.",
                 },
             },
         },
     }
-    _add_examples(document)
-    return document
 
 
-def _operation(op: Operation, path: str, components: _Components) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "operationId": op.name.replace(".", "_"),
-        "summary": op.summary,
-        "tags": [op.tag],
-    }
-    if op.description:
-        doc["description"] = op.description
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in PATH_PARAM.findall(path)
+def _operation(
+    op: Operation, path: str, components: _Components, operation_id: str, *, head: bool
+) -> dict[str, Any]:
+    summary = f"{op.summary} (headers only)" if head else op.summary
+    doc: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [op.tag]}
+    notes = [
+        op.description,
+        f"Requires the token scope `{op.scope}`." if op.scope else "",
+        f"Requires the role `{op.role}` (admins pass)." if op.role else "",
+        _rate_note(op),
     ]
-    if op.query is not None:
-        schema = op.query.model_json_schema()
-        for name, prop in schema.get("properties", {}).items():
-            params.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": name in schema.get("required", []),
-                    "schema": prop,
-                }
-            )
+    doc["description"] = " ".join(filter(None, notes))
+    if op.rate is not None:
+        setting, field, per = _RATES[op.rate]
+        doc["x-rate-limit"] = {
+            "class": op.rate,
+            "setting": setting,
+            "per_minute": DEFAULTS[field].default,
+            "per": per,
+        }
+    params = _parameters(op, path)
     if params:
         doc["parameters"] = params
-    if op.body is not None:
-        doc["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": components.ref(op.body, "validation")}},
-        }
+    body = _request_body(op, components)
+    if body is not None:
+        doc["requestBody"] = body
     if op.auth == "required":
-        doc["security"] = [{"bearerAuth": []}]
+        doc["security"] = [{"bearerAuth": [op.scope] if op.scope else []}]
     elif op.auth == "optional":
-        doc["security"] = [{"bearerAuth": []}, {}]
+        doc["security"] = [{"bearerAuth": [op.scope] if op.scope else []}, {}]
     elif op.auth == "service":
         doc["security"] = [{"relayToken": []}]
-    notes = [
-        f"Requires scope `{op.scope}`." if op.scope else "",
-        f"Requires role `{op.role}`." if op.role else "",
-    ]
-    if any(notes):
-        doc["description"] = " ".join(filter(None, [op.description, *notes]))
-    doc["responses"] = _responses(op, components)
+    else:
+        doc["security"] = []
+    doc["responses"] = _responses(op, components, head=head)
     return doc
 
 
-def _responses(op: Operation, components: _Components) -> dict[str, Any]:
+def _rate_note(op: Operation) -> str:
+    if op.rate is None:
+        if op.path == "/v1/auth/login":
+            return (
+                "Rate limit: `RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE` (5) attempts a minute per "
+                "email and `RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE` (20) per IP."
+            )
+        return "Not rate-limited."
+    setting, field, per = _RATES[op.rate]
+    whom = "per user (per IP when anonymous)" if per == "user" else "per client IP"
+    return f"Rate limit: `{setting}` ({DEFAULTS[field].default}) requests a minute {whom}."
+
+
+def _parameters(op: Operation, path: str) -> list[dict[str, Any]]:
+    params = [_path_param(name, op.path) for name in PATH_PARAM.findall(path)]
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        required = schema.get("required", [])
+        for name, prop in schema.get("properties", {}).items():
+            param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            param["example"] = example_of(prop, {})
+            params.append(param)
+    for extra in op.params:
+        params.append(_param(extra))
+    return params
+
+
+def _param(param: Param) -> dict[str, Any]:
+    return {
+        "name": param.name,
+        "in": param.where,
+        "required": False,
+        "description": param.description,
+        "schema": dict(param.schema),
+        "example": param.example,
+    }
+
+
+_NAME_EXAMPLES = {"segment": "segment000.ts", "name": "swagger-ui.css"}
+
+
+def _path_param(name: str, template: str) -> dict[str, Any]:
+    schema: dict[str, Any]
+    example: Any
+    if name.endswith("_id"):
+        schema, example = {"type": "string", "format": "uuid"}, EXAMPLE_ID
+    elif name == "seq":
+        schema, example = {"type": "integer", "minimum": 0}, 42
+    else:
+        match = re.search(r"\{" + name + r":([^}]*)\}", template)
+        schema, example = {"type": "string"}, _NAME_EXAMPLES.get(name, "string")
+        if match:
+            schema["pattern"] = f"^{match.group(1)}$"
+    return {"name": name, "in": "path", "required": True, "schema": schema, "example": example}
+
+
+def _request_body(op: Operation, components: _Components) -> dict[str, Any] | None:
+    if op.body is not None:
+        media: dict[str, Any] = {"schema": components.ref(op.body, "validation")}
+        if op.body_example is not None:
+            media["example"] = dict(op.body_example)
+        return {"required": True, "content": {"application/json": media}}
+    if op.file_field is None:
+        return None
+    properties: dict[str, Any] = {
+        op.file_field: {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "audio/mpeg",
+            "description": "The audio file.",
+        }
+    }
+    if op.form is not None:
+        properties |= op.form.model_json_schema().get("properties", {})
+    schema = {"type": "object", "required": [op.file_field], "properties": properties}
+    example = {op.file_field: "(the MP3's bytes)"} | {
+        name: example_of(prop, {}) for name, prop in properties.items() if name != op.file_field
+    }
+    form = {
+        "schema": schema,
+        "encoding": {op.file_field: {"contentType": "audio/mpeg"}},
+        "example": example,
+    }
+    return {"required": True, "content": {"multipart/form-data": form}}
+
+
+def _responses(op: Operation, components: _Components, *, head: bool) -> dict[str, Any]:
     success: dict[str, Any] = {"description": _REASONS.get(op.status, "OK")}
-    if op.response is not None:
-        success["content"] = {
-            "application/json": {"schema": components.ref(op.response, "serialization")}
-        }
-    elif op.status != 204:
-        success["content"] = {op.produces: {}}
+    if op.status != 204 and not head:
+        if op.response is not None:
+            schema = components.ref(op.response, "serialization")
+            success["content"] = {"application/json": {"schema": schema}}
+        else:
+            success["content"] = {op.produces: _media_content(op.produces)}
     responses: dict[str, Any] = {str(op.status): success}
+    for code, reason in sorted(op.also.items()):
+        responses[str(code)] = {"description": reason}
     for code in sorted(set(op.errors)):
-        responses[str(code)] = {
-            "description": _REASONS.get(code, "Error"),
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": "#/components/schemas/Error"},
-                    "example": {
-                        "error": _error_example(op, code),
-                        "code": code,
-                    },
-                }
-            },
-        }
+        responses[str(code)] = _error_response(op, code, head=head)
     return responses
 
 
-def _error_example(op: Operation, code: int) -> str | None:
-    """A message this route really gives: a 400 names one of its own fields."""
-    if code == 400:
-        model, noun = (op.body, "Field") if op.body is not None else (op.query, "Query parameter")
-        if model is not None:
-            fields = {info.alias or name: info for name, info in model.model_fields.items()}
-            required = [name for name, info in fields.items() if info.is_required()]
-            name = next(iter(required or fields), None)
-            if name is not None:
-                verb = "is required" if required else "is invalid"
-                return f"{noun} '{name}' {verb}."
-        return "Request body must be valid JSON." if op.body is not None else "Invalid request."
-    return _ERROR_EXAMPLES.get(code, _REASONS.get(code))
+def _media_content(media_type: str) -> dict[str, Any]:
+    if media_type.startswith(_BINARY_TYPES):
+        return {"schema": {"type": "string", "format": "binary"}}
+    example = TEXT_EXAMPLES.get(media_type, "")
+    if media_type == "application/json":
+        return {"schema": {"type": "object"}, "example": {"openapi": "3.1.0"}}
+    return {"schema": {"type": "string"}, "example": example}
 
 
-def build_postman(document: dict[str, Any]) -> dict[str, Any]:
-    """A Postman v2.1 collection with one request per operation and a status-code test."""
-    folders: dict[str, list[dict[str, Any]]] = {}
-    for path, methods in document["paths"].items():
-        for method, op in methods.items():
-            status = next(iter(op["responses"]))
-            request: dict[str, Any] = {
-                "method": method.upper(),
-                "header": [],
-                "url": {
-                    "raw": "{{baseUrl}}" + path.replace("{", "{{").replace("}", "}}"),
-                    "host": ["{{baseUrl}}"],
-                    "path": [
-                        p.replace("{", "{{").replace("}", "}}") for p in path.strip("/").split("/")
-                    ],
-                },
-            }
-            if "security" in op:
-                request["header"].append(
-                    {"key": "Authorization", "value": "Bearer {{accessToken}}"}
-                )
-            if "requestBody" in op:
-                request["header"].append({"key": "Content-Type", "value": "application/json"})
-                request["body"] = {"mode": "raw", "raw": "{}"}
-            folders.setdefault(op["tags"][0], []).append(
-                {
-                    "name": op["summary"],
-                    "request": request,
-                    "event": [
-                        {
-                            "listen": "test",
-                            "script": {
-                                "type": "text/javascript",
-                                "exec": [
-                                    f"pm.test('status {status}', "
-                                    f"() => pm.response.to.have.status({status}));"
-                                ],
-                            },
-                        }
-                    ],
-                }
-            )
-    return {
-        "info": {
-            "name": "mediaserver API",
-            "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
-        },
-        "variable": [
-            {"key": "baseUrl", "value": "https://api.staging.example.com"},
-            {"key": "accessToken", "value": ""},
-        ],
-        "item": [{"name": tag, "item": items} for tag, items in sorted(folders.items())],
-    }
+def _error_response(op: Operation, code: int, *, head: bool) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _REASONS.get(code, "Error")}
+    if code == 429:
+        response["headers"] = {
+            "Retry-After": {"description": "Seconds until a retry may pass", "schema": {}}
+        }
+        response["headers"]["Retry-After"]["schema"] = {"type": "integer"}
+    if head:
+        return response  # a HEAD answer has no body
+    messages = error_messages(op, code)
+    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Error"}}
+    bodies = [{"error": message, "code": code} for message in messages]
+    if len(bodies) == 1:
+        media["example"] = bodies[0]
+    else:
+        media["examples"] = {
+            f"example{n}": {"summary": body["error"], "value": body}
+            for n, body in enumerate(bodies, 1)
+        }
+    response["content"] = {"application/json": media}
+    return response
+
+
+def _add_examples(doc: dict[str, Any], schemas: dict[str, Any], known: dict[str, Any]) -> None:
+    """Every JSON request and response body gets an example (US-9.2)."""
+    bodies = [doc.get("requestBody", {}), *doc["responses"].values()]
+    for body in bodies:
+        media = body.get("content", {}).get("application/json")
+        if media is None or "example" in media or "examples" in media:
+            continue
+        if "schema" in media:
+            media["example"] = example_of(media["schema"], schemas, known=known)
 
 
 def render_files(api: Api) -> dict[Path, str]:
     """The committed documentation files, as they should read for this code."""
     import yaml  # test/dev dependency only: the server itself serves JSON
+
+    from control.postman import build_postman
 
     document = build_document(api)
     return {

@@ -1,7 +1,13 @@
-"""Operational routes: health, liveness, metrics, the OpenAPI document and Swagger UI."""
+"""Operational routes: health, liveness, metrics, the OpenAPI document and Swagger UI.
+
+Swagger UI 5 (the first that reads OpenAPI 3.1) comes from PyPI's `swagger-ui-bundle-v2`,
+the maintained continuation of `swagger-ui-bundle` (stuck at Swagger UI 4.15): same
+`swagger_ui_bundle.swagger_ui_path`, served from the installed package, nothing from a CDN.
+"""
 
 from __future__ import annotations
 
+import functools
 import hmac
 from pathlib import Path
 
@@ -9,7 +15,6 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from control.api import Api
-from control.envelope import Envelope
 from control.health import HEALTH
 from control.openapi import OPENAPI
 from mediaserver.cluster import CLUSTER, RedisCluster
@@ -19,15 +24,27 @@ from mediaserver.metrics import CONTENT_TYPE, METRICS
 
 api = Api()
 
+NO_ASSET = "No such documentation asset"
 _DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mediaserver API</title>
+<link rel="icon" type="image/png" href="/docs/static/favicon-32x32.png">
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
 <script src="/docs/static/init.js"></script></body></html>
 """
-_DOCS_INIT = 'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});\n'
-_DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+_DOCS_INIT = (
+    'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", '
+    "deepLinking: true, displayOperationId: true, tryItOutEnabled: false});\n"
+)
+#: What Swagger UI needs and no more (tests/integration/test_docs_ui.py opens it in Chromium
+#: and fails on any violation): its script and style sheet from here, its icons as data:
+#: URIs, the document and "Try it out" calls on this origin; nothing inline, no other origin.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 @api.get(
@@ -37,6 +54,7 @@ _DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-
     auth="none",
     rate=None,
     errors=(503,),
+    examples={503: "Unavailable: database"},
 )
 async def health(request: web.Request) -> web.Response:
     failing = await request.app[HEALTH].failing()
@@ -62,6 +80,7 @@ async def health(request: web.Request) -> web.Response:
     auth="none",
     rate=None,
     errors=(503,),
+    examples={503: "Not ready: shutting down"},
 )
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
@@ -135,22 +154,37 @@ async def docs(request: web.Request) -> web.Response:
     )
 
 
+@api.get(
+    "/docs/static/init.js",
+    summary="Swagger UI's start-up script for this API",
+    tag="system",
+    auth="none",
+    rate=None,
+    produces="application/javascript",
+)
 async def docs_init(request: web.Request) -> web.Response:
     return web.Response(text=_DOCS_INIT, content_type="application/javascript")
 
 
-def add_static_docs(app: web.Application, envelope: Envelope) -> None:
-    """Swagger UI's assets, served from the installed package (no CDN): only the files it
-    ships, by name (a name is never joined into a path)."""
-    assets = {path.name: path for path in Path(swagger_ui_path).iterdir() if path.is_file()}
+@api.get(
+    "/docs/static/{name}",
+    summary="A Swagger UI asset (script, style sheet, icon)",
+    description="Only the files the installed Swagger UI ships, by name.",
+    tag="system",
+    auth="none",
+    rate=None,
+    produces="application/octet-stream",
+    errors=(404,),
+    examples={404: NO_ASSET},
+)
+async def docs_asset(request: web.Request) -> web.FileResponse:
+    path = _assets().get(request.match_info["name"])
+    if path is None:
+        raise NotFound(NO_ASSET)
+    return web.FileResponse(path)
 
-    async def docs_asset(request: web.Request) -> web.FileResponse:
-        path = assets.get(request.match_info["name"])
-        if path is None:
-            raise NotFound("No such documentation asset")
-        return web.FileResponse(path)
 
-    init = "/docs/static/init.js"
-    app.router.add_get(init, envelope.wrap(init, docs_init))
-    assets_path = "/docs/static/{name}"
-    app.router.add_get(assets_path, envelope.wrap(assets_path, docs_asset))
+@functools.cache
+def _assets() -> dict[str, Path]:
+    """Swagger UI's files by name (a name is never joined into a path); read once."""
+    return {path.name: path for path in Path(str(swagger_ui_path)).iterdir() if path.is_file()}

@@ -254,10 +254,16 @@ async def cluster(app: web.Application) -> AsyncIterator[None]:
             "get %s, which only works where that address reaches this very node",
             node_url,
         )
-    manager.positions = RedisPositions(redis)
+    positions = manager.positions = RedisPositions(redis)
     me = Member(settings.node_name, settings.peer_url, node_url)
     node = RedisCluster(
-        redis, manager, me, lease_seconds=settings.cluster_lease_seconds, wait_seconds=wait
+        redis,
+        manager,
+        me,
+        lease_seconds=settings.cluster_lease_seconds,
+        wait_seconds=wait,
+        positions=positions,
+        target_duration=settings.hls_segment_seconds,
     )
     app[CLUSTER] = app[RELAY_CONTROL] = node
     collector = ClusterCollector(node)

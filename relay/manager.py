@@ -19,6 +19,7 @@ from aiohttp import web
 
 from hls.adbreaks import AdMarker
 from hls.live import HlsPosition, LiveHls
+from hls.window import WindowEntry
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.sessions import HlsSessions
@@ -39,7 +40,9 @@ class HlsPositions(Protocol):
 
     async def load(self, stream_id: uuid.UUID) -> HlsPosition | None: ...
 
-    async def save(self, stream_id: uuid.UUID, position: HlsPosition) -> None: ...
+    async def save(
+        self, stream_id: uuid.UUID, position: HlsPosition, entry: WindowEntry
+    ) -> None: ...
 
 
 class AdminStats(Protocol):

@@ -20,6 +20,12 @@ api = Api()
     response=StreamAnalytics,
     scope="analytics:read",
     errors=(400, 401, 403, 404, 429),
+    examples={
+        403: (
+            "Your token lacks the 'analytics:read' scope",
+            "Only the stream's owner or an admin can see its analytics",
+        )
+    },
 )
 async def stream_analytics(request: web.Request, query: DateRangeQuery) -> StreamAnalytics:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -34,6 +40,12 @@ async def stream_analytics(request: web.Request, query: DateRangeQuery) -> Strea
     response=PlaylistAnalytics,
     scope="analytics:read",
     errors=(400, 401, 403, 404, 429),
+    examples={
+        403: (
+            "Your token lacks the 'analytics:read' scope",
+            "Only the playlist's owner or an admin can see its analytics",
+        )
+    },
 )
 async def playlist_analytics(request: web.Request, query: DateRangeQuery) -> PlaylistAnalytics:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")

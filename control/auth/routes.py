@@ -23,6 +23,7 @@ api = Api()
     auth="none",
     rate="auth",
     errors=(400, 409, 429),
+    examples={409: "An account with this email already exists"},
 )
 async def register(request: web.Request, body: RegisterIn) -> UserOut:
     return await request.app[AUTH].register(body)
@@ -37,6 +38,7 @@ async def register(request: web.Request, body: RegisterIn) -> UserOut:
     auth="none",
     rate=None,  # limited per email and per IP by the service (`Throttle.check_login`)
     errors=(400, 401, 429),
+    examples={401: "Invalid email or password"},
 )
 async def login(request: web.Request, body: LoginIn) -> TokenPair:
     ip = request.app[CLIENT_ADDRESS](request)
@@ -52,6 +54,12 @@ async def login(request: web.Request, body: LoginIn) -> TokenPair:
     auth="none",
     rate="auth",
     errors=(400, 401, 429),
+    examples={
+        401: (
+            "Invalid refresh token",
+            "Refresh token was already used; every session it belongs to is now signed out",
+        )
+    },
 )
 async def refresh(request: web.Request, body: RefreshIn) -> TokenPair:
     return await request.app[AUTH].refresh(body.refresh_token)

@@ -12,6 +12,7 @@ from control.security import principal_of
 
 api = Api()
 DOMAIN = "/v1/domains/{domain_id}"
+_OWNER_ONLY = "Only the domain's owner or an admin can do this"
 
 
 @api.post(
@@ -27,6 +28,12 @@ DOMAIN = "/v1/domains/{domain_id}"
     status=201,
     scope="domains:write",
     errors=(400, 401, 403, 409, 429),
+    examples={
+        409: (
+            "Domain podcasts.example.com is already registered",
+            "api.example.com is this server's own host name",
+        )
+    },
 )
 async def register_domain(request: web.Request, body: DomainIn) -> DomainOut:
     return await request.app[CUSTOM_DOMAINS].register(principal_of(request), body)
@@ -52,6 +59,7 @@ async def list_domains(request: web.Request, query: PageQuery) -> DomainList:
     response=DomainOut,
     scope="domains:read",
     errors=(401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'domains:read' scope", _OWNER_ONLY)},
 )
 async def get_domain(request: web.Request) -> DomainOut:
     domain_id = path_uuid(request, "domain_id", "Domain")
@@ -66,6 +74,12 @@ async def get_domain(request: web.Request) -> DomainOut:
     status=204,
     scope="domains:write",
     errors=(401, 403, 404, 409, 429),
+    examples={
+        403: ("Your token lacks the 'domains:write' scope", _OWNER_ONLY),
+        409: "Domain podcasts.example.com is attached to podcast "
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6: detach it first with PATCH "
+        '/v1/podcasts/{podcast_id} {"custom_domain": null}',
+    },
 )
 async def delete_domain(request: web.Request) -> None:
     domain_id = path_uuid(request, "domain_id", "Domain")

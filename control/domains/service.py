@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 CHALLENGE_PREFIX = "_mediaserver-challenge."
 #: Backlog US-4.7 ("acme-challenge=STAGING123"), with a random token per domain.
 CHALLENGE_VALUE_PREFIX = "acme-challenge="
+NOT_HOSTED = "No podcast is served at this host"
 
 
 class DomainsService:
@@ -129,7 +130,7 @@ class DomainsService:
         host = host_of(host_header)
         podcast_id = await self.hosts.podcast_for(host) if host is not None else None
         if podcast_id is None:
-            raise NotFound("No podcast is served at this host")
+            raise NotFound(NOT_HOSTED)
         return podcast_id
 
     async def _served_podcast(self, hostname: str) -> uuid.UUID | None:

@@ -31,6 +31,12 @@ api = Api()
     # Listeners hold monetization:write too, but only to subscribe; admins pass any role.
     role="dj",
     errors=(400, 401, 403, 429),
+    examples={
+        403: (
+            "This action requires the 'dj' role",
+            "Your token lacks the 'monetization:write' scope",
+        )
+    },
 )
 async def create_plan(request: web.Request, body: PlanIn) -> PlanOut:
     return await request.app[MONETIZATION].create_plan(principal_of(request), body)
@@ -57,6 +63,10 @@ async def list_plans(request: web.Request, query: PageQuery) -> PlanList:
     status=201,
     scope="monetization:write",
     errors=(400, 401, 402, 403, 409, 429),
+    examples={
+        402: "Payment failed: the payment method was declined.",
+        409: "You already have an active subscription to this plan",
+    },
 )
 async def subscribe(request: web.Request, body: SubscribeIn) -> SubscriptionOut:
     return await request.app[MONETIZATION].subscribe(principal_of(request), body)

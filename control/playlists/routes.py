@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from control.api import Api, path_uuid, public_origin
+from control.api import GRANT, IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
 from control.bodies import send_body, send_stream
 from control.playlists.delivery import PLAYLIST_MEDIA
 from control.playlists.schemas import (
@@ -26,18 +26,54 @@ api = Api()
 PLAYLISTS_PATH = "/v1/playlists"
 PLAYLIST = "/v1/playlists/{playlist_id}"
 MP3_TYPE = "audio/mpeg"
+EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 _ACCESS = (
     " Public playlists play for anyone; private ones need a token with `playlists:read`; "
     "monetized ones an active subscription (owners and admins always pass)."
+)
+_READ_REFUSED = ("Your token lacks the 'playlists:read' scope", "Subscription required")
+_OWNER_REFUSED = (
+    "Your token lacks the 'playlists:write' scope",
+    "Only the playlist's owner or an admin can do this",
+)
+_PLAYLIST_EXAMPLE = {
+    "title": "Chill Evening Vibes",
+    "description": "Smooth tracks for an evening stream.",
+    "tracks": [{"source_type": "upload", "upload_id": EXAMPLE_ID, "title": "Track One"}],
+    "visibility": "public",
+}
+_TRACK_REFUSED = (
+    "Track 1: upload 3fa85f64-5717-4562-b3fc-2c963f66afa6 is not one of your uploads",
+    "Track 2: the track URL did not answer with valid HTTP",
 )
 _MEDIA: dict[str, Any] = {
     "tag": "media",
     "auth": "optional",
     "rate": "streaming",
     "errors": (401, 403, 404, 409, 429),
+    "examples": {
+        401: "This playlist is private: sign in to listen",
+        403: _READ_REFUSED,
+        409: (
+            "The playlist is being prepared (1 of 2 tracks still processing); retry in a few "
+            "seconds",
+            "Track 2 could not be prepared (Unsupported file type. Please upload an MP3.); "
+            "replace or remove it with PUT",
+        ),
+    },
 }
 #: The manifest and segments: whole bodies from memory.
-_HLS: dict[str, Any] = {**_MEDIA, "errors": (401, 403, 404, 409, 416, 429), "allow_head": True}
+_HLS: dict[str, Any] = {
+    **_MEDIA,
+    "errors": (401, 403, 404, 409, 416, 429),
+    "allow_head": True,
+    "params": (RANGE, IF_NONE_MATCH),
+    "also": {206: "The requested byte range", 304: "Not modified (`If-None-Match`)"},
+    "examples": {
+        **_MEDIA["examples"],
+        416: "Range not satisfiable: the media is 33840 bytes long",
+    },
+}
 _BODY_RULES = (
     "`Content-Length` and a strong `ETag` (`If-None-Match` → 304); one `Range: bytes=…` → "
     "206 with `Content-Range` (416 when unsatisfiable); HEAD supported."
@@ -56,6 +92,8 @@ _BODY_RULES = (
     status=201,
     scope="playlists:write",
     errors=(400, 401, 403, 422, 429),
+    examples={422: _TRACK_REFUSED},
+    body_example=_PLAYLIST_EXAMPLE,
 )
 async def create_playlist(request: web.Request, body: PlaylistIn) -> PlaylistCreated:
     return await request.app[PLAYLISTS].create(principal_of(request), body, public_origin(request))
@@ -85,6 +123,7 @@ async def list_playlists(request: web.Request, query: PageQuery) -> PlaylistList
     response=PlaylistOut,
     auth="optional",
     errors=(401, 403, 404, 429),
+    examples={403: _READ_REFUSED},
 )
 async def get_playlist(request: web.Request) -> PlaylistOut:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
@@ -102,6 +141,8 @@ async def get_playlist(request: web.Request) -> PlaylistOut:
     response=PlaylistUpdated,
     scope="playlists:write",
     errors=(400, 401, 403, 404, 422, 429),
+    examples={403: _OWNER_REFUSED, 422: _TRACK_REFUSED},
+    body_example=_PLAYLIST_EXAMPLE,
 )
 async def replace_playlist(request: web.Request, body: PlaylistIn) -> PlaylistUpdated:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
@@ -116,6 +157,7 @@ async def replace_playlist(request: web.Request, body: PlaylistIn) -> PlaylistUp
     status=204,
     scope="playlists:write",
     errors=(401, 403, 404, 429),
+    examples={403: _OWNER_REFUSED},
 )
 async def delete_playlist(request: web.Request) -> None:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
@@ -149,7 +191,15 @@ async def playlist_m3u8(request: web.Request) -> web.Response:
     description="With the `grant` the manifest adds for private or monetized playlists, or "
     "under the playlist's access rules. " + _BODY_RULES,
     produces=SEGMENT_CONTENT_TYPE,
-    **_HLS,
+    **{
+        **_HLS,
+        "params": (GRANT, *_HLS["params"]),
+        "examples": {
+            **_HLS["examples"],
+            403: (*_READ_REFUSED, "This segment link has expired; reload the playlist"),
+            404: ("Playlist not found", "Segment not found"),
+        },
+    },
 )
 async def playlist_segment(request: web.Request) -> web.Response:
     playlist_id = path_uuid(request, "playlist_id", "Playlist")

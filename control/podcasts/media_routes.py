@@ -9,25 +9,37 @@ from typing import Any
 
 from aiohttp import web
 
-from control.api import Api, path_uuid
-from control.domains.service import CUSTOM_DOMAINS
+from control.api import GRANT, IF_NONE_MATCH, RANGE, Api, Param, path_uuid
+from control.domains.service import CUSTOM_DOMAINS, NOT_HOSTED
 from control.podcasts.delivery import DELIVERY
 from control.podcasts.responses import FEED_TYPE, MEDIA_TYPE, feed_response, media_response
 from control.security import principal_key
 
 api = Api()
 _HOSTED = " 404 unless `Host` is a verified domain attached to a podcast."
+HOST = Param(
+    "Host", "header", "A verified custom domain attached to a podcast.", "podcasts.example.com"
+)
 #: What podcast apps fetch: anyone may ask (the paywall decides), rate-limited per IP.
 _PUBLIC_MEDIA: dict[str, Any] = {
     "tag": "media",
     "auth": "optional",
     "rate": "streaming",
     "allow_head": True,
+    "also": {304: "Not modified (`If-None-Match`, `If-Modified-Since`)"},
+    "examples": {
+        401: "Invalid access token",
+        403: (
+            "Subscription required",
+            "This private feed URL's account no longer exists",
+        ),
+    },
 }
 _FEED: dict[str, Any] = {
     **_PUBLIC_MEDIA,
     "produces": FEED_TYPE,
     "errors": (401, 403, 404, 429),
+    "params": (GRANT, IF_NONE_MATCH),
     "description": "RSS 2.0 with the itunes, podcast (Podcasting 2.0), atom and content "
     "namespaces; episodes appear at their publication date. `ETag`/`Last-Modified` with "
     "`If-None-Match`/`If-Modified-Since` → 304; HEAD supported. Public unless the podcast "
@@ -43,6 +55,17 @@ _MEDIA: dict[str, Any] = {
     **_PUBLIC_MEDIA,
     "produces": MEDIA_TYPE,
     "errors": (401, 403, 404, 416, 429),
+    "params": (GRANT, RANGE, IF_NONE_MATCH),
+    "also": {
+        **_PUBLIC_MEDIA["also"],
+        206: "The requested byte range",
+        302: "An external episode's media: its URL (`Location`)",
+    },
+    "examples": {
+        **_PUBLIC_MEDIA["examples"],
+        404: ("Episode not found", "The episode's media is no longer available"),
+        416: "Range not satisfiable: the media is 33840 bytes long",
+    },
     "description": "The enclosure of upload-based episodes and of paywalled external ones "
     "(external episodes redirect to their URL). `Range: bytes=…` → 206 with "
     "`Content-Range`, 416 when unsatisfiable; several ranges → 200 with the whole file; "
@@ -71,7 +94,12 @@ async def episode_media(request: web.Request) -> web.StreamResponse:
 @api.get(
     "/rss.xml",
     summary="The feed of the podcast attached to this custom domain (Host)",
-    **{**_FEED, "description": _FEED["description"] + _HOSTED},
+    **{
+        **_FEED,
+        "description": _FEED["description"] + _HOSTED,
+        "params": (HOST, *_FEED["params"]),
+        "examples": {**_FEED["examples"], 404: NOT_HOSTED},
+    },
 )
 async def domain_feed(request: web.Request) -> web.Response:
     podcast_id = await request.app[CUSTOM_DOMAINS].served_podcast(request.headers.get("Host"))
@@ -81,7 +109,12 @@ async def domain_feed(request: web.Request) -> web.Response:
 @api.get(
     "/episodes/{episode_id}/media.mp3",
     summary="An episode's audio, at the podcast's custom domain (Host)",
-    **{**_MEDIA, "description": _MEDIA["description"] + _HOSTED},
+    **{
+        **_MEDIA,
+        "description": _MEDIA["description"] + _HOSTED,
+        "params": (HOST, *_MEDIA["params"]),
+        "examples": {**_MEDIA["examples"], 404: (NOT_HOSTED, "Episode not found")},
+    },
 )
 async def domain_episode_media(request: web.Request) -> web.StreamResponse:
     podcast_id = await request.app[CUSTOM_DOMAINS].served_podcast(request.headers.get("Host"))

@@ -28,6 +28,34 @@ from control.security import principal_key, principal_of
 api = Api()
 PODCAST = "/v1/podcasts/{podcast_id}"
 EPISODE = PODCAST + "/episodes/{episode_id}"
+_OWNER_REFUSED = (
+    "Your token lacks the 'podcasts:write' scope",
+    "Only the podcast's owner or an admin can do this",
+)
+_DOMAIN_TAKEN = (
+    "Custom domain podcasts.example.com is already in use",
+    "Custom domain podcasts.example.com is already in use by another podcast",
+)
+_DOMAIN_REFUSED = (
+    "Custom domain podcasts.example.com is not registered: register it with POST /v1/domains "
+    "and wait for it to be verified",
+    "Custom domain podcasts.example.com is not verified yet",
+)
+_MEDIA_REFUSED = (
+    "Field 'upload_id' does not name one of your uploads (3fa85f64-5717-4562-b3fc-2c963f66afa6)",
+    "The media URL answered HEAD with HTTP 404; it must answer 200",
+    "The media URL serves text/html; episodes must be audio/mpeg (MP3)",
+    "The media URL could not be reached (connection failed or timed out)",
+)
+_EPISODE_EXAMPLE = {
+    "title": "Episode 1: Live from Ibiza",
+    "description": "Exclusive set and interview.",
+    "source_type": "upload",
+    "upload_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "episode_number": 1,
+    "season": 1,
+}
+_NUMBER_TAKEN = "Episode number 1 already exists in this podcast"
 
 
 @api.post(
@@ -41,6 +69,15 @@ EPISODE = PODCAST + "/episodes/{episode_id}"
     status=201,
     scope="podcasts:write",
     errors=(400, 401, 403, 409, 422, 429),
+    examples={409: _DOMAIN_TAKEN, 422: _DOMAIN_REFUSED},
+    body_example={
+        "title": "Tech DJ Podcast",
+        "description": "Weekly interviews with top DJs.",
+        "language": "en-us",
+        "author": "DJ Example",
+        "image_url": "https://cdn.example.com/images/podcast-cover.jpg",
+        "category": "Music",
+    },
 )
 async def create_podcast(request: web.Request, body: PodcastIn) -> PodcastCreated:
     return await request.app[PODCASTS].create(principal_of(request), body)
@@ -70,6 +107,7 @@ async def list_podcasts(request: web.Request, query: PageQuery) -> PodcastList:
     response=PodcastOut,
     auth="optional",
     errors=(401, 403, 404, 429),
+    examples={403: "Subscription required"},
 )
 async def get_podcast(request: web.Request) -> PodcastOut:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")
@@ -90,6 +128,7 @@ async def get_podcast(request: web.Request) -> PodcastOut:
     response=PrivateFeedUrl,
     scope="podcasts:read",
     errors=(401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'podcasts:read' scope", "Subscription required")},
 )
 async def private_feed_url(request: web.Request) -> PrivateFeedUrl:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")
@@ -106,6 +145,8 @@ async def private_feed_url(request: web.Request) -> PrivateFeedUrl:
     response=PodcastUpdated,
     scope="podcasts:write",
     errors=(400, 401, 403, 404, 409, 422, 429),
+    examples={403: _OWNER_REFUSED, 409: _DOMAIN_TAKEN, 422: _DOMAIN_REFUSED},
+    body_example={"custom_domain": "podcasts.example.com"},
 )
 async def update_podcast(request: web.Request, body: PodcastUpdate) -> PodcastUpdated:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")
@@ -120,6 +161,7 @@ async def update_podcast(request: web.Request, body: PodcastUpdate) -> PodcastUp
     status=204,
     scope="podcasts:write",
     errors=(401, 403, 404, 429),
+    examples={403: _OWNER_REFUSED},
 )
 async def delete_podcast(request: web.Request) -> None:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")
@@ -140,6 +182,8 @@ async def delete_podcast(request: web.Request) -> None:
     status=201,
     scope="podcasts:write",
     errors=(400, 401, 403, 404, 409, 422, 429),
+    examples={403: _OWNER_REFUSED, 409: _NUMBER_TAKEN, 422: _MEDIA_REFUSED},
+    body_example=_EPISODE_EXAMPLE,
 )
 async def add_episode(request: web.Request, body: EpisodeIn) -> EpisodeCreated:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")
@@ -156,6 +200,8 @@ async def add_episode(request: web.Request, body: EpisodeIn) -> EpisodeCreated:
     response=EpisodeUpdated,
     scope="podcasts:write",
     errors=(400, 401, 403, 404, 409, 422, 429),
+    examples={403: _OWNER_REFUSED, 409: _NUMBER_TAKEN, 422: _MEDIA_REFUSED},
+    body_example={"title": "Episode 1: Live from Ibiza (extended)"},
 )
 async def update_episode(request: web.Request, body: EpisodeUpdate) -> EpisodeUpdated:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")
@@ -171,6 +217,7 @@ async def update_episode(request: web.Request, body: EpisodeUpdate) -> EpisodeUp
     status=204,
     scope="podcasts:write",
     errors=(401, 403, 404, 429),
+    examples={403: _OWNER_REFUSED},
 )
 async def delete_episode(request: web.Request) -> None:
     podcast_id = path_uuid(request, "podcast_id", "Podcast")

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 
 from control.access import is_open
-from control.api import Api, path_uuid
+from control.api import GRANT, Api, Param, path_uuid
 from control.bodies import send_body
 from control.envelope import ENVELOPE
 from control.forwarded import CLIENT_ADDRESS
@@ -35,7 +37,32 @@ api = Api()
 #: US-2.7: "404 Not Found if stream_id invalid or relay down" (also for the playlist: a
 #: frozen one would keep players looping on stale segments).
 RELAY_DOWN = "Relay is down: the stream's source is offline"
-_MEDIA_ERRORS = (401, 403, 404, 429, 503)
+_MEDIA_ERRORS = (401, 403, 404, 429)
+#: What the live routes document besides their errors' defaults.
+_LIVE: dict[str, Any] = {
+    "tag": "media",
+    "auth": "optional",
+    "rate": "streaming",
+    "errors": _MEDIA_ERRORS,
+    "params": (GRANT,),
+    "also": {307: "Relayed by another node of the cluster: the same URL there (`Location`)"},
+    "examples": {
+        401: "This stream is private: sign in to listen",
+        403: (
+            "Subscription required",
+            "This play link is invalid or has expired; fetch the stream again",
+        ),
+        404: ("Stream not found", "Stream is not live", RELAY_DOWN),
+    },
+}
+ICY_METADATA = Param(
+    "Icy-MetaData",
+    "header",
+    "`1`: interleave ICY metadata (the current title) every `icy-metaint` bytes of audio, "
+    "as SHOUTcast and Icecast do (`ICY_METAINT`); the response then says `icy-metaint`.",
+    "1",
+    {"type": "string", "enum": ["0", "1"]},
+)
 #: A live segment's bytes never change under its number: cached for a day; one of a private
 #: or paid stream (opened by a grant or a token) by the player only. Indexed by "open".
 _SEGMENT_HEADERS = {
@@ -106,11 +133,8 @@ def _header(value: str | None) -> str:
     "/v1/streams/{stream_id}/live.mp3",
     summary="Listen: continuous MP3 (ICY metadata on request)",
     description=_PLAY_GRANT,
-    tag="media",
-    auth="optional",
-    rate="streaming",
     produces="audio/mpeg",
-    errors=_MEDIA_ERRORS,
+    **{**_LIVE, "params": (GRANT, ICY_METADATA)},
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
@@ -148,17 +172,21 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     summary="Listen: live HLS media playlist",
     description=_PLAY_GRANT + " Segment URLs of a private or monetized stream's playlist "
     "carry their own short-lived `grant`.",
-    tag="media",
-    auth="optional",
-    rate="streaming",
     produces="application/vnd.apple.mpegurl",
-    errors=_MEDIA_ERRORS,
+    **{
+        **_LIVE,
+        "examples": {
+            **_LIVE["examples"],
+            404: (*_LIVE["examples"][404], "No live segments yet; retry in a few seconds"),
+        },
+    },
 )
 async def live_m3u8(request: web.Request) -> web.Response:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
+    public = is_open(row)
     if isinstance(relay, str):
-        return _redirect(request, relay, row)
-    public, hls = is_open(row), relay.hls
+        return await _shared_playlist(request, row, relay)
+    hls = relay.hls
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(hls.window):
@@ -177,22 +205,47 @@ async def live_m3u8(request: web.Request) -> web.Response:
         playlist = hls.playlist(lambda seq: f"hls/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
         rendered = hls.rendered = (key, body)
+    assert isinstance(rendered[1], Body)
+    return _send_playlist(request, rendered[1], public, hls.target_duration)
+
+
+def _send_playlist(request: web.Request, body: Body, public: bool, target: int) -> web.Response:
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
-    max_age = max(1, hls.target_duration // 2)
+    max_age = max(1, target // 2)
     # A private playlist holds segment grants: no shared cache may hand it to others.
     cache = f"max-age={max_age}" if public else f"private, max-age={max_age}"
-    assert isinstance(rendered[1], Body)
-    return send_body(request, rendered[1], "application/vnd.apple.mpegurl", cache)
+    return send_body(request, body, "application/vnd.apple.mpegurl", cache)
+
+
+async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str) -> web.Response:
+    """The live playlist of a stream another node relays, as that node published it to the
+    cluster, so a player keeps polling the node it entered by (hls.js reloads a playlist
+    from the URL a redirect gave it, and would be stranded there when that node dies).
+    Redirected to the owner when there is none yet, or it is stale."""
+    playlist = await request.app[CLUSTER].shared_playlist(row.stream_id)
+    if playlist is None:
+        return _redirect(request, owner_url, row)
+    if not is_open(row):
+        query = request.app[GRANTS].segment_query(row)
+        segments = tuple(replace(s, uri=s.uri + query) for s in playlist.segments)
+        playlist = replace(playlist, segments=segments)
+    body = Body.of(render_media_playlist(playlist).encode(), compress=True)
+    return _send_playlist(request, body, is_open(row), playlist.target_duration)
 
 
 @api.get(
     "/v1/streams/{stream_id}/hls/{seq:\\d+}.ts",
     summary="Live HLS segment (MPEG-TS)",
-    tag="media",
-    auth="optional",
-    rate="streaming",
+    description="The `grant` is the one the playlist's segment URIs carry.",
     produces="video/mp2t",
-    errors=_MEDIA_ERRORS,
+    **{
+        **_LIVE,
+        "examples": {
+            **_LIVE["examples"],
+            403: ("Subscription required", "This segment link has expired; reload the playlist"),
+            404: ("Stream not found", "Stream is not live", "Segment is no longer available"),
+        },
+    },
 )
 async def live_segment(request: web.Request) -> web.Response:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -203,11 +256,15 @@ async def live_segment(request: web.Request) -> web.Response:
         relay = await _relay(request.app, stream_id)
     else:
         row, relay = await _live_relay(request, stream_id)
-    if isinstance(relay, str):
-        return _redirect(request, relay, row)
-    entry = relay.hls.window.get(int(request.match_info["seq"]))
-    if entry is None:
-        raise NotFound("Segment is no longer available")
     # Not "no grant": a private stream's segment fetched with a token is the user's too.
     public = row is not None and is_open(row)
+    sequence = int(request.match_info["seq"])
+    if isinstance(relay, str):  # relayed by another node, which published its segments
+        payload = await request.app[CLUSTER].shared_segment(stream_id, sequence)
+        if payload is None:
+            return _redirect(request, relay, row)
+        return web.Response(body=payload, headers=_SEGMENT_HEADERS[public])
+    entry = relay.hls.window.get(sequence)
+    if entry is None:
+        raise NotFound("Segment is no longer available")
     return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[public])

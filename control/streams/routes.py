@@ -21,10 +21,13 @@ from control.streams.schemas import (
     StreamUpdate,
     StreamUpdated,
 )
-from control.streams.service import STREAMS
+from control.streams.service import PUSH_OFF, STREAMS
 
 api = Api()
 STREAM = "/v1/streams/{stream_id}"
+OWNER_ONLY = "Only the stream's owner or an admin can do this"
+#: What a private or monetized stream answers a caller who may not see it.
+READ_REFUSED = ("Your token lacks the 'streams:read' scope", "Subscription required")
 
 
 @api.post(
@@ -42,6 +45,15 @@ STREAM = "/v1/streams/{stream_id}"
     status=201,
     scope="streams:write",
     errors=(400, 401, 403, 409, 422, 429),
+    examples={
+        409: "Mount /live is taken; choose another",
+        422: (
+            "Cannot connect to the source at http://203.0.113.7:8000: connection refused",
+            "The source rejected the stream key",
+            "http://203.0.113.7:8000 does not look like a SHOUTcast or Icecast server",
+            PUSH_OFF,
+        ),
+    },
 )
 async def register_stream(request: web.Request, body: StreamIn) -> StreamCreated:
     return await request.app[STREAMS].register(principal_of(request), body)
@@ -74,6 +86,7 @@ async def list_streams(request: web.Request, query: StreamListQuery) -> StreamLi
     response=StreamDetail,
     auth="optional",
     errors=(401, 403, 404, 429),
+    examples={403: READ_REFUSED},
 )
 async def get_stream(request: web.Request) -> StreamDetail:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -87,8 +100,10 @@ async def get_stream(request: web.Request) -> StreamDetail:
     tag="streams",
     body=StreamUpdate,
     response=StreamUpdated,
+    body_example={"genre": "Deep House", "enabled": False},
     scope="streams:write",
     errors=(400, 401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'streams:write' scope", OWNER_ONLY)},
 )
 async def update_stream(request: web.Request, body: StreamUpdate) -> StreamUpdated:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -103,6 +118,7 @@ async def update_stream(request: web.Request, body: StreamUpdate) -> StreamUpdat
     status=204,
     scope="streams:write",
     errors=(401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'streams:write' scope", OWNER_ONLY)},
 )
 async def delete_stream(request: web.Request) -> None:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -119,6 +135,7 @@ async def delete_stream(request: web.Request) -> None:
     # One relay posts for many streams every 30 s; the token check is the gate.
     rate=None,
     errors=(400, 401, 404, 410),
+    examples={410: "Stream is disabled or deleted"},
 )
 async def stream_heartbeat(request: web.Request, body: HeartbeatIn) -> HeartbeatOk:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -136,6 +153,7 @@ async def stream_heartbeat(request: web.Request, body: HeartbeatIn) -> Heartbeat
     response=StreamStatus,
     auth="optional",
     errors=(401, 403, 404, 429, 503),
+    examples={403: READ_REFUSED, 503: "Relay has been offline for more than 5 minutes"},
 )
 async def stream_status(request: web.Request) -> StreamStatus:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -151,6 +169,10 @@ async def stream_status(request: web.Request) -> StreamStatus:
     response=Ingest,
     scope="streams:write",
     errors=(401, 403, 404, 422, 429),
+    examples={
+        403: ("Your token lacks the 'streams:write' scope", OWNER_ONLY),
+        422: ("Only push streams have a source password", PUSH_OFF),
+    },
 )
 async def rotate_source_password(request: web.Request) -> Ingest:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -166,6 +188,7 @@ async def rotate_source_password(request: web.Request) -> Ingest:
     response=AdMarkers,
     scope="monetization:write",
     errors=(400, 401, 403, 404, 429),
+    examples={403: ("Your token lacks the 'monetization:write' scope", OWNER_ONLY)},
 )
 async def set_ad_markers(request: web.Request, body: AdMarkersIn) -> AdMarkers:
     stream_id = path_uuid(request, "stream_id", "Stream")
@@ -178,6 +201,7 @@ async def set_ad_markers(request: web.Request, body: AdMarkersIn) -> AdMarkers:
     tag="streams",
     response=AdMarkers,
     errors=(401, 403, 404, 429),
+    examples={403: OWNER_ONLY},
 )
 async def get_ad_markers(request: web.Request) -> AdMarkers:
     stream_id = path_uuid(request, "stream_id", "Stream")

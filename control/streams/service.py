@@ -60,6 +60,7 @@ from mediaserver.errors import (
 from relay.status import RelayControl, StreamSource
 
 log = logging.getLogger(__name__)
+PUSH_OFF = "Push streams are off on this server (INGEST_PORT is not set)"
 
 
 class StreamsService:
@@ -124,7 +125,7 @@ class StreamsService:
 
     async def _register_push(self, principal: Principal, body: StreamIn) -> StreamCreated:
         if self._ingest_port is None:
-            raise Unprocessable("Push streams are off on this server (INGEST_PORT is not set)")
+            raise Unprocessable(PUSH_OFF)
         stream_id = uuid.uuid4()
         password = secrets.token_urlsafe(18)
         mount = body.mount or f"/live-{stream_id.hex[:8]}"
@@ -158,7 +159,7 @@ class StreamsService:
         if row.server_kind != "push":
             raise Unprocessable("Only push streams have a source password")
         if self._ingest_port is None:
-            raise Unprocessable("Push streams are off on this server (INGEST_PORT is not set)")
+            raise Unprocessable(PUSH_OFF)
         password = secrets.token_urlsafe(18)
         await queries.set_key(self._pool, stream_id, self._box.seal(password, stream_id.bytes))
         self._rows.pop(stream_id)

@@ -6,22 +6,47 @@ deleting need `playlists:write`, reading and playing need `playlists:read`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from control.api import Api, path_uuid, public_origin
+from control.api import IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
 from control.bodies import send_body
 from control.schemas import PageQuery
 from control.security import principal_of
-from control.uploads.form import form_fields
-from control.uploads.schemas import DeleteQuery, UploadList, UploadOut
-from control.uploads.service import UPLOADS
-from hls.vod import MANIFEST_CONTENT_TYPE, MANIFEST_NAME, SEGMENT_CONTENT_TYPE, SEGMENT_PATTERN
+from control.uploads.form import FILE_FIELD, form_fields
+from control.uploads.schemas import DeleteQuery, UploadFields, UploadList, UploadOut
+from control.uploads.service import IN_USE, UPLOADS
+from hls.vod import (
+    MANIFEST_CONTENT_TYPE,
+    MANIFEST_NAME,
+    SEGMENT_CONTENT_TYPE,
+    SEGMENT_PATTERN,
+    UNSUPPORTED,
+)
 from mediaserver.config import SETTINGS
 
 api = Api()
 UPLOADS_PATH = "/v1/uploads/audio"
 UPLOAD = "/v1/uploads/audio/{upload_id}"
 _MEDIA_ERRORS = (401, 403, 404, 409, 429)
+#: What the HLS routes of an upload document besides their errors' defaults.
+_HLS: dict[str, Any] = {
+    "tag": "media",
+    "scope": "playlists:read",
+    "rate": "streaming",
+    "errors": (*_MEDIA_ERRORS, 416),
+    "allow_head": True,
+    "params": (RANGE, IF_NONE_MATCH),
+    "also": {206: "The requested byte range", 304: "Not modified (`If-None-Match`)"},
+    "examples": {
+        409: (
+            "Upload is still processing; retry in a few seconds",
+            "Upload could not be processed: the file has no MPEG audio frames",
+        ),
+        416: "Range not satisfiable: the media is 33840 bytes long",
+    },
+}
 _BODY_RULES = (
     "`Content-Length` and a strong `ETag` (`If-None-Match` → 304); one `Range: bytes=…` → "
     "206 with `Content-Range` (416 when unsatisfiable); HEAD supported."
@@ -42,6 +67,15 @@ _BODY_RULES = (
     status=201,
     scope="playlists:write",
     errors=(400, 401, 403, 413, 429),
+    form=UploadFields,
+    file_field=FILE_FIELD,
+    examples={
+        400: (
+            UNSUPPORTED,
+            "No file uploaded: send the MP3 in a form field named 'file'.",
+            "Send the audio as multipart/form-data, in a form field named 'file'.",
+        )
+    },
 )
 async def upload_audio(request: web.Request) -> UploadOut:
     fields = form_fields(request, request.app[SETTINGS].upload_max_bytes)
@@ -91,6 +125,7 @@ async def get_upload(request: web.Request) -> UploadOut:
     status=204,
     scope="playlists:write",
     errors=(400, 401, 403, 404, 409, 429),
+    examples={409: IN_USE},
 )
 async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
     upload_id = path_uuid(request, "upload_id", "Upload")
@@ -103,12 +138,8 @@ async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
     description="409 until the upload is `ready`: while it is `processing` (with `Retry-After`), "
     "or naming why it `failed`. Segment URIs (`segment000.ts`, …) are relative to it. "
     + _BODY_RULES,
-    tag="media",
-    scope="playlists:read",
-    rate="streaming",
     produces=MANIFEST_CONTENT_TYPE,
-    errors=(*_MEDIA_ERRORS, 416),
-    allow_head=True,
+    **_HLS,
 )
 async def upload_manifest(request: web.Request) -> web.Response:
     upload_id = path_uuid(request, "upload_id", "Upload")
@@ -120,12 +151,8 @@ async def upload_manifest(request: web.Request) -> web.Response:
     UPLOAD + "/hls/{segment:" + SEGMENT_PATTERN + "}",
     summary="An upload's HLS segment (MPEG-TS; owner or admin)",
     description=_BODY_RULES,
-    tag="media",
-    scope="playlists:read",
-    rate="streaming",
     produces=SEGMENT_CONTENT_TYPE,
-    errors=(*_MEDIA_ERRORS, 416),
-    allow_head=True,
+    **_HLS,
 )
 async def upload_segment(request: web.Request) -> web.Response:
     upload_id = path_uuid(request, "upload_id", "Upload")

@@ -40,6 +40,8 @@ async def get_me(request: web.Request) -> UserOut:
     body=UserUpdate,
     response=UserOut,
     errors=(400, 401, 403, 429),
+    examples={403: "Current password is incorrect"},
+    body_example={"name": "DJ Example Live"},
 )
 async def update_me(request: web.Request, body: UserUpdate) -> UserOut:
     return await request.app[USERS].update_me(principal_of(request), body)

@@ -40,6 +40,11 @@ from mediaserver.storage.store import (
 _T = TypeVar("_T")
 
 
+def _close_opened(opening: asyncio.Future[tuple[BinaryIO, int]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()
+
+
 async def _to_thread(fn: Callable[..., _T], *args: Any) -> _T:
     """Run blocking file I/O in a worker thread; OSError becomes StoreError."""
     try:
@@ -264,7 +269,7 @@ class FileStore(ObjectStore):
     ) -> AsyncGenerator[bytes, None]:
         # The descriptor stays valid if the object is replaced or deleted meanwhile: a reader
         # sees one whole version.
-        file, size = await _to_thread(self._open, key, start)
+        file, size = await self._opened(key, start)
         try:
             if end_inclusive is not None and start >= size:
                 raise RangeNotSatisfiable(f"{key}: range starts at {start}, size is {size}")
@@ -279,6 +284,16 @@ class FileStore(ObjectStore):
                 yield data
         finally:
             file.close()
+
+    async def _opened(self, key: str, start: int) -> tuple[BinaryIO, int]:
+        """`_open` in a worker thread. A reader cancelled meanwhile (a listener who left)
+        does not leak the file the thread goes on to open: it is closed when it arrives."""
+        opening = asyncio.ensure_future(_to_thread(self._open, key, start))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
 
     def _delete(self, keys: builtins.list[str]) -> None:
         parents = set()
