@@ -21,6 +21,7 @@ from aiohttp import (
     BodyPartReader,
     web,
 )
+from aiohttp.http import HttpProcessingError
 
 from control.inputs import check_encoding, check_text
 from mediaserver.config import SETTINGS
@@ -34,6 +35,15 @@ FORM_OVERHEAD = 64 * 1024  # part headers and boundaries, over the file and text
 READ_SIZE = 256 * 1024
 _MiB = 1024 * 1024
 T = TypeVar("T")
+#: What aiohttp's multipart reader raises on a malformed body: ValueError (no boundary, an
+#: early end), its header parser's errors (control characters in a part's headers), and
+#: the Content-Disposition warnings where warnings are errors (the tests).
+MALFORMED = (
+    ValueError,
+    HttpProcessingError,
+    BadContentDispositionHeader,
+    BadContentDispositionParam,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +96,7 @@ async def form_fields(request: web.Request, max_file_bytes: int) -> AsyncIterato
                 yield TextField(part.name or "", await _text(part, idle))
     # aiohttp's parser: no boundary, bad headers, early end; a malformed Content-Disposition
     # is only a warning (an error where warnings are errors, as in the tests).
-    except (ValueError, BadContentDispositionHeader, BadContentDispositionParam) as exc:
+    except MALFORMED as exc:
         raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
 
 
@@ -104,7 +114,7 @@ async def _counted(part: BodyPartReader, limit: int, idle: float) -> AsyncIterat
     while True:
         try:
             chunk = await _idle(part.read_chunk(READ_SIZE), idle)
-        except ValueError as exc:
+        except MALFORMED as exc:
             raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
         if not chunk:
             return

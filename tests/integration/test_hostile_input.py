@@ -193,3 +193,33 @@ async def test_content_codings_the_node_does_not_decode_are_400(client):
     )
     assert answer == {"error": "Request body is not valid gzip data.", "code": 400}
     assert (await login(client, user["email"]))["access_token"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # a control character in a part's header (found by the fuzzer: was a 500)
+        (b'--B\r\nContent-Disposition: form-data; name="a\x06b"\r\n\r\nx\r\n--B--\r\n', "B"),
+        # a broken RFC 5987 file name
+        (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''%FF%FE"
+         b"\r\n\r\nID3\r\n--B--\r\n", "B"),
+        # truncated: no closing boundary
+        (b'--B\r\nContent-Disposition: form-data; name="title"\r\n\r\nhalf a ti', "B"),
+        # a nested multipart part
+        (b"--B\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\nx\r\n--C--"
+         b"\r\n--B--\r\n", "B"),
+        # the boundary announced is not the one used
+        (b'--X\r\nContent-Disposition: form-data; name="file"\r\n\r\nID3\r\n--X--\r\n', "B"),
+        (b"garbage without any boundary", ""),
+    ],
+)  # fmt: skip
+async def test_malformed_multipart_is_400(client, body, content_type):
+    _, dj_h = await user_headers(client, "dj")
+    boundary = f"; boundary={content_type}" if content_type else ""
+    response = await client.post(
+        UPLOADS,
+        data=body,
+        headers={**dj_h, "Content-Type": f"multipart/form-data{boundary}"},
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["code"] == 400
