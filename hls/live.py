@@ -39,6 +39,8 @@ from hls.playlist import DateRange, MediaPlaylist, Segment
 from hls.window import SegmentWindow, WindowEntry, sequence_origin
 from relay.mp3 import Frame
 
+__all__ = ["HlsPosition", "LiveHls", "LiveStats", "PositionSink", "WindowEntry"]
+
 log = logging.getLogger(__name__)
 
 

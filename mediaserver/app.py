@@ -147,7 +147,7 @@ def build_app(
 
     # Started in this order, closed in reverse: each area after what it is built on.
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
-    app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists))
+    app.cleanup_ctx.extend((job_queue, accounts, analytics, uploads, podcasts, playlists))
     app.cleanup_ctx.extend((streams,) if manager is None else (cluster, streams, relays, ingest))
     app.on_shutdown.append(draining)  # SIGTERM: /readyz says so to keep-alive probes
     if manager is not None:

@@ -54,6 +54,7 @@ from hls.live import HlsPosition
 from hls.playlist import MediaPlaylist, segment_of, segment_record
 from hls.window import WindowEntry
 from relay.manager import Relay, RelayManager
+from relay.sessions import HlsSessions
 from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ class Cluster(Protocol):
         """A live segment another node published (None: redirect the player instead)."""
         ...
 
+    def note_hls_player(self, stream_id: uuid.UUID, player: tuple[str | None, str]) -> None:
+        """A player polled the shared playlist of a stream another node relays: counted
+        there (`mediaserver_*` listener figures are cluster-wide)."""
+        ...
+
 
 class LocalCluster:
     """A node alone: it relays every enabled stream. The relay manager is its
@@ -166,6 +172,9 @@ class LocalCluster:
         return None
 
     async def shared_segment(self, stream_id: uuid.UUID, sequence: int) -> bytes | None:
+        return None
+
+    def note_hls_player(self, stream_id: uuid.UUID, player: tuple[str | None, str]) -> None:
         return None
 
 
@@ -279,6 +288,8 @@ class RedisCluster:
         self._segments: collections.OrderedDict[tuple[uuid.UUID, int], bytes] = (
             collections.OrderedDict()
         )
+        #: Players this node serves the shared playlists of other nodes' streams to.
+        self._players: dict[uuid.UUID, HlsSessions] = {}
         self.me = me
         #: What this process writes into its leases and messages: its name plus a random
         #: instance id, so that a pod restarted under its name waits for its dead
@@ -447,6 +458,35 @@ class RedisCluster:
                 self._segments.popitem(last=False)
         return payload
 
+    def note_hls_player(self, stream_id: uuid.UUID, player: tuple[str | None, str]) -> None:
+        sessions = self._players.get(stream_id)
+        if sessions is None:
+            sessions = self._players[stream_id] = HlsSessions(2 * self._target)
+        sessions.note(player, time.monotonic())
+
+    async def _count_players(self) -> None:
+        """Report the players this node serves other nodes' streams to, and add up those
+        other nodes report for the streams this node relays (one round trip each way)."""
+        now, ttl = time.monotonic(), 3 * self._lease_ms
+        counts = {s: sessions.count(now) for s, sessions in self._players.items()}
+        self._players = {s: self._players[s] for s, n in counts.items() if n}
+        held = sorted(self._held)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream_id, count in counts.items():
+                key = f"{PREFIX}players:{stream_id}"
+                pipe.hset(key, self.node_name, count)
+                pipe.pexpire(key, ttl)
+            for stream_id in held:
+                pipe.hgetall(f"{PREFIX}players:{stream_id}")
+            results = await pipe.execute()
+        for stream_id, reported in zip(held, results[2 * len(counts) :], strict=True):
+            relay = self._manager.relay(stream_id)
+            if relay is not None:
+                others = {
+                    _text(k): int(v) for k, v in reported.items() if _text(k) != self.node_name
+                }
+                relay.remote_listeners = sum(others.values())
+
     async def claim(self, source: StreamSource) -> None:
         """Push wins over hashing: take the lease whoever held it (that node stops its relay
         when told, or when its renewal finds the lease gone), and relay the stream here."""
@@ -539,6 +579,7 @@ class RedisCluster:
             await self._renew_held()
             for stream_id in streams:
                 await self._settle(stream_id)
+            await self._count_players()
 
     async def _announce(self) -> None:
         """Renew this node's membership. When it had vanished (Redis restarted empty, or

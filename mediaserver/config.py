@@ -91,6 +91,13 @@ ENVIRONMENT: dict[str, str] = {
     "EXTERNAL_TRACK_FETCH_SECONDS": "external_track_fetch_seconds",
     "DOMAIN_VERIFY_DELAY_SECONDS": "domain_verify_delay_seconds",
     "PODCAST_FEED_GRANT_DAYS": "podcast_feed_grant_days",
+    "SMTP_URL": "smtp_url",
+    "MAIL_FROM": "mail_from",
+    "PASSWORD_RESET_TTL_MINUTES": "password_reset_ttl_minutes",
+    "EMAIL_VERIFY_TTL_HOURS": "email_verify_ttl_hours",
+    "REQUIRE_VERIFIED_EMAIL": "require_verified_email",
+    "RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL_PER_HOUR": "rate_limit_login_failures_per_email_per_hour",
+    "RATE_LIMIT_PASSWORD_RESET_PER_EMAIL_PER_HOUR": "rate_limit_password_reset_per_email_per_hour",
 }
 
 
@@ -224,6 +231,23 @@ class Settings(BaseModel):
     #: Private podcast feed URLs (`GET /v1/podcasts/{id}/feed-url`) work this long; they stop
     #: earlier once their subscriber may no longer read the feed.
     podcast_feed_grant_days: int = Field(365, ge=1, le=3650)
+    #: Outgoing mail: `smtp://user:password@host:587` (STARTTLS when the server offers it)
+    #: or `smtps://…:465` (TLS from the start). Unset: mails are written to the log at INFO.
+    smtp_url: SecretStr | None = None
+    #: The `From` of every mail (default: `noreply@` the public URL's host).
+    mail_from: str | None = None
+    #: A password-reset link works once, for this long.
+    password_reset_ttl_minutes: int = Field(30, ge=1, le=24 * 60)
+    #: An email-verification link works once, for this long.
+    email_verify_ttl_hours: int = Field(48, ge=1, le=30 * 24)
+    #: Stream registration and uploads wait until the account's email is verified.
+    require_verified_email: bool = False
+    #: Wrong passwords for one email from every address together; once spent, only an
+    #: address with no recent failures for that email may still try (login is limited per
+    #: (email, address) by RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE and per address).
+    rate_limit_login_failures_per_email_per_hour: int = Field(50, ge=1)
+    #: Reset mails sent to one address; further requests still answer 202, sending nothing.
+    rate_limit_password_reset_per_email_per_hour: int = Field(3, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -257,6 +281,16 @@ class Settings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be an smtp:// or smtps:// URL with a host")
+        return value
 
     @field_validator("storage_url")
     @classmethod
@@ -295,6 +329,11 @@ class Settings(BaseModel):
     def base_url(self) -> str:
         """Base of every absolute URL the node hands out."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def sender(self) -> str:
+        """The `From` of the node's mails."""
+        return self.mail_from or f"noreply@{urlsplit(self.base_url).hostname or 'localhost'}"
 
     @property
     def peer_url(self) -> str:

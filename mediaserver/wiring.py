@@ -24,6 +24,7 @@ from aiohttp import web
 from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.auth.passwords import PasswordHasher
+from control.auth.recovery import ACCOUNT_MAIL, AccountMail
 from control.auth.service import AUTH, AuthService
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import StubVerifier
@@ -40,6 +41,7 @@ from control.podcasts.external import ExternalMediaProbe
 from control.podcasts.feedcache import FeedCache, MemoryFeedCache, RedisFeedCache
 from control.podcasts.service import PODCASTS, PodcastsService
 from control.podcasts.uploads import EpisodeUploads
+from control.profiles.service import PROFILES, ProfilesService
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS
@@ -63,6 +65,7 @@ from mediaserver.cluster import (
 from mediaserver.config import SETTINGS
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
+from mediaserver.mail import mailer_for
 from mediaserver.metrics import METRICS
 from mediaserver.storage import ObjectStore
 from relay.ingest import IngestServer
@@ -109,18 +112,26 @@ async def draining(app: web.Application) -> None:
 
 
 async def accounts(app: web.Application) -> AsyncIterator[None]:
-    """Who may sign in and what they may do: the login throttle, auth, users, the
-    account gate, and monetization with its paywall."""
+    """Who may sign in and what they may do: the login throttle, the account gate, the
+    account mails (on the job queue), auth, users, and monetization with its paywall."""
     pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
     app[CLIENT_ADDRESS] = throttle.client_address
     refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
-    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
-    app[ACCOUNTS] = AccountGate(pool)
+    app[ACCOUNTS] = AccountGate(pool, require_verified=settings.require_verified_email)
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    mailer = mailer_for(smtp_url, settings.sender)
+    mail = app[ACCOUNT_MAIL] = AccountMail(
+        pool, app[JOBS], mailer, hasher, throttle, app[ACCOUNTS], settings, clock
+    )
+    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock, mail)
     app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
     app[MONETIZATION] = MonetizationService(pool, StubPaymentProvider(), clock)
     app[PAYWALL] = PaywallService(pool, clock)
+    app[USERS].on_deleted(app[MONETIZATION].account_deleted)
+    app[PROFILES] = ProfilesService(pool, app[STORE], settings.base_url, clock)
+    app[USERS].on_deleted(app[PROFILES].account_deleted)
     yield
 
 
@@ -134,7 +145,8 @@ async def analytics(app: web.Application) -> AsyncIterator[None]:
 
 
 async def job_queue(app: web.Application) -> AsyncIterator[None]:
-    """`JOBS`: the queue the next areas register their job kinds on. Its workers start in
+    """`JOBS`: the queue the next areas (accounts' mails first) register their job kinds on.
+    Its workers start in
     `job_workers`, once every kind is registered."""
     settings = app[SETTINGS]
     app[JOBS] = JobQueue(
@@ -151,7 +163,9 @@ async def uploads(app: web.Application) -> AsyncIterator[None]:
     """`UPLOADS`: audio files in the object store, transcoded by a job. Podcasts and
     playlists (next) register what uses an upload."""
     settings = app[SETTINGS]
-    app[UPLOADS] = UploadsService(app[POOL], app[STORE], app[JOBS], settings, app[CLOCK])
+    app[UPLOADS] = UploadsService(
+        app[POOL], app[STORE], app[JOBS], settings, app[CLOCK], accounts=app[ACCOUNTS]
+    )
     yield
 
 
@@ -168,6 +182,7 @@ async def podcasts(app: web.Application) -> AsyncIterator[None]:
     app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
     app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
     app[UPLOADS].register_after_delete(app[EPISODES].upload_deleted)
+    app[USERS].on_deleted(app[PODCASTS].owner_deleted)
     app[DELIVERY] = DeliveryService(
         pool,
         feeds,
@@ -204,6 +219,7 @@ async def playlists(app: web.Application) -> AsyncIterator[None]:
     app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
     app[UPLOADS].register_after_delete(app[PLAYLISTS].upload_deleted)
     app[PLAYLISTS].on_change(app[PLAYLIST_MEDIA].forget)
+    app[USERS].on_deleted(app[PLAYLISTS].owner_deleted)
     app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
     yield
     await external_audio.close()
@@ -230,6 +246,8 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
         accounts=app[ACCOUNTS],
     )
     app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
+    app[USERS].on_disabled(app[STREAMS].owner_disabled)
+    app[USERS].on_deleted(app[STREAMS].owner_deleted)
     yield
     await probe.close()  # after the relays (next) have stopped
 

@@ -18,8 +18,7 @@ from typing import Protocol
 from aiohttp import web
 
 from hls.adbreaks import AdMarker
-from hls.live import HlsPosition, LiveHls
-from hls.window import WindowEntry
+from hls.live import HlsPosition, LiveHls, WindowEntry
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.sessions import HlsSessions
@@ -158,6 +157,8 @@ class Relay:
         self._discontinuity = False
         #: HLS players (address, User-Agent) that polled the playlist lately.
         self._hls_sessions = HlsSessions(2 * options.hls_segment_seconds)
+        #: HLS players other nodes of a cluster serve this stream to (they report them).
+        self.remote_listeners = 0
         self._tasks: list[asyncio.Task[None]] = []
         #: A push stream's encoder is connected (a second one is refused).
         self.pushing = False
@@ -214,6 +215,11 @@ class Relay:
         self._hls_sessions.note((address, agent), time.monotonic())
 
     @property
+    def listeners(self) -> int:
+        """MP3 connections, HLS players here and HLS players on other nodes."""
+        return self.hub.listeners + self.hls_sessions + self.remote_listeners
+
+    @property
     def hls_sessions(self) -> int:
         """Players that fetched the playlist within the last two to four target durations."""
         return self._hls_sessions.count(time.monotonic())
@@ -223,7 +229,7 @@ class Relay:
             connected=self.connected,
             current_title=self.current_title,
             bitrate_kbps=self.bitrate_kbps,
-            listeners=self.hub.listeners + self.hls_sessions,
+            listeners=self.listeners,
             connected_since=self.connected_since,
             last_audio_at=self.last_audio_at,
         )
@@ -299,7 +305,7 @@ class Relay:
                     await self._beat_now.wait()
             asked, sample = self._beat_now.is_set(), loop.time() >= next_sample
             self._beat_now.clear()
-            listeners = self.hub.listeners + self.hls_sessions
+            listeners = self.listeners
             if not (asked or sample or listeners != reported):
                 continue
             reported = listeners

@@ -102,6 +102,17 @@ FROM subscriptions WHERE user_id = $1
 ORDER BY created_at DESC, subscription_id DESC LIMIT $2 OFFSET $3
 """
 SUBSCRIPTION_COUNT = "SELECT count(*) FROM subscriptions WHERE user_id = $1"
+# An account deleted: its plans can no longer be bought, and the active subscriptions to
+# them, or held by it, end. The provider's ids come back to be cancelled there too.
+RETIRE_OWNED_PLANS = """
+UPDATE monetization_plans SET deleted_at = $2 WHERE owner_id = $1 AND deleted_at IS NULL
+"""
+END_ACCOUNT_SUBSCRIPTIONS = """
+UPDATE subscriptions SET status = 'canceled', canceled_at = $2
+WHERE status = 'active'
+  AND (user_id = $1 OR plan_id IN (SELECT plan_id FROM monetization_plans WHERE owner_id = $1))
+RETURNING stripe_subscription_id
+"""
 CANCEL = """
 UPDATE subscriptions SET status = 'canceled', canceled_at = $2
 WHERE subscription_id = $1 AND status = 'active'
@@ -205,6 +216,14 @@ async def subscription_page(
     if not records:
         return [], int(await conn.fetchval(SUBSCRIPTION_COUNT, user_id))
     return [r for r in map(_subscription, records) if r is not None], int(records[0]["total"])
+
+
+async def retire_account(conn: Executor, user_id: uuid.UUID, now: datetime) -> list[str]:
+    """Retire the account's plans and end its and their subscriptions; the provider ids
+    of the subscriptions ended."""
+    await conn.execute(RETIRE_OWNED_PLANS, user_id, now)
+    records = await conn.fetch(END_ACCOUNT_SUBSCRIPTIONS, user_id, now)
+    return [r["stripe_subscription_id"] for r in records]
 
 
 async def cancel(

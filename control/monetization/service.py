@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -43,6 +44,9 @@ def subscription_out(row: queries.SubscriptionRow, now: datetime) -> Subscriptio
         expires_at=row.expires_at,
         canceled_at=row.canceled_at,
     )
+
+
+log = logging.getLogger(__name__)
 
 
 class MonetizationService:
@@ -136,6 +140,17 @@ class MonetizationService:
             )
         assert canceled is not None
         return subscription_out(canceled, now)
+
+    async def account_deleted(self, user_id: uuid.UUID) -> None:
+        """The account was deleted: its plans can no longer be bought; the subscriptions
+        to them and its own end here and with the provider (nobody is charged again)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            ended = await queries.retire_account(conn, user_id, self._clock())
+        for external_id in ended:
+            try:
+                await self._payments.cancel_subscription(external_id)
+            except Exception:  # the supervisor: the rest still get cancelled
+                log.exception("could not cancel a subscription with the payment provider")
 
 
 def _already_subscribed() -> Conflict:

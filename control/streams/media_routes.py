@@ -222,9 +222,12 @@ async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str)
     cluster, so a player keeps polling the node it entered by (hls.js reloads a playlist
     from the URL a redirect gave it, and would be stranded there when that node dies).
     Redirected to the owner when there is none yet, or it is stale."""
-    playlist = await request.app[CLUSTER].shared_playlist(row.stream_id)
+    cluster = request.app[CLUSTER]
+    playlist = await cluster.shared_playlist(row.stream_id)
     if playlist is None:
         return _redirect(request, owner_url, row)
+    player = (request.app[CLIENT_ADDRESS](request), request.headers.get("User-Agent", ""))
+    cluster.note_hls_player(row.stream_id, player)
     if not is_open(row):
         query = request.app[GRANTS].segment_query(row)
         segments = tuple(replace(s, uri=s.uri + query) for s in playlist.segments)

@@ -125,6 +125,13 @@ RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream
 SOFT_DELETE = """
 UPDATE streams SET deleted_at = $2, updated_at = $2 WHERE stream_id = $1 AND deleted_at IS NULL
 """
+# An account disabled or deleted: its streams go off air ($3: and are deleted).
+OFF_AIR_OWNED = """
+UPDATE streams SET enabled = false, updated_at = $2,
+       deleted_at = CASE WHEN $3 THEN $2 ELSE deleted_at END
+WHERE owner_id = $1 AND deleted_at IS NULL AND (enabled OR $3)
+RETURNING stream_id
+"""
 OWNER_OF = "SELECT owner_id FROM streams WHERE stream_id = $1 AND deleted_at IS NULL"
 # Serialises concurrent replacements of one stream's markers.
 LOCK = "SELECT 1 FROM streams WHERE stream_id = $1 AND deleted_at IS NULL FOR UPDATE"
@@ -228,6 +235,12 @@ async def update(
 
 async def soft_delete(conn: Executor, stream_id: uuid.UUID, now: datetime) -> bool:
     return str(await conn.execute(SOFT_DELETE, stream_id, now)) == "UPDATE 1"
+
+
+async def off_air_owned(
+    conn: Executor, owner_id: uuid.UUID, now: datetime, delete: bool
+) -> list[uuid.UUID]:
+    return [r["stream_id"] for r in await conn.fetch(OFF_AIR_OWNED, owner_id, now, delete)]
 
 
 async def owner_of(conn: Executor, stream_id: uuid.UUID) -> uuid.UUID | None:

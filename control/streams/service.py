@@ -103,6 +103,7 @@ class StreamsService:
         """Pull: check the source and key with the server's admin interface (422 when that
         fails), store the stream with its key sealed to the row, and start its relay. Push:
         store it with a new source password (sealed the same way), answered once."""
+        await self._accounts.check_verified(principal)
         if body.source_type == "push":
             return await self._register_push(principal, body)
         assert body.shoutcast_url and body.mount and body.stream_key  # StreamIn checks it
@@ -215,6 +216,23 @@ class StreamsService:
         self._rows.pop(stream_id)
         await self._relay.stop(stream_id)
         await self._heartbeats.forget(stream_id)
+
+    async def owner_disabled(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was disabled: its streams go off air (`enabled` false, the
+        relays stopped, their listeners cut; in a cluster, wherever they run)."""
+        await self._off_air(owner_id, delete=False)
+
+    async def owner_deleted(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was deleted: its streams stop and leave the directory."""
+        await self._off_air(owner_id, delete=True)
+
+    async def _off_air(self, owner_id: uuid.UUID, *, delete: bool) -> None:
+        stopped = await queries.off_air_owned(self._pool, owner_id, self._clock(), delete)
+        for stream_id in stopped:
+            self._rows.pop(stream_id)
+            await self._relay.stop(stream_id)
+            if delete:
+                await self._heartbeats.forget(stream_id)
 
     async def directory(self, principal: Principal | None, query: StreamListQuery) -> StreamList:
         """Public enabled streams (plus the caller's own private ones), newest first; with

@@ -140,6 +140,18 @@ def test_migrate_then_create_admin_then_promote(make_database, tmp_path):
 
     assert asyncio.run(role()) == ("admin", "Boss")
 
+    # Without --password the password comes from standard input, never the command line.
+    piped = subprocess.run(
+        [*MEDIASERVER, "create-admin", "--email", email, "--name", "Piped"],
+        env={**os.environ, **env},
+        input="An0therSecret!\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert asyncio.run(role()) == ("admin", "Piped")
+
 
 def test_serve_answers_health_and_stops_on_sigterm(make_database, tmp_path):
     port = free_port()

@@ -128,9 +128,10 @@ async def test_each_stream_is_relayed_once_and_served_through_any_node(cluster, 
             await eventually(counted, timeout=15)
 
         async def playlist() -> tuple[str, str] | None:
+            """Served by the node asked (not redirected), once the owner has published."""
             url = f"{other.url}/v1/streams/{stream_id}/live.m3u8"
             async with http.get(url) as response:
-                if response.status != 200:
+                if response.status != 200 or str(response.url) != url:
                     return None
                 return str(response.url), await response.text()
 
@@ -139,6 +140,14 @@ async def test_each_stream_is_relayed_once_and_served_through_any_node(cluster, 
         segment = parse_media_playlist(text).segments[-1].uri
         async with http.get(urljoin(final_url, segment)) as response:
             assert response.status == 200 and (await response.read())[:1] == b"\x47"
+
+        # That HLS player, served by a node that does not relay the stream, is counted by
+        # the owner, so every node's status says so (the MP3 listener has gone).
+        async def hls_counted() -> bool:
+            await playlist()  # the player polls on
+            return all([(await status(node, stream_id))["listeners"] == 1 for node in nodes])
+
+        await eventually(hls_counted, timeout=20, interval=0.5)
 
 
 async def test_a_change_on_any_node_reaches_the_owner_at_once(cluster, fake_servers):

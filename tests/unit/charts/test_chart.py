@@ -66,6 +66,11 @@ APP_ENV = {
     "LOG_LEVEL",
     "TRUST_FORWARDED_FOR",
     "TRUSTED_PROXIES",
+    "RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL_PER_HOUR",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "PASSWORD_RESET_TTL_MINUTES",
+    "REQUIRE_VERIFIED_EMAIL",
 }
 SECRET_ENV = {
     "DATABASE_URL",
@@ -75,6 +80,7 @@ SECRET_ENV = {
     "STREAM_KEY_SECRET",
     "RELAY_SERVICE_TOKEN",
     "METRICS_TOKEN",
+    "SMTP_URL",  # its password is in the URL
 }
 # Set by the StatefulSet itself, never through the ConfigMap/Secret (MEDIASERVER_NODE_URL,
 # one per pod, from publicUrlTemplate).

@@ -47,6 +47,9 @@ class Relays:
     def snapshot(self, stream_id: uuid.UUID) -> None:
         return None
 
+    def relay(self, stream_id: uuid.UUID) -> None:
+        return None  # no real relay: nothing to tell the players other nodes count
+
 
 @dataclass
 class Streams:
