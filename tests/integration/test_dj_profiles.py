@@ -4,6 +4,7 @@ page with what the DJ offers."""
 from __future__ import annotations
 
 import fractions
+import io
 
 import av
 
@@ -55,7 +56,9 @@ async def test_a_dj_profile_on_the_public_dj_page(
     await register_stream(client, headers, source, visibility="private")
     podcast = await create_podcast(client, headers)
 
-    avatar = await client.put("/v1/users/me/profile/avatar", data=png(1200, 800), headers=headers)
+    avatar = await client.put(
+        "/v1/users/me/profile/avatar", data=io.BytesIO(png(1200, 800)), headers=headers
+    )
     assert avatar.status == 200, await avatar.text()
     avatar_url = (await avatar.json())["avatar_url"]
 
