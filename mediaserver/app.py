@@ -7,6 +7,8 @@ each failing as one `StartupError` line; the services are built per area in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,10 +26,12 @@ from control.api import Guard
 from control.app import setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AuthService
+from control.connection import handler_args
 from control.ratelimit import MemoryRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS, StreamGrants
 from control.throttle import Throttle
+from control.urlguard import public_address
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
@@ -36,7 +40,7 @@ from mediaserver.demo import demo_context
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
-from mediaserver.storage import ObjectStore, open_store
+from mediaserver.storage import ObjectStore, StoreError, open_store
 from mediaserver.wiring import (
     CLOCK,
     CODEC,
@@ -118,7 +122,9 @@ def build_app(
     """The whole node. `secrets`, `clock` and `relay` are injectable for tests."""
     secrets = secrets or load_secrets(settings)
     metrics = Metrics()
-    app = web.Application(client_max_size=settings.max_json_body_bytes)
+    app = web.Application(
+        client_max_size=settings.max_json_body_bytes, handler_args=handler_args(settings)
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[CLOCK] = clock
@@ -176,8 +182,34 @@ async def storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with reaching("STORAGE_URL", settings.effective_storage_url):
         app[STORE] = await open_object_store(settings)
+    sweeping = None
+    if settings.store_sweep_interval_seconds > 0:
+        sweeping = asyncio.create_task(
+            sweep_store(app[STORE], app[CLOCK], settings), name="store-sweep"
+        )
     yield
+    if sweeping is not None:
+        sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
     await app[STORE].close()
+
+
+async def sweep_store(store: ObjectStore, clock: Clock, settings: Settings) -> None:
+    """At start-up, then every `STORE_SWEEP_INTERVAL_SECONDS`: remove what interrupted
+    writes left in the store (`ObjectStore.sweep`: a node killed mid-upload, a refused or
+    aborted upload) once older than `STORE_ORPHAN_AGE_SECONDS`. Every node may sweep the
+    same store: removing an orphan twice is harmless."""
+    age = timedelta(seconds=settings.store_orphan_age_seconds)
+    while True:
+        try:
+            removed = await store.sweep(clock() - age)
+        except StoreError as exc:
+            log.warning("object store sweep failed: %s", exc)
+        else:
+            if removed:
+                log.info("object store sweep removed %d orphans", removed)
+        await asyncio.sleep(settings.store_sweep_interval_seconds)
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:
@@ -207,6 +239,7 @@ def relay_options(settings: Settings) -> RelayOptions:
         batch_seconds=settings.relay_batch_seconds,
         hls_segment_seconds=settings.hls_segment_seconds,
         heartbeat_seconds=settings.relay_heartbeat_seconds,
+        source_address=None if settings.allow_private_media_urls else public_address,
     )
 
 

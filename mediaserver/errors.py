@@ -11,6 +11,8 @@ class ServiceError(Exception):
 
     status: ClassVar[int] = 500
     default_message: ClassVar[str] = "An unexpected error occurred"
+    #: The connection is closed after the answer (the rest of the request is not read).
+    closes_connection: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -80,6 +82,14 @@ class Conflict(ServiceError):
 class Gone(ServiceError):
     status = 410
     default_message = "Gone"
+
+
+class RequestTimeout(ServiceError):
+    """The client stopped sending its request body (RFC 9110 §15.5.9)."""
+
+    status = 408
+    default_message = "The request body did not arrive in time"
+    closes_connection = True
 
 
 class TooLarge(ServiceError):

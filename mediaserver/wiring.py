@@ -232,7 +232,7 @@ async def playlists(app: web.Application) -> AsyncIterator[None]:
 async def streams(app: web.Application) -> AsyncIterator[None]:
     """`STREAMS`: live streams, their source probe and their relays' heartbeats."""
     redis = app[REDIS]
-    probe = SourceProbe()
+    probe = SourceProbe(UrlGuard(app[SETTINGS].allow_private_media_urls))
     heartbeats: HeartbeatStore = (
         RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
     )

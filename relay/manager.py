@@ -23,7 +23,7 @@ from hls.live import HlsPosition, LiveHls, WindowEntry
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.sessions import HlsSessions
-from relay.source import ResponseHead, SourceClient
+from relay.source import AddressCheck, ResponseHead, SourceClient
 from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,10 @@ class RelayOptions:
     #: The first segment of a run that carries on an earlier run's playlist (a takeover)
     #: is cut this short, so players that kept polling get audio sooner.
     resumed_first_segment_seconds: float = 2.0
+    #: Where a relay may connect to pull its source (`SourceClient(address_of=…)`): the
+    #: node's URL guard, so neither a redirect nor a changed DNS answer takes a relay to a
+    #: private address. None: anywhere.
+    source_address: AddressCheck | None = None
 
 
 class Relay:
@@ -141,6 +145,7 @@ class Relay:
             read_timeout=options.read_timeout,
             backoff=options.reconnect_backoff,
             stream_id=str(source.stream_id),
+            address_of=options.source_address,
         )
         self.connected = False
         self.connected_since: datetime | None = None

@@ -103,6 +103,8 @@ class Cluster:
             "HLS_SEGMENT_SECONDS": "2",
             "RELAY_BATCH_SECONDS": "0.1",
             "LOG_LEVEL": "INFO",
+            # The fake sources listen on loopback (stream registration checks the address).
+            "ALLOW_PRIVATE_MEDIA_URLS": "true",
             **self.env,
             **env,
         }

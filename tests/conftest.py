@@ -113,6 +113,9 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "rate_limit_auth_per_ip_per_minute": 100_000,
             "password_hash_profile": "fast",
             "log_level": "WARNING",
+            # Test sources and media servers listen on loopback; the tests of the URL guard
+            # itself turn this off.
+            "allow_private_media_urls": True,
         }
         values.update(overrides)
         return Settings(**values)

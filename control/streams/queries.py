@@ -47,6 +47,7 @@ class StreamRow:
             name=self.name,
             genre=self.genre,
             description=self.description,
+            listed=self.visibility == "public" and not self.monetization_enabled,
         )
 
 
