@@ -9,10 +9,12 @@ that reads private ones) and says when its paywall applies:
 - disabled → 404 for everyone else;
 - private → a token (401) with the resource's `<domain>:read` scope (403);
 - monetized → an active subscription, else 403 "Subscription required" — also for an
-  anonymous caller: a player can act on "subscribe", not on "sign in". Whether the
-  paywall also covers public items is the domain's call: streams' and playlists' media,
-  a stream's status, a podcast's page, feed and episodes are behind it; a public
-  stream's or playlist's metadata stays readable (the directory, a shop window).
+  anonymous caller: a player can act on "subscribe", not on "sign in"; the 403 names
+  where the owner's plans are (`plans_url`). Whether the paywall also covers public
+  items is the domain's call: streams' and playlists' media, a podcast's page, feed and
+  episodes are behind it; a public stream's or playlist's metadata, and a public
+  stream's status, song history and live feed, stay readable (US-2.5: the directory, a
+  shop window).
 
 Podcasts have no private visibility: reading them only meets the paywall
 (`check_paywall`), with what is paywalled there — the page when the podcast is monetized

@@ -24,7 +24,7 @@ from control.auth import queries as tokens
 from control.security import Principal, to_millis
 from control.users import queries
 from mediaserver.db import Executor
-from mediaserver.errors import Unauthenticated
+from mediaserver.errors import Forbidden, Unauthenticated
 
 DEFAULT_TTL = 5.0
 GONE = "This account no longer exists"
@@ -41,9 +41,13 @@ class _State:
 class AccountGate:
     """Refuses tokens of deleted accounts and tokens older than the account's cutoff."""
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, ttl: float = DEFAULT_TTL, *, require_verified: bool = False
+    ) -> None:
         self._pool = pool
         self._ttl = ttl
+        #: `REQUIRE_VERIFIED_EMAIL`: see `check_verified`.
+        self.require_verified = require_verified
         self._cache: OrderedDict[uuid.UUID, _State] = OrderedDict()
         #: Bumped by `forget`: a read that began before a sign-out is not cached after it.
         self._generation = 0
@@ -60,6 +64,15 @@ class AccountGate:
             loading = self._loading[user_id] = asyncio.create_task(self._load(user_id))
             loading.add_done_callback(lambda _: self._loading.pop(user_id, None))
         _verdict(principal, await asyncio.shield(loading))  # a caller who leaves lets others wait
+
+    async def check_verified(self, principal: Principal) -> None:
+        """With `REQUIRE_VERIFIED_EMAIL`, 403 until the account's email is verified (before
+        registering a stream or uploading)."""
+        if self.require_verified and not await queries.is_verified(self._pool, principal.user_id):
+            raise Forbidden(
+                "Confirm your email address first: follow the link in the mail we sent "
+                "(POST /v1/users/me/email-verification sends another)"
+            )
 
     def passes(self, principal: Principal) -> bool:
         """`check` from the remembered answer, without waiting: True when it passes, False

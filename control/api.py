@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from control.accounts import ACCOUNTS, AccountGate
 from control.envelope import Envelope
+from control.inputs import check_query, load_json, read_body
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS
@@ -199,17 +200,14 @@ class Guard:
         decided here (remembered tokens, accounts and rate-limit leases: the media routes'
         steady state), else an awaitable that finishes the checks (an account or the shared
         limiter to read): one coroutine fewer per request than an `async def` for each."""
-        principal = None
-        token = _bearer(request) if op.auth != "none" else None
-        if op.auth == "service":
-            if (
-                token is None
-                or not self._service_token
-                or not hmac.compare_digest(token.encode(), self._service_token.encode())
-            ):
-                raise Unauthenticated(RELAY_AUTH_REQUIRED)
-        elif token is not None:
-            principal = self._codec.verify(token)
+        try:
+            principal = self._authenticate(op, request)
+        except Unauthenticated as refused:
+            # A bad token costs its sender a request of the route's class as an anonymous
+            # caller would: a flood of forged tokens is limited like any other.
+            if self._throttle is None or not self._throttle.enabled:
+                raise
+            return self._refuse_later(request, op, self._throttle, refused)
         request[principal_key] = principal
         accounts, throttle = self._accounts, self._throttle
         if principal is not None and accounts is not None and not accounts.passes(principal):
@@ -218,6 +216,25 @@ class Guard:
             return self._admit_later(request, op, principal, None, throttle)
         authorise(op, principal)
         return None
+
+    def _authenticate(self, op: Operation, request: web.Request) -> Principal | None:
+        token = _bearer(request) if op.auth != "none" else None
+        if op.auth == "service":
+            if (
+                token is None
+                or not self._service_token
+                or not hmac.compare_digest(token.encode(), self._service_token.encode())
+            ):
+                raise Unauthenticated(RELAY_AUTH_REQUIRED)
+            return None
+        return self._codec.verify(token) if token is not None else None
+
+    async def _refuse_later(
+        self, request: web.Request, op: Operation, throttle: Throttle, refused: Unauthenticated
+    ) -> None:
+        request[principal_key] = None
+        await throttle.check_route(request, op, None)  # 429 once over the limit
+        raise refused
 
     async def _admit_later(
         self,
@@ -264,6 +281,7 @@ def _handler(op: Operation) -> Handler:
     async def parsed(request: web.Request) -> Any:
         kwargs: dict[str, Any] = {}
         if op.query is not None:
+            check_query(request.query)
             kwargs["query"] = parse_model(op.query, dict(request.query), "query")
         if op.body is not None:
             kwargs["body"] = parse_model(op.body, await read_json(request), "body")
@@ -290,17 +308,13 @@ def _dumps(value: Any) -> str:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; 400 when it is not JSON, 413 when over the size limit."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise body_too_large(request.app[SETTINGS].max_json_body_bytes) from None
+    """The request body as JSON; 400 when it is not JSON (or hostile: `control.inputs`),
+    413 when over the size limit."""
+    settings = request.app[SETTINGS]
+    raw = await read_body(request, settings.max_json_body_bytes, settings.body_read_timeout_seconds)
     if not raw.strip():
         raise InvalidInput("Request body must be a JSON object.")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidInput("Request body must be valid JSON.") from None
+    return load_json(raw)
 
 
 def body_too_large(limit: int) -> TooLarge:

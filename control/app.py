@@ -7,14 +7,17 @@ from aiohttp import web
 from control import system
 from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
+from control.auth import pages as account_pages
 from control.auth import routes as auth_routes
 from control.domains import routes as domains_routes
 from control.envelope import ENVELOPE, Envelope
 from control.monetization import routes as monetization_routes
+from control.nowplaying import routes as nowplaying_routes
 from control.openapi import OPENAPI, build_document
 from control.playlists import routes as playlists_routes
 from control.podcasts import media_routes as podcast_media_routes
 from control.podcasts import routes as podcasts_routes
+from control.profiles import routes as profiles_routes
 from control.streams import media_routes as stream_media_routes
 from control.streams import routes as streams_routes
 from control.uploads import routes as uploads_routes
@@ -25,8 +28,11 @@ from mediaserver.metrics import Metrics
 DOMAINS = (
     system,
     auth_routes,
+    account_pages,
     users_routes,
+    profiles_routes,
     streams_routes,
+    nowplaying_routes,
     uploads_routes,
     playlists_routes,
     podcasts_routes,

@@ -68,6 +68,11 @@ _PREFLIGHT = {
 }
 #: When a streamed response's headers went out (set by `decorate` before `prepare`).
 _HEADERS_AT = web.RequestKey("headers_at", float)
+#: The status counted and logged for a request whose client went away before its answer
+#: (nginx's 499 "client closed request"); never sent.
+CLIENT_CLOSED = 499
+#: What `Server` says instead of aiohttp's default (`Python/3.11 aiohttp/3.x`): no versions.
+SERVER = "mediaserver"
 #: The path of the catch-all route (`Envelope.add_fallback`), registered after every other.
 FALLBACK_PATH = "/{tail:.*}"
 
@@ -112,12 +117,18 @@ class Envelope:
                 response = result if respond is None else respond(result)
             except ServiceError as exc:
                 response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+                if exc.closes_connection:
+                    response.force_close()
             except web.HTTPException as exc:
                 response = _http_error(request, exc)
+            except ConnectionResetError:  # aiohttp: the client left while we read its body
+                response = web.Response(status=CLIENT_CLOSED)
             except Exception:  # the one place an unknown failure is turned into a 500
                 response = _internal_error(request, request_id)
             finally:
-                status = response.status if response is not None else 500  # None: cancelled
+                # None: cancelled, which aiohttp does when the client goes away (with
+                # `handler_cancellation`) and at shutdown: no server error either way.
+                status = response.status if response is not None else CLIENT_CLOSED
                 ended = clock()
                 seconds = ended - started
                 headers_at = request.get(_HEADERS_AT)
@@ -145,6 +156,7 @@ class Envelope:
         a response sent by hand, once its `Content-Type` is set."""
         request[_HEADERS_AT] = time.perf_counter()
         headers = response.headers
+        headers[hdrs.SERVER] = SERVER  # aiohttp only sets its own when none is there
         media = headers.get(hdrs.CONTENT_TYPE, "").startswith(_MEDIA_TYPES)
         for name, value in _MEDIA_HEADERS if media else _SECURITY_HEADERS:
             headers.setdefault(name, value)

@@ -38,6 +38,9 @@ TEXT_EXAMPLES = {
     'http_requests_total{endpoint="/v1/health",method="GET",status="200"} 3.0\n',
     "text/html": '<!DOCTYPE html>\n<html lang="en">…</html>\n',
     "application/javascript": 'window.ui = SwaggerUIBundle({url: "/openapi.json"});\n',
+    "text/event-stream": 'retry: 3000\n\nevent: nowplaying\ndata: {"stations":[…]}\n\n'
+    'event: title\ndata: {"stream_id":"…","song":{"text":"Artist - Track",…}}\n\n'
+    ": keepalive\n\n",
 }
 
 _FORMAT_EXAMPLES = {

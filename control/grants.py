@@ -197,7 +197,7 @@ class Grantees:
 
     async def _account(self, user_id: uuid.UUID) -> Principal | None:
         user = await users.by_id(self._pool, user_id)
-        if user is None:
+        if user is None or not user.active:
             return None
         # The scopes a token of this account gets (the link was issued to such a token).
         scopes = frozenset(ROLE_SCOPES.get(user.role, ()))

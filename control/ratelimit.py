@@ -59,6 +59,11 @@ class RateLimiter(Protocol):
         """Try to take ``cost`` tokens from the bucket for ``key``."""
         ...
 
+    async def peek(self, key: str, limit: int, period_seconds: float = 60.0) -> float:
+        """The tokens in the bucket for ``key`` now (``limit`` when it is full or unknown),
+        taking none."""
+        ...
+
     async def close(self) -> None:
         """Release resources owned by the limiter."""
         ...
@@ -145,6 +150,15 @@ class MemoryRateLimiter:
             bucket.tokens, bucket.updated, bucket.full_at = tokens, now, full_at
         return decision
 
+    async def peek(self, key: str, limit: int, period_seconds: float = 60.0) -> float:
+        """The tokens in the bucket for ``key`` now, taking none."""
+        _validate(limit, period_seconds, 1)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return float(limit)
+        elapsed = max(0.0, self._clock() - bucket.updated)
+        return min(float(limit), bucket.tokens + elapsed * limit / period_seconds)
+
     def _make_room(self, now: float) -> None:
         """Evict buckets until one more fits under ``max_keys``."""
         buckets = self._buckets
@@ -204,6 +218,21 @@ redis.call('EXPIRE', key, ttl)
 return {allowed, remaining, retry_ms}
 """
 
+# KEYS[1] = bucket hash; ARGV = limit, period (s). The level in thousandths of a token.
+_PEEK_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  return limit * 1000
+end
+local t = redis.call('TIME')
+local elapsed = math.max(0, tonumber(t[1]) + tonumber(t[2]) / 1000000 - ts)
+return math.floor(math.min(limit, tokens + elapsed * limit / period) * 1000)
+"""
+
 
 class RedisRateLimiter:
     """Token-bucket limiter shared by all nodes through Redis.
@@ -223,6 +252,7 @@ class RedisRateLimiter:
         # register_script only hashes the source; the script is loaded lazily
         # (EVALSHA, then SCRIPT LOAD on NOSCRIPT), so no I/O happens here.
         self._script = redis.register_script(_HIT_SCRIPT)
+        self._peek = redis.register_script(_PEEK_SCRIPT)
 
     async def hit(
         self, key: str, limit: int, period_seconds: float = 60.0, cost: int = 1
@@ -239,6 +269,14 @@ class RedisRateLimiter:
         if int(allowed):
             return Decision(True, int(remaining), 0.0)
         return Decision(False, 0, int(retry_ms) / 1000.0)
+
+    async def peek(self, key: str, limit: int, period_seconds: float = 60.0) -> float:
+        """The tokens in the bucket for ``key`` now, taking none."""
+        _validate(limit, period_seconds, 1)
+        level = await self._peek(
+            keys=[self._prefix + key], args=[int(limit), repr(float(period_seconds))]
+        )
+        return int(level) / 1000.0
 
     async def close(self) -> None:
         """Do nothing: the Redis client belongs to the caller."""

@@ -8,6 +8,7 @@ the maintained continuation of `swagger-ui-bundle` (stuck at Swagger UI 4.15): s
 from __future__ import annotations
 
 import functools
+import hmac
 from pathlib import Path
 
 from aiohttp import web
@@ -17,7 +18,8 @@ from control.api import Api
 from control.health import HEALTH
 from control.openapi import OPENAPI
 from mediaserver.cluster import CLUSTER, RedisCluster
-from mediaserver.errors import NotFound
+from mediaserver.config import SETTINGS
+from mediaserver.errors import NotFound, Unauthenticated
 from mediaserver.metrics import CONTENT_TYPE, METRICS
 
 api = Api()
@@ -114,10 +116,21 @@ async def healthz(request: web.Request) -> web.Response:
     auth="none",
     rate=None,
     produces="text/plain",
+    errors=(401,),
+    description="With `METRICS_TOKEN` set, only for `Authorization: Bearer <METRICS_TOKEN>` "
+    '(401 otherwise). Private and paid streams are summed under `stream="unlisted"`.',
 )
 async def metrics(request: web.Request) -> web.Response:
+    token = request.app[SETTINGS].metrics_token
+    if token is not None and not _bearer_is(request, token.get_secret_value()):
+        raise Unauthenticated("Metrics require 'Authorization: Bearer <METRICS_TOKEN>'")
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _bearer_is(request: web.Request, token: str) -> bool:
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode())
 
 
 @api.get(

@@ -110,31 +110,77 @@ class Throttle:
         await self._hit(key, limit)
 
     async def check_login(self, email: str, ip: str) -> None:
-        """Login attempts: per email (guessing one account) and per IP (spraying many)."""
+        """Before a password is checked. Nobody can lock an account by failing at it from
+        elsewhere: attempts are limited per address (spraying many accounts), wrong
+        passwords per (email, address); the account's wrong passwords from every address
+        together have a slower limit, and once it is spent only an address with no wrong
+        password for this email in the last hour may still try (its owner, most likely;
+        each other address gets one guess an hour). A reset mail works meanwhile."""
         if not self.enabled:
             return
-        await self._hit(f"login:ip:{ip}", self._settings.rate_limit_login_per_ip_per_minute)
-        await self._hit(
-            f"login:email:{email.strip().lower()}",
-            self._settings.rate_limit_login_per_email_per_minute,
+        settings = self._settings
+        await self._hit(f"login:ip:{ip}", settings.rate_limit_login_per_ip_per_minute)
+        who = email.strip().lower()
+        pair_limit = settings.rate_limit_login_per_email_per_minute
+        pair = await self._peek(f"login:fail:{who}|{ip}", pair_limit, 60.0)
+        if pair < 1:
+            raise RateLimited(math.ceil((1 - pair) * 60.0 / pair_limit))
+        account_limit = settings.rate_limit_login_failures_per_email_per_hour
+        if await self._peek(f"login:fail:{who}", account_limit, 3600.0) >= 1:
+            return
+        if await self._peek(f"login:failed:{who}|{ip}", 1, 3600.0) < 1:
+            raise RateLimited(math.ceil(3600.0 / account_limit))
+
+    async def login_failed(self, email: str, ip: str) -> None:
+        """Count a wrong password (see `check_login`)."""
+        if not self.enabled:
+            return
+        who, settings = email.strip().lower(), self._settings
+        pair_limit = settings.rate_limit_login_per_email_per_minute
+        await self._hit(f"login:fail:{who}|{ip}", pair_limit, refuse=False)
+        account_limit = settings.rate_limit_login_failures_per_email_per_hour
+        await self._hit(f"login:fail:{who}", account_limit, period=3600.0, refuse=False)
+        await self._hit(f"login:failed:{who}|{ip}", 1, period=3600.0, refuse=False)
+
+    async def allow_account_mail(self, email: str, ip: str) -> bool:
+        """A reset or verification mail asked for: 429 beyond the per-address limit of the
+        account routes; False (send nothing, say nothing) beyond the per-email limit."""
+        if not self.enabled:
+            return True
+        await self._hit(f"mail:ip:{ip}", self._settings.rate_limit_auth_per_ip_per_minute)
+        limit = self._settings.rate_limit_password_reset_per_email_per_hour
+        return await self._hit(
+            f"mail:email:{email.strip().lower()}", limit, period=3600.0, refuse=False
         )
 
-    async def _hit(self, key: str, limit: int, cost: int = 1, *, refuse: bool = True) -> bool:
+    async def _peek(self, key: str, limit: int, period: float) -> float:
+        try:
+            return await self._limiter.peek(key, limit, period)
+        except (RedisError, OSError) as exc:
+            self._warn(exc)
+            return await self._fallback.peek(key, limit, period)
+
+    async def _hit(
+        self, key: str, limit: int, cost: int = 1, *, period: float = 60.0, refuse: bool = True
+    ) -> bool:
         """Take `cost` tokens; when they are not there, raise `RateLimited` (or, with
         `refuse=False`, answer False)."""
         try:
-            decision = await self._limiter.hit(key, limit, 60.0, cost)
+            decision = await self._limiter.hit(key, limit, period, cost)
         except (RedisError, OSError) as exc:
             # An outage of the shared store must neither turn every request into an error
             # nor lift the limits (login guessing): each node limits on its own meanwhile.
-            now = time.monotonic()
-            if now - self._warned_at >= WARN_EVERY_SECONDS:
-                self._warned_at = now
-                log.warning("shared rate limiter unavailable, limiting per node: %r", exc)
-            decision = await self._fallback.hit(key, limit, 60.0, cost)
+            self._warn(exc)
+            decision = await self._fallback.hit(key, limit, period, cost)
         if not decision.allowed and refuse:
             raise RateLimited(math.ceil(decision.retry_after))
         return decision.allowed
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("shared rate limiter unavailable, limiting per node: %r", exc)
 
 
 THROTTLE = web.AppKey("throttle", Throttle)

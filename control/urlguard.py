@@ -6,7 +6,9 @@ requests such a URL it checks that:
 - the scheme is http or https, there is a host and no `user:password@`;
 - every address the host resolves to is public: loopback, private (RFC 1918, ULA),
   link-local (cloud metadata at 169.254.169.254), CGNAT, multicast, reserved and
-  unspecified addresses are refused, IPv4-mapped IPv6 included — unless the node runs
+  unspecified addresses are refused, and an IPv6 address that embeds an IPv4 one
+  (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, 6to4, NAT64 `64:ff9b::/96` and
+  `64:ff9b:1::/48`) is judged by the IPv4 address it reaches — unless the node runs
   with `ALLOW_PRIVATE_MEDIA_URLS` (tests, private deployments);
 - the same holds for every redirect hop (`UrlGuard.request` follows them itself), and the
   connection itself goes through `GuardedResolver`, so a DNS answer that changes between
@@ -61,12 +63,32 @@ def check_syntax(url: str) -> str:
     return url
 
 
+#: NAT64 prefixes (RFC 6052 well-known, RFC 8215 local-use): a gateway translates the
+#: address to the IPv4 address in its last 32 bits (the /96 form, the one deployed).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: IPv4-compatible addresses (`::a.b.c.d`, RFC 4291 §2.5.5.1, deprecated): stacks that still
+#: route them reach the IPv4 address. `::` and `::1` are in this range too, and not public.
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches: IPv4-mapped, IPv4-compatible, 6to4,
+    NAT64; None when it carries none."""
+    mapped = address.ipv4_mapped or address.sixtofour
+    if mapped is not None:
+        return mapped
+    if address in _V4_COMPATIBLE or any(address in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    """Whether `address` is globally routable unicast (what a public URL may resolve to)."""
+    """Whether `address` is globally routable unicast (what a public URL may resolve to);
+    an IPv6 address that embeds an IPv4 one is judged by that (`embedded_ipv4`)."""
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
-        if mapped is not None:
-            return is_public(mapped)
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            return is_public(embedded)
     return address.is_global and not address.is_multicast
 
 
@@ -114,11 +136,15 @@ class UrlGuard:
                     "only public addresses can be used"
                 )
 
-    def session(self, timeout_seconds: float) -> aiohttp.ClientSession:
+    def session(
+        self, timeout_seconds: float, headers: dict[str, str] | None = None
+    ) -> aiohttp.ClientSession:
         """A client session whose connections only reach addresses this guard allows."""
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.allow_private))
         timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers, trust_env=False
+        )
 
     async def request(
         self,
@@ -142,6 +168,19 @@ class UrlGuard:
             if response.status == 303:
                 method = "GET" if method != "HEAD" else method
         raise UrlRefused(f"The URL redirects more than {max_redirects} times")
+
+
+async def public_address(host: str, port: int) -> str:
+    """The address to connect to for `host` when every address it resolves to is public
+    (`is_public`); OSError otherwise. For connections made without aiohttp's client (the
+    relay's source connection), asked at each connection so DNS rebinding is caught."""
+    try:
+        addresses = await _addresses(host)
+    except UrlRefused:
+        raise OSError(f"{host} does not resolve") from None
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise OSError(f"{host} resolves to a non-public address")
+    return str(addresses[0])
 
 
 async def _addresses(host: str) -> list[IPAddress]:

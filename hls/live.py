@@ -36,8 +36,10 @@ from hls.adbreaks import AdBreaks, AdCue, AdMarker, merge_cues
 from hls.id3 import id3_title_tag
 from hls.packager import TsSegmenter
 from hls.playlist import DateRange, MediaPlaylist, Segment
-from hls.window import SegmentWindow, sequence_origin
+from hls.window import SegmentWindow, WindowEntry, sequence_origin
 from relay.mp3 import Frame
+
+__all__ = ["HlsPosition", "LiveHls", "LiveStats", "PositionSink", "WindowEntry"]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +76,15 @@ class HlsPosition:
 
     next_sequence: int
     discontinuities: int
+    #: The newest segments of the earlier run, consecutive and ending just before
+    #: `next_sequence`: the next run lists them first, so no player sees a hole.
+    recent: tuple[WindowEntry, ...] = ()
 
 
-#: Told the position a segment takes the playlist to, awaited before the segment is
-#: published (so a number is recorded as used before any client can see it).
-PositionSink = Callable[[HlsPosition], Awaitable[None]]
+#: Told the position a segment takes the playlist to, with the segment, awaited before the
+#: segment is published (so a number is recorded as used, and the segment kept where the
+#: next owner and the other nodes find it, before any client can see it).
+PositionSink = Callable[[HlsPosition, WindowEntry], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -113,12 +119,20 @@ class LiveHls:
             # immutable), the discontinuity count rising with them: `sequence_origin`.
             origin = sequence_origin(clock())
             resume = HlsPosition(origin, origin)
+        recent = resume.recent
+        if [e.sequence for e in recent] != list(
+            range(resume.next_sequence - len(recent), resume.next_sequence)
+        ):
+            recent = ()  # not the run's last segments: start after them, listing none
+        carried = sum(entry.segment.discontinuity for entry in recent)
         self.window = SegmentWindow(
             target_duration,
             window_size,
-            first_sequence=resume.next_sequence,
-            discontinuity_sequence=resume.discontinuities,
+            first_sequence=resume.next_sequence - len(recent),
+            discontinuity_sequence=resume.discontinuities - carried,
         )
+        for entry in recent:
+            self.window.append(entry.segment, entry.payload)
         self._on_position = on_position
         self._segment_limit = float(first_segment_seconds or target_duration)
         self.stats = LiveStats()
@@ -228,21 +242,28 @@ class LiveHls:
                 self._lost_cue = merge_cues(self._lost_cue, cut.cue)
                 continue
             self.stats.mux_seconds += time.perf_counter() - started
+            segment = self._segment(cut)
             if self._on_position is not None:
-                await self._record_position(cut.discontinuity)
-            self._publish(cut, payload)
+                await self._record_position(
+                    WindowEntry(self.window.next_sequence, segment, payload)
+                )
+            self.window.append(segment, payload)
+            self.stats.segments += 1
+            delays = self.stats.publish_delays
+            delays.append(time.monotonic() - cut.closed_at)
+            del delays[:-100]
 
-    async def _record_position(self, discontinuity: bool) -> None:
+    async def _record_position(self, entry: WindowEntry) -> None:
         """Tell `on_position` where the segment about to be published takes the playlist.
         A sink that fails or hangs does not hold the audio back: the segment is published
         after at most a second (a takeover then starts numbering from the clock)."""
         assert self._on_position is not None
         window = self.window
-        marked = sum(entry.segment.discontinuity for entry in window.entries) + discontinuity
+        marked = sum(e.segment.discontinuity for e in window.entries) + entry.segment.discontinuity
         position = HlsPosition(window.next_sequence + 1, window.discontinuity_sequence + marked)
         try:
             async with asyncio.timeout(1.0):
-                await self._on_position(position)
+                await self._on_position(position, entry)
         except Exception:  # logged; the live stream goes on
             log.warning("could not record the live playlist's position", exc_info=True)
 
@@ -262,8 +283,8 @@ class LiveHls:
         assert self._segmenter is not None
         return self._segmenter
 
-    def _publish(self, cut: _Cut, payload: bytes) -> None:
-        segment = Segment(
+    def _segment(self, cut: _Cut) -> Segment:
+        return Segment(
             uri="",
             duration=cut.duration,
             program_date_time=cut.started,
@@ -271,11 +292,6 @@ class LiveHls:
             title=cut.title or "",
             **self._ad_signals(cut),
         )
-        self.window.append(segment, payload)
-        self.stats.segments += 1
-        delays = self.stats.publish_delays
-        delays.append(time.monotonic() - cut.closed_at)
-        del delays[:-100]
 
     def _ad_signals(self, cut: _Cut) -> _AdSignals:
         """`#EXT-X-CUE-IN`, `#EXT-X-CUE-OUT` and one `#EXT-X-DATERANGE` (RFC 8216

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 PlaylistType = Literal["VOD", "EVENT"]
 _PLAYLIST_TYPES: dict[str, PlaylistType] = {"VOD": "VOD", "EVENT": "EVENT"}
@@ -46,6 +46,47 @@ class Segment:
     cue_out: float | None = None  # `#EXT-X-CUE-OUT:DURATION=` (SCTE-35 ad-break convention)
     cue_in: bool = False
     dateranges: tuple[DateRange, ...] = ()
+
+
+def segment_record(segment: Segment) -> dict[str, Any]:
+    """`segment` as JSON-ready values (its URI left out: live segments are named by their
+    sequence number), for another process to rebuild with `segment_of`."""
+    record: dict[str, Any] = {
+        "duration": segment.duration,
+        "program_date_time": _iso(segment.program_date_time),
+        "discontinuity": segment.discontinuity,
+        "title": segment.title,
+        "cue_out": segment.cue_out,
+        "cue_in": segment.cue_in,
+        "dateranges": [
+            {**{f.name: getattr(d, f.name) for f in fields(d)}, "start_date": _iso(d.start_date)}
+            for d in segment.dateranges
+        ],
+    }
+    return record
+
+
+def segment_of(record: dict[str, Any]) -> Segment:
+    """The segment `segment_record` described."""
+    ranges = tuple(
+        DateRange(**{**d, "start_date": datetime.fromisoformat(d["start_date"])})
+        for d in record.get("dateranges", ())
+    )
+    started = record.get("program_date_time")
+    return Segment(
+        uri="",
+        duration=float(record["duration"]),
+        program_date_time=datetime.fromisoformat(started) if started else None,
+        discontinuity=bool(record.get("discontinuity")),
+        title=str(record.get("title", "")),
+        cue_out=record.get("cue_out"),
+        cue_in=bool(record.get("cue_in")),
+        dateranges=ranges,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class _SegmentTags(TypedDict, total=False):

@@ -7,6 +7,8 @@ each failing as one `StartupError` line; the services are built per area in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,10 +26,12 @@ from control.api import Guard
 from control.app import setup_control
 from control.auth.passwords import PasswordHasher
 from control.auth.service import AuthService
+from control.connection import handler_args
 from control.ratelimit import MemoryRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS, StreamGrants
 from control.throttle import Throttle
+from control.urlguard import public_address
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
@@ -36,7 +40,7 @@ from mediaserver.demo import demo_context
 from mediaserver.keys import Secrets, load_secrets
 from mediaserver.metrics import METRICS, Metrics
 from mediaserver.migrate import apply_migrations
-from mediaserver.storage import ObjectStore, open_store
+from mediaserver.storage import ObjectStore, StoreError, open_store
 from mediaserver.wiring import (
     CLOCK,
     CODEC,
@@ -51,11 +55,13 @@ from mediaserver.wiring import (
     analytics,
     cluster,
     draining,
+    end_feeds,
     health,
     ingest,
     job_queue,
     job_workers,
     leave_cluster,
+    nowplaying,
     playlists,
     podcasts,
     rate_limiter,
@@ -116,7 +122,9 @@ def build_app(
     """The whole node. `secrets`, `clock` and `relay` are injectable for tests."""
     secrets = secrets or load_secrets(settings)
     metrics = Metrics()
-    app = web.Application(client_max_size=settings.max_json_body_bytes)
+    app = web.Application(
+        client_max_size=settings.max_json_body_bytes, handler_args=handler_args(settings)
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[CLOCK] = clock
@@ -141,9 +149,12 @@ def build_app(
 
     # Started in this order, closed in reverse: each area after what it is built on.
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
-    app.cleanup_ctx.extend((accounts, analytics, job_queue, uploads, podcasts, playlists))
-    app.cleanup_ctx.extend((streams,) if manager is None else (cluster, streams, relays, ingest))
+    app.cleanup_ctx.extend((job_queue, accounts, analytics, uploads, podcasts, playlists))
+    app.cleanup_ctx.extend(
+        (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays, ingest)
+    )
     app.on_shutdown.append(draining)  # SIGTERM: /readyz says so to keep-alive probes
+    app.on_shutdown.append(end_feeds)  # the live feeds' responses end now
     if manager is not None:
         app.on_shutdown.append(leave_cluster)  # SIGTERM: hand the streams over first,
         app.on_shutdown.append(manager.on_shutdown)  # then end the MP3 responses
@@ -171,8 +182,34 @@ async def storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with reaching("STORAGE_URL", settings.effective_storage_url):
         app[STORE] = await open_object_store(settings)
+    sweeping = None
+    if settings.store_sweep_interval_seconds > 0:
+        sweeping = asyncio.create_task(
+            sweep_store(app[STORE], app[CLOCK], settings), name="store-sweep"
+        )
     yield
+    if sweeping is not None:
+        sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
     await app[STORE].close()
+
+
+async def sweep_store(store: ObjectStore, clock: Clock, settings: Settings) -> None:
+    """At start-up, then every `STORE_SWEEP_INTERVAL_SECONDS`: remove what interrupted
+    writes left in the store (`ObjectStore.sweep`: a node killed mid-upload, a refused or
+    aborted upload) once older than `STORE_ORPHAN_AGE_SECONDS`. Every node may sweep the
+    same store: removing an orphan twice is harmless."""
+    age = timedelta(seconds=settings.store_orphan_age_seconds)
+    while True:
+        try:
+            removed = await store.sweep(clock() - age)
+        except StoreError as exc:
+            log.warning("object store sweep failed: %s", exc)
+        else:
+            if removed:
+                log.info("object store sweep removed %d orphans", removed)
+        await asyncio.sleep(settings.store_sweep_interval_seconds)
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:
@@ -202,6 +239,7 @@ def relay_options(settings: Settings) -> RelayOptions:
         batch_seconds=settings.relay_batch_seconds,
         hls_segment_seconds=settings.hls_segment_seconds,
         heartbeat_seconds=settings.relay_heartbeat_seconds,
+        source_address=None if settings.allow_private_media_urls else public_address,
     )
 
 

@@ -30,7 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending database migrations and exit")
     admin = commands.add_parser("create-admin", help="create an admin, or promote an account")
     admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
+    admin.add_argument(
+        "--password",
+        help="the password (visible to other users in `ps`: prefer the prompt, or a pipe "
+        "into standard input, which are used when this is not given)",
+    )
     admin.add_argument("--name")
     return parser
 
@@ -53,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
-        return asyncio.run(_create_admin(settings, args.email, args.password, args.name))
+        password = args.password if args.password is not None else _read_password()
+        return asyncio.run(_create_admin(settings, args.email, password, args.name))
     except SettingsError as exc:
         print(f"mediaserver: {exc}", file=sys.stderr)
         return 2
@@ -135,6 +140,19 @@ async def _create_admin(settings: Settings, email: str, password: str, name: str
         return 2
     print(f"admin {user.email} ({user.user_id}) ready")
     return 0
+
+
+def _read_password() -> str:
+    """From a prompt (twice, not echoed) on a terminal, else the first line of stdin."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            print("mediaserver: the passwords differ", file=sys.stderr)
+            raise SystemExit(2)
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _first_error(exc: ValueError) -> str:

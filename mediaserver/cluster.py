@@ -31,6 +31,7 @@ Redis comes back empty (restarted), holders take their leases again first.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import json
@@ -39,7 +40,8 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -49,7 +51,10 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from hls.live import HlsPosition
+from hls.playlist import MediaPlaylist, segment_of, segment_record
+from hls.window import WindowEntry
 from relay.manager import Relay, RelayManager
+from relay.sessions import HlsSessions
 from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
@@ -124,6 +129,20 @@ class Cluster(Protocol):
         """Pass a push stream's now-playing title to the node relaying it (False: none)."""
         ...
 
+    async def shared_playlist(self, stream_id: uuid.UUID) -> MediaPlaylist | None:
+        """Another node's live playlist of the stream, segment URIs `hls/<n>.ts`, when it
+        is current (None: redirect the player instead)."""
+        ...
+
+    async def shared_segment(self, stream_id: uuid.UUID, sequence: int) -> bytes | None:
+        """A live segment another node published (None: redirect the player instead)."""
+        ...
+
+    def note_hls_player(self, stream_id: uuid.UUID, player: tuple[str | None, str]) -> None:
+        """A player polled the shared playlist of a stream another node relays: counted
+        there (`mediaserver_*` listener figures are cluster-wide)."""
+        ...
+
 
 class LocalCluster:
     """A node alone: it relays every enabled stream. The relay manager is its
@@ -149,6 +168,15 @@ class LocalCluster:
     async def set_title(self, stream_id: uuid.UUID, title: str) -> bool:
         return _title_to(self._manager.relay(stream_id), title)
 
+    async def shared_playlist(self, stream_id: uuid.UUID) -> MediaPlaylist | None:
+        return None
+
+    async def shared_segment(self, stream_id: uuid.UUID, sequence: int) -> bytes | None:
+        return None
+
+    def note_hls_player(self, stream_id: uuid.UUID, player: tuple[str | None, str]) -> None:
+        return None
+
 
 class StreamsSource(Protocol):
     """What the cluster reads from the streams service."""
@@ -161,25 +189,72 @@ class StreamsSource(Protocol):
 
 
 class RedisPositions:
-    """`relay.manager.HlsPositions` in Redis: the next owner of a stream reads them."""
+    """`relay.manager.HlsPositions` in Redis: where each live playlist stands, and its
+    newest segments (bytes and tags), written by the owner before it publishes one. The
+    next owner carries the playlist on from them (`HlsPosition.recent`: no hole, one
+    discontinuity), and every other node serves the stream's live HLS from them
+    (`shared_window`, `shared_segment`), so a player stays with the node it entered by."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, keep: int = 6, segment_ttl: int = 180) -> None:
         self._redis = redis
+        self._keep = keep  # segments listed (a live window's worth)
+        self._ttl = segment_ttl  # seconds a segment's bytes stay
 
     async def load(self, stream_id: uuid.UUID) -> HlsPosition | None:
         try:
             raw = await self._redis.get(f"{PREFIX}hls:{stream_id}")
-        except RedisError:
+            if raw is None:
+                return None
+            sequence, discontinuities = (int(part) for part in _text(raw).split())
+            recent = await self._recent(stream_id, sequence, payloads=True)
+        except (RedisError, OSError, ValueError):
             log.warning("live playlist position unavailable", extra={"stream_id": str(stream_id)})
             return None
+        return HlsPosition(sequence, discontinuities, recent)
+
+    async def save(self, stream_id: uuid.UUID, position: HlsPosition, entry: WindowEntry) -> None:
+        meta = json.dumps(segment_record(entry.segment))
+        value = f"{position.next_sequence} {position.discontinuities}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{PREFIX}hls:{stream_id}:ts:{entry.sequence}", entry.payload, ex=self._ttl)
+            pipe.set(f"{PREFIX}hls:{stream_id}:tags:{entry.sequence}", meta, ex=self._ttl)
+            pipe.set(f"{PREFIX}hls:{stream_id}", value, ex=POSITION_TTL_SECONDS)
+            await pipe.execute()
+
+    async def _recent(
+        self, stream_id: uuid.UUID, next_sequence: int, *, payloads: bool
+    ) -> tuple[WindowEntry, ...]:
+        """The newest consecutive segments before `next_sequence` still in Redis (their
+        bytes empty unless `payloads`)."""
+        sequences = list(range(max(0, next_sequence - self._keep), next_sequence))
+        if not sequences:
+            return ()
+        kinds = ("tags", "ts") if payloads else ("tags",)
+        keys = [f"{PREFIX}hls:{stream_id}:{kind}:{n}" for n in sequences for kind in kinds]
+        values = await self._redis.mget(keys)
+        entries: list[WindowEntry] = []
+        for index, sequence in enumerate(sequences):
+            tags = values[len(kinds) * index]
+            payload = values[len(kinds) * index + 1] if payloads else b""
+            if tags is None or payload is None:
+                entries.clear()  # a gap: only what follows it is consecutive
+                continue
+            entries.append(WindowEntry(sequence, segment_of(json.loads(tags)), _bytes(payload)))
+        return tuple(entries)
+
+    async def shared_window(self, stream_id: uuid.UUID) -> HlsPosition | None:
+        """The stream's live playlist as its owner published it, segments without their
+        bytes (None: none yet)."""
+        raw = await self._redis.get(f"{PREFIX}hls:{stream_id}")
         if raw is None:
             return None
         sequence, discontinuities = (int(part) for part in _text(raw).split())
-        return HlsPosition(sequence, discontinuities)
+        recent = await self._recent(stream_id, sequence, payloads=False)
+        return HlsPosition(sequence, discontinuities, recent)
 
-    async def save(self, stream_id: uuid.UUID, position: HlsPosition) -> None:
-        value = f"{position.next_sequence} {position.discontinuities}"
-        await self._redis.set(f"{PREFIX}hls:{stream_id}", value, ex=POSITION_TTL_SECONDS)
+    async def shared_segment(self, stream_id: uuid.UUID, sequence: int) -> bytes | None:
+        raw = await self._redis.get(f"{PREFIX}hls:{stream_id}:ts:{sequence}")
+        return _bytes(raw) if raw is not None else None
 
 
 @dataclass(slots=True)
@@ -201,8 +276,20 @@ class RedisCluster:
         *,
         lease_seconds: float,
         wait_seconds: float,
+        positions: RedisPositions | None = None,
+        target_duration: int = 6,
     ) -> None:
         self.node_name = me.name
+        self._positions = positions
+        self._target = target_duration
+        #: stream → (monotonic expiry, playlist): one Redis read per stream per half second
+        #: however many players poll through this node.
+        self._playlists: dict[uuid.UUID, tuple[float, MediaPlaylist | None]] = {}
+        self._segments: collections.OrderedDict[tuple[uuid.UUID, int], bytes] = (
+            collections.OrderedDict()
+        )
+        #: Players this node serves the shared playlists of other nodes' streams to.
+        self._players: dict[uuid.UUID, HlsSessions] = {}
         self.me = me
         #: What this process writes into its leases and messages: its name plus a random
         #: instance id, so that a pod restarted under its name waits for its dead
@@ -315,6 +402,91 @@ class RedisCluster:
     async def local_relay(self, stream_id: uuid.UUID) -> Relay | None:
         return await self._manager.wait_relay(stream_id, self._wait)
 
+    async def shared_playlist(self, stream_id: uuid.UUID) -> MediaPlaylist | None:
+        now = time.monotonic()
+        cached = self._playlists.get(stream_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        playlist = None
+        if self._positions is not None:
+            try:
+                window = await self._positions.shared_window(stream_id)
+            except (RedisError, OSError, ValueError):
+                window = None
+            playlist = self._current(window)
+        if len(self._playlists) > 10_000:
+            self._playlists.clear()
+        self._playlists[stream_id] = (now + 0.5, playlist)
+        return playlist
+
+    def _current(self, window: HlsPosition | None) -> MediaPlaylist | None:
+        """The playlist of `window` unless its newest segment is older than three target
+        durations (the owner is gone or its source is down: players are better redirected
+        to whoever relays it next)."""
+        if window is None or not window.recent:
+            return None
+        newest = window.recent[-1].segment
+        started = newest.program_date_time
+        if started is None:
+            return None
+        age = (datetime.now(UTC) - started).total_seconds() - newest.duration
+        if age > 3 * self._target:
+            return None
+        carried = sum(entry.segment.discontinuity for entry in window.recent)
+        return MediaPlaylist(
+            target_duration=self._target,
+            media_sequence=window.recent[0].sequence,
+            segments=tuple(replace(e.segment, uri=f"hls/{e.sequence}.ts") for e in window.recent),
+            discontinuity_sequence=window.discontinuities - carried,
+        )
+
+    async def shared_segment(self, stream_id: uuid.UUID, sequence: int) -> bytes | None:
+        key = (stream_id, sequence)
+        payload = self._segments.get(key)
+        if payload is not None:
+            self._segments.move_to_end(key)
+            return payload
+        if self._positions is None:
+            return None
+        try:
+            payload = await self._positions.shared_segment(stream_id, sequence)
+        except (RedisError, OSError):
+            return None
+        if payload is not None:
+            self._segments[key] = payload  # immutable under its number
+            while len(self._segments) > 256:
+                self._segments.popitem(last=False)
+        return payload
+
+    def note_hls_player(self, stream_id: uuid.UUID, player: tuple[str | None, str]) -> None:
+        sessions = self._players.get(stream_id)
+        if sessions is None:
+            sessions = self._players[stream_id] = HlsSessions(2 * self._target)
+        sessions.note(player, time.monotonic())
+
+    async def _count_players(self) -> None:
+        """Report the players this node serves other nodes' streams to, and add up those
+        other nodes report for the streams this node relays (one round trip each way)."""
+        now, ttl = time.monotonic(), 3 * self._lease_ms
+        counts = {s: sessions.count(now) for s, sessions in self._players.items()}
+        self._players = {s: self._players[s] for s, n in counts.items() if n}
+        held = sorted(self._held)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream_id, count in counts.items():
+                key = f"{PREFIX}players:{stream_id}"
+                pipe.hset(key, self.node_name, count)
+                pipe.pexpire(key, ttl)
+            for stream_id in held:
+                pipe.hgetall(f"{PREFIX}players:{stream_id}")
+            results = await pipe.execute()
+        for stream_id, reported in zip(held, results[2 * len(counts) :], strict=True):
+            relay = self._manager.relay(stream_id)
+            if relay is not None:
+                others = {
+                    _text(k): int(v) for k, v in reported.items() if _text(k) != self.node_name
+                }
+                relay.remote_listeners = sum(others.values())
+
     async def claim(self, source: StreamSource) -> None:
         """Push wins over hashing: take the lease whoever held it (that node stops its relay
         when told, or when its renewal finds the lease gone), and relay the stream here."""
@@ -407,6 +579,7 @@ class RedisCluster:
             await self._renew_held()
             for stream_id in streams:
                 await self._settle(stream_id)
+            await self._count_players()
 
     async def _announce(self) -> None:
         """Renew this node's membership. When it had vanished (Redis restarted empty, or
@@ -599,6 +772,10 @@ def _title_to(relay: Relay | None, title: str) -> bool:
         return False
     relay.on_metadata({"StreamTitle": title})
     return True
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def _text(value: bytes | str) -> str:

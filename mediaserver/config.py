@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 #: Environment variable → field name. The variable names are a public contract (DESIGN.md).
@@ -73,6 +74,10 @@ ENVIRONMENT: dict[str, str] = {
     "TRUST_FORWARDED_FOR": "trust_forwarded_for",
     "TRUSTED_PROXIES": "trusted_proxies",
     "MAX_JSON_BODY_BYTES": "max_json_body_bytes",
+    "HEADER_READ_TIMEOUT_SECONDS": "header_read_timeout_seconds",
+    "STORE_SWEEP_INTERVAL_SECONDS": "store_sweep_interval_seconds",
+    "STORE_ORPHAN_AGE_SECONDS": "store_orphan_age_seconds",
+    "BODY_READ_TIMEOUT_SECONDS": "body_read_timeout_seconds",
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "UPLOAD_HLS_SECONDS": "upload_hls_seconds",
@@ -81,6 +86,7 @@ ENVIRONMENT: dict[str, str] = {
     "JOB_LEASE_SECONDS": "job_lease_seconds",
     "JOB_BACKOFF_SECONDS": "job_backoff_seconds",
     "ALLOW_PRIVATE_MEDIA_URLS": "allow_private_media_urls",
+    "METRICS_TOKEN": "metrics_token",
     "EXTERNAL_TRACK_MAX_BYTES": "external_track_max_bytes",
     "EXTERNAL_TRACK_CHECK_SECONDS": "external_track_check_seconds",
     "EXTERNAL_TRACK_FETCH_SECONDS": "external_track_fetch_seconds",
@@ -92,6 +98,13 @@ ENVIRONMENT: dict[str, str] = {
     "STRIPE_API_BASE": "stripe_api_base",
     "DOMAIN_VERIFIER": "domain_verifier",
     "DNS_RESOLVER": "dns_resolver",
+    "SMTP_URL": "smtp_url",
+    "MAIL_FROM": "mail_from",
+    "PASSWORD_RESET_TTL_MINUTES": "password_reset_ttl_minutes",
+    "EMAIL_VERIFY_TTL_HOURS": "email_verify_ttl_hours",
+    "REQUIRE_VERIFIED_EMAIL": "require_verified_email",
+    "RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL_PER_HOUR": "rate_limit_login_failures_per_email_per_hour",
+    "RATE_LIMIT_PASSWORD_RESET_PER_EMAIL_PER_HOUR": "rate_limit_password_reset_per_email_per_hour",
 }
 
 
@@ -122,6 +135,9 @@ class Settings(BaseModel):
     refresh_token_ttl_days: int = Field(30, ge=1)
     stream_key_secret: SecretStr | None = None
     relay_service_token: SecretStr | None = None
+    #: When set, `GET /metrics` answers only `Authorization: Bearer <this>` (Prometheus's
+    #: `authorization` / `bearer_token_file`); unset, anyone who reaches the node reads it.
+    metrics_token: SecretStr | None = None
     rate_limit_enabled: bool = True
     rate_limit_metadata_per_minute: int = Field(100, ge=1)
     rate_limit_write_per_minute: int = Field(10, ge=1)
@@ -181,6 +197,12 @@ class Settings(BaseModel):
     #: `trust_forwarded_for` is on; empty: the private and loopback ranges.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     max_json_body_bytes: int = Field(1 << 20, ge=1024)
+    #: A connection must deliver a whole request head (line and headers) this long after it
+    #: opens or its previous response; also how long an idle keep-alive connection is kept.
+    header_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    #: A JSON body must arrive whole within this; an upload may pause this long between
+    #: chunks (slow links still finish, a client that stops sending does not hold on).
+    body_read_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     #: "fast" lowers argon2 cost; only for test suites that register many users.
     password_hash_profile: Literal["default", "fast"] = "default"  # noqa: S105
     #: Larger uploaded files are refused with 413 while they are being received.
@@ -190,6 +212,11 @@ class Settings(BaseModel):
     #: Memory for the HLS objects of uploads and playlists (segments, manifests) the node
     #: serves most; they never change, so each is read from the object store once. 0: none.
     media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    #: How often the object store is swept of what interrupted uploads left (partial
+    #: `.tmp-` files, empty directories, unfinished S3 multipart uploads); 0: never.
+    store_sweep_interval_seconds: float = Field(3600.0, ge=0, le=86_400 * 7)
+    #: Only leftovers older than this are swept: an upload still being received is younger.
+    store_orphan_age_seconds: float = Field(6 * 3600.0, ge=1, le=86_400 * 30)
     #: Background jobs (transcoding…) run at once on this node; 0 runs none here.
     job_workers: int = Field(2, ge=0, le=64)
     #: A running job whose node stops renewing its lease this long is picked up again.
@@ -228,6 +255,32 @@ class Settings(BaseModel):
     domain_verifier: Literal["stub", "dns"] | None = None
     #: With DOMAIN_VERIFIER=dns: the resolver asked, as host:port (default: the system's).
     dns_resolver: tuple[str, int] | None = None
+    #: Outgoing mail: `smtp://user:password@host:587` (STARTTLS when the server offers it)
+    #: or `smtps://…:465` (TLS from the start). Unset: mails are written to the log at INFO.
+    smtp_url: SecretStr | None = None
+    #: The `From` of every mail (default: `noreply@` the public URL's host).
+    mail_from: str | None = None
+    #: A password-reset link works once, for this long.
+    password_reset_ttl_minutes: int = Field(30, ge=1, le=24 * 60)
+    #: An email-verification link works once, for this long.
+    email_verify_ttl_hours: int = Field(48, ge=1, le=30 * 24)
+    #: Stream registration and uploads wait until the account's email is verified.
+    require_verified_email: bool = False
+    #: Wrong passwords for one email from every address together; once spent, only an
+    #: address with no recent failures for that email may still try (login is limited per
+    #: (email, address) by RATE_LIMIT_LOGIN_PER_EMAIL_PER_MINUTE and per address).
+    rate_limit_login_failures_per_email_per_hour: int = Field(50, ge=1)
+    #: Reset mails sent to one address; further requests still answer 202, sending nothing.
+    rate_limit_password_reset_per_email_per_hour: int = Field(3, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _demo_reaches_its_source(cls, data: Any) -> Any:
+        # `serve --demo` registers its own source on loopback, which the URL guard refuses
+        # unless private addresses are allowed: the demo allows them unless told otherwise.
+        if isinstance(data, dict) and data.get("demo") and "allow_private_media_urls" not in data:
+            return {**data, "allow_private_media_urls": True}
+        return data
 
     @field_validator("database_url")
     @classmethod
@@ -281,6 +334,16 @@ class Settings(BaseModel):
             raise ValueError("must be host:port, such as 127.0.0.1:53")
         return host, int(port)
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be an smtp:// or smtps:// URL with a host")
+        return value
+
     @field_validator("storage_url")
     @classmethod
     def _storage_url(cls, value: str | None) -> str | None:
@@ -318,6 +381,11 @@ class Settings(BaseModel):
     def base_url(self) -> str:
         """Base of every absolute URL the node hands out."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def sender(self) -> str:
+        """The `From` of the node's mails."""
+        return self.mail_from or f"noreply@{urlsplit(self.base_url).hostname or 'localhost'}"
 
     @property
     def peer_url(self) -> str:

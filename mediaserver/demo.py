@@ -1,15 +1,19 @@
 """`mediaserver serve --demo`: start the built-in demo source, register it as a public
-stream of a demo DJ account, print where to listen, and remove it again on shutdown.
+stream of a demo DJ account, print where to listen, and disable it again on shutdown.
 
-The demo source listens on a new port each run, so a demo stream left behind by a node
-that crashed points at nothing: the demo DJ's streams are removed before registering."""
+The demo stream keeps one id for a data dir (`DEMO_ID_FILE` there), so yesterday's demo
+link plays again today: each run points that stream at the run's demo source (which
+listens on a new port) and enables it. Other streams of the demo DJ (left by a node that
+crashed, or by an older version that made a new stream each run) are removed."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -17,7 +21,7 @@ from pydantic import SecretStr
 from control.auth.schemas import RegisterIn
 from control.auth.service import AUTH
 from control.security import ROLE_SCOPES, Principal
-from control.streams.schemas import StreamIn, StreamListQuery
+from control.streams.schemas import StreamIn, StreamListQuery, StreamUpdate
 from control.streams.service import STREAMS
 from hls.tone import demo_clip
 from mediaserver.config import SETTINGS, Settings
@@ -26,6 +30,8 @@ from relay.demo import MOUNT, DemoSource
 
 DEMO_EMAIL = "demo-dj@example.com"
 SECONDS_PER_TITLE = 8.0
+#: In the data dir: the demo stream's id.
+DEMO_ID_FILE = "demo-stream-id"
 
 
 def with_stubs(settings: Settings) -> Settings:
@@ -45,7 +51,9 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     source = DemoSource.from_mp3(data, titles, SECONDS_PER_TITLE)
     await source.start()
     principal = await _demo_dj(app)
-    await _remove_stale_streams(app, principal)
+    id_file = app[SETTINGS].data_dir / DEMO_ID_FILE
+    kept = await asyncio.to_thread(_read_id, id_file)
+    await _remove_stale_streams(app, principal, kept)
     body = StreamIn(
         name="mediaserver demo",
         shoutcast_url=source.url,
@@ -54,8 +62,13 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
         genre="Ambient",
         description="A generated tone with changing titles",
     )
-    created = await app[STREAMS].register(principal, body)
-    base = f"{app[SETTINGS].base_url}/v1/streams/{created.stream_id}"
+    streams = app[STREAMS]
+    if kept is not None and await streams.repoint(principal, kept, body):
+        stream_id = kept
+    else:
+        stream_id = (await streams.register(principal, body)).stream_id
+        await asyncio.to_thread(_write_id, id_file, stream_id)
+    base = f"{app[SETTINGS].base_url}/v1/streams/{stream_id}"
     print(
         f"demo stream ready:\n  MP3  {base}/live.mp3\n  HLS  {base}/live.m3u8\n"
         f"  now playing  {base}/status",
@@ -65,19 +78,36 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await app[STREAMS].delete(principal, created.stream_id)
+        # Disabled, not deleted: the next run enables it again under the same id.
+        await streams.update(principal, stream_id, StreamUpdate.model_validate({"enabled": False}))
         await source.close()
 
 
-async def _remove_stale_streams(app: web.Application, principal: Principal) -> None:
-    """Delete what earlier runs registered (their relays, started with the node, stop)."""
+def _read_id(path: Path) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_id(path: Path, stream_id: uuid.UUID) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{stream_id}\n")
+
+
+async def _remove_stale_streams(
+    app: web.Application, principal: Principal, kept: uuid.UUID | None
+) -> None:
+    """Delete the demo DJ's streams other than `kept` (their relays, started with the
+    node, stop)."""
     streams = app[STREAMS]
     query = StreamListQuery(mine=True, per_page=100)
-    for _ in range(100):  # bounded: each round deletes a whole page
+    for _ in range(100):  # bounded: each round deletes a whole page (but `kept`)
         page = await streams.directory(principal, query)
-        for stream in page.streams:
-            await streams.delete(principal, stream.stream_id)
-        if len(page.streams) < query.per_page:
+        stale = [s.stream_id for s in page.streams if s.stream_id != kept]
+        for stream_id in stale:
+            await streams.delete(principal, stream_id)
+        if len(page.streams) < query.per_page or not stale:
             return
 
 

@@ -11,6 +11,8 @@ class ServiceError(Exception):
 
     status: ClassVar[int] = 500
     default_message: ClassVar[str] = "An unexpected error occurred"
+    #: The connection is closed after the answer (the rest of the request is not read).
+    closes_connection: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -55,6 +57,18 @@ class Forbidden(ServiceError):
     default_message = "Access denied"
 
 
+class SubscriptionRequired(Forbidden):
+    """The paywall (403 "Subscription required"), naming where the owner's plans are."""
+
+    def __init__(self, owner_id: object, plans_url: str) -> None:
+        super().__init__("Subscription required")
+        self.owner_id = str(owner_id)
+        self.plans_url = plans_url
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "owner_id": self.owner_id, "plans_url": self.plans_url}
+
+
 class NotFound(ServiceError):
     status = 404
     default_message = "Not found"
@@ -68,6 +82,14 @@ class Conflict(ServiceError):
 class Gone(ServiceError):
     status = 410
     default_message = "Gone"
+
+
+class RequestTimeout(ServiceError):
+    """The client stopped sending its request body (RFC 9110 §15.5.9)."""
+
+    status = 408
+    default_message = "The request body did not arrive in time"
+    closes_connection = True
 
 
 class TooLarge(ServiceError):

@@ -24,6 +24,7 @@ from aiohttp import web
 from control.accounts import ACCOUNTS, AccountGate
 from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsService
 from control.auth.passwords import PasswordHasher
+from control.auth.recovery import ACCOUNT_MAIL, AccountMail
 from control.auth.service import AUTH, AuthService
 from control.domains.dns import DnsVerifier
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
@@ -32,6 +33,8 @@ from control.forwarded import CLIENT_ADDRESS
 from control.health import HEALTH, HealthService
 from control.monetization.payments import PaymentProvider, StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
+from control.nowplaying.events import EventBus
+from control.nowplaying.service import NOWPLAYING, NowPlayingService
 from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
 from control.playlists.fetch import ExternalAudio
 from control.playlists.service import PLAYLISTS, PlaylistsService
@@ -41,6 +44,7 @@ from control.podcasts.external import ExternalMediaProbe
 from control.podcasts.feedcache import FeedCache, MemoryFeedCache, RedisFeedCache
 from control.podcasts.service import PODCASTS, PodcastsService
 from control.podcasts.uploads import EpisodeUploads
+from control.profiles.service import PROFILES, ProfilesService
 from control.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control.security import TokenCodec
 from control.streams.grants import GRANTS
@@ -64,6 +68,7 @@ from mediaserver.cluster import (
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.crypto import SecretBox, UrlSigner
 from mediaserver.jobs import JOBS, JobQueue
+from mediaserver.mail import mailer_for
 from mediaserver.metrics import METRICS
 from mediaserver.storage import ObjectStore
 from relay.ingest import IngestServer
@@ -84,6 +89,8 @@ SIGNER = web.AppKey("url_signer", UrlSigner)
 STREAM_KEYS = web.AppKey("stream_keys", SecretBox)
 #: What the streams service drives: the node's relay manager, or a test's stand-in.
 RELAY_CONTROL = web.AppKey("relay_control", RelayControl)
+#: The relays' last heartbeats (Redis, or this process).
+HEARTBEATS = web.AppKey("heartbeats", HeartbeatStore)
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +117,27 @@ async def draining(app: web.Application) -> None:
 
 
 async def accounts(app: web.Application) -> AsyncIterator[None]:
-    """Who may sign in and what they may do: the login throttle, auth, users, the
-    account gate, and monetization with its paywall."""
+    """Who may sign in and what they may do: the login throttle, the account gate, the
+    account mails (on the job queue), auth, users, and monetization with its paywall."""
     pool, settings, clock = app[POOL], app[SETTINGS], app[CLOCK]
     hasher = PasswordHasher(fast=settings.password_hash_profile == "fast")  # noqa: S105
     throttle = app[THROTTLE] = Throttle(app[LIMITER], settings)
     app[CLIENT_ADDRESS] = throttle.client_address
     refresh_ttl = timedelta(days=settings.refresh_token_ttl_days)
-    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock)
-    app[ACCOUNTS] = AccountGate(pool)
+    app[ACCOUNTS] = AccountGate(pool, require_verified=settings.require_verified_email)
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    mailer = mailer_for(smtp_url, settings.sender)
+    mail = app[ACCOUNT_MAIL] = AccountMail(
+        pool, app[JOBS], mailer, hasher, throttle, app[ACCOUNTS], settings, clock
+    )
+    app[AUTH] = AuthService(pool, hasher, app[CODEC], throttle, refresh_ttl, clock, mail)
     app[USERS] = UsersService(pool, hasher, app[ACCOUNTS], clock)
     payments = payment_provider(settings)
     app[MONETIZATION] = MonetizationService(pool, payments, clock)
-    app[PAYWALL] = PaywallService(pool, clock)
+    app[PAYWALL] = PaywallService(pool, clock, base_url=settings.base_url)
+    app[USERS].on_deleted(app[MONETIZATION].account_deleted)
+    app[PROFILES] = ProfilesService(pool, app[STORE], settings.base_url, clock)
+    app[USERS].on_deleted(app[PROFILES].account_deleted)
     yield
     if payments is not None:
         await payments.close()
@@ -166,7 +181,8 @@ async def analytics(app: web.Application) -> AsyncIterator[None]:
 
 
 async def job_queue(app: web.Application) -> AsyncIterator[None]:
-    """`JOBS`: the queue the next areas register their job kinds on. Its workers start in
+    """`JOBS`: the queue the next areas (accounts' mails first) register their job kinds on.
+    Its workers start in
     `job_workers`, once every kind is registered."""
     settings = app[SETTINGS]
     app[JOBS] = JobQueue(
@@ -183,7 +199,9 @@ async def uploads(app: web.Application) -> AsyncIterator[None]:
     """`UPLOADS`: audio files in the object store, transcoded by a job. Podcasts and
     playlists (next) register what uses an upload."""
     settings = app[SETTINGS]
-    app[UPLOADS] = UploadsService(app[POOL], app[STORE], app[JOBS], settings, app[CLOCK])
+    app[UPLOADS] = UploadsService(
+        app[POOL], app[STORE], app[JOBS], settings, app[CLOCK], accounts=app[ACCOUNTS]
+    )
     yield
 
 
@@ -200,6 +218,7 @@ async def podcasts(app: web.Application) -> AsyncIterator[None]:
     app[EPISODES] = EpisodesService(pool, media_probe, feeds, episode_uploads, clock)
     app[UPLOADS].register_usage_check(app[EPISODES].upload_in_use)
     app[UPLOADS].register_after_delete(app[EPISODES].upload_deleted)
+    app[USERS].on_deleted(app[PODCASTS].owner_deleted)
     app[DELIVERY] = DeliveryService(
         pool,
         feeds,
@@ -236,6 +255,7 @@ async def playlists(app: web.Application) -> AsyncIterator[None]:
     app[UPLOADS].register_usage_check(app[PLAYLISTS].upload_in_use)
     app[UPLOADS].register_after_delete(app[PLAYLISTS].upload_deleted)
     app[PLAYLISTS].on_change(app[PLAYLIST_MEDIA].forget)
+    app[USERS].on_deleted(app[PLAYLISTS].owner_deleted)
     app[ANALYTICS].register_owner_lookup(PLAYLIST, app[PLAYLISTS].owner_of)
     yield
     await external_audio.close()
@@ -244,10 +264,11 @@ async def playlists(app: web.Application) -> AsyncIterator[None]:
 async def streams(app: web.Application) -> AsyncIterator[None]:
     """`STREAMS`: live streams, their source probe and their relays' heartbeats."""
     redis = app[REDIS]
-    probe = SourceProbe()
+    probe = SourceProbe(UrlGuard(app[SETTINGS].allow_private_media_urls))
     heartbeats: HeartbeatStore = (
         RedisHeartbeatStore(redis) if redis is not None else MemoryHeartbeatStore()
     )
+    app[HEARTBEATS] = heartbeats
     app[STREAMS] = StreamsService(
         app[POOL],
         app[STREAM_KEYS],
@@ -262,8 +283,29 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
         accounts=app[ACCOUNTS],
     )
     app[ANALYTICS].register_owner_lookup(STREAM, app[STREAMS].owner_of)
+    app[USERS].on_disabled(app[STREAMS].owner_disabled)
+    app[USERS].on_deleted(app[STREAMS].owner_deleted)
     yield
     await probe.close()  # after the relays (next) have stopped
+
+
+async def nowplaying(app: web.Application) -> AsyncIterator[None]:
+    """`NOWPLAYING`: song history, the stations on air and their live feeds (events
+    through Redis when there is one). The relays (next) report title changes to it."""
+    bus = EventBus(app[REDIS])
+    await bus.start()
+    service = app[NOWPLAYING] = NowPlayingService(
+        app[POOL], app[STREAMS], app[HEARTBEATS], bus, app[SETTINGS].base_url, app[CLOCK]
+    )
+    app[STREAMS].on_heartbeat(service.heartbeat)
+    yield
+    await bus.close()
+
+
+async def end_feeds(app: web.Application) -> None:
+    """aiohttp `on_shutdown`: end the live feeds' responses (they never end by themselves)."""
+    if NOWPLAYING in app:
+        app[NOWPLAYING].bus.end_all()
 
 
 async def cluster(app: web.Application) -> AsyncIterator[None]:
@@ -286,10 +328,16 @@ async def cluster(app: web.Application) -> AsyncIterator[None]:
             "get %s, which only works where that address reaches this very node",
             node_url,
         )
-    manager.positions = RedisPositions(redis)
+    positions = manager.positions = RedisPositions(redis)
     me = Member(settings.node_name, settings.peer_url, node_url)
     node = RedisCluster(
-        redis, manager, me, lease_seconds=settings.cluster_lease_seconds, wait_seconds=wait
+        redis,
+        manager,
+        me,
+        lease_seconds=settings.cluster_lease_seconds,
+        wait_seconds=wait,
+        positions=positions,
+        target_duration=settings.hls_segment_seconds,
     )
     app[CLUSTER] = app[RELAY_CONTROL] = node
     collector = ClusterCollector(node)
@@ -303,7 +351,7 @@ async def relays(app: web.Application) -> AsyncIterator[None]:
     relays of the streams this node relays, and stops them all before the probe and Redis
     close (leaving the cluster first, so other nodes take them over)."""
     manager, node = app[RELAYS], app[CLUSTER]
-    manager.attach(app[STREAMS], app[SETTINGS].node_name)
+    manager.attach(app[STREAMS], app[SETTINGS].node_name, titles=app[NOWPLAYING].title_changed)
     if isinstance(node, RedisCluster):
         await node.start(app[STREAMS])
     else:

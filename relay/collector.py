@@ -10,8 +10,15 @@ from prometheus_client.registry import Collector
 
 from relay.manager import RelayManager
 
+#: The `stream` label of the private and paid streams' figures, summed: naming them would
+#: tell anyone who can read `/metrics` which private streams exist and who listens when.
+UNLISTED = "unlisted"
+
 
 class RelayCollector(Collector):
+    """Per-stream figures of public, free streams; the others summed under `UNLISTED`
+    (`mediaserver_relay_connected` then counts their connected relays)."""
+
     def __init__(self, manager: RelayManager) -> None:
         self._manager = manager
 
@@ -42,13 +49,31 @@ class RelayCollector(Collector):
         segments = CounterMetricFamily(
             "mediaserver_hls_segments", "Live HLS segments published.", labels=["stream"]
         )
+        families: tuple[GaugeMetricFamily | CounterMetricFamily, ...] = (
+            listeners,
+            connected,
+            dropped,
+            bytes_in,
+            bytes_out,
+            segments,
+        )
+        unlisted = [0.0] * len(families)
         for relay in self._manager.relays():
-            stream = [str(relay.source.stream_id)]
             counters = relay.hub.counters
-            listeners.add_metric(stream, relay.hub.listeners + relay.hls_sessions)
-            connected.add_metric(stream, 1.0 if relay.connected else 0.0)
-            dropped.add_metric(stream, counters.dropped)
-            bytes_in.add_metric(stream, counters.bytes_in)
-            bytes_out.add_metric(stream, counters.bytes_out)
-            segments.add_metric(stream, relay.hls.stats.segments)
-        yield from (listeners, connected, dropped, bytes_in, bytes_out, segments)
+            figures = (
+                relay.hub.listeners + relay.hls_sessions,
+                1.0 if relay.connected else 0.0,
+                counters.dropped,
+                counters.bytes_in,
+                counters.bytes_out,
+                relay.hls.stats.segments,
+            )
+            if relay.source.listed:
+                stream = [str(relay.source.stream_id)]
+                for family, value in zip(families, figures, strict=True):
+                    family.add_metric(stream, value)
+            else:
+                unlisted = [a + b for a, b in zip(unlisted, figures, strict=True)]
+        for family, value in zip(families, unlisted, strict=True):
+            family.add_metric([UNLISTED], value)
+        yield from families

@@ -10,6 +10,7 @@ import functools
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -18,11 +19,11 @@ from typing import Protocol
 from aiohttp import web
 
 from hls.adbreaks import AdMarker
-from hls.live import HlsPosition, LiveHls
+from hls.live import HlsPosition, LiveHls, WindowEntry
 from relay.hub import StreamHub
 from relay.mp3 import Frame
 from relay.sessions import HlsSessions
-from relay.source import ResponseHead, SourceClient
+from relay.source import AddressCheck, ResponseHead, SourceClient
 from relay.status import RelaySnapshot, StreamSource
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 #: counts as a listener sample in the analytics; the extra beats (on connect, on a settings
 #: change) only refresh the status.
 HeartbeatSink = Callable[[uuid.UUID, RelaySnapshot, bool], Awaitable[None]]
+#: (stream, new title or None, when): the now-playing title changed (song history, live
+#: feeds). None: the source went quiet (no title, or gone past the grace period).
+TitleSink = Callable[[uuid.UUID, str | None, datetime], Awaitable[None]]
+#: Title changes waiting for the sink; past this many the oldest are dropped (and logged).
+TITLE_BACKLOG = 32
 AdsSource = Callable[[uuid.UUID], Awaitable[Sequence[AdMarker]]]
 
 
@@ -39,7 +45,9 @@ class HlsPositions(Protocol):
 
     async def load(self, stream_id: uuid.UUID) -> HlsPosition | None: ...
 
-    async def save(self, stream_id: uuid.UUID, position: HlsPosition) -> None: ...
+    async def save(
+        self, stream_id: uuid.UUID, position: HlsPosition, entry: WindowEntry
+    ) -> None: ...
 
 
 class AdminStats(Protocol):
@@ -93,6 +101,10 @@ class RelayOptions:
     #: The first segment of a run that carries on an earlier run's playlist (a takeover)
     #: is cut this short, so players that kept polling get audio sooner.
     resumed_first_segment_seconds: float = 2.0
+    #: Where a relay may connect to pull its source (`SourceClient(address_of=…)`): the
+    #: node's URL guard, so neither a redirect nor a changed DNS answer takes a relay to a
+    #: private address. None: anywhere.
+    source_address: AddressCheck | None = None
 
 
 class Relay:
@@ -108,6 +120,7 @@ class Relay:
         stats: StatsSource | None = None,
         resume: HlsPosition | None = None,
         positions: HlsPositions | None = None,
+        titles: TitleSink | None = None,
     ) -> None:
         self.source = source
         self._options = options
@@ -115,6 +128,9 @@ class Relay:
         self._heartbeat = heartbeat
         self._ads = ads
         self._stats = stats
+        self._titles = titles
+        self._title_changes: deque[tuple[str | None, datetime]] = deque(maxlen=TITLE_BACKLOG)
+        self._title_changed = asyncio.Event()
         self._beat_now = asyncio.Event()
         self.hub = StreamHub(
             metaint=options.metaint,
@@ -129,6 +145,7 @@ class Relay:
             read_timeout=options.read_timeout,
             backoff=options.reconnect_backoff,
             stream_id=str(source.stream_id),
+            address_of=options.source_address,
         )
         self.connected = False
         self.connected_since: datetime | None = None
@@ -150,6 +167,8 @@ class Relay:
         self._discontinuity = False
         #: HLS players (address, User-Agent) that polled the playlist lately.
         self._hls_sessions = HlsSessions(2 * options.hls_segment_seconds)
+        #: HLS players other nodes of a cluster serve this stream to (they report them).
+        self.remote_listeners = 0
         self._tasks: list[asyncio.Task[None]] = []
         #: A push stream's encoder is connected (a second one is refused).
         self.pushing = False
@@ -167,6 +186,9 @@ class Relay:
         if not self.source.pushed:
             run = self.client.run()
             self._tasks.append(asyncio.create_task(run, name=f"relay-source-{name}"))
+        if self._titles is not None:
+            task = asyncio.create_task(self._report_titles(), name=f"relay-titles-{name}")
+            self._tasks.append(task)
 
     async def stop(self, reason: str) -> None:
         for task in self._tasks:
@@ -206,6 +228,11 @@ class Relay:
         self._hls_sessions.note((address, agent), time.monotonic())
 
     @property
+    def listeners(self) -> int:
+        """MP3 connections, HLS players here and HLS players on other nodes."""
+        return self.hub.listeners + self.hls_sessions + self.remote_listeners
+
+    @property
     def hls_sessions(self) -> int:
         """Players that fetched the playlist within the last two to four target durations."""
         return self._hls_sessions.count(time.monotonic())
@@ -215,7 +242,7 @@ class Relay:
             connected=self.connected,
             current_title=self.current_title,
             bitrate_kbps=self.bitrate_kbps,
-            listeners=self.hub.listeners + self.hls_sessions,
+            listeners=self.listeners,
             connected_since=self.connected_since,
             last_audio_at=self.last_audio_at,
         )
@@ -250,6 +277,24 @@ class Relay:
         if title != self.current_title:
             self.current_title = title
             self.hls.on_title(title)
+            if self._titles is not None:
+                if len(self._title_changes) == self._title_changes.maxlen:
+                    log.warning("title changes dropped: the title sink is behind")
+                self._title_changes.append((title, self._clock()))
+                self._title_changed.set()
+
+    async def _report_titles(self) -> None:
+        """Hand title changes to the sink in order, one at a time, off the audio path."""
+        assert self._titles is not None
+        while True:
+            await self._title_changed.wait()
+            self._title_changed.clear()
+            while self._title_changes:
+                title, at = self._title_changes.popleft()
+                try:
+                    await self._titles(self.source.stream_id, title, at)
+                except Exception:  # a failed write must not end the relay
+                    log.exception("title change not recorded")
 
     def on_disconnected(self, reason: str) -> None:
         was_connected, self.connected = self.connected, False
@@ -268,6 +313,8 @@ class Relay:
         if not self.connected:
             self._outage_expired = True
             self.hub.close_listeners("source offline")
+            self._icy_title = self._admin_title = None
+            self._set_title(None)  # off air: the song history's last entry ends here
 
     def _cancel_grace(self) -> None:
         if self._grace is not None:
@@ -291,7 +338,7 @@ class Relay:
                     await self._beat_now.wait()
             asked, sample = self._beat_now.is_set(), loop.time() >= next_sample
             self._beat_now.clear()
-            listeners = self.hub.listeners + self.hls_sessions
+            listeners = self.listeners
             if not (asked or sample or listeners != reported):
                 continue
             reported = listeners
@@ -350,9 +397,13 @@ class RelayManager:
         self._relays: dict[uuid.UUID, Relay] = {}
         self._ads: AdsSource | None = None
         self._stats: StatsSource | None = None
+        self._titles: TitleSink | None = None
 
-    def attach(self, streams: StreamsBackend, node_name: str) -> None:
-        """Report to the streams service: heartbeats every 30 s, ad markers from it."""
+    def attach(
+        self, streams: StreamsBackend, node_name: str, titles: TitleSink | None = None
+    ) -> None:
+        """Report to the streams service: heartbeats every 30 s, ad markers from it; and
+        each title change to `titles` (song history, live feeds)."""
 
         async def beat(stream_id: uuid.UUID, snapshot: RelaySnapshot, sample: bool) -> None:
             since = snapshot.connected_since
@@ -370,6 +421,7 @@ class RelayManager:
         self._heartbeat = beat
         self._ads = streams.ad_markers
         self._stats = streams.admin_stats
+        self._titles = titles
 
     def relay(self, stream_id: uuid.UUID) -> Relay | None:
         return self._relays.get(stream_id)
@@ -430,6 +482,7 @@ class RelayManager:
             self._stats,
             resume=resume,
             positions=positions,
+            titles=self._titles,
         )
         self._relays[source.stream_id] = relay
         relay.start()

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 USER_AGENT = "mediaserver-relay/0.1"
 MAX_HEAD_BYTES = 64 * 1024
 AUDIO_TYPES = ("audio/mpeg", "audio/mp3", "audio/mpeg3", "audio/x-mpeg")
+
+
+#: `SourceClient(address_of=…)`: (host, port) → the address to connect to, or OSError.
+AddressCheck = Callable[[str, int], Awaitable[str]]
 
 
 class SourceError(Exception):
@@ -93,8 +97,13 @@ class SourceClient:
         read_timeout: float = 15.0,
         backoff: tuple[float, float] = (1.0, 30.0),
         stream_id: str = "",
+        address_of: AddressCheck | None = None,
     ) -> None:
         self.url = url
+        #: The address to connect to for a host (and port), or OSError when it may not be
+        #: reached; None: any address the system resolves. Asked at every connection,
+        #: redirects included, so a changed DNS answer is judged too.
+        self._address_of = address_of
         self.stream_id = stream_id  # for the logs
         self._sink = sink
         self._connect_timeout = connect_timeout
@@ -169,10 +178,12 @@ class SourceClient:
         secure = parts.scheme == "https"
         host, port = parts.hostname or "", parts.port or (443 if secure else 80)
         async with asyncio.timeout(self._connect_timeout):
+            address = host if self._address_of is None else await self._address_of(host, port)
             reader, writer = await asyncio.open_connection(
-                host,
+                address,
                 port,
                 ssl=ssl.create_default_context() if secure else None,
+                server_hostname=host if secure else None,
                 limit=MAX_HEAD_BYTES,
             )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -27,6 +27,9 @@ class StreamSource:
     name: str
     genre: str | None
     description: str | None
+    #: Public and free: its figures may carry its id in `/metrics`. Private and paid
+    #: streams are counted together there, never named.
+    listed: bool = False
 
     @property
     def pushed(self) -> bool:

@@ -105,6 +105,8 @@ class Cluster:
             "LOG_LEVEL": "INFO",
             "PAYMENT_PROVIDER": "stub",
             "DOMAIN_VERIFIER": "stub",
+            # The fake sources listen on loopback (stream registration checks the address).
+            "ALLOW_PRIVATE_MEDIA_URLS": "true",
             **self.env,
             **env,
         }

@@ -117,6 +117,9 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             # and verify domains with the stubs, and say so here.
             "payment_provider": "stub",
             "domain_verifier": "stub",
+            # Test sources and media servers listen on loopback; the tests of the URL guard
+            # itself turn this off.
+            "allow_private_media_urls": True,
         }
         values.update(overrides)
         return Settings(**values)

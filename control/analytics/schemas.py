@@ -7,7 +7,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from mediaserver.errors import InvalidInput
 
@@ -24,7 +24,18 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+#: Days a report can be asked about: a range's defaults count back from `to` and its ends
+#: forward (a day later), so the calendar's first and last days would overflow `date`.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(9999, 12, 1)
+
+
+def _in_calendar(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be a date between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_in_calendar)]
 
 
 class DateRangeQuery(BaseModel):

@@ -58,3 +58,56 @@ async def revoke_family(conn: Executor, family_id: uuid.UUID, now: datetime) -> 
 
 async def revoke_user(conn: Executor, user_id: uuid.UUID, now: datetime) -> None:
     await conn.execute(REVOKE_USER, user_id, now)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTokenRow:
+    """A mailed password-reset or email-verification token."""
+
+    user_id: uuid.UUID
+    purpose: str
+    email: str
+    expires_at: datetime
+    used_at: datetime | None
+
+
+INSERT_MAILED = """
+INSERT INTO account_tokens (token_hash, user_id, purpose, email, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+"""
+LOCK_MAILED = """
+SELECT user_id, purpose, email, expires_at, used_at FROM account_tokens
+WHERE token_hash = $1 AND purpose = $2 FOR UPDATE
+"""
+USE_MAILED = "UPDATE account_tokens SET used_at = $2 WHERE token_hash = $1"
+# A reset spends every other reset link of the account too: only the newest mail matters
+# and an older one found later in a leaked mailbox no longer works.
+USE_USER_MAILED = """
+UPDATE account_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL
+"""
+
+
+async def insert_account_token(
+    conn: Executor,
+    token_hash: bytes,
+    user_id: uuid.UUID,
+    purpose: str,
+    email: str,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(INSERT_MAILED, token_hash, user_id, purpose, email, expires_at)
+
+
+async def lock_account_token(
+    conn: Executor, token_hash: bytes, purpose: str
+) -> AccountTokenRow | None:
+    record = await conn.fetchrow(LOCK_MAILED, token_hash, purpose)
+    return AccountTokenRow(*record.values()) if record else None
+
+
+async def use_account_token(conn: Executor, token_hash: bytes, now: datetime) -> None:
+    await conn.execute(USE_MAILED, token_hash, now)
+
+
+async def use_user_tokens(conn: Executor, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
+    await conn.execute(USE_USER_MAILED, user_id, purpose, now)

@@ -40,3 +40,30 @@ class TokenPair(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (RFC 6750 token type)
     #: Seconds until the access token expires.
     expires_in: int = Field(examples=[86400])
+
+
+class PasswordResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=1, max_length=254, examples=["dj@example.com"])
+
+
+class PasswordResetConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The `token` of the link in the reset mail.
+    token: str = Field(min_length=1, max_length=512, examples=["Zx8vQ0pL3m…"])
+    new_password: Password
+
+
+class VerifyEmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The `token` of the link in the verification mail.
+    token: str = Field(min_length=1, max_length=512, examples=["Zx8vQ0pL3m…"])
+
+
+class Accepted(BaseModel):
+    """The request was taken; what follows happens by mail."""
+
+    message: str = Field(examples=["If an account uses this address, a reset link is on its way"])

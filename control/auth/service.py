@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
@@ -20,7 +21,12 @@ from control.users import queries as users
 from control.users.schemas import UserOut
 from mediaserver.clock import Clock, utcnow
 from mediaserver.db import Connection
-from mediaserver.errors import Conflict, Unauthenticated
+from mediaserver.errors import Conflict, Forbidden, Unauthenticated
+
+if TYPE_CHECKING:
+    from control.auth.recovery import AccountMail
+
+DISABLED = "This account is disabled; contact the operator of this server"
 
 
 def _digest(token: str) -> bytes:
@@ -35,6 +41,8 @@ def user_out(row: users.UserRow) -> UserOut:
         name=row.name,
         role=row.role,
         created_at=row.created_at,
+        status="active" if row.active else "disabled",
+        email_verified=row.email_verified_at is not None,
     )
 
 
@@ -50,6 +58,7 @@ class AuthService:
         throttle: Throttle,
         refresh_ttl: timedelta,
         clock: Clock = utcnow,
+        mail: AccountMail | None = None,
     ) -> None:
         self._pool = pool
         self._hasher = hasher
@@ -57,23 +66,32 @@ class AuthService:
         self._throttle = throttle
         self._refresh_ttl = refresh_ttl
         self._clock = clock
+        self._mail = mail
 
     async def register(self, body: RegisterIn) -> UserOut:
-        """Create a DJ or listener account; 409 when the email is taken (any letter case)."""
+        """Create a DJ or listener account; 409 when the email is taken (any letter case).
+        The verification mail is queued with the account, in one transaction."""
         password_hash = await self._hasher.hash(body.password)
         try:
-            row = await users.insert(self._pool, body.email, body.name, password_hash, body.role)
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await users.insert(conn, body.email, body.name, password_hash, body.role)
+                if self._mail is not None:
+                    await self._mail.queue_verification(conn, row.user_id)
         except asyncpg.UniqueViolationError:
             raise Conflict("An account with this email already exists") from None
         return user_out(row)
 
     async def login(self, body: LoginIn, ip: str) -> TokenPair:
-        """Check the password and start a new refresh-token family."""
+        """Check the password and start a new refresh-token family. A disabled account is
+        told so only once the password is right."""
         await self._throttle.check_login(body.email, ip)
         row = await users.by_email(self._pool, body.email)
         valid = await self._hasher.verify(row.password_hash if row else None, body.password)
         if row is None or not valid:
+            await self._throttle.login_failed(body.email, ip)
             raise Unauthenticated("Invalid email or password")
+        if not row.active:
+            raise Forbidden(DISABLED)
         return await self._issue(row.user_id, row.email, row.role, family_id=uuid.uuid4())
 
     async def refresh(self, token: str) -> TokenPair:
@@ -94,6 +112,8 @@ class AuthService:
                 user = await users.by_id(conn, stored.user_id)
                 if user is None:
                     raise Unauthenticated("This account no longer exists")
+                if not user.active:
+                    raise Unauthenticated(DISABLED)
                 await queries.revoke(conn, stored.token_id, now)
                 pair = await self._issue(
                     user.user_id, user.email, user.role, stored.family_id, conn
@@ -124,12 +144,20 @@ class AuthService:
             existing = await users.by_email(conn, email)
             if existing is None:
                 row = await users.insert(conn, email, name or "Admin", password_hash, "admin")
+                action, details = "user.admin_created", {}
             else:
+                action, details = "user.promoted", {"role": [existing.role, "admin"]}
                 row = await users.set_role(conn, existing.user_id, "admin", password_hash, name)
                 # The password was reset: sessions opened with the old one end, so a leaked
                 # refresh token cannot mint tokens of the promoted account.
                 await sign_out_everywhere(conn, existing.user_id, self._clock())
-        return user_out(row)
+            # By `mediaserver create-admin`: no account acted, from no address. The operator
+            # vouches for the address (REQUIRE_VERIFIED_EMAIL must not lock admins out).
+            await users.audit(conn, None, action, row.user_id, details, None)
+            await users.mark_verified(conn, row.user_id, row.email)
+            verified = await users.by_id(conn, row.user_id)
+        assert verified is not None
+        return user_out(verified)
 
     async def _issue(
         self,

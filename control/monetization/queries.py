@@ -61,10 +61,15 @@ PLAN_PAGE = """
 SELECT plan_id, owner_id, name, price_cents, currency, billing_interval, features,
        stripe_product_id, stripe_price_id, created_at, platform_wide,
        count(*) OVER () AS total
-FROM monetization_plans WHERE deleted_at IS NULL
+FROM monetization_plans
+WHERE deleted_at IS NULL AND ($3::uuid IS NULL OR owner_id = $3 OR platform_wide)
 ORDER BY created_at, plan_id LIMIT $1 OFFSET $2
 """
-PLAN_COUNT = "SELECT count(*) FROM monetization_plans WHERE deleted_at IS NULL"
+# $1: the plans that open this owner's content (theirs, and the platform-wide ones).
+PLAN_COUNT = """
+SELECT count(*) FROM monetization_plans
+WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR owner_id = $1 OR platform_wide)
+"""
 
 # A subscription opens the content of its plan's owner; a platform-wide plan (an admin's)
 # opens everything.
@@ -109,6 +114,17 @@ WHERE stripe_subscription_id = $1 AND status = 'active'
 END_BY_EXTERNAL = """
 UPDATE subscriptions SET status = 'canceled', canceled_at = $2
 WHERE stripe_subscription_id = $1 AND status = 'active'
+"""
+# An account deleted: its plans can no longer be bought, and the active subscriptions to
+# them, or held by it, end. The provider's ids come back to be cancelled there too.
+RETIRE_OWNED_PLANS = """
+UPDATE monetization_plans SET deleted_at = $2 WHERE owner_id = $1 AND deleted_at IS NULL
+"""
+END_ACCOUNT_SUBSCRIPTIONS = """
+UPDATE subscriptions SET status = 'canceled', canceled_at = $2
+WHERE status = 'active'
+  AND (user_id = $1 OR plan_id IN (SELECT plan_id FROM monetization_plans WHERE owner_id = $1))
+RETURNING stripe_subscription_id
 """
 CANCEL = """
 UPDATE subscriptions SET status = 'canceled', canceled_at = $2
@@ -159,10 +175,12 @@ async def plan_by_id(conn: Executor, plan_id: uuid.UUID) -> PlanRow | None:
     return _plan(await conn.fetchrow(PLAN_BY_ID, plan_id))
 
 
-async def plan_page(conn: Executor, limit: int, offset: int) -> tuple[list[PlanRow], int]:
-    records = await conn.fetch(PLAN_PAGE, limit, offset)
+async def plan_page(
+    conn: Executor, limit: int, offset: int, owner_id: uuid.UUID | None = None
+) -> tuple[list[PlanRow], int]:
+    records = await conn.fetch(PLAN_PAGE, limit, offset, owner_id)
     if not records:
-        return [], int(await conn.fetchval(PLAN_COUNT))
+        return [], int(await conn.fetchval(PLAN_COUNT, owner_id))
     return [r for r in map(_plan, records) if r is not None], int(records[0]["total"])
 
 
@@ -213,6 +231,14 @@ async def subscription_page(
     if not records:
         return [], int(await conn.fetchval(SUBSCRIPTION_COUNT, user_id))
     return [r for r in map(_subscription, records) if r is not None], int(records[0]["total"])
+
+
+async def retire_account(conn: Executor, user_id: uuid.UUID, now: datetime) -> list[str]:
+    """Retire the account's plans and end its and their subscriptions; the provider ids
+    of the subscriptions ended."""
+    await conn.execute(RETIRE_OWNED_PLANS, user_id, now)
+    records = await conn.fetch(END_ACCOUNT_SUBSCRIPTIONS, user_id, now)
+    return [r["stripe_subscription_id"] for r in records]
 
 
 async def cancel(

@@ -14,6 +14,7 @@ from control.monetization.payments import (
 from control.monetization.schemas import (
     PlanIn,
     PlanList,
+    PlanListQuery,
     PlanOut,
     SubscribeIn,
     SubscriptionList,
@@ -52,14 +53,14 @@ async def create_plan(request: web.Request, body: PlanIn) -> PlanOut:
 
 @api.get(
     "/v1/monetization/plans",
-    summary="List subscription plans",
+    summary="List subscription plans (all, or those that open one DJ's content)",
     tag="monetization",
-    query=PageQuery,
+    query=PlanListQuery,
     response=PlanList,
     errors=(400, 401, 429, 503),
     examples={503: NO_PROVIDER},
 )
-async def list_plans(request: web.Request, query: PageQuery) -> PlanList:
+async def list_plans(request: web.Request, query: PlanListQuery) -> PlanList:
     return await request.app[MONETIZATION].list_plans(query)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from control.schemas import Name
+from control.schemas import Name, PageQuery
 
 BillingInterval = Literal["monthly", "yearly"]
 SubscriptionStatus = Literal["active", "canceled", "expired"]
@@ -111,3 +111,11 @@ class WebhookOut(BaseModel):
         description="A subscription here was renewed or ended (false for events about "
         "subscriptions this server does not hold, and for events it does not act on)"
     )
+
+
+class PlanListQuery(PageQuery):
+    """`GET /v1/monetization/plans`: `owner_id` lists the plans that open that DJ's
+    monetized content (their own, and the platform-wide ones); the paywall's 403 links
+    here as `plans_url`."""
+
+    owner_id: uuid.UUID | None = None

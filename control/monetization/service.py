@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from control.monetization.schemas import (
     NO_SUBSCRIPTIONS,
     PlanIn,
     PlanList,
+    PlanListQuery,
     PlanOut,
     SubscribeIn,
     SubscriptionList,
@@ -31,11 +33,11 @@ from control.security import Principal
 from mediaserver.clock import Clock, utcnow
 from mediaserver.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotConfigured,
     NotFound,
     PaymentRequired,
+    SubscriptionRequired,
 )
 
 #: Backlog US-6.2: `expires_at = now() + 30 days`, whatever the plan's billing interval.
@@ -58,6 +60,9 @@ def subscription_out(row: queries.SubscriptionRow, now: datetime) -> Subscriptio
         expires_at=row.expires_at,
         canceled_at=row.canceled_at,
     )
+
+
+log = logging.getLogger(__name__)
 
 
 class MonetizationService:
@@ -88,10 +93,11 @@ class MonetizationService:
         )
         return plan_out(row)
 
-    async def list_plans(self, page: PageQuery) -> PlanList:
-        """Every plan, oldest first."""
+    async def list_plans(self, page: PlanListQuery) -> PlanList:
+        """Every plan, oldest first; with `owner_id`, the plans that open that owner's
+        content (theirs and the platform-wide ones)."""
         self._payments()  # 503 without a provider
-        rows, total = await queries.plan_page(self._pool, page.per_page, page.offset)
+        rows, total = await queries.plan_page(self._pool, page.per_page, page.offset, page.owner_id)
         return PlanList(
             plans=[plan_out(r) for r in rows],
             page=page.page,
@@ -181,6 +187,19 @@ class MonetizationService:
             changed = False
         return WebhookOut(received=True, changed=changed)
 
+    async def account_deleted(self, user_id: uuid.UUID) -> None:
+        """The account was deleted: its plans can no longer be bought; the subscriptions
+        to them and its own end here and with the provider (nobody is charged again)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            ended = await queries.retire_account(conn, user_id, self._clock())
+        if self._provider is None:  # nothing was charged through a provider this node has
+            return
+        for external_id in ended:
+            try:
+                await self._provider.cancel_subscription(external_id)
+            except Exception:  # the supervisor: the rest still get cancelled
+                log.exception("could not cancel a subscription with the payment provider")
+
 
 def _already_subscribed() -> Conflict:
     return Conflict("You already have an active subscription to this plan")
@@ -189,23 +208,26 @@ def _already_subscribed() -> Conflict:
 class PaywallService:
     """Backlog US-6.3: who may consume monetized streams, playlists and podcasts."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow, base_url: str = "") -> None:
         self._pool = pool
         self._clock = clock
+        self._base_url = base_url
 
     async def require_active_subscription(
         self, principal: Principal | None, owner_id: uuid.UUID
     ) -> None:
         """Pass for an admin, the content's owner (`owner_id`), or a caller with an active,
         unexpired subscription to one of that owner's plans (or to an admin's platform-wide
-        plan); otherwise raise `Forbidden("Subscription required")`."""
+        plan); otherwise raise `SubscriptionRequired` (403, with the URL of the plans that
+        open the owner's content)."""
         if principal is not None and (
             principal.is_admin
             or principal.owns(owner_id)
             or await self.has_active_subscription(principal.user_id, owner_id)
         ):
             return
-        raise Forbidden("Subscription required")
+        plans_url = f"{self._base_url}/v1/monetization/plans?owner_id={owner_id}"
+        raise SubscriptionRequired(owner_id, plans_url)
 
     async def has_active_subscription(self, user_id: uuid.UUID, owner_id: uuid.UUID) -> bool:
         """Whether the user has an active, unexpired subscription that opens `owner_id`'s

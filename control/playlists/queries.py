@@ -87,6 +87,7 @@ SELECT playlist_id, position, track_id, source_type, upload_id, external_url,
        external_key, title, artist, status, duration_seconds, error_message
 FROM playlist_tracks WHERE playlist_id = $1 ORDER BY position
 """
+OWNED_IDS = "SELECT playlist_id FROM playlists WHERE owner_id = $1 AND deleted_at IS NULL"
 DELETE_TRACKS = "DELETE FROM playlist_tracks WHERE playlist_id = $1"
 INSERT_TRACK = """
 INSERT INTO playlist_tracks (playlist_id, position, track_id, source_type, upload_id,
@@ -175,6 +176,10 @@ async def update(
 async def set_hls(conn: Executor, playlist_id: uuid.UUID, manifest_key: str | None) -> None:
     """Ready with the manifest at `manifest_key`, or (None) not ready."""
     await conn.execute(SET_HLS, playlist_id, manifest_key is not None, manifest_key)
+
+
+async def owned_ids(conn: Executor, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    return [r["playlist_id"] for r in await conn.fetch(OWNED_IDS, owner_id)]
 
 
 async def soft_delete(conn: Executor, playlist_id: uuid.UUID, now: datetime) -> bool:

@@ -141,6 +141,13 @@ class PlaylistsService:
         self._changed(playlist_id)
         await self._discard(f"playlists/{playlist_id}/")
 
+    async def owner_deleted(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was deleted: its playlists go as if it deleted each."""
+        for playlist_id in await queries.owned_ids(self._pool, owner_id):
+            if await queries.soft_delete(self._pool, playlist_id, self._clock()):
+                self._changed(playlist_id)
+                await self._discard(f"playlists/{playlist_id}/")
+
     async def detail(
         self, principal: Principal | None, playlist_id: uuid.UUID, origin: str
     ) -> PlaylistOut:

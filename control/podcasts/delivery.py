@@ -48,7 +48,7 @@ from control.users import queries as users
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.crypto import UrlSigner
-from mediaserver.errors import Forbidden, NotFound, Unauthenticated
+from mediaserver.errors import Forbidden, Gone, NotFound, ServiceError, Unauthenticated
 
 EPISODE = "episode"
 DOWNLOADS = "downloads"
@@ -184,7 +184,7 @@ class DeliveryService:
         and admins."""
         podcast = await queries.podcast(self._pool, podcast_id)
         if podcast is None:
-            raise access.PODCAST.not_found()
+            raise await self._missing(podcast_id)
         episode = await queries.episode(self._pool, podcast_id, episode_id)
         if episode is None:
             raise access.EPISODE.not_found()
@@ -263,6 +263,12 @@ class DeliveryService:
             f"GET /v1/podcasts/{podcast_id}/feed-url"
         )
 
+    async def _missing(self, podcast_id: uuid.UUID) -> ServiceError:
+        """404, or 410 for a podcast taken down with its owner's account."""
+        if await queries.gone_with_owner(self._pool, podcast_id):
+            return Gone("This podcast was removed along with its owner's account")
+        return access.PODCAST.not_found()
+
     async def _build(self, podcast_id: uuid.UUID, now: datetime) -> CachedFeed:
         async with (
             self._pool.acquire() as conn,
@@ -272,7 +278,7 @@ class DeliveryService:
             state = await queries.feed_state(conn, podcast_id, now)
             episodes = await queries.episodes(conn, podcast_id, now)
         if podcast is None or state is None:
-            raise access.PODCAST.not_found()
+            raise await self._missing(podcast_id)
         paywalled = podcast.monetization_enabled
         body = render_feed(
             self._channel(podcast, state.changed_at),

@@ -112,6 +112,12 @@ RETURNING podcast_id, owner_id, title, description, author, language, image_url,
 DELETE_PODCAST = """
 UPDATE podcasts SET deleted_at = $2, updated_at = $2 WHERE podcast_id = $1 AND deleted_at IS NULL
 """
+OWNED_IDS = "SELECT podcast_id FROM podcasts WHERE owner_id = $1 AND deleted_at IS NULL"
+# A podcast taken down with its owner's account (its feed and media answer 410, not 404).
+GONE_WITH_OWNER = """
+SELECT EXISTS (SELECT 1 FROM podcasts p JOIN users u ON u.user_id = p.owner_id
+               WHERE p.podcast_id = $1 AND u.deleted_at IS NOT NULL)
+"""
 INSERT_EPISODE = """
 INSERT INTO episodes (episode_id, podcast_id, title, description, episode_number, season,
                       episode_type, publication_date, source_type, upload_id, external_url,
@@ -224,6 +230,14 @@ async def update_podcast(conn: Executor, row: PodcastRow, now: datetime) -> Podc
 
 async def delete_podcast(conn: Executor, podcast_id: uuid.UUID, now: datetime) -> bool:
     return str(await conn.execute(DELETE_PODCAST, podcast_id, now)) == "UPDATE 1"
+
+
+async def owned_ids(conn: Executor, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    return [r["podcast_id"] for r in await conn.fetch(OWNED_IDS, owner_id)]
+
+
+async def gone_with_owner(conn: Executor, podcast_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval(GONE_WITH_OWNER, podcast_id))
 
 
 async def insert_episode(conn: Executor, row: EpisodeRow) -> EpisodeRow:

@@ -135,15 +135,28 @@ class PodcastsService:
 
     async def delete(self, principal: Principal, podcast_id: uuid.UUID) -> None:
         """Soft delete: the page, the feed and the media answer 404; the domain is freed."""
+        if not await self._delete(podcast_id, principal):
+            raise access.PODCAST.not_found()
+
+    async def owner_deleted(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was deleted: its podcasts go too (their feeds and media
+        answer 410, so podcast apps drop them), their domains are freed."""
+        for podcast_id in await queries.owned_ids(self._pool, owner_id):
+            await self._delete(podcast_id, None)
+
+    async def _delete(self, podcast_id: uuid.UUID, principal: Principal | None) -> bool:
+        """False when there is no such podcast (any more)."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await queries.podcast(conn, podcast_id, lock=True)
             if row is None:
-                raise access.PODCAST.not_found()
-            access.PODCAST.check_owner(principal, row.owner_id)
+                return False
+            if principal is not None:
+                access.PODCAST.check_owner(principal, row.owner_id)
             if row.custom_domain is not None:
                 await self._domains.detach(conn, row.custom_domain)
             await queries.delete_podcast(conn, podcast_id, self._clock())
         await self._changed(row, None)
+        return True
 
     async def _changed(self, old: PodcastRow, new: PodcastRow | None) -> None:
         await self._cache.invalidate(old.podcast_id)

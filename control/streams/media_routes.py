@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -182,9 +183,10 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
 )
 async def live_m3u8(request: web.Request) -> web.Response:
     row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
+    public = is_open(row)
     if isinstance(relay, str):
-        return _redirect(request, relay, row)
-    public, hls = is_open(row), relay.hls
+        return await _shared_playlist(request, row, relay)
+    hls = relay.hls
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     if not len(hls.window):
@@ -203,12 +205,35 @@ async def live_m3u8(request: web.Request) -> web.Response:
         playlist = hls.playlist(lambda seq: f"hls/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
         rendered = hls.rendered = (key, body)
+    assert isinstance(rendered[1], Body)
+    return _send_playlist(request, rendered[1], public, hls.target_duration)
+
+
+def _send_playlist(request: web.Request, body: Body, public: bool, target: int) -> web.Response:
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
-    max_age = max(1, hls.target_duration // 2)
+    max_age = max(1, target // 2)
     # A private playlist holds segment grants: no shared cache may hand it to others.
     cache = f"max-age={max_age}" if public else f"private, max-age={max_age}"
-    assert isinstance(rendered[1], Body)
-    return send_body(request, rendered[1], "application/vnd.apple.mpegurl", cache)
+    return send_body(request, body, "application/vnd.apple.mpegurl", cache)
+
+
+async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str) -> web.Response:
+    """The live playlist of a stream another node relays, as that node published it to the
+    cluster, so a player keeps polling the node it entered by (hls.js reloads a playlist
+    from the URL a redirect gave it, and would be stranded there when that node dies).
+    Redirected to the owner when there is none yet, or it is stale."""
+    cluster = request.app[CLUSTER]
+    playlist = await cluster.shared_playlist(row.stream_id)
+    if playlist is None:
+        return _redirect(request, owner_url, row)
+    player = (request.app[CLIENT_ADDRESS](request), request.headers.get("User-Agent", ""))
+    cluster.note_hls_player(row.stream_id, player)
+    if not is_open(row):
+        query = request.app[GRANTS].segment_query(row)
+        segments = tuple(replace(s, uri=s.uri + query) for s in playlist.segments)
+        playlist = replace(playlist, segments=segments)
+    body = Body.of(render_media_playlist(playlist).encode(), compress=True)
+    return _send_playlist(request, body, is_open(row), playlist.target_duration)
 
 
 @api.get(
@@ -234,11 +259,15 @@ async def live_segment(request: web.Request) -> web.Response:
         relay = await _relay(request.app, stream_id)
     else:
         row, relay = await _live_relay(request, stream_id)
-    if isinstance(relay, str):
-        return _redirect(request, relay, row)
-    entry = relay.hls.window.get(int(request.match_info["seq"]))
-    if entry is None:
-        raise NotFound("Segment is no longer available")
     # Not "no grant": a private stream's segment fetched with a token is the user's too.
     public = row is not None and is_open(row)
+    sequence = int(request.match_info["seq"])
+    if isinstance(relay, str):  # relayed by another node, which published its segments
+        payload = await request.app[CLUSTER].shared_segment(stream_id, sequence)
+        if payload is None:
+            return _redirect(request, relay, row)
+        return web.Response(body=payload, headers=_SEGMENT_HEADERS[public])
+    entry = relay.hls.window.get(sequence)
+    if entry is None:
+        raise NotFound("Segment is no longer available")
     return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[public])

@@ -15,7 +15,14 @@ servers ignore `sid`, so a v1 that reports no version answers the first form and
 for v2 — real v1 servers always send `<VERSION>`).
 
 The stream key travels only in the requests to the DJ's server: it is never logged, and
-error messages are built here rather than from aiohttp's (which quote the URL)."""
+error messages are built here rather than from aiohttp's (which quote the URL).
+
+The node must not become a port scanner for any DJ account (issue 11): the source URL
+passes the same guard as every other server-side fetch (`control/urlguard.py`: no private,
+loopback or link-local address unless `ALLOW_PRIVATE_MEDIA_URLS`, checked on the address
+each connection resolves to, so DNS rebinding cannot reach one; no redirects are followed),
+and every failed check — refused address, nothing listening, no answer, a wrong key, not a
+stream server — answers the same `PROBE_FAILED`; the reason goes to the log only."""
 
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from typing import Literal
 
 import aiohttp
 
+from control.urlguard import UrlGuard, UrlRefused
 from mediaserver.errors import Unprocessable
 from relay.status import ServerKind, StreamSource
 
@@ -36,6 +44,11 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "Mozilla/5.0 (compatible; mediaserver source check)"
 MAX_BODY_BYTES = 1 << 20  # an Icecast with hundreds of mounts stays well below
+#: The one answer to every failed source check (module doc: no network map).
+PROBE_FAILED = (
+    "The stream source could not be verified: check that the server URL is reachable from "
+    "the internet, that it runs SHOUTcast or Icecast, and the mount and stream key"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +86,8 @@ class _Answer:
 class SourceProbe:
     """Talks to SHOUTcast v1/v2 and Icecast 2 admin interfaces with bounded timeouts."""
 
-    def __init__(self, timeout_seconds: float = 5.0) -> None:
+    def __init__(self, guard: UrlGuard, timeout_seconds: float = 5.0) -> None:
+        self._guard = guard
         self._timeout = timeout_seconds
         self._http: aiohttp.ClientSession | None = None
 
@@ -85,27 +99,30 @@ class SourceProbe:
     async def probe(
         self, source_url: str, key: str, mount: str, sid: int | None = None
     ) -> ProbeResult:
-        """Detect the server kind and check the key; raises `Unprocessable` (422) saying
-        whether the server is unreachable, refused the key, or is no stream server."""
+        """Detect the server kind and check the key; raises `Unprocessable` (422) with
+        `PROBE_FAILED` whatever went wrong (the log says what)."""
         outcome: ProbeResult | Rejected | _Unreachable | None
         try:
             async with asyncio.timeout(self._timeout):
+                await self._guard.check(source_url)
                 outcome = await self._detect(source_url, key, mount, sid)
         except TimeoutError:
             outcome = _Unreachable(f"no answer within {self._timeout:g} s")
         except _Unreachable as exc:
             outcome = exc
+        except UrlRefused as exc:
+            outcome = _Unreachable(exc.message)
         if isinstance(outcome, _Unreachable):
-            message = f"Cannot connect to the source at {source_url}: {outcome.reason}"
+            reason = f"cannot connect: {outcome.reason}"
         elif outcome == REJECTED:
-            message = "The source rejected the stream key"
+            reason = "the source rejected the stream key"
         elif outcome is None:
-            message = f"{source_url} does not look like a SHOUTcast or Icecast server"
+            reason = "not a SHOUTcast or Icecast server"
         else:
             log.info("source checked", extra={"source_url": source_url, "kind": outcome.kind})
             return outcome
-        log.info("source check failed", extra={"source_url": source_url, "reason": message})
-        raise Unprocessable(message)
+        log.info("source check failed", extra={"source_url": source_url, "reason": reason})
+        raise Unprocessable(PROBE_FAILED)
 
     async def fetch_stats(self, source: StreamSource, key: str) -> ProbeResult | None:
         """The now-playing figures of a registered source, asked the way its kind answers;
@@ -113,8 +130,9 @@ class SourceProbe:
         form = _FORMS[source.server_kind]
         try:
             async with asyncio.timeout(self._timeout):
+                await self._guard.check(source.source_url)
                 outcome = await self._ask(source.source_url, key, source.mount, source.sid, form)
-        except (TimeoutError, _Unreachable):
+        except (TimeoutError, _Unreachable, UrlRefused):
             return None
         return outcome if isinstance(outcome, ProbeResult) else None
 
@@ -163,10 +181,8 @@ class SourceProbe:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                headers={"User-Agent": USER_AGENT},
-            )
+            # Every connection resolves through the guard (DNS rebinding), proxies unused.
+            self._http = self._guard.session(self._timeout, {"User-Agent": USER_AGENT})
         return self._http
 
 

@@ -47,6 +47,7 @@ class StreamRow:
             name=self.name,
             genre=self.genre,
             description=self.description,
+            listed=self.visibility == "public" and not self.monetization_enabled,
         )
 
 
@@ -82,18 +83,24 @@ SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_ke
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
 FROM streams WHERE mount = $1 AND server_kind = 'push' AND deleted_at IS NULL
 """
-# Public, enabled streams plus the caller's own enabled private ones ($1 NULL: anonymous).
+# Public, enabled streams plus the caller's own enabled private ones ($1 NULL: anonymous),
+# of one genre ($4, any case) and matching a search ($5, an ILIKE pattern) when given;
+# $2 NULL: every one.
 DIRECTORY = """
 SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at,
        count(*) OVER () AS total
 FROM streams
 WHERE deleted_at IS NULL AND enabled AND (visibility = 'public' OR owner_id = $1)
+  AND ($4::text IS NULL OR lower(genre) = lower($4))
+  AND ($5::text IS NULL OR name ILIKE $5 OR description ILIKE $5 OR genre ILIKE $5)
 ORDER BY created_at DESC, stream_id DESC LIMIT $2 OFFSET $3
 """
 DIRECTORY_COUNT = """
 SELECT count(*) FROM streams
 WHERE deleted_at IS NULL AND enabled AND (visibility = 'public' OR owner_id = $1)
+  AND ($2::text IS NULL OR lower(genre) = lower($2))
+  AND ($3::text IS NULL OR name ILIKE $3 OR description ILIKE $3 OR genre ILIKE $3)
 """
 OWNED = """
 SELECT stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
@@ -121,8 +128,23 @@ WHERE stream_id = $1 AND deleted_at IS NULL
 RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
        description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
 """
+# A stream's source replaced (the demo stream, whose source gets a new port each run).
+REPOINT = """
+UPDATE streams SET source_url = $3, mount = $4, server_kind = $5, sid = $6, stream_key_enc = $7,
+    name = $8, genre = $9, description = $10, enabled = true, updated_at = $11
+WHERE stream_id = $1 AND owner_id = $2 AND deleted_at IS NULL
+RETURNING stream_id, owner_id, name, source_url, mount, server_kind, sid, stream_key_enc, genre,
+       description, visibility, monetization_enabled, enabled, created_at, updated_at, deleted_at
+"""
 SOFT_DELETE = """
 UPDATE streams SET deleted_at = $2, updated_at = $2 WHERE stream_id = $1 AND deleted_at IS NULL
+"""
+# An account disabled or deleted: its streams go off air ($3: and are deleted).
+OFF_AIR_OWNED = """
+UPDATE streams SET enabled = false, updated_at = $2,
+       deleted_at = CASE WHEN $3 THEN $2 ELSE deleted_at END
+WHERE owner_id = $1 AND deleted_at IS NULL AND (enabled OR $3)
+RETURNING stream_id
 """
 OWNER_OF = "SELECT owner_id FROM streams WHERE stream_id = $1 AND deleted_at IS NULL"
 # Serialises concurrent replacements of one stream's markers.
@@ -182,12 +204,33 @@ async def by_id(conn: Executor, stream_id: uuid.UUID) -> StreamRow | None:
     return _row(await conn.fetchrow(BY_ID, stream_id))
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryFilter:
+    """`genre`: equal to it, in any case; `search`: in the name, description or genre."""
+
+    genre: str | None = None
+    search: str | None = None
+
+    @property
+    def pattern(self) -> str | None:
+        if self.search is None:
+            return None
+        escaped = self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{escaped}%"
+
+
 async def directory(
-    conn: Executor, viewer_id: uuid.UUID | None, limit: int, offset: int
+    conn: Executor,
+    viewer_id: uuid.UUID | None,
+    limit: int | None,
+    offset: int,
+    only: DirectoryFilter = DirectoryFilter(),
 ) -> tuple[list[StreamRow], int]:
-    records = await conn.fetch(DIRECTORY, viewer_id, limit, offset)
+    """A page of the directory (`limit` None: all of it from `offset`) and its total."""
+    genre, pattern = only.genre, only.pattern
+    records = await conn.fetch(DIRECTORY, viewer_id, limit, offset, genre, pattern)
     if not records:
-        return [], int(await conn.fetchval(DIRECTORY_COUNT, viewer_id))
+        return [], int(await conn.fetchval(DIRECTORY_COUNT, viewer_id, genre, pattern))
     return [r for r in map(_row, records) if r is not None], int(records[0]["total"])
 
 
@@ -225,8 +268,42 @@ async def update(
     return _row(record)
 
 
+async def repoint(
+    conn: Executor,
+    stream_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    body: StreamIn,
+    server_kind: ServerKind,
+    sid: int | None,
+    key_enc: bytes,
+    now: datetime,
+) -> StreamRow | None:
+    """None when the owner has no such stream (deleted, or never was)."""
+    record = await conn.fetchrow(
+        REPOINT,
+        stream_id,
+        owner_id,
+        body.shoutcast_url,
+        body.mount,
+        server_kind,
+        sid,
+        key_enc,
+        body.name,
+        body.genre,
+        body.description,
+        now,
+    )
+    return _row(record)
+
+
 async def soft_delete(conn: Executor, stream_id: uuid.UUID, now: datetime) -> bool:
     return str(await conn.execute(SOFT_DELETE, stream_id, now)) == "UPDATE 1"
+
+
+async def off_air_owned(
+    conn: Executor, owner_id: uuid.UUID, now: datetime, delete: bool
+) -> list[uuid.UUID]:
+    return [r["stream_id"] for r in await conn.fetch(OFF_AIR_OWNED, owner_id, now, delete)]
 
 
 async def owner_of(conn: Executor, stream_id: uuid.UUID) -> uuid.UUID | None:

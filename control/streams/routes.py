@@ -147,8 +147,9 @@ async def stream_heartbeat(request: web.Request, body: HeartbeatIn) -> Heartbeat
     f"{STREAM}/status",
     summary="Live status: now playing, bitrate, listeners, uptime, relay connection",
     description="`relay_connected` is true while the relay's last heartbeat is at most 2 "
-    "minutes old; 503 once it has been offline for more than 5 minutes. Same access rules "
-    "as the stream's media.",
+    "minutes old; 503 once it has been offline for more than 5 minutes. A public stream's "
+    "status needs no token, monetized or not (its audio does); a private one needs "
+    "`streams:read` (and, when monetized, a subscription).",
     tag="streams",
     response=StreamStatus,
     auth="optional",

@@ -102,6 +102,7 @@ StreamKey = Annotated[
 Genre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Flag = Annotated[bool, Field(strict=True)]
+Search = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class StreamIn(BaseModel):
@@ -207,9 +208,14 @@ class StreamUpdated(BaseModel):
 
 
 class StreamListQuery(PageQuery):
-    """`GET /v1/streams`: `mine=true` lists the caller's own streams, whatever their state."""
+    """`GET /v1/streams`: `mine=true` lists the caller's own streams, whatever their state;
+    `on_air=true` only those whose source is connected now; `genre` one genre (any case);
+    `q` a text search in the name, description and genre."""
 
     mine: bool = False
+    on_air: bool = False
+    genre: Genre | None = None
+    q: Search | None = None
 
 
 class StreamOut(BaseModel):
@@ -224,6 +230,10 @@ class StreamOut(BaseModel):
     monetization_enabled: bool
     #: Listening right now (MP3 connections + HLS sessions); 0 when the relay is down.
     listeners: int
+    #: The relay is receiving the source's audio (as `relay_connected` in the status).
+    on_air: bool
+    #: Now playing (ICY title or the source's admin stats); null when unknown or off air.
+    current_title: str | None = Field(examples=["Artist - Track"])
     live_mp3_url: str = Field(examples=["https://radio.example.com/v1/streams/{id}/live.mp3"])
     live_hls_url: str = Field(examples=["https://radio.example.com/v1/streams/{id}/live.m3u8"])
     owner_id: uuid.UUID

@@ -8,6 +8,7 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -25,9 +26,9 @@ from control.security import Principal
 from control.streams import queries
 from control.streams.grants import StreamGrants
 from control.streams.heartbeats import Heartbeat, HeartbeatStore
-from control.streams.live import live_figures, status_report
+from control.streams.live import OFFLINE, LiveFigures, live_figures, status_report
 from control.streams.probe import ProbeResult, SourceProbe
-from control.streams.queries import StreamChanges, StreamRow
+from control.streams.queries import DirectoryFilter, StreamChanges, StreamRow
 from control.streams.schemas import (
     NO_OWN_STREAMS,
     NO_STREAMS,
@@ -61,6 +62,8 @@ from relay.status import RelayControl, StreamSource
 
 log = logging.getLogger(__name__)
 PUSH_OFF = "Push streams are off on this server (INGEST_PORT is not set)"
+#: Told of every heartbeat recorded, with the stream's row (the live feeds).
+BeatWatcher = Callable[[StreamRow, Heartbeat], Awaitable[None]]
 
 
 class StreamsService:
@@ -98,18 +101,17 @@ class StreamsService:
         self._rows: TtlCache[uuid.UUID, StreamRow] = TtlCache()
         self._accounts = accounts
         self._grantees = Grantees(pool, accounts)
+        self._beat_watchers: list[BeatWatcher] = []
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Pull: check the source and key with the server's admin interface (422 when that
         fails), store the stream with its key sealed to the row, and start its relay. Push:
         store it with a new source password (sealed the same way), answered once."""
+        await self._accounts.check_verified(principal)
         if body.source_type == "push":
             return await self._register_push(principal, body)
-        assert body.shoutcast_url and body.mount and body.stream_key  # StreamIn checks it
-        key = body.stream_key.get_secret_value()
-        found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
         stream_id = uuid.uuid4()
-        sealed = self._box.seal(key, stream_id.bytes)
+        found, sealed = await self._checked_source(stream_id, body)
         row = await queries.insert(
             self._pool,
             stream_id,
@@ -122,6 +124,37 @@ class StreamsService:
         )
         await self._relay.ensure(row.source())
         return StreamCreated(stream_id=stream_id)
+
+    async def repoint(self, principal: Principal, stream_id: uuid.UUID, body: StreamIn) -> bool:
+        """Give the caller's stream a new source (checked as at registration) and enable
+        it, keeping its id, so its links stay valid; False when it has no such stream."""
+        self._rows.pop(stream_id)
+        found, sealed = await self._checked_source(stream_id, body)
+        row = await queries.repoint(
+            self._pool,
+            stream_id,
+            principal.user_id,
+            body,
+            found.kind,
+            found.sid,
+            sealed,
+            self._clock(),
+        )
+        self._rows.pop(stream_id)
+        if row is None:
+            return False
+        await self._relay.ensure(row.source())
+        return True
+
+    async def _checked_source(
+        self, stream_id: uuid.UUID, body: StreamIn
+    ) -> tuple[ProbeResult, bytes]:
+        """The source as its admin interface describes it (422 when the check fails), and
+        the key sealed to the stream."""
+        assert body.shoutcast_url and body.mount and body.stream_key  # StreamIn checks it
+        key = body.stream_key.get_secret_value()
+        found = await self._probe.probe(body.shoutcast_url, key, body.mount, body.sid)
+        return found, self._box.seal(key, stream_id.bytes)
 
     async def _register_push(self, principal: Principal, body: StreamIn) -> StreamCreated:
         if self._ingest_port is None:
@@ -216,20 +249,44 @@ class StreamsService:
         await self._relay.stop(stream_id)
         await self._heartbeats.forget(stream_id)
 
+    async def owner_disabled(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was disabled: its streams go off air (`enabled` false, the
+        relays stopped, their listeners cut; in a cluster, wherever they run)."""
+        await self._off_air(owner_id, delete=False)
+
+    async def owner_deleted(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was deleted: its streams stop and leave the directory."""
+        await self._off_air(owner_id, delete=True)
+
+    async def _off_air(self, owner_id: uuid.UUID, *, delete: bool) -> None:
+        stopped = await queries.off_air_owned(self._pool, owner_id, self._clock(), delete)
+        for stream_id in stopped:
+            self._rows.pop(stream_id)
+            await self._relay.stop(stream_id)
+            if delete:
+                await self._heartbeats.forget(stream_id)
+
     async def directory(self, principal: Principal | None, query: StreamListQuery) -> StreamList:
         """Public enabled streams (plus the caller's own private ones), newest first; with
         `mine`, every stream of the caller, disabled ones included."""
         limit, offset = query.per_page, query.offset
+        only = DirectoryFilter(genre=query.genre, search=query.q)
         if query.mine:
             if principal is None:
                 raise Unauthenticated("Sign in to list your own streams")
             rows, total = await queries.owned(self._pool, principal.user_id, limit, offset)
         else:
             viewer = principal.user_id if principal is not None else None
-            rows, total = await queries.directory(self._pool, viewer, limit, offset)
+            if query.on_air:  # decided by the relays, not the rows: filter, then page
+                rows, total = await queries.directory(self._pool, viewer, None, 0, only)
+            else:
+                rows, total = await queries.directory(self._pool, viewer, limit, offset, only)
         beats = await self._heartbeats.last_many(r.stream_id for r in rows)
         now = self._clock()
         streams = [self._out(r, beats.get(r.stream_id), now) for r in rows]
+        if query.on_air and not query.mine:
+            streams = [s for s in streams if s.on_air]
+            total, streams = len(streams), streams[offset : offset + limit]
         empty = NO_OWN_STREAMS if query.mine else NO_STREAMS
         return StreamList(
             streams=streams,
@@ -313,11 +370,22 @@ class StreamsService:
             raise Forbidden("This segment link has expired; reload the playlist")
 
     async def status(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamStatus:
-        """US-2.5 live status; 503 when the relay has been offline for over 5 minutes."""
-        row = await self._readable(principal, stream_id, live_only=False, paywall_public=True)
+        """US-2.5 live status; 503 when the relay has been offline for over 5 minutes.
+        A public stream's status is public, monetized or not (the audio is paywalled)."""
+        row = await self.readable(principal, stream_id)
         beat = await self._heartbeats.last(stream_id)
         snapshot = self._relay.snapshot(stream_id) if row.enabled else None
         return status_report(row, snapshot, beat, self._clock())
+
+    async def readable(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
+        """The stream if `principal` may read its status (and its history and live
+        events): a private one needs access, a monetized private one a subscription."""
+        return await self._readable(principal, stream_id, live_only=False, paywall_public=False)
+
+    def figures(self, stream_id: uuid.UUID, beat: Heartbeat | None, now: datetime) -> LiveFigures:
+        """What is known about a live (enabled) stream now: this node's relay, else its
+        last heartbeat."""
+        return live_figures(self._relay.snapshot(stream_id), beat, now)
 
     async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
         """The stream a media route may serve to `principal`, or the error to answer:
@@ -362,6 +430,8 @@ class StreamsService:
             node=node,
         )
         await self._heartbeats.record(stream_id, beat)
+        for watcher in self._beat_watchers:
+            await watcher(row, beat)
         if sample:
             await self._analytics.record(STREAM, stream_id, LISTENERS, beat.listeners)
 
@@ -385,6 +455,17 @@ class StreamsService:
     async def ad_markers(self, stream_id: uuid.UUID) -> list[AdMarker]:
         """The stream's ad markers by position, for the HLS packager."""
         return await queries.ads(self._pool, stream_id)
+
+    def on_heartbeat(self, watcher: BeatWatcher) -> None:
+        """Call `watcher` with every heartbeat recorded (after it is stored)."""
+        self._beat_watchers.append(watcher)
+
+    async def cached_row(self, stream_id: uuid.UUID) -> StreamRow | None:
+        """The stream (not deleted), reused for a second: for frequent, non-deciding reads."""
+        try:
+            return await self._media_row(stream_id)
+        except NotFound:
+            return None
 
     def forget(self, stream_id: uuid.UUID) -> None:
         """Drop the remembered row of a stream another node changed."""
@@ -460,9 +541,7 @@ class StreamsService:
         return row if row is not None and row.deleted_at is None else None
 
     def _out(self, row: StreamRow, beat: Heartbeat | None, now: datetime) -> StreamOut:
-        listeners = 0
-        if row.live:
-            listeners = live_figures(self._relay.snapshot(row.stream_id), beat, now).listeners
+        figures = self.figures(row.stream_id, beat, now) if row.live else OFFLINE
         base = f"{self._base_url}/v1/streams/{row.stream_id}"
         return StreamOut(
             stream_id=row.stream_id,
@@ -471,7 +550,9 @@ class StreamsService:
             description=row.description,
             visibility=row.visibility,
             monetization_enabled=row.monetization_enabled,
-            listeners=listeners,
+            listeners=figures.listeners,
+            on_air=figures.connected,
+            current_title=figures.current_title if figures.connected else None,
             live_mp3_url=f"{base}/live.mp3",
             live_hls_url=f"{base}/live.m3u8",
             owner_id=row.owner_id,

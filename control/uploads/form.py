@@ -10,18 +10,40 @@ the app's `client_max_size` (meant for JSON bodies) does not apply here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from aiohttp import BodyPartReader, web
+from aiohttp import (
+    BadContentDispositionHeader,
+    BadContentDispositionParam,
+    BodyPartReader,
+    web,
+)
+from aiohttp.http import HttpProcessingError
 
-from mediaserver.errors import InvalidInput, TooLarge
+from control.inputs import check_encoding, check_text
+from mediaserver.config import SETTINGS
+from mediaserver.errors import InvalidInput, RequestTimeout, TooLarge
 
 FILE_FIELD = "file"
+#: Uploads are sent as they are: audio does not compress, and a coding would hide the size.
+IDENTITY = frozenset({"identity"})
 TEXT_LIMIT = 4096  # bytes of a text field: 200 characters of UTF-8 and then some
 FORM_OVERHEAD = 64 * 1024  # part headers and boundaries, over the file and text fields
 READ_SIZE = 256 * 1024
 _MiB = 1024 * 1024
+T = TypeVar("T")
+#: What aiohttp's multipart reader raises on a malformed body: ValueError (no boundary, an
+#: early end), its header parser's errors (control characters in a part's headers), and
+#: the Content-Disposition warnings where warnings are errors (the tests).
+MALFORMED = (
+    ValueError,
+    HttpProcessingError,
+    BadContentDispositionHeader,
+    BadContentDispositionParam,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,28 +77,44 @@ async def form_fields(request: web.Request, max_file_bytes: int) -> AsyncIterato
     """The fields of `request`'s multipart/form-data body, as they arrive (see the module)."""
     if request.content_type != "multipart/form-data":
         raise InvalidInput("Send the audio as multipart/form-data, in a form field named 'file'.")
+    check_encoding(request, IDENTITY)
     declared = request.content_length
     if declared is not None and declared > max_file_bytes + 2 * TEXT_LIMIT + FORM_OVERHEAD:
         raise file_too_large(max_file_bytes)  # refused before reading a byte of it
+    idle = request.app[SETTINGS].body_read_timeout_seconds
     try:
         reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        while (part := await _idle(reader.next(), idle)) is not None:
             if not isinstance(part, BodyPartReader):
                 raise InvalidInput("Nested multipart bodies are not supported.")
+            check_text(part.name or "", None, "form", key=True)
             if part.name == FILE_FIELD:
-                yield FileField(part.filename, _counted(part, max_file_bytes))
+                if part.filename is not None:
+                    check_text(part.filename, "file (its file name)", "form")
+                yield FileField(part.filename, _counted(part, max_file_bytes, idle))
             else:
-                yield TextField(part.name or "", await _text(part))
-    except ValueError as exc:  # aiohttp's parser: no boundary, bad headers, early end
+                yield TextField(part.name or "", await _text(part, idle))
+    # aiohttp's parser: no boundary, bad headers, early end; a malformed Content-Disposition
+    # is only a warning (an error where warnings are errors, as in the tests).
+    except MALFORMED as exc:
         raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
 
 
-async def _counted(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
+async def _idle(step: Awaitable[T], seconds: float) -> T:
+    """`step` (a read from the client), or `RequestTimeout` when nothing came for `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await step
+    except TimeoutError:
+        raise RequestTimeout(f"The upload stalled: nothing arrived for {seconds:g} s.") from None
+
+
+async def _counted(part: BodyPartReader, limit: int, idle: float) -> AsyncIterator[bytes]:
     total = 0
     while True:
         try:
-            chunk = await part.read_chunk(READ_SIZE)
-        except ValueError as exc:
+            chunk = await _idle(part.read_chunk(READ_SIZE), idle)
+        except MALFORMED as exc:
             raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
         if not chunk:
             return
@@ -86,13 +124,15 @@ async def _counted(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _text(part: BodyPartReader) -> str:
+async def _text(part: BodyPartReader, idle: float) -> str:
     data = bytearray()
-    while chunk := await part.read_chunk(TEXT_LIMIT):
+    while chunk := await _idle(part.read_chunk(TEXT_LIMIT), idle):
         data += chunk
         if len(data) > TEXT_LIMIT:
             raise InvalidInput(f"Form field '{part.name}' is too long.")
     try:
-        return data.decode(part.get_charset(default="utf-8"))
+        text = data.decode(part.get_charset(default="utf-8"))
     except (LookupError, UnicodeDecodeError):
         raise InvalidInput(f"Form field '{part.name}' must be UTF-8 text.") from None
+    check_text(text, part.name, "form")
+    return text

@@ -22,6 +22,7 @@ from pathlib import PurePosixPath
 import asyncpg
 from aiohttp import web
 
+from control.accounts import AccountGate
 from control.api import parse_model
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.schemas import PageQuery
@@ -90,8 +91,10 @@ class UploadsService:
         jobs: JobQueue,
         settings: Settings,
         clock: Clock = utcnow,
+        accounts: AccountGate | None = None,
     ) -> None:
         self._pool = pool
+        self._accounts = accounts
         self._store = store
         self._jobs = jobs
         self._clock = clock
@@ -120,6 +123,8 @@ class UploadsService:
         """Store the form's file (refused unless it parses as MP3), record the upload and
         queue its transcoding in one transaction. The object is durable before this returns;
         on any failure nothing is left behind."""
+        if self._accounts is not None:
+            await self._accounts.check_verified(principal)
         upload_id = uuid.uuid4()
         key = source_key(principal.user_id, upload_id)
         received: _Received | None = None

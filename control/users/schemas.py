@@ -17,6 +17,10 @@ class UserOut(BaseModel):
     name: str = Field(examples=["DJ Example"])
     role: Literal["dj", "listener", "admin"]
     created_at: datetime
+    #: `disabled` by an admin: the account cannot sign in.
+    status: Literal["active", "disabled"] = "active"
+    #: The owner followed the link mailed to this address.
+    email_verified: bool = False
 
 
 class UserList(BaseModel):
@@ -42,3 +46,42 @@ class UserUpdate(BaseModel):
         if self.name is None and self.new_password is None:
             raise ValueError("Nothing to update: send 'name' and/or 'new_password'")
         return self
+
+
+class AdminUserUpdate(BaseModel):
+    """`PATCH /v1/users/{user_id}` (admin): any non-empty subset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: `disabled` ends the account's sessions at once and takes its streams off air;
+    #: `active` lets it sign in again (its streams stay off until it turns them on).
+    status: Literal["active", "disabled"] | None = None
+    #: A new role takes effect at once: the account's sessions end (tokens carry the role).
+    role: Literal["dj", "listener", "admin"] | None = None
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> AdminUserUpdate:
+        if self.status is None and self.role is None and self.name is None:
+            raise ValueError("Nothing to update: send 'status', 'role' and/or 'name'")
+        return self
+
+
+class AuditEntry(BaseModel):
+    """One change made to an account: who, what, when, from which address."""
+
+    audit_id: int
+    #: The account that made the change (None: the system, e.g. `create-admin`).
+    actor_id: uuid.UUID | None
+    action: str = Field(examples=["user.disabled"])
+    target_id: uuid.UUID | None
+    details: dict[str, object] = Field(examples=[{"status": ["active", "disabled"]}])
+    ip: str | None = Field(examples=["203.0.113.7"])
+    created_at: datetime
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntry]
+    page: int
+    per_page: int
+    total: int

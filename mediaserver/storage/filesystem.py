@@ -361,6 +361,35 @@ class FileStore(ObjectStore):
         found.sort(key=lambda item: item[0])
         return found
 
+    async def sweep(self, older_than: datetime) -> int:
+        return await _to_thread(self._sweep, older_than.timestamp())
+
+    def _sweep(self, cutoff: float) -> int:
+        """`.tmp-*` files (a write that never reached its rename) and empty directories
+        (a refused or aborted upload's) last changed before `cutoff`, deepest first; a
+        directory a write has just made or entered is younger than `cutoff`. Directories
+        are judged by their age before the sweep (removing a child changes a parent's)."""
+        walked = builtins.list(os.walk(self.root, topdown=False))
+        aged = set()
+        for directory, _, _ in walked:
+            with contextlib.suppress(OSError):
+                if os.stat(directory).st_mtime < cutoff:
+                    aged.add(directory)
+        removed = 0
+        for directory, _, files in walked:
+            here = Path(directory)
+            for name in files:
+                if name.startswith(TMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        if (here / name).stat().st_mtime < cutoff:
+                            (here / name).unlink()
+                            removed += 1
+            if here != self.root and directory in aged:
+                with contextlib.suppress(OSError):  # not empty (any more), or gone: kept
+                    here.rmdir()
+                    removed += 1
+        return removed
+
     async def presigned_url(self, key: str, expires_seconds: int = 3600) -> str | None:
         validate_key(key)
         return None

@@ -276,6 +276,30 @@ class S3Store(ObjectStore):
         except BotoCoreError as exc:
             raise StoreError(f"S3 list_objects_v2 {prefix}: {exc}") from exc
 
+    async def sweep(self, older_than: datetime) -> int:
+        """Abort the multipart uploads under the prefix begun before `older_than`: a node
+        killed mid-upload leaves its parts stored (and billed) but invisible to listings.
+        S3 has no directories to prune."""
+        if self._client is None:
+            raise StoreError("S3Store is not open")
+        stale: builtins.list[tuple[str, str]] = []
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._root
+        )
+        try:
+            async for page in pages:
+                for upload in page.get("Uploads", ()):
+                    initiated = _utc(upload.get("Initiated"))
+                    if initiated is not None and initiated < older_than:
+                        stale.append((upload["Key"], upload["UploadId"]))
+        except ClientError as exc:
+            raise _translate(exc, "list_multipart_uploads", self._root) from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"S3 list_multipart_uploads {self._root}: {exc}") from exc
+        for full, upload_id in stale:
+            await self._abort(full[len(self._root) :], full, upload_id)
+        return len(stale)
+
     async def presigned_url(self, key: str, expires_seconds: int = 3600) -> str | None:
         if not 1 <= expires_seconds <= MAX_PRESIGN_SECONDS:
             raise ValueError(f"expires_seconds must be 1..{MAX_PRESIGN_SECONDS}")

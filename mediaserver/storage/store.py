@@ -103,6 +103,13 @@ class ObjectStore(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what `open` acquired."""
 
+    @abc.abstractmethod
+    async def sweep(self, older_than: datetime) -> int:
+        """Remove what interrupted writes left behind before `older_than` and no object
+        is made of: partial writes (a node killed mid-upload) and, where the backend has
+        them, empty directories. Safe while other writes run (they are younger). Returns
+        how many things were removed."""
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self

@@ -120,6 +120,7 @@ async def in_process_node(database_url: str, data_dir: Path) -> AsyncIterator[we
         rate_limit_enabled=False,
         password_hash_profile="fast",
         log_level="WARNING",
+        allow_private_media_urls=True,  # the bench's source listens on loopback
     )
     app = build_app(settings, load_secrets(settings))
     runner = web.AppRunner(app, access_log=None)

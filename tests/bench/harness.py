@@ -205,6 +205,7 @@ async def run_node(database_url: str, **settings: str) -> AsyncIterator[Node]:
             "RATE_LIMIT_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
             "PASSWORD_HASH_PROFILE": "fast",
+            "ALLOW_PRIVATE_MEDIA_URLS": "true",  # the bench's sources listen on loopback
             **settings,
         }
         for name in ("REDIS_URL", "MEDIASERVER_PUBLIC_URL", "MEDIASERVER_PORT"):

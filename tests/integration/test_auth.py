@@ -195,7 +195,15 @@ async def test_admin_lists_users_with_pagination(client):
     body = await response.json()
     assert body["page"] == 1 and body["per_page"] == 2 and len(body["users"]) == 2
     assert body["total"] >= 4
-    assert set(body["users"][0]) == {"user_id", "email", "name", "role", "created_at"}
+    assert set(body["users"][0]) == {
+        "user_id",
+        "email",
+        "name",
+        "role",
+        "created_at",
+        "status",
+        "email_verified",
+    }
     last = await (
         await client.get(f"/v1/users?page={body['total']}&per_page=1", headers=bearer(admin))
     ).json()

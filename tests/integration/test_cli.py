@@ -140,6 +140,18 @@ def test_migrate_then_create_admin_then_promote(make_database, tmp_path):
 
     assert asyncio.run(role()) == ("admin", "Boss")
 
+    # Without --password the password comes from standard input, never the command line.
+    piped = subprocess.run(
+        [*MEDIASERVER, "create-admin", "--email", email, "--name", "Piped"],
+        env={**os.environ, **env},
+        input="An0therSecret!\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert asyncio.run(role()) == ("admin", "Piped")
+
 
 def test_serve_answers_health_and_stops_on_sigterm(make_database, tmp_path):
     port = free_port()
@@ -173,14 +185,22 @@ def test_serve_on_embedded_postgres(tmp_path):
 
 
 def test_serve_demo_plays_at_once(make_database, tmp_path):
-    """`serve --demo`: a newcomer gets a playable stream with titles and the URLs printed."""
+    """`serve --demo`: a newcomer gets a playable stream with titles and the URLs printed;
+    a restart on the same data dir plays it again under the same link."""
+    env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
+    first = _serve_demo(env, play=True)
+    assert _serve_demo(env, play=False) == first  # yesterday's link still plays
+
+
+def _serve_demo(env: dict[str, str], play: bool) -> str:
+    """Run `serve --demo` until its stream has a title (and, with `play`, decodes); the
+    printed MP3 URL without its port."""
     import json
     import re
 
     from tests.audio import decode
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
     process = subprocess.Popen(
         [*MEDIASERVER, "serve", "--demo", "--port", str(port)],
         env=env,
@@ -207,6 +227,8 @@ def test_serve_demo_plays_at_once(make_database, tmp_path):
                 break
             time.sleep(0.2)
         assert status["current_track"].startswith("Demo Ensemble - ")
-        assert decode(mp3_url, limit=2.0).duration >= 2.0
+        if play:
+            assert decode(mp3_url, limit=2.0).duration >= 2.0
+        return mp3_url.replace(f":{port}/", ":PORT/")
     finally:
         assert stop(process) == 0

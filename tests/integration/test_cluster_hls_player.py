@@ -39,19 +39,7 @@ from tests.cluster import Cluster, Node, eventually
 from tests.integration.test_cluster import dj_headers, owner_of, register_on
 from tests.sources import IcecastSource, fake_servers_fixture  # noqa: F401
 
-pytestmark = [
-    pytest.mark.timeout(180),
-    # Known to fail (issue 10, "no stall across a kill -9"): hls.js reloads a redirected
-    # playlist from the owner's URL, so it is stranded when the owner dies; and the next
-    # owner cannot list the segment the dead one published last, so players that had not
-    # fetched it see a hole. The fix (every node serving live HLS from what the owner
-    # publishes to Redis) is the next step; until then this runs only when asked.
-    pytest.mark.skipif(
-        not os.environ.get("MEDIASERVER_HLS_TAKEOVER_TEST"),
-        reason="known to fail until live HLS is served by every node (issue 10); "
-        "MEDIASERVER_HLS_TAKEOVER_TEST=1 runs it",
-    ),
-]
+pytestmark = pytest.mark.timeout(180)
 
 PLAYER = Path(__file__).parents[1] / "player"
 HLS_JS = PLAYER / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -170,19 +158,26 @@ class Takeover:
     playlist: float | None = None
 
 
-async def watch_takeover(node: Node, stream_id: str, killed: float, seen: Takeover) -> None:
+async def watch_takeover(
+    node: Node, stream_id: str, killed: float, seen: Takeover, published: int
+) -> None:
+    """Until `node` holds the lease (its value is "<name>/<instance>") and lists a segment
+    of its own (numbered after the dead owner's last, `published`)."""
     redis = aioredis.from_url(REDIS_URL)
     try:
         async with node.session() as http:
             while seen.playlist is None:
                 if seen.lease is None:
                     holder = await redis.get(f"{placement.PREFIX}lease:{stream_id}")
-                    if holder is not None and holder.decode() == node.name:
+                    if holder is not None and holder.decode().split("/")[0] == node.name:
                         seen.lease = time.time() - killed
                 url = f"/v1/streams/{stream_id}/live.m3u8"
                 async with http.get(url, allow_redirects=False) as response:
-                    if response.status == 200:
-                        seen.playlist = time.time() - killed
+                    if seen.lease is not None and response.status == 200:
+                        playlist = parse_media_playlist(await response.text())
+                        newest = playlist.media_sequence + len(playlist.segments) - 1
+                        if newest > published:
+                            seen.playlist = time.time() - killed
                 await asyncio.sleep(0.05)
         seen.source = source_connected(node, killed)
     finally:
@@ -415,7 +410,7 @@ async def test_hls_players_hear_no_stall_across_a_kill_of_the_owner(
     killed = time.time()
     await cluster.kill(owner)
     takeover = Takeover()
-    watcher = asyncio.create_task(watch_takeover(heir, stream_id, killed, takeover))
+    watcher = asyncio.create_task(watch_takeover(heir, stream_id, killed, takeover, published))
     await asyncio.sleep(AFTER_KILL_SECONDS)  # the players play on; what they heard is measured
     heard = [await Listening.of(page) for page in pages]
     watcher.cancel()  # done by now, unless the stream was never taken over
@@ -433,9 +428,11 @@ async def test_hls_players_hear_no_stall_across_a_kill_of_the_owner(
         published - 1,
     ]
     for each in heard:
+        # Across the kill: from the moment the player was playing steadily before it (a
+        # start-up hiccup on a loaded machine is not what this measures).
         assert each.errors == []
-        assert each.waiting == []
-        assert each.still() == []
+        assert [w for w in each.waiting if w[0] >= killed - BEFORE_KILL_SECONDS] == []
+        assert [w for w in each.still() if w[0] + w[1] >= killed - BEFORE_KILL_SECONDS] == []
         played, wall = each.played(killed)
         assert played >= 0.9 * wall, (played, wall)
         # The playlists the player got: numbers never back, one new discontinuity, after

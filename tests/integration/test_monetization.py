@@ -262,7 +262,7 @@ async def test_paywall_lets_in_admins_owners_and_subscribers(client):
     for caller in (None, subscriber):
         with pytest.raises(Forbidden) as denied:
             await paywall.require_active_subscription(caller, owner_id)
-        assert denied.value.body() == {"error": "Subscription required", "code": 403}
+        assert denied.value.body()["error"] == "Subscription required"
     assert not await paywall.has_active_subscription(subscriber.user_id, owner_id)
 
     await paywall.require_active_subscription(principal(owner_id, "dj"), owner_id)

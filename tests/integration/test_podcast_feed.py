@@ -277,11 +277,11 @@ async def test_a_paywalled_episode_puts_the_feed_behind_the_paywall(node, host):
     )
     anonymous = await node.client.get(feed_url)  # as streams and playlists answer (US-6.3)
     assert anonymous.status == 403
-    assert await anonymous.json() == {"error": "Subscription required", "code": 403}
+    assert (await anonymous.json())["error"] == "Subscription required"
     _, listener = await user_headers(node.client, "listener")
     response = await node.client.get(feed_url, headers=listener)
     assert response.status == 403
-    assert await response.json() == {"error": "Subscription required", "code": 403}
+    assert (await response.json())["error"] == "Subscription required"
     subscriber = await subscriber_of(node.client, dj)
     response = await node.client.get(feed_url, headers=subscriber)
     assert response.status == 200
@@ -298,7 +298,7 @@ async def test_a_monetized_podcast_needs_a_subscription_for_feed_and_page(node, 
         for headers in ({}, listener):  # anonymous or not: the same answer
             response = await node.client.get(url, headers=headers)
             assert response.status == 403
-            assert await response.json() == {"error": "Subscription required", "code": 403}
+            assert (await response.json())["error"] == "Subscription required"
         bad_token = {"Authorization": "Bearer not-a-token"}
         assert (await node.client.get(url, headers=bad_token)).status == 401
         assert (await node.client.get(url, headers=subscriber)).status == 200

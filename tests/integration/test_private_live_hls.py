@@ -304,7 +304,7 @@ async def test_a_play_link_stops_working_when_its_subscription_ends(live_node, f
     staying.close()
     for path in (hls, mp3):
         body = await refused(client, path)
-        assert body == {"error": "Subscription required", "code": 403}
+        assert body["error"] == "Subscription required"
 
 
 async def private_stream_listener(live_node, fake_servers):

@@ -113,3 +113,10 @@ async def test_close_leaves_client_open(
 ) -> None:
     await limiter.close()
     assert await client.ping()
+
+
+async def test_peek_reads_the_level_without_taking(limiter: RedisRateLimiter) -> None:
+    assert await limiter.peek("p", limit=5, period_seconds=3600) == 5.0  # unknown: full
+    await limiter.hit("p", limit=5, period_seconds=3600, cost=2)
+    for _ in range(3):  # peeking takes nothing
+        assert 2.99 <= await limiter.peek("p", limit=5, period_seconds=3600) < 3.01

@@ -1,6 +1,7 @@
 """Checking a DJ's source against the admin interfaces of real-protocol fakes on loopback:
-the server kind is detected, a wrong key, a dead port, a silent server and an ordinary web
-site each get their own message, and the key never reaches the logs."""
+the server kind is detected; a wrong key, a dead port, a silent server, an ordinary web
+site and a private address all get the same message (no network map), and the key never
+reaches the logs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from control.streams.probe import ProbeResult, SourceProbe
+from control.streams.probe import PROBE_FAILED, ProbeResult, SourceProbe
+from control.urlguard import UrlGuard
 from mediaserver.errors import Unprocessable
 from relay.status import StreamSource
 from tests.sources import (
@@ -33,7 +35,7 @@ KINDS = [
 
 @pytest.fixture
 async def probe() -> AsyncIterator[SourceProbe]:
-    probe = SourceProbe(timeout_seconds=2.0)
+    probe = SourceProbe(UrlGuard(allow_private=True), timeout_seconds=2.0)
     yield probe
     await probe.close()
 
@@ -64,7 +66,7 @@ async def test_an_icecast_mount_that_is_not_live_yet_still_registers(fake_server
 async def test_a_wrong_key_is_reported_as_such(fake_servers, probe, fake):
     source = await fake_servers(fake)
     message = await refusal(probe, source.url, "not-the-key", source.mount)
-    assert message == "The source rejected the stream key"
+    assert message == PROBE_FAILED
 
 
 async def test_a_closed_port_is_unreachable(probe):
@@ -74,15 +76,12 @@ async def test_a_closed_port_is_unreachable(probe):
         message = await refusal(probe, url)
     finally:
         await server.close()
-    assert message == f"Cannot connect to the source at {url}: connection refused"
+    assert message == PROBE_FAILED
 
 
 async def test_an_unknown_host_is_unreachable(probe):
     message = await refusal(probe, "http://no-such-host.invalid")
-    assert message == (
-        "Cannot connect to the source at http://no-such-host.invalid: "
-        "the host name does not resolve"
-    )
+    assert message == PROBE_FAILED
 
 
 async def test_a_server_that_never_answers_times_out_quickly():
@@ -95,7 +94,7 @@ async def test_a_server_that_never_answers_times_out_quickly():
 
     server = await asyncio.start_server(mute, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    probe = SourceProbe(timeout_seconds=0.3)
+    probe = SourceProbe(UrlGuard(allow_private=True), timeout_seconds=0.3)
     started = time.monotonic()
     try:
         message = await refusal(probe, url)
@@ -103,7 +102,7 @@ async def test_a_server_that_never_answers_times_out_quickly():
         await probe.close()
         server.close()
         await server.wait_closed()
-    assert message == f"Cannot connect to the source at {url}: no answer within 0.3 s"
+    assert message == PROBE_FAILED
     assert time.monotonic() - started < 2
     # Python 3.11's `wait_closed` does not wait for the handler: it closes its side once
     # the probe has gone, before the loop does (else its transport is left unclosed).
@@ -114,7 +113,7 @@ async def test_a_server_that_never_answers_times_out_quickly():
 async def test_an_ordinary_web_site_is_not_a_stream_server(fake_servers, probe):
     site = await fake_servers(NotAStreamServer)
     message = await refusal(probe, site.url)
-    assert message == f"{site.url} does not look like a SHOUTcast or Icecast server"
+    assert message == PROBE_FAILED
     assert site.requests == 3  # Icecast, SHOUTcast v2 and v1 admin pages were all tried
 
 
@@ -141,3 +140,31 @@ async def test_the_key_never_reaches_the_logs_or_messages(fake_servers, probe, c
     assert caplog.records  # the checks are logged…
     assert key not in caplog.text  # …without the key
     assert all(key not in m for m in messages)
+
+
+class _FirstAnswerPublic(UrlGuard):
+    """A guard whose up-front check passed, as when DNS first answered a public address:
+    what is left is the check on the address each connection resolves to."""
+
+    async def check(self, url: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("rebinding", [False, True])
+async def test_private_sources_are_refused_with_the_same_message(fake_servers, rebinding):
+    source = await fake_servers(IcecastSource)  # a real, working source on loopback
+    guard = _FirstAnswerPublic() if rebinding else UrlGuard(allow_private=False)
+    probe = SourceProbe(guard, timeout_seconds=2.0)
+    url = source.url.replace("127.0.0.1", "localhost")  # a name, resolved at connect time
+    try:
+        message = await refusal(probe, url, source.admin_password, source.mount)
+        assert (
+            await probe.fetch_stats(
+                StreamSource(uuid.uuid4(), url, source.mount, "icecast2", None, "n", None, None),
+                source.admin_password,
+            )
+            is None
+        )
+    finally:
+        await probe.close()
+    assert message == PROBE_FAILED

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from control.streams.probe import ProbeResult
+from control.streams.probe import PROBE_FAILED, ProbeResult
 from control.streams.schemas import AdMarker
 from control.streams.service import STREAMS as STREAMS_SERVICE
 from mediaserver.app import POOL
@@ -68,7 +68,7 @@ async def test_registering_each_server_kind_starts_its_relay(node, fake_servers,
     assert node.relay.calls == [("ensure", stream_id)]
     assert node.relay.sources[stream_id] == StreamSource(
         stream_id, source.url, source.mount, kind, sid, "Friday Night DJ Set", "House",
-        "Weekly house mix",
+        "Weekly house mix", listed=True,  # public and free: named in /metrics
     )  # fmt: skip
     detail = await (await node.client.get(f"{STREAMS}/{stream_id}")).json()
     assert detail["server_kind"] == kind and detail["enabled"] is True
@@ -109,18 +109,15 @@ async def test_a_source_that_fails_the_check_is_refused_and_not_stored(
     body = stream_body(source)
     if failure == "wrong key":
         body["stream_key"] = "not-the-key"
-        message = "The source rejected the stream key"
     elif failure == "closed port":
         await source.stop()
-        message = f"Cannot connect to the source at {source.url}: connection refused"
     else:
         body["shoutcast_url"] = (await fake_servers(NotAStreamServer)).url
-        message = f"{body['shoutcast_url']} does not look like a SHOUTcast or Icecast server"
     _, headers = await user_headers(node.client, "dj")
 
     response = await node.client.post(STREAMS, json=body, headers=headers)
     assert response.status == 422
-    assert await response.json() == {"error": message, "code": 422}
+    assert await response.json() == {"error": PROBE_FAILED, "code": 422}
     mine = await node.client.get(STREAMS, params={"mine": "true"}, headers=headers)
     assert (await mine.json())["total"] == 0 and node.relay.calls == []
 

@@ -154,7 +154,7 @@ Validate the values; included by the StatefulSet so that a bad configuration fai
 */}}
 {{- define "mediaserver.validate" -}}
 {{- $chartSet := list "NODE_NAME" "MEDIASERVER_INTERNAL_URL" "MEDIASERVER_DATA_DIR" "JWT_PRIVATE_KEY_PATH" "JWT_PUBLIC_KEY_PATH" }}
-{{- $secretKeys := list "DATABASE_URL" "REDIS_URL" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "STREAM_KEY_SECRET" "RELAY_SERVICE_TOKEN" }}
+{{- $secretKeys := list "DATABASE_URL" "REDIS_URL" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "STREAM_KEY_SECRET" "RELAY_SERVICE_TOKEN" "METRICS_TOKEN" }}
 {{- range $key, $value := .Values.config }}
 {{- if has $key $chartSet }}
 {{- fail (printf "config.%s: this variable is set by the chart itself; remove it from config" $key) }}

@@ -49,6 +49,7 @@ APP_ENV = {
     "JWT_ISSUER",
     "STREAM_KEY_SECRET",
     "RELAY_SERVICE_TOKEN",
+    "METRICS_TOKEN",
     "RATE_LIMIT_ENABLED",
     "RATE_LIMIT_METADATA_PER_MINUTE",
     "RATE_LIMIT_WRITE_PER_MINUTE",
@@ -65,6 +66,11 @@ APP_ENV = {
     "LOG_LEVEL",
     "TRUST_FORWARDED_FOR",
     "TRUSTED_PROXIES",
+    "RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL_PER_HOUR",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "PASSWORD_RESET_TTL_MINUTES",
+    "REQUIRE_VERIFIED_EMAIL",
 }
 SECRET_ENV = {
     "DATABASE_URL",
@@ -73,6 +79,8 @@ SECRET_ENV = {
     "AWS_SECRET_ACCESS_KEY",
     "STREAM_KEY_SECRET",
     "RELAY_SERVICE_TOKEN",
+    "METRICS_TOKEN",
+    "SMTP_URL",  # its password is in the URL
 }
 # Set by the StatefulSet itself, never through the ConfigMap/Secret (MEDIASERVER_NODE_URL,
 # one per pod, from publicUrlTemplate).
@@ -467,6 +475,16 @@ def test_pdb_and_servicemonitor():
     assert "mediaserver.io/service: headless" in sm
     assert "mediaserver.io/service: headless" in template_text("service-headless.yaml")
     assert "mediaserver.io/service" not in template_text("service.yaml")
+    # With METRICS_TOKEN, the scrape sends it from the Secret the pods load it from.
+    assert (
+        "{{- if or .Values.secrets.METRICS_TOKEN .Values.serviceMonitor.metricsTokenInSecret }}"
+        in sm
+    )
+    assert re.search(
+        r"type: Bearer\n\s+credentials:\n"
+        r"\s+name: \{\{ include \"mediaserver.secretName\" \. \}\}\n\s+key: METRICS_TOKEN",
+        sm,
+    )
 
 
 def test_grafana_dashboard_configmap():

@@ -197,3 +197,14 @@ def test_max_keys_must_be_positive() -> None:
 async def test_close_is_noop(limiter: MemoryRateLimiter) -> None:
     await limiter.close()
     assert (await limiter.hit("k", limit=1)).allowed
+
+
+async def test_peek_reads_the_level_without_taking(
+    limiter: MemoryRateLimiter, clock: FakeClock
+) -> None:
+    assert await limiter.peek("p", limit=10, period_seconds=60) == 10.0
+    await limiter.hit("p", limit=10, period_seconds=60, cost=4)
+    assert await limiter.peek("p", limit=10, period_seconds=60) == 6.0
+    assert await limiter.peek("p", limit=10, period_seconds=60) == 6.0
+    clock.advance(12)  # two tokens back
+    assert await limiter.peek("p", limit=10, period_seconds=60) == 8.0

@@ -13,13 +13,18 @@ from control.urlguard import GuardedResolver, UrlGuard, UrlRefused, check_syntax
     "address",
     ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
      "0.0.0.0", "224.0.0.1",  # noqa: S104 - an address under test, not a bind "255.255.255.255", "::1", "::", "fe80::1", "fc00::1",
-     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "2002:7f00:1::1", "ff02::1"],
+     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "2002:7f00:1::1", "ff02::1",
+     # NAT64 (well-known and local-use prefixes) and IPv4-compatible forms of internal IPv4
+     "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1", "64:ff9b:1::7f00:1",
+     "64:ff9b:1:2::c0a8:101", "::127.0.0.1", "::10.0.0.1", "::169.254.169.254"],
 )  # fmt: skip
 def test_internal_addresses_are_not_public(address):
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111"])
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "::8.8.8.8"]
+)
 def test_public_addresses(address):
     assert is_public(ipaddress.ip_address(address))
 

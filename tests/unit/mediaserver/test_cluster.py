@@ -47,6 +47,9 @@ class Relays:
     def snapshot(self, stream_id: uuid.UUID) -> None:
         return None
 
+    def relay(self, stream_id: uuid.UUID) -> None:
+        return None  # no real relay: nothing to tell the players other nodes count
+
 
 @dataclass
 class Streams:
@@ -237,3 +240,34 @@ async def test_two_processes_under_one_name_never_relay_one_stream_twice(redis):
     finally:
         for n in twins:
             await n.close()
+
+
+async def test_the_next_owner_lists_the_segments_the_last_one_published(redis):
+    from datetime import UTC, datetime
+
+    from hls.live import HlsPosition, LiveHls
+    from hls.playlist import Segment
+    from hls.window import WindowEntry
+    from mediaserver.cluster import RedisPositions
+
+    positions = RedisPositions(redis)
+    stream_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    for n in range(100, 108):  # the dead owner's run: 8 segments, the first one marked
+        segment = Segment("", 6.0, now, discontinuity=n == 100, title=f"Track {n}")
+        position = HlsPosition(n + 1, 5 + 1)  # 5 before the run, its first segment's one
+        await positions.save(stream_id, position, WindowEntry(n, segment, bytes([n]) * 188))
+
+    resumed = await positions.load(stream_id)
+    assert resumed is not None and resumed.next_sequence == 108
+    assert [e.sequence for e in resumed.recent] == list(range(102, 108))  # a window's worth
+    assert resumed.recent[-1].payload == bytes([107]) * 188
+    assert resumed.recent[-1].segment.title == "Track 107"
+    shared = await positions.shared_window(stream_id)
+    assert shared is not None and [e.payload for e in shared.recent] == [b""] * 6
+
+    hls = LiveHls(6, lambda: now, resume=resumed)
+    playlist = hls.playlist(lambda n: f"hls/{n}.ts")
+    assert playlist.media_sequence == 102 and hls.window.next_sequence == 108
+    assert playlist.discontinuity_sequence == 6  # the run's marked segment left the window
+    assert hls.window.get(107).payload == bytes([107]) * 188

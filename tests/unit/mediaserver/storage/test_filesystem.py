@@ -505,3 +505,29 @@ async def test_open_store_picks_the_filesystem_backend(tmp_path: Path) -> None:
 async def test_open_store_refuses_other_urls(url: str) -> None:
     with pytest.raises(ValueError):
         await open_store(url)
+
+
+async def test_sweep_removes_old_partial_writes_and_empty_directories(tmp_path: Path) -> None:
+    """What `kill -9` mid-upload and refused uploads leave behind goes; objects, their
+    directories and anything younger than the cutoff stay."""
+    root = tmp_path / "objects"
+    async with FileStore(root) as store:
+        await store.put_bytes("uploads/audio/u1/a/original.mp3", b"kept", "audio/mpeg")
+        partial = root / "uploads/audio/u1/b/.tmp-0123abcd"
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(b"x" * 1000)
+        empty = root / "uploads/audio/u2/c"
+        empty.mkdir(parents=True)
+        young = root / "uploads/audio/u3/d/.tmp-fresh"
+        young.parent.mkdir(parents=True)
+        young.write_bytes(b"y")
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+        for path in (partial, partial.parent, empty, empty.parent, root / "uploads/audio/u1"):
+            os.utime(path, (hour_ago, hour_ago))
+        removed = await store.sweep(datetime.now(UTC) - timedelta(minutes=30))
+        assert removed == 4  # the .tmp file, b/, c/ and u2/
+        assert not partial.exists() and not partial.parent.exists()
+        assert not (root / "uploads/audio/u2").exists()
+        assert young.exists()  # a write still in progress, as far as anyone can tell
+        assert await store.read("uploads/audio/u1/a/original.mp3") == b"kept"
+        assert await store.sweep(datetime.now(UTC) - timedelta(minutes=30)) == 0
