@@ -149,8 +149,8 @@ ACCEPTED_ERRORS = {
     # The collection's one account was deleted by `users_delete_me` just before.
     "users_delete_user": (404,),
     # Stripe's webhook takes events Stripe signed: the collection cannot sign one, so it
-    # meets the documented 400 (PAYMENT_PROVIDER=stripe) or 503 (the stub, or none).
-    "monetization_stripe_webhook": (400, 503),
+    # meets the documented 400 (PAYMENT_PROVIDER=stripe), 404 (the stub) or 503 (none).
+    "monetization_stripe_webhook": (400, 404, 503),
 }
 #: Query parameters a request sends (the others are listed, disabled): the live feeds end
 #: after their opening snapshot, a request that completes.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from mediaserver.errors import NotConfigured
+from mediaserver.errors import NotFound
 
 #: The messages of the provider's errors, as clients (and Stripe) see them.
 BAD_SIGNATURE = "Invalid Stripe-Signature"
@@ -94,7 +94,7 @@ class StubPaymentProvider:
         return None
 
     async def parse_webhook(self, payload: bytes, signature: str | None) -> PaymentEvent | None:
-        raise NotConfigured(NO_WEBHOOKS)
+        raise NotFound(NO_WEBHOOKS)  # no webhook endpoint without Stripe
 
     async def close(self) -> None:
         return None

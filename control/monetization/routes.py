@@ -123,8 +123,8 @@ async def cancel_subscription(request: web.Request) -> SubscriptionOut:
     # without a valid signature costs one HMAC.
     rate=None,
     response=WebhookOut,
-    errors=(400, 503),
-    examples={400: (BAD_SIGNATURE, NOT_AN_EVENT), 503: (NO_PROVIDER, NO_WEBHOOKS)},
+    errors=(400, 404, 503),
+    examples={400: (BAD_SIGNATURE, NOT_AN_EVENT), 404: NO_WEBHOOKS, 503: NO_PROVIDER},
 )
 async def stripe_webhook(request: web.Request) -> WebhookOut:
     payload = await request.read()
