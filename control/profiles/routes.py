@@ -56,7 +56,8 @@ async def put_avatar(request: web.Request) -> ProfileOut:
     tag="profiles",
     response=DjPage,
     auth="optional",
-    errors=(404, 429),
+    # Optional, but a token that is sent is checked: a signed-out or deleted account's is 401.
+    errors=(401, 404, 429),
     examples={404: NO_PROFILE},
 )
 async def dj_page(request: web.Request) -> DjPage:

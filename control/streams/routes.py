@@ -6,6 +6,7 @@ from aiohttp import web
 
 from control.api import Api, path_uuid
 from control.security import principal_key, principal_of
+from control.streams.probe import PROBE_FAILED
 from control.streams.schemas import (
     AdMarkers,
     AdMarkersIn,
@@ -34,8 +35,8 @@ READ_REFUSED = ("Your token lacks the 'streams:read' scope", "Subscription requi
     "/v1/streams",
     summary="Register a SHOUTcast or Icecast source, or a mount to push to",
     description="Pull (default): the stream key is checked against the source's admin "
-    "interface first: 422 says whether the server is unreachable, refused the key, or is no "
-    "stream server. The key is stored encrypted and never returned. Push "
+    "interface first; every failed check answers the same 422 (the answer must not map the "
+    "network). The key is stored encrypted and never returned. Push "
     "(`source_type: push`): the answer's `ingest` is what the DJ's encoder connects to "
     "(Icecast source protocol on `INGEST_PORT`), with a source password shown only here; "
     "409 when the mount is taken, 422 when the server takes no pushed streams.",
@@ -47,12 +48,7 @@ READ_REFUSED = ("Your token lacks the 'streams:read' scope", "Subscription requi
     errors=(400, 401, 403, 409, 422, 429),
     examples={
         409: "Mount /live is taken; choose another",
-        422: (
-            "Cannot connect to the source at http://203.0.113.7:8000: connection refused",
-            "The source rejected the stream key",
-            "http://203.0.113.7:8000 does not look like a SHOUTcast or Icecast server",
-            PUSH_OFF,
-        ),
+        422: (PROBE_FAILED, PUSH_OFF),
     },
 )
 async def register_stream(request: web.Request, body: StreamIn) -> StreamCreated:
