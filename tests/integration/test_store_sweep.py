@@ -64,13 +64,17 @@ async def test_a_starting_node_sweeps_old_leftovers_and_keeps_uploads(make_clien
             os.utime(path, (day_ago, day_ago))
 
     restarted = await make_client()  # a node starting on the same store sweeps it
+    def empty_dirs() -> list[Path]:
+        return [p for p in root.rglob("*") if p.is_dir() and not any(p.iterdir())]
+
+    # The sweep runs in a worker thread: wait for the whole of it, not its first removal.
     deadline = time.monotonic() + 10
-    while killed.exists() and time.monotonic() < deadline:
+    while (killed.parent.exists() or empty_dirs()) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     after = entries(root)
     print("\nswept:", sorted(before - after))
     assert not killed.exists() and not killed.parent.exists()
-    assert not [p for p in root.rglob("*") if p.is_dir() and not any(p.iterdir())]
+    assert not empty_dirs()
     assert not [p for p in root.rglob(".tmp-*")]
     assert after < before
     response = await restarted.get(f"{UPLOADS}/{kept['upload_id']}", headers=headers)
