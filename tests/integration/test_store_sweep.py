@@ -64,6 +64,7 @@ async def test_a_starting_node_sweeps_old_leftovers_and_keeps_uploads(make_clien
             os.utime(path, (day_ago, day_ago))
 
     restarted = await make_client()  # a node starting on the same store sweeps it
+
     def empty_dirs() -> list[Path]:
         return [p for p in root.rglob("*") if p.is_dir() and not any(p.iterdir())]
 
