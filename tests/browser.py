@@ -32,7 +32,7 @@ def missing(reason: str) -> NoReturn:
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
+async def chromium(*extra_args: str) -> AsyncIterator[Any]:
     if not Path(CHROMIUM).is_file():
         missing(f"Debian's chromium is not installed ({CHROMIUM})")
     try:
@@ -40,7 +40,9 @@ async def chromium() -> AsyncIterator[Any]:
     except ImportError:
         missing("the playwright package is not installed (the `test` extra)")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
+        )
         try:
             yield browser
         finally:

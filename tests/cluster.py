@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ import redis.asyncio as aioredis
 
 from mediaserver.config import Settings
 from mediaserver.keys import load_secrets
+from tests.livenode import eventually
 from tests.loopback import free_port
 
 T = TypeVar("T")
@@ -149,20 +149,6 @@ class Cluster:
 
     def running(self) -> list[Node]:
         return [node for node in self.nodes if node.running]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1
-) -> T:
-    """Poll `check` until it returns something truthy (returned), or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)
 
 
 async def first_audio(url: str, timeout: float, *, min_bytes: int = 4096) -> float:

@@ -16,16 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
@@ -35,25 +32,16 @@ from aiohttp import web
 
 from hls.playlist import parse_media_playlist
 from mediaserver import cluster as placement
+from tests.browser import chromium
 from tests.cluster import Cluster, Node, eventually
 from tests.integration.test_cluster import dj_headers, owner_of, register_on
+from tests.npm import pinned_package
 from tests.sources import IcecastSource, fake_servers_fixture  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180)
 
 PLAYER = Path(__file__).parents[1] / "player"
 HLS_JS = PLAYER / "node_modules" / "hls.js" / "dist" / "hls.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--autoplay-policy=no-user-gesture-required",
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--no-first-run",
-    # No connection leaves loopback: no update checks, syncing or component downloads.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SEGMENT_SECONDS = 6
 LEASE_SECONDS = 5
 #: Played steadily before the kill, and on after it.
@@ -69,52 +57,18 @@ MAX_STILL_SECONDS = 1.0
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
-def _missing(reason: str) -> NoReturn:
-    """CI must run this test: a missing tool fails it there and skips it elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _installed_hls_js() -> str | None:
-    try:
-        return str(json.loads((PLAYER / "node_modules/hls.js/package.json").read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @pytest.fixture(scope="session")
 def hls_js() -> Path:
     """hls.js as pinned by tests/player/package-lock.json (`npm ci` when not yet there)."""
-    pinned = json.loads((PLAYER / "package.json").read_text())["dependencies"]["hls.js"]
-    if _installed_hls_js() != pinned:
-        npm = shutil.which("npm")
-        if npm is None:
-            _missing("npm is not installed: it installs hls.js for the player test")
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=PLAYER,
-            check=True,
-            timeout=300,
-        )
-    assert _installed_hls_js() == pinned and HLS_JS.is_file()
+    pinned_package(PLAYER, "hls.js", "the player test")
+    assert HLS_JS.is_file()
     return HLS_JS
 
 
 @pytest.fixture
 async def browser(hls_js: Path) -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        _missing(f"Debian's chromium is not installed ({CHROMIUM})")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        _missing("the playwright package is not installed (the `test` extra)")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium("--autoplay-policy=no-user-gesture-required") as launched:
+        yield launched
 
 
 @pytest.fixture

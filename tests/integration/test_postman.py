@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.accounts import make_admin, unique_email
-from tests.browser import missing
+from tests.npm import pinned_package
 from tests.sources import ShoutcastV1Source, fake_servers_fixture  # noqa: F401
 
 pytestmark = pytest.mark.timeout(300)
@@ -32,29 +30,11 @@ NEWMAN = RUNNER / "node_modules" / ".bin" / "newman"
 COLLECTION = ROOT / "docs" / "postman_collection.json"
 
 
-def _installed() -> str | None:
-    try:
-        package = RUNNER / "node_modules" / "newman" / "package.json"
-        return str(json.loads(package.read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @pytest.fixture(scope="session")
 def newman() -> Path:
     """newman as pinned by tests/postman/package-lock.json (`npm ci` when not yet there)."""
-    pinned = json.loads((RUNNER / "package.json").read_text())["dependencies"]["newman"]
-    if _installed() != pinned:
-        npm = shutil.which("npm")
-        if npm is None:
-            missing("npm is not installed: it installs newman for the Postman test")
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=RUNNER,
-            check=True,
-            timeout=300,
-        )
-    assert _installed() == pinned and NEWMAN.is_file()
+    pinned_package(RUNNER, "newman", "the Postman test")
+    assert NEWMAN.is_file()
     return NEWMAN
 
 
