@@ -20,8 +20,9 @@ from control.api import (
     body_too_large,
     parse_model,
 )
+from control.inputs import body_timed_out
 from control.security import Principal
-from control.uploads.form import file_too_large
+from control.uploads.form import file_too_large, upload_stalled
 from mediaserver.config import Settings
 from mediaserver.errors import RateLimited, ServiceError, Unauthenticated
 
@@ -168,6 +169,9 @@ def _raised(op: Operation, code: int) -> str:
         if op.file_field is not None:
             return file_too_large(DEFAULTS["upload_max_bytes"].default).message
         return body_too_large(DEFAULTS["max_json_body_bytes"].default).message
+    if code == 408:
+        seconds = DEFAULTS["body_read_timeout_seconds"].default
+        return (upload_stalled if op.file_field is not None else body_timed_out)(seconds).message
     if code == 429:
         return RateLimited(6).message
     raise LookupError(f"{op.method} {op.path}: declare the {code} message in `examples`")

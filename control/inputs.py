@@ -144,6 +144,10 @@ def check_encoding(request: web.Request, allowed: frozenset[str] = ENCODINGS) ->
     return coding
 
 
+def body_timed_out(seconds: float) -> RequestTimeout:
+    return RequestTimeout(f"The request body did not arrive within {seconds:g} s.")
+
+
 async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
     """The whole body, decoded, within `seconds` and `limit` bytes (decoded: a small
     gzip cannot inflate past it); `TooLarge` / `InvalidInput` / `RequestTimeout`."""
@@ -154,7 +158,7 @@ async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
     except web.HTTPRequestEntityTooLarge:
         raise TooLarge(f"Request body is too large (limit {limit} bytes).") from None
     except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within {seconds:g} s.") from None
+        raise body_timed_out(seconds) from None
     if coding in ("identity", ""):
         return raw
     wbits = 16 + zlib.MAX_WBITS if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS

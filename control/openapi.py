@@ -43,6 +43,7 @@ _REASONS = {
     402: "Payment failed",
     403: "Not allowed",
     404: "Not found",
+    408: "The request body did not arrive in time",
     409: "Conflict",
     410: "Gone",
     413: "Body too large",
@@ -247,7 +248,7 @@ def _request_body(op: Operation, components: _Components) -> dict[str, Any] | No
             media["example"] = dict(op.body_example)
         return {"required": True, "content": {"application/json": media}}
     if op.file_field is None:
-        return None
+        return None if op.form is None else _urlencoded_body(op.form)
     properties: dict[str, Any] = {
         op.file_field: {
             "type": "string",
@@ -270,6 +271,14 @@ def _request_body(op: Operation, components: _Components) -> dict[str, Any] | No
     return {"required": True, "content": {"multipart/form-data": form}}
 
 
+def _urlencoded_body(form: type[BaseModel]) -> dict[str, Any]:
+    """The fields an HTML form posts (`application/x-www-form-urlencoded`)."""
+    schema = form.model_json_schema()
+    example = {name: example_of(prop, {}) for name, prop in schema["properties"].items()}
+    media = {"schema": schema, "example": example}
+    return {"required": True, "content": {"application/x-www-form-urlencoded": media}}
+
+
 def _responses(op: Operation, components: _Components, *, head: bool) -> dict[str, Any]:
     success: dict[str, Any] = {"description": _REASONS.get(op.status, "OK")}
     if op.status != 204 and not head:
@@ -281,9 +290,16 @@ def _responses(op: Operation, components: _Components, *, head: bool) -> dict[st
     responses: dict[str, Any] = {str(op.status): success}
     for code, reason in sorted(op.also.items()):
         responses[str(code)] = {"description": reason}
-    for code in sorted(set(op.errors)):
+    for code in sorted(set(op.errors) | _body_errors(op)):
         responses[str(code)] = _error_response(op, code, head=head)
     return responses
+
+
+def _body_errors(op: Operation) -> set[int]:
+    """What reading a request body can answer besides the operation's own errors: 408 when
+    the client stops sending it (`BODY_READ_TIMEOUT_SECONDS`, the upload's idle limit)."""
+    reads = op.body is not None or op.file_field is not None or op.form is not None
+    return {408} if reads else set()
 
 
 def _media_content(media_type: str) -> dict[str, Any]:
@@ -304,6 +320,9 @@ def _error_response(op: Operation, code: int, *, head: bool) -> dict[str, Any]:
         response["headers"]["Retry-After"]["schema"] = {"type": "integer"}
     if head:
         return response  # a HEAD answer has no body
+    if code == 400 and op.produces == "text/html":  # a form's page, saying what to correct
+        response["content"] = {"text/html": _media_content("text/html")}
+        return response
     messages = error_messages(op, code)
     media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Error"}}
     bodies = [{"error": message, "code": code} for message in messages]

@@ -7,14 +7,17 @@ so the page asks for a click (verification) or a new password (reset) first."""
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from control.api import Api, describe_error
 from control.auth.recovery import ACCOUNT_MAIL, RESET_PATH, VERIFY_PATH
-from control.auth.schemas import PasswordResetConfirmIn
+from control.auth.schemas import PasswordResetConfirmIn, VerifyEmailIn
 from control.forwarded import CLIENT_ADDRESS
+from control.inputs import read_body
+from mediaserver.config import SETTINGS
 from mediaserver.errors import InvalidInput
 
 api = Api()
@@ -45,6 +48,26 @@ def _token_field(token: str) -> str:
     return f'<input type="hidden" name="token" value="{escape(token, quote=True)}">'
 
 
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The fields the page's form posts (what a browser sends for it), read within the JSON
+    bodies' size and time limits (413, 408); anything else is an `InvalidInput`."""
+    if request.content_type != _FORM_TYPE:
+        raise InvalidInput(f"This form is posted as {_FORM_TYPE}.")
+    settings = request.app[SETTINGS]
+    raw = await read_body(request, settings.max_json_body_bytes, settings.body_read_timeout_seconds)
+    try:
+        return dict(parse_qsl(raw.decode(), max_num_fields=16, errors="strict"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("The form's fields are not valid UTF-8 form data.") from None
+
+
+def _refused(exc: InvalidInput) -> web.Response:
+    return _page("This link does not work", f"<p>{escape(exc.message)}</p>", 400)
+
+
 @api.get(
     RESET_PATH,
     summary="The page a password-reset mail links to (HTML form)",
@@ -52,6 +75,7 @@ def _token_field(token: str) -> str:
     auth="none",
     rate="auth",
     produces="text/html",
+    errors=(429,),
 )
 async def reset_form(request: web.Request) -> web.Response:
     return _reset_form(request.query.get("token", ""))
@@ -74,23 +98,29 @@ def _reset_form(token: str, error: str | None = None) -> web.Response:
 @api.post(
     RESET_PATH,
     summary="Set the new password from the reset page's form",
+    description="A refused token or password answers 400 with the form again, saying why.",
     tag="auth",
     auth="none",
     rate="auth",
     produces="text/html",
+    form=PasswordResetConfirmIn,
+    errors=(400, 413, 429),
 )
 async def reset_submit(request: web.Request) -> web.Response:
-    form = await request.post()
-    token = str(form.get("token", ""))[:512]
     try:
-        body = PasswordResetConfirmIn(token=token, new_password=str(form.get("new_password", "")))
+        form = await _form(request)
+    except InvalidInput as exc:
+        return _refused(exc)
+    token = form.get("token", "")[:512]
+    try:
+        body = PasswordResetConfirmIn(token=token, new_password=form.get("new_password", ""))
     except ValidationError as exc:
         return _reset_form(token, describe_error(exc.errors()[0], "body"))
     try:
         ip = request.app[CLIENT_ADDRESS](request)
         await request.app[ACCOUNT_MAIL].confirm_reset(body.token, body.new_password, ip)
     except InvalidInput as exc:
-        return _page("This link does not work", f"<p>{escape(exc.message)}</p>", 400)
+        return _refused(exc)
     return _page("Password changed", "<p>Sign in with your new password.</p>")
 
 
@@ -101,6 +131,7 @@ async def reset_submit(request: web.Request) -> web.Response:
     auth="none",
     rate="auth",
     produces="text/html",
+    errors=(429,),
 )
 async def verify_form(request: web.Request) -> web.Response:
     token = request.query.get("token", "")
@@ -114,15 +145,18 @@ async def verify_form(request: web.Request) -> web.Response:
 @api.post(
     VERIFY_PATH,
     summary="Confirm the email from the verification page's form",
+    description="A used, expired or unknown token answers 400 with a page saying which.",
     tag="auth",
     auth="none",
     rate="auth",
     produces="text/html",
+    form=VerifyEmailIn,
+    errors=(400, 413, 429),
 )
 async def verify_submit(request: web.Request) -> web.Response:
-    form = await request.post()
     try:
-        await request.app[ACCOUNT_MAIL].verify_email(str(form.get("token", ""))[:512])
+        form = await _form(request)
+        await request.app[ACCOUNT_MAIL].verify_email(form.get("token", "")[:512])
     except InvalidInput as exc:
-        return _page("This link does not work", f"<p>{escape(exc.message)}</p>", 400)
+        return _refused(exc)
     return _page("Email address confirmed", "<p>Thank you: your address is confirmed.</p>")

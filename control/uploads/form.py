@@ -100,13 +100,17 @@ async def form_fields(request: web.Request, max_file_bytes: int) -> AsyncIterato
         raise InvalidInput(f"Malformed multipart/form-data body: {exc}") from None
 
 
+def upload_stalled(seconds: float) -> RequestTimeout:
+    return RequestTimeout(f"The upload stalled: nothing arrived for {seconds:g} s.")
+
+
 async def _idle(step: Awaitable[T], seconds: float) -> T:
     """`step` (a read from the client), or `RequestTimeout` when nothing came for `seconds`."""
     try:
         async with asyncio.timeout(seconds):
             return await step
     except TimeoutError:
-        raise RequestTimeout(f"The upload stalled: nothing arrived for {seconds:g} s.") from None
+        raise upload_stalled(seconds) from None
 
 
 async def _counted(part: BodyPartReader, limit: int, idle: float) -> AsyncIterator[bytes]:

@@ -232,3 +232,23 @@ async def test_the_mailed_links_open_pages_that_work_without_a_front_end(make_cl
     await login(client, user["email"], NEW_PASSWORD)
     reused = await client.post(form, data={"token": reset.token(), "new_password": NEW_PASSWORD})
     assert reused.status == 400 and "already used" in await reused.text()
+
+
+async def test_the_account_forms_refuse_what_no_browser_would_post(make_client):
+    """Only the form's own encoding is read, within the body limits; anything else gets the
+    page saying so (never a 500), and nothing is changed."""
+    client = await make_client()
+    for path in ("/account/reset-password", "/account/verify-email"):
+        odd = await client.post(
+            path, data=b"--x\r\n", headers={"Content-Type": "multipart/form-data"}
+        )
+        assert odd.status == 400 and odd.content_type == "text/html"
+        assert "application/x-www-form-urlencoded" in await odd.text()
+        garbled = await client.post(
+            path,
+            data=b"token=%ff%fe",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert garbled.status == 400 and "not valid UTF-8" in await garbled.text()
+        unknown = await client.post(path, data={"token": "a\x00b", "new_password": "Passw0rd!x"})
+        assert unknown.status == 400 and "This link does not work" in await unknown.text()

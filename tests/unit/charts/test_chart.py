@@ -71,6 +71,11 @@ APP_ENV = {
     "MAIL_FROM",
     "PASSWORD_RESET_TTL_MINUTES",
     "REQUIRE_VERIFIED_EMAIL",
+    "PAYMENT_PROVIDER",
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "DOMAIN_VERIFIER",
+    "DNS_RESOLVER",
 }
 SECRET_ENV = {
     "DATABASE_URL",
@@ -81,6 +86,8 @@ SECRET_ENV = {
     "RELAY_SERVICE_TOKEN",
     "METRICS_TOKEN",
     "SMTP_URL",  # its password is in the URL
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
 }
 # Set by the StatefulSet itself, never through the ConfigMap/Secret (MEDIASERVER_NODE_URL,
 # one per pod, from publicUrlTemplate).
@@ -238,6 +245,9 @@ def test_values_defaults(values):
     assert values["config"]["MEDIASERVER_PUBLIC_URL"] == ""
     assert values["config"]["CLUSTER_LEASE_SECONDS"] == ""
     assert values["config"]["RELAY_CONNECT_WAIT_SECONDS"] == ""
+    # Production-safe: no payment or domain stub unless an operator names one.
+    assert values["config"]["PAYMENT_PROVIDER"] == ""
+    assert values["config"]["DOMAIN_VERIFIER"] == ""
     assert values["secrets"]["existingSecret"] == ""
     assert values["jwt"] == {"existingSecret": "", "privateKey": "", "publicKey": ""}
 
