@@ -298,6 +298,7 @@ async def nowplaying(app: web.Application) -> AsyncIterator[None]:
         app[POOL], app[STREAMS], app[HEARTBEATS], bus, app[SETTINGS].base_url, app[CLOCK]
     )
     app[STREAMS].on_heartbeat(service.heartbeat)
+    app[STREAMS].on_off_air(service.off_air)
     yield
     await bus.close()
 

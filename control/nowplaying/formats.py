@@ -43,7 +43,7 @@ def _source(station: NowPlayingStation) -> dict[str, Any]:
         source["bitrate"] = station.bitrate_kbps
     if station.genre:
         source["genre"] = station.genre
-    source["listener_peak"] = station.listeners  # we keep no peak: the figure now
+    source["listener_peak"] = station.listener_peak
     source["listeners"] = station.listeners
     source["listenurl"] = station.links.mp3
     if station.description:

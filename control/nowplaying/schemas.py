@@ -107,6 +107,8 @@ class NowPlayingStation(BaseModel):
     monetization_enabled: bool
     #: Across the cluster: the figure of the node that relays the stream.
     listeners: int
+    #: Most listeners at once since the source connected.
+    listener_peak: int
     bitrate_kbps: int | None
     #: When the source connected (this run of the relay).
     live_since: datetime | None

@@ -80,6 +80,10 @@ class NowPlayingService:
         data = {"stream_id": str(stream_id), "song": out.model_dump(mode="json") if out else None}
         await self.bus.publish(Event("title", stream_id, _public(row), data))
 
+    async def off_air(self, stream_id: uuid.UUID) -> None:
+        """The stream was disabled or deleted: the song it was playing ends now."""
+        await self.title_changed(stream_id, None, self._clock())
+
     async def heartbeat(self, row: StreamRow, beat: Heartbeat) -> None:
         """A heartbeat was recorded: tell the live feeds when the listener count moved."""
         if self._listeners.get(row.stream_id) == beat.listeners:
@@ -163,6 +167,7 @@ class NowPlayingService:
             description=row.description,
             monetization_enabled=row.monetization_enabled,
             listeners=figures.listeners,
+            listener_peak=figures.listener_peak,
             bitrate_kbps=figures.bitrate_kbps,
             live_since=live_since,
             song=song,

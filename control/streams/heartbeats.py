@@ -30,6 +30,8 @@ class Heartbeat:
     current_title: str | None = None
     bitrate_kbps: int | None = None
     node: str | None = None
+    #: Most listeners at once since the source connected (the service keeps it).
+    listener_peak: int | None = None
 
 
 class HeartbeatStore(Protocol):
@@ -108,7 +110,7 @@ class RedisHeartbeatStore:
 
 
 _FIELDS = {f.name: f for f in fields(Heartbeat)}
-_INTS = ("listeners", "uptime_seconds", "memory_usage_bytes", "bitrate_kbps")
+_INTS = ("listeners", "uptime_seconds", "memory_usage_bytes", "bitrate_kbps", "listener_peak")
 
 
 def _encode(beat: Heartbeat) -> dict[FieldT, EncodableT]:

@@ -29,6 +29,9 @@ class LiveFigures:
     current_title: str | None
     bitrate_kbps: int | None
     uptime_seconds: int | None
+    #: Most listeners at once since the source connected (Icecast's `listener_peak`), as
+    #: the relay's heartbeats saw them (one goes out within seconds of a change).
+    listener_peak: int = 0
 
 
 OFFLINE = LiveFigures(False, 0, None, None, None)
@@ -49,7 +52,12 @@ def live_figures(
         if recent is None:
             return OFFLINE
         return LiveFigures(
-            True, recent.listeners, recent.current_title, recent.bitrate_kbps, beat_uptime
+            True,
+            recent.listeners,
+            recent.current_title,
+            recent.bitrate_kbps,
+            beat_uptime,
+            max(recent.listeners, recent.listener_peak or 0),
         )
     uptime = beat_uptime
     if snapshot.connected and snapshot.connected_since is not None:
@@ -60,6 +68,7 @@ def live_figures(
         current_title=snapshot.current_title or (recent.current_title if recent else None),
         bitrate_kbps=snapshot.bitrate_kbps or (recent.bitrate_kbps if recent else None),
         uptime_seconds=uptime if snapshot.connected or recent is not None else None,
+        listener_peak=max(snapshot.listeners, (recent.listener_peak or 0) if recent else 0),
     )
 
 

@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 PUSH_OFF = "Push streams are off on this server (INGEST_PORT is not set)"
 #: Told of every heartbeat recorded, with the stream's row (the live feeds).
 BeatWatcher = Callable[[StreamRow, Heartbeat], Awaitable[None]]
+#: Told a stream went off air for good (disabled, deleted, its owner's account closed).
+OffAirWatcher = Callable[[uuid.UUID], Awaitable[None]]
 
 
 class StreamsService:
@@ -102,6 +104,7 @@ class StreamsService:
         self._accounts = accounts
         self._grantees = Grantees(pool, accounts)
         self._beat_watchers: list[BeatWatcher] = []
+        self._off_air_watchers: list[OffAirWatcher] = []
 
     async def register(self, principal: Principal, body: StreamIn) -> StreamCreated:
         """Pull: check the source and key with the server's admin interface (422 when that
@@ -232,7 +235,7 @@ class StreamsService:
         if row is None:
             raise access.STREAM.not_found()
         if sent.get("enabled") is False:
-            await self._relay.stop(stream_id)
+            await self._stop(stream_id)
         elif row.live:
             await self._relay.ensure(row.source())
             if _stricter(before, row):
@@ -246,7 +249,7 @@ class StreamsService:
         if not await queries.soft_delete(self._pool, stream_id, self._clock()):
             raise access.STREAM.not_found()
         self._rows.pop(stream_id)
-        await self._relay.stop(stream_id)
+        await self._stop(stream_id)
         await self._heartbeats.forget(stream_id)
 
     async def owner_disabled(self, owner_id: uuid.UUID) -> None:
@@ -262,7 +265,7 @@ class StreamsService:
         stopped = await queries.off_air_owned(self._pool, owner_id, self._clock(), delete)
         for stream_id in stopped:
             self._rows.pop(stream_id)
-            await self._relay.stop(stream_id)
+            await self._stop(stream_id)
             if delete:
                 await self._heartbeats.forget(stream_id)
 
@@ -419,6 +422,11 @@ class StreamsService:
             raise access.STREAM.not_found()
         if not row.live:
             raise Gone("Stream is disabled or deleted")
+        last = await self._heartbeats.last(stream_id)
+        peak = listeners
+        # The same run of the relay (its uptime only grows): the peak carries on.
+        if last is not None and last.uptime_seconds <= uptime_seconds:
+            peak = max(peak, last.listener_peak or last.listeners)
         beat = Heartbeat(
             at=self._clock(),
             listeners=listeners,
@@ -428,6 +436,7 @@ class StreamsService:
             current_title=current_title,
             bitrate_kbps=bitrate_kbps,
             node=node,
+            listener_peak=peak,
         )
         await self._heartbeats.record(stream_id, beat)
         for watcher in self._beat_watchers:
@@ -459,6 +468,15 @@ class StreamsService:
     def on_heartbeat(self, watcher: BeatWatcher) -> None:
         """Call `watcher` with every heartbeat recorded (after it is stored)."""
         self._beat_watchers.append(watcher)
+
+    def on_off_air(self, watcher: OffAirWatcher) -> None:
+        """Call `watcher` with each stream taken off air (after its relay stopped)."""
+        self._off_air_watchers.append(watcher)
+
+    async def _stop(self, stream_id: uuid.UUID) -> None:
+        await self._relay.stop(stream_id)
+        for watcher in self._off_air_watchers:
+            await watcher(stream_id)
 
     async def cached_row(self, stream_id: uuid.UUID) -> StreamRow | None:
         """The stream (not deleted), reused for a second: for frequent, non-deciding reads."""

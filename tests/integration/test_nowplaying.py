@@ -205,3 +205,22 @@ async def test_a_pushed_streams_titles_make_its_history(
     finally:
         feeding.cancel()
         writer.close()
+
+
+async def test_taking_a_stream_off_air_ends_the_song_it_was_playing(node, fake_servers):
+    """Disabled (or deleted): its history shows when the last song stopped, not a song
+    playing for ever."""
+    source = await fake_servers(IcecastSource, title="Artist One - Last Call")
+    _, dj = await user_headers(node)
+    stream_id = await register_stream(node, source, dj)
+    await connected(node, stream_id)
+    playing = await eventually(lambda: _total(node, stream_id, 1))
+    assert playing["songs"][0]["ended_at"] is None
+
+    off = await node.patch(f"/v1/streams/{stream_id}", json={"enabled": False}, headers=dj)
+    assert off.status == 200
+    response = await node.get(f"/v1/streams/{stream_id}/history", headers=dj)
+    assert response.status == 200, await response.text()
+    song = (await response.json())["songs"][0]
+    assert song["text"] == "Artist One - Last Call" and song["ended_at"] is not None
+    assert song["ended_at"] >= song["started_at"]

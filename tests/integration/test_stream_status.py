@@ -14,6 +14,7 @@ from control.streams.service import STREAMS as STREAMS_SERVICE
 from mediaserver.errors import Forbidden, NotFound, Unauthenticated
 from relay.status import RelaySnapshot
 from tests.accounts import user_headers
+from tests.livenode import eventually
 from tests.sources import IcecastSource, fake_servers_fixture  # noqa: F401 - fake_servers
 from tests.streams import STREAMS, TITLE, register_stream, start_node, subscriber_of
 
@@ -247,3 +248,28 @@ async def test_media_access_rules(node, source):
     for gone in (public, private, str(uuid.uuid4())):
         with pytest.raises(NotFound):  # disabled: no relay, even for the owner
             await service.media_access(principal(dj), uuid.UUID(gone))
+
+
+async def test_listener_peak_holds_the_most_listeners_of_the_relays_run(node, source, relay_token):
+    """Icecast's `listener_peak`: the most listeners at once since the source connected,
+    kept across heartbeats of the same run and started again by a new one (uptime back)."""
+    stream_id, _ = await owned_stream(node, source)
+    url = f"{STREAMS}/{stream_id}/heartbeat"
+
+    async def beat(listeners: int, uptime: int, peak: int) -> dict:
+        sent = {"listeners": listeners, "uptime_seconds": uptime}
+        assert (await node.client.post(url, json=sent, headers=relay_token)).status == 200
+
+        async def shown() -> dict | None:  # GET /v1/nowplaying is reused for 0.5 s
+            body = await (await node.client.get("/v1/nowplaying")).json()
+            found = [s for s in body["stations"] if s["stream_id"] == stream_id]
+            return found[0] if found and found[0]["listener_peak"] == peak else None
+
+        return await eventually(shown, timeout=5)
+
+    await beat(4, 1000, peak=4)
+    await beat(9, 1010, peak=9)
+    await beat(2, 1020, peak=9)
+    stats = await (await node.client.get("/status-json.xsl")).json()
+    assert stats["icestats"]["source"]["listener_peak"] == 9
+    await beat(1, 5, peak=1)  # the source reconnected: a new run

@@ -69,6 +69,16 @@ def test_heartbeats_count_for_two_minutes_then_nothing_is_made_up():
     assert live_figures(None, None, NOW) == OFFLINE
 
 
+def test_the_peak_is_the_heartbeats_or_more_listeners_now():
+    peaked = replace(BEAT, listener_peak=300)
+    assert live_figures(None, peaked, NOW).listener_peak == 300
+    assert live_figures(None, BEAT, NOW).listener_peak == 125  # a beat without one: its count
+    assert live_figures(SNAPSHOT, peaked, NOW).listener_peak == 300
+    crowd = replace(SNAPSHOT, listeners=450)  # more now than the last beat saw
+    assert live_figures(crowd, peaked, NOW).listener_peak == 450
+    assert OFFLINE.listener_peak == 0
+
+
 def test_status_report_of_a_live_stream():
     status = status_report(ROW, None, BEAT, NOW)
     assert status.model_dump() == {
