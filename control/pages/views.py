@@ -19,6 +19,8 @@ SITE = "mediaserver"
 #: A page of one station (`station_page`, `embed_page`).
 StationRenderer = Callable[[Station], str]
 NOTHING_PLAYING = "—"
+# No icon to fetch (a browser asks for /favicon.ico otherwise: a 404 in its console).
+_HEAD = '<link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">'
 _INTERVALS = {"monthly": "month", "yearly": "year"}
 
 
@@ -33,7 +35,7 @@ def document(title: str, main: str, script: str | None, *, body_class: str = "")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{_e(title)}</title><link rel="stylesheet" href="/assets/pages.css">'
+        f'<title>{_e(title)}</title>{_HEAD}'
         f"{module}</head>\n"
         f'<body class="{_e(body_class)}">'
         '<a class="skip" href="#main">Skip to content</a>'
@@ -230,7 +232,7 @@ def embed_document(title: str, main: str) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{_e(title)}</title><link rel="stylesheet" href="/assets/pages.css">'
+        f'<title>{_e(title)}</title>{_HEAD}'
         '<script type="module" src="/assets/embed.js"></script></head>\n'
         f'<body class="embedded"><main id="main">{main}</main></body></html>\n'
     )
