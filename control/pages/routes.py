@@ -125,7 +125,7 @@ async def _station_page(
 
 
 @api.get(
-    "/assets/{name}",
+    "/assets/{asset}",
     summary="A style sheet or script of the pages",
     description="Only the files this package ships, by name.",
     tag="pages",
@@ -136,7 +136,7 @@ async def _station_page(
     examples={404: NO_ASSET},
 )
 async def asset(request: web.Request) -> web.FileResponse:
-    path = _assets().get(request.match_info["name"])
+    path = _assets().get(request.match_info["asset"])
     if path is None:
         raise NotFound(NO_ASSET)
     content_type = _CONTENT_TYPES[path.suffix]
