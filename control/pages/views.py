@@ -35,7 +35,7 @@ def document(title: str, main: str, script: str | None, *, body_class: str = "")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{_e(title)}</title>{_HEAD}'
+        f"<title>{_e(title)}</title>{_HEAD}"
         f"{module}</head>\n"
         f'<body class="{_e(body_class)}">'
         '<a class="skip" href="#main">Skip to content</a>'
@@ -232,7 +232,7 @@ def embed_document(title: str, main: str) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{_e(title)}</title>{_HEAD}'
+        f"<title>{_e(title)}</title>{_HEAD}"
         '<script type="module" src="/assets/embed.js"></script></head>\n'
         f'<body class="embedded"><main id="main">{main}</main></body></html>\n'
     )

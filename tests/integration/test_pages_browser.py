@@ -80,9 +80,7 @@ async def test_a_listener_picks_a_station_and_hears_it_with_live_titles(
 
         source.set_title("Artist Two - Follow Up")
         changed = time.monotonic()
-        await page.locator("#now-title", has_text="Artist Two - Follow Up").wait_for(
-            timeout=5_000
-        )
+        await page.locator("#now-title", has_text="Artist Two - Follow Up").wait_for(timeout=5_000)
         seen_after = time.monotonic() - changed
         assert "Artist Two - Follow Up" in await page.locator("#history").inner_text()
         await page.screenshot(path=str(SCREENSHOTS / "station.png"), full_page=True)
