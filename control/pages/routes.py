@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from control.api import Api, path_uuid
 from control.pages import views
+from control.pages.policy import media_origins, policy
 from control.pages.service import NO_STATION, PAGES
 from mediaserver.errors import NotFound
 
@@ -25,20 +26,8 @@ api = Api()
 STATIC = Path(__file__).with_name("static")
 NO_ASSET = "No such page asset"
 TOO_LONG = "Query parameter 'q' must be at most 100 characters long."
-_PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-#: The embed sits in other sites' pages; it links out, it never posts.
-_EMBED_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors *"
-)
 # Pages show what is on air now: a browser revalidates rather than show a stale one.
-_PAGE_HEADERS = {"Content-Security-Policy": _PAGE_CSP, "Cache-Control": "no-cache"}
-_EMBED_HEADERS = {"Content-Security-Policy": _EMBED_CSP, "Cache-Control": "no-cache"}
+_NO_CACHE = "no-cache"
 _CONTENT_TYPES = {".css": "text/css", ".js": "text/javascript"}
 
 
@@ -63,7 +52,11 @@ class DirectoryQuery(BaseModel):
     q: Filter = Field(None, examples=["friday"])
 
 
-def _html(text: str, headers: dict[str, str], status: int = 200) -> web.Response:
+def _html(
+    request: web.Request, text: str, *, embed: bool = False, status: int = 200
+) -> web.Response:
+    csp = policy(media_origins(request.app), embed=embed)
+    headers = {"Content-Security-Policy": csp, "Cache-Control": _NO_CACHE}
     return web.Response(text=text, content_type="text/html", status=status, headers=headers)
 
 
@@ -81,7 +74,7 @@ def _html(text: str, headers: dict[str, str], status: int = 200) -> web.Response
 )
 async def directory(request: web.Request, query: DirectoryQuery) -> web.Response:
     found = await request.app[PAGES].directory(query.genre, query.q)
-    return _html(views.directory_page(found), _PAGE_HEADERS)
+    return _html(request, views.directory_page(found))
 
 
 @api.get(
@@ -97,7 +90,7 @@ async def directory(request: web.Request, query: DirectoryQuery) -> web.Response
     examples={404: NO_STATION},
 )
 async def station(request: web.Request) -> web.Response:
-    return await _station_page(request, views.station_page, _PAGE_HEADERS)
+    return await _station_page(request, views.station_page)
 
 
 @api.get(
@@ -110,18 +103,18 @@ async def station(request: web.Request) -> web.Response:
     examples={404: NO_STATION},
 )
 async def embed(request: web.Request) -> web.Response:
-    return await _station_page(request, views.embed_page, _EMBED_HEADERS)
+    return await _station_page(request, views.embed_page, embed=True)
 
 
 async def _station_page(
-    request: web.Request, render: views.StationRenderer, headers: dict[str, str]
+    request: web.Request, render: views.StationRenderer, *, embed: bool = False
 ) -> web.Response:
     try:
         stream_id = path_uuid(request, "stream_id", "Station")
         found = await request.app[PAGES].station(stream_id)
     except NotFound:
-        return _html(views.not_found_page(NO_STATION), _PAGE_HEADERS, 404)
-    return _html(render(found), headers)
+        return _html(request, views.not_found_page(NO_STATION), status=404)
+    return _html(request, render(found), embed=embed)
 
 
 @api.get(
@@ -141,7 +134,7 @@ async def asset(request: web.Request) -> web.FileResponse:
         raise NotFound(NO_ASSET)
     content_type = _CONTENT_TYPES[path.suffix]
     return web.FileResponse(
-        path, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+        path, headers={"Content-Type": content_type, "Cache-Control": _NO_CACHE}
     )
 
 

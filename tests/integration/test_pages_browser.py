@@ -77,6 +77,11 @@ async def test_a_listener_picks_a_station_and_hears_it_with_live_titles(
             timeout=10_000,
         )
         assert await page.locator("#play").inner_text() == "Stop"
+        # This listener is counted, and the count reaches the page over the feed.
+        await page.wait_for_function(
+            "() => Number(document.getElementById('listeners').textContent) >= 1",
+            timeout=15_000,
+        )
 
         source.set_title("Artist Two - Follow Up")
         changed = time.monotonic()
