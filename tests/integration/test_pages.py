@@ -16,6 +16,7 @@ from tests.accounts import user_headers
 from tests.integration.test_dj_profiles import png
 from tests.live import connected, eventually, register_stream
 from tests.loopback import free_port
+from tests.podcasts import create_podcast
 from tests.sources import IcecastSource, fake_servers_fixture  # noqa: F401 - fake_servers
 
 PAGE_CSP = (
@@ -85,6 +86,7 @@ async def test_a_station_page_has_a_player_history_and_its_dj(node, fake_servers
     assert (await node.put("/v1/users/me/profile", json=profile, headers=dj)).status == 200
     avatar = await node.put("/v1/users/me/profile/avatar", data=io.BytesIO(png(64, 64)), headers=dj)
     assert avatar.status == 200
+    podcast_id = await create_podcast(node, dj, title="Night Shift Talks")
 
     async def shown():
         _, text = await page(node, f"/stations/{stream_id}")
@@ -103,6 +105,9 @@ async def test_a_station_page_has_a_player_history_and_its_dj(node, fake_servers
     assert f'<a href="/v1/djs/{dj_id}">DJ Example</a>' in text
     assert f'src="/v1/djs/{dj_id}/avatar.jpg" alt=""' in text
     assert "Deep house from Lisbon." in text
+    assert re.search(
+        rf'<a href="[^"]*/v1/podcasts/{podcast_id}/rss\.xml">Night Shift Talks</a>', text
+    )
 
 
 async def test_hostile_text_is_shown_as_text(node, fake_servers):

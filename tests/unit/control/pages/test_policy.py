@@ -24,8 +24,7 @@ def test_audio_may_come_from_the_other_nodes_of_a_cluster():
     origins = ["https://node-1.radio.example.com", "https://node-0.radio.example.com"]
     csp = policy([*origins, origins[0]])
     assert (
-        "media-src 'self' https://node-0.radio.example.com https://node-1.radio.example.com;"
-        in csp
+        "media-src 'self' https://node-0.radio.example.com https://node-1.radio.example.com;" in csp
     )
     assert "connect-src 'self';" in csp  # the feeds are served by every node
 
