@@ -99,6 +99,17 @@ async def test_a_listener_picks_a_station_and_hears_it_with_live_titles(
         width = await page.evaluate("document.documentElement.scrollWidth")
         await page.screenshot(path=str(SCREENSHOTS / "station-phone.png"), full_page=True)
 
+        # The MP3 link opened in a tab of its own plays in the browser's own player.
+        tab = await browser.new_page()
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await tab.goto(str(node.make_url(f"/v1/streams/{stream_id}/live.mp3")), wait_until="commit")
+        await tab.wait_for_function(
+            "() => { const m = document.querySelector('video, audio');"
+            " return m !== null && m.currentTime > 0.5; }",
+            timeout=20_000,
+        )
+        await tab.close()
+
         embed = await browser.new_page(viewport={"width": 400, "height": 160})
         embed.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await embed.goto(str(node.make_url(f"/embed/{stream_id}")))
