@@ -135,6 +135,28 @@ async def test_a_listener_picks_a_station_and_hears_it_with_live_titles(
     assert requests and all(urlsplit(r).netloc == origin for r in requests), requests
 
 
+async def test_a_station_coming_on_air_appears_on_the_open_directory(node, fake_servers):
+    async with chromium() as browser:
+        page = await browser.new_page(viewport=PHONE)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await page.goto(str(node.make_url("/")))
+        assert await page.locator("#empty").is_visible()
+
+        source = await fake_servers(IcecastSource, title="Late Artist - Night Tune")
+        _, dj = await user_headers(node)
+        stream_id = await register_stream(node, source, dj, name="Late Show")
+        station = page.locator(f'li[data-stream-id="{stream_id}"]')
+        await station.locator(".title", has_text="Late Artist - Night Tune").wait_for(
+            timeout=15_000
+        )
+        assert await station.locator(".name").inner_text() == "Late Show"
+        assert await page.locator("#empty").is_hidden()
+        await page.screenshot(path=str(SCREENSHOTS / "directory-phone.png"))
+        await page.close()
+    assert errors == []
+
+
 async def _dj_site(aiohttp_server, embed_url: str):
     """A DJ's web site on another origin, with the embed in an iframe."""
     html = (

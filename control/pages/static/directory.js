@@ -69,9 +69,22 @@ function snapshot(body) {
   empty.hidden = list.children.length > 0;
 }
 
-async function refresh() {
-  const response = await fetch("/v1/nowplaying");
-  if (response.ok) snapshot(await response.json());
+// A station this page does not show yet came on air: list it from `/v1/nowplaying`, a
+// moment later (that answer is reused for half a second), once for a burst of events.
+const REFRESH_DELAY_MS = 1000;
+let pending = null;
+
+function refreshSoon() {
+  if (pending !== null) return;
+  pending = setTimeout(async () => {
+    pending = null;
+    try {
+      const response = await fetch("/v1/nowplaying");
+      if (response.ok) snapshot(await response.json());
+    } catch {
+      // the next event tries again
+    }
+  }, REFRESH_DELAY_MS);
 }
 
 follow("/v1/nowplaying/events", {
@@ -79,10 +92,11 @@ follow("/v1/nowplaying/events", {
   title(data) {
     const li = itemOf(data.stream_id);
     if (li) setText(li.querySelector(".title"), songText(data.song));
-    else if (!filtered) refresh().catch(() => {});
+    else if (!filtered) refreshSoon();
   },
   listeners(data) {
     const li = itemOf(data.stream_id);
     if (li) setText(li.querySelector(".listeners"), String(data.listeners));
+    else if (!filtered) refreshSoon();
   },
 });
