@@ -98,6 +98,10 @@ async def test_a_listener_picks_a_station_and_hears_it_with_live_titles(
         await page.locator("#now-title", has_text="Artist Two").wait_for()
         width = await page.evaluate("document.documentElement.scrollWidth")
         await page.screenshot(path=str(SCREENSHOTS / "station-phone.png"), full_page=True)
+        await page.goto(home)
+        await station.locator(".title", has_text="Artist Two").wait_for()
+        width = max(width, await page.evaluate("document.documentElement.scrollWidth"))
+        await page.screenshot(path=str(SCREENSHOTS / "directory-phone.png"))
 
         # The MP3 link opened in a tab of its own plays in the browser's own player.
         tab = await browser.new_page()
@@ -143,16 +147,17 @@ async def test_a_station_coming_on_air_appears_on_the_open_directory(node, fake_
         await page.goto(str(node.make_url("/")))
         assert await page.locator("#empty").is_visible()
 
-        source = await fake_servers(IcecastSource, title="Late Artist - Night Tune")
+        # Markup in what the source and the DJ send is shown as text (textContent).
+        source = await fake_servers(IcecastSource, title="Late Artist - <b>Night</b> Tune")
         _, dj = await user_headers(node)
-        stream_id = await register_stream(node, source, dj, name="Late Show")
+        stream_id = await register_stream(node, source, dj, name="Late <i>Show</i>")
         station = page.locator(f'li[data-stream-id="{stream_id}"]')
-        await station.locator(".title", has_text="Late Artist - Night Tune").wait_for(
+        await station.locator(".title", has_text="Late Artist - <b>Night</b> Tune").wait_for(
             timeout=15_000
         )
-        assert await station.locator(".name").inner_text() == "Late Show"
+        assert await station.locator(".name").inner_text() == "Late <i>Show</i>"
+        assert await station.locator("b, i").count() == 0
         assert await page.locator("#empty").is_hidden()
-        await page.screenshot(path=str(SCREENSHOTS / "directory-phone.png"))
         await page.close()
     assert errors == []
 
