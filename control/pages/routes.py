@@ -44,9 +44,10 @@ Filter = Annotated[
 
 class DirectoryQuery(BaseModel):
     """`/?genre=&q=`: one genre (any case) and a text search in names, descriptions and
-    genres, as `GET /v1/streams` filters them."""
+    genres, as `GET /v1/streams` filters them. Other parameters are ignored: a link to a
+    page with a tracking parameter (`?utm_source=…`) still opens it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     genre: Filter = Field(None, examples=["House"])
     q: Filter = Field(None, examples=["friday"])

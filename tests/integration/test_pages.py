@@ -64,7 +64,7 @@ async def test_directory_lists_stations_on_air_with_their_titles(node, fake_serv
     assert '<script type="module" src="/assets/directory.js"></script>' in text
 
     # The filters: the empty choice of the form is "all"; others narrow the list.
-    _, every = await page(node, "/?genre=&q=")
+    _, every = await page(node, "/?genre=&q=&utm_source=newsletter")
     assert stream_id in every
     _, house = await page(node, "/?genre=house&q=friday")
     assert stream_id in house and '<option value="House" selected>' not in house
