@@ -14,6 +14,7 @@ from control.envelope import ENVELOPE, Envelope
 from control.monetization import routes as monetization_routes
 from control.nowplaying import routes as nowplaying_routes
 from control.openapi import OPENAPI, build_document
+from control.pages import routes as pages_routes
 from control.playlists import routes as playlists_routes
 from control.podcasts import media_routes as podcast_media_routes
 from control.podcasts import routes as podcasts_routes
@@ -40,6 +41,7 @@ DOMAINS = (
     domains_routes,
     monetization_routes,
     analytics_routes,
+    pages_routes,
     stream_media_routes,
 )
 

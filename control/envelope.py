@@ -52,15 +52,27 @@ _MEDIA_HEADERS = (
     (istr("Referrer-Policy"), "no-referrer"),
     (istr("Cross-Origin-Resource-Policy"), "cross-origin"),
 )
-#: Documents (JSON, HTML, text) also may not be framed or load anything. Audio, video and
-#: HLS playlists are not documents and do not get these: a browser opening `live.mp3` in a
-#: tab shows its own player, which `default-src 'none'` would block.
+_CSP = istr("Content-Security-Policy")
+_X_FRAME_OPTIONS = istr("X-Frame-Options")
+#: Documents (JSON, HTML, text) also may not be framed or load anything. Audio, video, HLS
+#: playlists and images are not documents and do not get these: a browser opening
+#: `live.mp3` (or an avatar) in a tab shows it with its own player or viewer, which
+#: `default-src 'none'` would block. A page that sets its own CSP with `frame-ancestors`
+#: (the embeddable player) decides its framing by itself: no `X-Frame-Options` is added.
 _SECURITY_HEADERS = (
     *_MEDIA_HEADERS,
-    (istr("X-Frame-Options"), "DENY"),
-    (istr("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'"),
+    (_CSP, "default-src 'none'; frame-ancestors 'none'"),
 )
-_MEDIA_TYPES = ("audio/", "video/", "application/vnd.apple.mpegurl")
+# Raster images only: an SVG is a document that can run script.
+_MEDIA_TYPES = (
+    "audio/",
+    "video/",
+    "application/vnd.apple.mpegurl",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+)
 _PREFLIGHT = {
     hdrs.ACCESS_CONTROL_ALLOW_METHODS: _ALLOWED_METHODS,
     hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
@@ -160,6 +172,8 @@ class Envelope:
         media = headers.get(hdrs.CONTENT_TYPE, "").startswith(_MEDIA_TYPES)
         for name, value in _MEDIA_HEADERS if media else _SECURITY_HEADERS:
             headers.setdefault(name, value)
+        if not media and "frame-ancestors *" not in headers.get(_CSP, ""):
+            headers.setdefault(_X_FRAME_OPTIONS, "DENY")
         if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
             headers.setdefault(_HSTS, "max-age=31536000")
         request_id = request_id or request_id_var.get()

@@ -38,6 +38,7 @@ TEXT_EXAMPLES = {
     "text/plain": "# TYPE http_requests_total counter\n"
     'http_requests_total{endpoint="/v1/health",method="GET",status="200"} 3.0\n',
     "text/html": '<!DOCTYPE html>\n<html lang="en">…</html>\n',
+    "text/css": ":root { --ink: #1b1b1f; --accent: #0a4fb4; }\n…\n",
     "application/javascript": 'window.ui = SwaggerUIBundle({url: "/openapi.json"});\n',
     "text/event-stream": 'retry: 3000\n\nevent: nowplaying\ndata: {"stations":[…]}\n\n'
     'event: title\ndata: {"stream_id":"…","song":{"text":"Artist - Track",…}}\n\n'

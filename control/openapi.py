@@ -223,7 +223,7 @@ def _param(param: Param) -> dict[str, Any]:
     }
 
 
-_NAME_EXAMPLES = {"segment": "segment000.ts", "name": "swagger-ui.css"}
+_NAME_EXAMPLES = {"segment": "segment000.ts", "name": "swagger-ui.css", "asset": "pages.css"}
 
 
 def _path_param(name: str, template: str) -> dict[str, Any]:

@@ -62,6 +62,10 @@ SCENARIO = (
     "nowplaying_stream_events",
     "nowplaying_listen_m3u",
     "nowplaying_listen_pls",
+    "pages_directory",
+    "pages_station",
+    "pages_embed",
+    "pages_asset",
     "streams_rotate_source_password",
     "streams_set_ad_markers",
     "streams_get_ad_markers",
@@ -200,6 +204,7 @@ def build_postman(document: dict[str, Any]) -> dict[str, Any]:
             {"key": "streamKey", "value": "changeme"},
             {"key": "customDomain", "value": "podcasts.example.com"},
             {"key": "name", "value": "swagger-ui.css"},
+            {"key": "asset", "value": "pages.css"},
         ],
         "item": items,
     }

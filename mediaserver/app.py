@@ -62,6 +62,7 @@ from mediaserver.wiring import (
     job_workers,
     leave_cluster,
     nowplaying,
+    pages,
     playlists,
     podcasts,
     rate_limiter,
@@ -153,6 +154,7 @@ def build_app(
     app.cleanup_ctx.extend(
         (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays, ingest)
     )
+    app.cleanup_ctx.append(pages)
     app.on_shutdown.append(draining)  # SIGTERM: /readyz says so to keep-alive probes
     app.on_shutdown.append(end_feeds)  # the live feeds' responses end now
     if manager is not None:

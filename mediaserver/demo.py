@@ -1,9 +1,10 @@
 """`mediaserver serve --demo`: start the built-in demo source, register it as a public
 stream of a demo DJ account, print where to listen, and disable it again on shutdown.
 
-The demo stream keeps one id for a data dir (`DEMO_ID_FILE` there), so yesterday's demo
-link plays again today: each run points that stream at the run's demo source (which
-listens on a new port) and enables it. Other streams of the demo DJ (left by a node that
+The demo stream keeps one id for a data dir (`DEMO_ID_FILE` there, else the demo DJ's
+stream named `DEMO_NAME` in the database), so yesterday's demo link plays again today:
+each run points that stream at the run's demo source (which listens on a new port) and
+enables it. Other streams of the demo DJ (left by a node that
 crashed, or by an older version that made a new stream each run) are removed."""
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from mediaserver.errors import Conflict
 from relay.demo import MOUNT, DemoSource
 
 DEMO_EMAIL = "demo-dj@example.com"
+#: The demo stream's name: with the demo DJ, how a node finds it when the data dir has no
+#: id file (a fresh volume beside the same database).
+DEMO_NAME = "mediaserver demo"
 SECONDS_PER_TITLE = 8.0
 #: In the data dir: the demo stream's id.
 DEMO_ID_FILE = "demo-stream-id"
@@ -52,10 +56,10 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     await source.start()
     principal = await _demo_dj(app)
     id_file = app[SETTINGS].data_dir / DEMO_ID_FILE
-    kept = await asyncio.to_thread(_read_id, id_file)
+    kept = await asyncio.to_thread(_read_id, id_file) or await _named_stream(app, principal)
     await _remove_stale_streams(app, principal, kept)
     body = StreamIn(
-        name="mediaserver demo",
+        name=DEMO_NAME,
         shoutcast_url=source.url,
         mount=MOUNT,
         stream_key=SecretStr(source.password),
@@ -67,7 +71,7 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
         stream_id = kept
     else:
         stream_id = (await streams.register(principal, body)).stream_id
-        await asyncio.to_thread(_write_id, id_file, stream_id)
+    await asyncio.to_thread(_write_id, id_file, stream_id)
     base = f"{app[SETTINGS].base_url}/v1/streams/{stream_id}"
     print(
         f"demo stream ready:\n  MP3  {base}/live.mp3\n  HLS  {base}/live.m3u8\n"
@@ -81,6 +85,13 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
         # Disabled, not deleted: the next run enables it again under the same id.
         await streams.update(principal, stream_id, StreamUpdate.model_validate({"enabled": False}))
         await source.close()
+
+
+async def _named_stream(app: web.Application, principal: Principal) -> uuid.UUID | None:
+    """The demo DJ's oldest stream named `DEMO_NAME`, if any."""
+    page = await app[STREAMS].directory(principal, StreamListQuery(mine=True, per_page=100))
+    named = [s for s in page.streams if s.name == DEMO_NAME]
+    return min(named, key=lambda s: s.created_at).stream_id if named else None
 
 
 def _read_id(path: Path) -> uuid.UUID | None:

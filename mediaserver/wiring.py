@@ -35,6 +35,7 @@ from control.monetization.payments import PaymentProvider, StubPaymentProvider
 from control.monetization.service import MONETIZATION, PAYWALL, MonetizationService, PaywallService
 from control.nowplaying.events import EventBus
 from control.nowplaying.service import NOWPLAYING, NowPlayingService
+from control.pages.service import PAGES, PagesService
 from control.playlists.delivery import PLAYLIST_MEDIA, PlaylistMedia
 from control.playlists.fetch import ExternalAudio
 from control.playlists.service import PLAYLISTS, PlaylistsService
@@ -301,6 +302,14 @@ async def nowplaying(app: web.Application) -> AsyncIterator[None]:
     app[STREAMS].on_off_air(service.off_air)
     yield
     await bus.close()
+
+
+async def pages(app: web.Application) -> AsyncIterator[None]:
+    """`PAGES`: what the HTML pages show, read from the services that own each part."""
+    app[PAGES] = PagesService(
+        app[STREAMS], app[NOWPLAYING], app[PROFILES], app[MONETIZATION], app[SETTINGS].base_url
+    )
+    yield
 
 
 async def end_feeds(app: web.Application) -> None:

@@ -14,6 +14,7 @@ import urllib.request
 import asyncpg
 import pytest
 
+from mediaserver.demo import DEMO_ID_FILE
 from tests.accounts import PASSWORD, unique_email
 
 MEDIASERVER = [sys.executable, "-m", "mediaserver"]
@@ -186,10 +187,14 @@ def test_serve_on_embedded_postgres(tmp_path):
 
 def test_serve_demo_plays_at_once(make_database, tmp_path):
     """`serve --demo`: a newcomer gets a playable stream with titles and the URLs printed;
-    a restart on the same data dir plays it again under the same link."""
+    a restart on the same data dir plays it again under the same link, and so does one
+    whose data dir lost the id file (found by the demo DJ and the stream's name)."""
     env = {**os.environ, "DATABASE_URL": make_database(), "MEDIASERVER_DATA_DIR": str(tmp_path)}
     first = _serve_demo(env, play=True)
     assert _serve_demo(env, play=False) == first  # yesterday's link still plays
+    (tmp_path / DEMO_ID_FILE).unlink()
+    assert _serve_demo(env, play=False) == first
+    assert (tmp_path / DEMO_ID_FILE).read_text().strip() in first
 
 
 def _serve_demo(env: dict[str, str], play: bool) -> str:
