@@ -122,17 +122,25 @@ def order_by(sort: str, order: str) -> str:
     return SORTS[sort].format(DIRECTIONS[order])
 
 
+def count_statement(query: TrackQuery) -> str:
+    return f"SELECT count(*) FROM tracks t WHERE {query.where}"
+
+
+def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset: int) -> str:
+    """A page of the listing, each row with the total it pages through (computed once)."""
+    where, count = query.where, count_statement(query)
+    return (
+        f"SELECT {SUMMARY_COLUMNS}, ({count}) AS total FROM tracks t WHERE {where} "
+        f"ORDER BY {order_by(sort, order)} LIMIT {query.param(limit)} OFFSET {query.param(offset)}"
+    )
+
+
 async def list_tracks(
     conn: Executor, query: TrackQuery, sort: str, order: str, limit: int, offset: int
 ) -> tuple[list[SummaryRow], int]:
     """A page of the listing and the number of tracks it pages through."""
-    where, ordering = query.where, order_by(sort, order)
-    count = f"SELECT count(*) FROM tracks t WHERE {where}"
-    page = (
-        f"SELECT {SUMMARY_COLUMNS}, ({count}) AS total FROM tracks t WHERE {where} "
-        f"ORDER BY {ordering} LIMIT {query.param(limit)} OFFSET {query.param(offset)}"
-    )
-    records = await conn.fetch(page, *query.args)
+    count = count_statement(query)
+    records = await conn.fetch(list_statement(query, sort, order, limit, offset), *query.args)
     if not records:
         return [], int(await conn.fetchval(count, *query.args[:-2]))
     return [summary(r) for r in records], int(records[0]["total"])

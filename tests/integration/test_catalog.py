@@ -120,7 +120,7 @@ async def build(make_client, make_database, *, without_trigrams: bool = False) -
     conn = await asyncpg.connect(url)
     try:
         if without_trigrams:  # as on the embedded server: pg_trgm is not there
-            await conn.execute("DROP EXTENSION pg_trgm CASCADE")
+            await conn.execute("DROP EXTENSION IF EXISTS pg_trgm CASCADE")
         alice, bob = await insert_user(conn, "Alice"), await insert_user(conn, "Bob")
         featured = fresh(FEATURED)
         listed = await insert_tracks(conn, alice, [*featured[:1], *filler(), *featured[1:]])
