@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,9 +28,9 @@ LISTED_OR_MINE = (
     "t.deleted_at IS NULL AND t.upload_ready AND (t.visibility = 'public' OR t.owner_id = {})"
 )
 FILTERS = {
-    "genre": "catalog_fold(t.genre) = catalog_fold({})",
-    "tags": "catalog_tags(t.tags) @> catalog_tags({}::text[])",
-    "artist": "catalog_fold(t.artist) = catalog_fold({})",
+    "genre": "t.genre_key = catalog_fold({})",
+    "tags": "t.tag_keys @> catalog_tags({}::text[])",
+    "artist": "t.artist_key = catalog_fold({})",
     "uploader_id": "t.owner_id = {}",
     "min_duration": "t.duration_seconds >= {}::float8",
     "max_duration": "t.duration_seconds <= {}::float8",
@@ -41,7 +42,7 @@ SORTS = {
     "created_at": "t.created_at {0}, t.track_id {0}",
     "popularity": "t.plays {0}, t.track_id {0}",
     "duration": "t.duration_seconds {0}, t.track_id {0}",
-    "title": "catalog_fold(t.title) {0}, t.track_id {0}",
+    "title": "t.title_key {0}, t.track_id {0}",
 }
 DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
 SUMMARY_COLUMNS = """t.track_id, t.title, t.artist, t.album, t.genre, t.tags, t.bpm,
@@ -127,23 +128,24 @@ def count_statement(query: TrackQuery) -> str:
 
 
 def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset: int) -> str:
-    """A page of the listing, each row with the total it pages through (computed once)."""
-    where, count = query.where, count_statement(query)
+    """A page of the listing (its total: `count_statement`, before this adds its `$n`)."""
     return (
-        f"SELECT {SUMMARY_COLUMNS}, ({count}) AS total FROM tracks t WHERE {where} "
+        f"SELECT {SUMMARY_COLUMNS} FROM tracks t WHERE {query.where} "
         f"ORDER BY {order_by(sort, order)} LIMIT {query.param(limit)} OFFSET {query.param(offset)}"
     )
 
 
 async def list_tracks(
     conn: Executor, query: TrackQuery, sort: str, order: str, limit: int, offset: int
-) -> tuple[list[SummaryRow], int]:
-    """A page of the listing and the number of tracks it pages through."""
-    count = count_statement(query)
+) -> list[SummaryRow]:
+    """A page of the listing."""
     records = await conn.fetch(list_statement(query, sort, order, limit, offset), *query.args)
-    if not records:
-        return [], int(await conn.fetchval(count, *query.args[:-2]))
-    return [summary(r) for r in records], int(records[0]["total"])
+    return [summary(r) for r in records]
+
+
+async def count_tracks(conn: Executor, statement: str, args: Sequence[Any]) -> int:
+    """What a `count_statement` counts."""
+    return int(await conn.fetchval(statement, *args))
 
 
 def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -> str:
@@ -153,7 +155,7 @@ def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -
     return f"""
 WITH q AS (SELECT to_tsquery('simple', catalog_fold({q})) AS query),
 hits AS MATERIALIZED (
-    SELECT t.track_id, t.genre, t.musical_key, t.bpm, t.plays,
+    SELECT t.track_id, t.genre, t.genre_key, t.musical_key, t.bpm, t.plays,
            ts_rank_cd({RANK_WEIGHTS}, t.search_document, q.query) AS rank
       FROM tracks t, q
      WHERE t.search_document @@ q.query AND {query.where}
@@ -164,7 +166,7 @@ summary AS (
     SELECT count(*) AS total,
            (SELECT coalesce(json_agg(json_build_array(g.name, g.n) ORDER BY g.n DESC, g.name), '[]')
               FROM (SELECT min(genre) AS name, count(*) AS n FROM hits
-                     WHERE genre IS NOT NULL GROUP BY catalog_fold(genre)) g) AS genres,
+                     WHERE genre_key IS NOT NULL GROUP BY genre_key) g) AS genres,
            (SELECT coalesce(json_agg(json_build_array(k.name, k.n) ORDER BY k.n DESC, k.name), '[]')
               FROM (SELECT musical_key AS name, count(*) AS n FROM hits
                      WHERE musical_key IS NOT NULL GROUP BY musical_key) k) AS keys,
