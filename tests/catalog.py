@@ -16,7 +16,8 @@ INSERT_UPLOAD = """
 INSERT INTO uploads (upload_id, owner_id, filename, title, artist, content_type, size_bytes,
                      duration_seconds, status, source_key, hls_prefix, created_at, deleted_at)
 VALUES ($1, $2, 'track.mp3', $3, $4, 'audio/mpeg', 1000, $5, $6,
-        'uploads/' || $1::uuid::text || '/source.mp3', 'uploads/' || $1::uuid::text || '/hls', $7, $8)
+        'uploads/' || $1::uuid::text || '/source.mp3',
+        'uploads/' || $1::uuid::text || '/hls', $7, $8)
 """
 INSERT_TRACK = """
 INSERT INTO tracks (track_id, owner_id, title, artist, album, description, tags, genre, bpm,

@@ -124,13 +124,13 @@ def order_by(sort: str, order: str) -> str:
 
 
 def count_statement(query: TrackQuery) -> str:
-    return f"SELECT count(*) FROM tracks t WHERE {query.where}"
+    return f"SELECT count(*) FROM tracks t WHERE {query.where}"  # noqa: S608 (TrackQuery)
 
 
 def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset: int) -> str:
     """A page of the listing (its total: `count_statement`, before this adds its `$n`)."""
     return (
-        f"SELECT {SUMMARY_COLUMNS} FROM tracks t WHERE {query.where} "
+        f"SELECT {SUMMARY_COLUMNS} FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
         f"ORDER BY {order_by(sort, order)} LIMIT {query.param(limit)} OFFSET {query.param(offset)}"
     )
 
@@ -176,13 +176,16 @@ summary AS (
 SELECT s.total, s.genres, s.keys, s.bpms, {SUMMARY_COLUMNS}
   FROM summary s
   LEFT JOIN (page p JOIN tracks t ON t.track_id = p.track_id) ON true
- ORDER BY p.rank DESC, p.plays DESC, p.track_id"""
+ ORDER BY p.rank DESC, p.plays DESC, p.track_id"""  # noqa: S608 (TrackQuery)
 
 
 def _bpm_counts() -> str:
     counts = []
     for _, low, high in BPM_BUCKETS:
-        bounds = [f"bpm >= {low}" if low is not None else "", f"bpm <= {high}" if high is not None else ""]
+        bounds = [
+            f"bpm >= {low}" if low is not None else "",
+            f"bpm <= {high}" if high is not None else "",
+        ]
         counts.append(f"count(*) FILTER (WHERE {' AND '.join(b for b in bounds if b)})")
     return ", ".join(counts)
 

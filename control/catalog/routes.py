@@ -95,7 +95,5 @@ async def playlist_directory(request: web.Request, query: DirectoryQuery) -> Pla
     auth="none",
     errors=(400, 429),
 )
-async def podcast_directory(
-    request: web.Request, query: PodcastDirectoryQuery
-) -> PodcastDirectory:
+async def podcast_directory(request: web.Request, query: PodcastDirectoryQuery) -> PodcastDirectory:
     return await request.app[CATALOG].podcasts(query, public_origin(request))

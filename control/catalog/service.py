@@ -15,7 +15,6 @@ from aiohttp import web
 
 from control.catalog import directories, queries
 from control.catalog.queries import BPM_BUCKETS, FacetRows, SummaryRow, TrackQuery
-from control.mediacache import TtlCache
 from control.catalog.schemas import (
     BpmBucket,
     DirectoryQuery,
@@ -32,6 +31,7 @@ from control.catalog.schemas import (
     TrackSummary,
     words_of,
 )
+from control.mediacache import TtlCache
 from control.security import Principal
 from control.tracks import links
 from mediaserver.errors import Unauthenticated
@@ -175,9 +175,7 @@ class CatalogService:
     async def playlists(self, query: DirectoryQuery, origin: str) -> PlaylistDirectory:
         """Public playlists ready to play: best match first with `q`, else newest."""
         tsquery = tsquery_text(words_of(query.q), {}) if query.q else None
-        rows, total = await directories.playlists(
-            self._pool, tsquery, query.per_page, query.offset
-        )
+        rows, total = await directories.playlists(self._pool, tsquery, query.per_page, query.offset)
         return PlaylistDirectory(
             playlists=[directories.playlist_out(row, origin) for row in rows],
             page=query.page,

@@ -56,7 +56,11 @@ GENRES = (
     "UK Garage,Disco,Nu Disco,Funk,Soul,Hip Hop,Ambient,Downtempo,Electro,Breakbeat,"
     "Afro House,Balearic"
 ).split(",")
-KEYS = [f"{n}{m}" for n in ("A", "Bb", "B", "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab") for m in ("", "m")]
+KEYS = [
+    f"{n}{m}"
+    for n in ("A", "Bb", "B", "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab")
+    for m in ("", "m")
+]
 TAGS = (
     "deep,vinyl,chill,dark,warehouse,peak,warmup,closing,dub,raw,melodic,vocal,instrumental,"
     "acid,analog,groovy,uplifting,hypnotic,jazzy,tribal,latin,afro,organic,lofi,club,radio,"
@@ -247,7 +251,9 @@ async def run() -> str:
         try:
             uploaders = [str(r[0]) for r in await conn.fetch("SELECT user_id FROM users")]
             artists = [r[0] for r in await conn.fetch("SELECT DISTINCT artist FROM tracks")]
-            trigram = bool(await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'"))
+            trigram = bool(
+                await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")
+            )
         finally:
             await conn.close()
         plans = await explain(database, artists[0])

@@ -54,9 +54,13 @@ FILLER_WORDS = ["Velvet", "Orbit", "Neon", "Paper", "Quartz", "Ripple", "Stone",
 #: Never listed to anyone but their owner (and the last three to no one).
 HIDDEN = [
     Track("Secret House Tape", "Bob", "Deep House", ["deep"], 124, "Am", 222, visibility="private"),
-    Track("Unlisted House Promo", "Bob", "Deep House", ["deep"], 125, "Am", 223, visibility="unlisted"),
+    Track(
+        "Unlisted House Promo", "Bob", "Deep House", ["deep"], 125, "Am", 223, visibility="unlisted"
+    ),
     Track("Deleted House Track", "Bob", "Deep House", ["deep"], 126, "Am", 224, deleted=True),
-    Track("Processing House Demo", "Bob", "Deep House", ["deep"], 127, "Am", 225, status="processing"),
+    Track(
+        "Processing House Demo", "Bob", "Deep House", ["deep"], 127, "Am", 225, status="processing"
+    ),
     Track("Failed House Upload", "Bob", "Deep House", ["deep"], 121, "Am", 226, status="failed"),
 ]
 
@@ -89,7 +93,14 @@ def fold(text: str) -> str:
 
 def words(track: Track) -> set[str]:
     text = " ".join(
-        [track.title, track.artist, track.album or "", *track.tags, track.genre or "", track.description]
+        [
+            track.title,
+            track.artist,
+            track.album or "",
+            *track.tags,
+            track.genre or "",
+            track.description,
+        ]
     )
     return set(re.findall(r"\w+", fold(text)))
 
@@ -281,7 +292,9 @@ async def test_mine_adds_the_callers_private_and_unlisted_tracks(catalog):
     conn = await asyncpg.connect(catalog.database_url)
     try:  # Bob's hidden tracks become this signed-up account's
         await conn.execute(
-            "UPDATE tracks SET owner_id = $1 WHERE owner_id = $2", uuid.UUID(bob["user_id"]), catalog.bob
+            "UPDATE tracks SET owner_id = $1 WHERE owner_id = $2",
+            uuid.UUID(bob["user_id"]),
+            catalog.bob,
         )
     finally:
         await conn.close()
@@ -301,7 +314,11 @@ def expected_facets(tracks: list[Track]) -> dict[str, Any]:
     genres: Counter[str] = Counter(fold(t.genre) for t in tracks if t.genre)
     keys = Counter(t.key for t in tracks if t.key)
     buckets = [
-        sum(1 for t in tracks if t.bpm is not None and (lo is None or t.bpm >= lo) and (hi is None or t.bpm <= hi))
+        sum(
+            1
+            for t in tracks
+            if t.bpm is not None and (lo is None or t.bpm >= lo) and (hi is None or t.bpm <= hi)
+        )
         for _, lo, hi in BPM_BUCKETS
     ]
     return {"genre": dict(genres), "key": dict(keys), "bpm": buckets}
@@ -343,7 +360,7 @@ async def test_typos_are_forgiven_where_postgres_has_pg_trgm(catalog):
     assert "Warehouse Rave" in [t["title"] for t in (await search(node, "wharehouse"))["tracks"]]
     assert [t["title"] for t in (await search(node, "elefant"))["tracks"]] == ["Éléphant Rose"]
     # A word that exists is searched as typed, not widened to its neighbours.
-    assert [t["title"] for t in (await search(node, "sunrise"))["tracks"]][0] == "Sunrise"
+    assert next(t["title"] for t in (await search(node, "sunrise"))["tracks"]) == "Sunrise"
 
 
 async def test_without_pg_trgm_search_still_folds_accents_and_prefixes(make_client, make_database):
@@ -392,4 +409,3 @@ async def test_bad_listing_input_is_a_400_naming_the_field(catalog, params, fiel
     response = await catalog.node.get(TRACKS, params=params)
     assert response.status == 400
     assert field in (await response.json())["error"]
-

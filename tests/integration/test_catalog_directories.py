@@ -16,21 +16,39 @@ PODCASTS = "/v1/podcasts/directory"
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 
 
-async def add_playlist(conn, owner, title, description="", *, visibility="public", ready=True,
-                       deleted=False, minutes=0) -> uuid.UUID:
+async def add_playlist(
+    conn, owner, title, description="", *, visibility="public", ready=True, deleted=False, minutes=0
+) -> uuid.UUID:
     playlist_id = uuid.uuid4()
     created = T0 + timedelta(minutes=minutes)
     await conn.execute(
         "INSERT INTO playlists (playlist_id, owner_id, title, description, visibility, hls_ready,"
         " created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-        playlist_id, owner, title, description, visibility, ready, created,
+        playlist_id,
+        owner,
+        title,
+        description,
+        visibility,
+        ready,
+        created,
         created if deleted else None,
     )
     return playlist_id
 
 
-async def add_podcast(conn, owner, title, description, *, author="DJ Ana", category="Music",
-                      language="en-us", deleted=False, minutes=0, paid=False) -> uuid.UUID:
+async def add_podcast(
+    conn,
+    owner,
+    title,
+    description,
+    *,
+    author="DJ Ana",
+    category="Music",
+    language="en-us",
+    deleted=False,
+    minutes=0,
+    paid=False,
+) -> uuid.UUID:
     podcast_id = uuid.uuid4()
     created = T0 + timedelta(minutes=minutes)
     await conn.execute(
@@ -38,7 +56,15 @@ async def add_podcast(conn, owner, title, description, *, author="DJ Ana", categ
         " image_url, category, owner_name, owner_email, feed_guid, monetization_enabled,"
         " created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6,"
         " 'https://img.example.com/a.jpg', $7, 'Ana', 'ana@example.com', $1, $8, $9, $9, $10)",
-        podcast_id, owner, title, description, author, language, category, paid, created,
+        podcast_id,
+        owner,
+        title,
+        description,
+        author,
+        language,
+        category,
+        paid,
+        created,
         created if deleted else None,
     )
     return podcast_id
@@ -68,7 +94,11 @@ async def test_the_playlist_directory_lists_and_finds_public_ready_playlists(
     finally:
         await conn.close()
     node = await make_client(database_url=url, public_url=PUBLIC_URL)
-    assert await names(node, PLAYLISTS, "playlists") == ["Morning", "Soirée Électro", "Friday Warm-up"]
+    assert await names(node, PLAYLISTS, "playlists") == [
+        "Morning",
+        "Soirée Électro",
+        "Friday Warm-up",
+    ]
     # Title match above description match; the last word a prefix; hidden ones never.
     assert await names(node, PLAYLISTS, "playlists", q="warm") == ["Friday Warm-up", "Morning"]
     assert await names(node, PLAYLISTS, "playlists", q="soiree electro") == ["Soirée Électro"]
@@ -89,10 +119,17 @@ async def test_the_podcast_directory_filters_and_searches(make_client, make_data
     try:
         owner = await insert_user(conn)
         await add_podcast(conn, owner, "Deep Sessions", "Weekly deep house mixes", minutes=1)
-        await add_podcast(conn, owner, "Techno Talk", "Interviews", category="Arts",
-                          language="fr-fr", minutes=2, paid=True)
-        await add_podcast(conn, owner, "Café Stories", "Stories about DJs", author="Zoé",
-                          minutes=3)
+        await add_podcast(
+            conn,
+            owner,
+            "Techno Talk",
+            "Interviews",
+            category="Arts",
+            language="fr-fr",
+            minutes=2,
+            paid=True,
+        )
+        await add_podcast(conn, owner, "Café Stories", "Stories about DJs", author="Zoé", minutes=3)
         await add_podcast(conn, owner, "Deep Gone", "deleted", deleted=True, minutes=4)
     finally:
         await conn.close()
