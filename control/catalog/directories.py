@@ -22,8 +22,9 @@ _PLAYLIST_COLUMNS = """p.playlist_id, p.title, p.description, p.owner_id,
        (SELECT count(*) FROM playlist_tracks pt WHERE pt.playlist_id = p.playlist_id)
            AS track_count"""
 _PLAYLIST_LISTED = "p.deleted_at IS NULL AND p.visibility = 'public' AND p.hls_ready"
-_PLAYLIST_MATCH = "catalog_text_document(p.title, p.description) @@ q.query"
-_TSQUERY = "(SELECT to_tsquery('simple', catalog_fold($1)) AS query) q"
+#: The search as a scalar subquery: computed once per statement (`queries.tsquery_of`).
+_TSQUERY = "(SELECT to_tsquery('simple', catalog_fold($1)))"
+_PLAYLIST_MATCH = f"catalog_text_document(p.title, p.description) @@ {_TSQUERY}"
 
 PLAYLISTS_NEWEST = f"""
 SELECT {_PLAYLIST_COLUMNS},
@@ -35,8 +36,8 @@ PLAYLISTS_COUNT = f"SELECT count(*) FROM playlists p WHERE {_PLAYLIST_LISTED}"  
 PLAYLISTS_SEARCH = f"""
 WITH hits AS MATERIALIZED (
     SELECT p.playlist_id, p.created_at,
-           ts_rank_cd(catalog_text_document(p.title, p.description), q.query) AS rank
-      FROM playlists p, {_TSQUERY}
+           ts_rank_cd(catalog_text_document(p.title, p.description), {_TSQUERY}) AS rank
+      FROM playlists p
      WHERE {_PLAYLIST_MATCH} AND {_PLAYLIST_LISTED}
 )
 SELECT {_PLAYLIST_COLUMNS}, (SELECT count(*) FROM hits) AS total
@@ -44,7 +45,7 @@ SELECT {_PLAYLIST_COLUMNS}, (SELECT count(*) FROM hits) AS total
  ORDER BY h.rank DESC, h.created_at DESC, h.playlist_id LIMIT $2 OFFSET $3
 """  # noqa: S608 (constant fragments, no input)
 PLAYLISTS_SEARCH_COUNT = f"""
-SELECT count(*) FROM playlists p, {_TSQUERY} WHERE {_PLAYLIST_MATCH} AND {_PLAYLIST_LISTED}
+SELECT count(*) FROM playlists p WHERE {_PLAYLIST_MATCH} AND {_PLAYLIST_LISTED}
 """  # noqa: S608 (constant fragments, no input)
 
 _PODCAST_COLUMNS = """p.podcast_id, p.title, p.description, p.author, p.category,
@@ -52,26 +53,27 @@ _PODCAST_COLUMNS = """p.podcast_id, p.title, p.description, p.author, p.category
        (SELECT count(*) FROM episodes e
          WHERE e.podcast_id = p.podcast_id AND e.deleted_at IS NULL
            AND e.publication_date <= now()) AS episode_count"""
-_PODCAST_LISTED = """p.deleted_at IS NULL
+_PODCAST_TSQUERY = "(SELECT to_tsquery('simple', catalog_fold(coalesce($1, ''))))"
+_PODCAST_LISTED = f"""p.deleted_at IS NULL
    AND ($2::text IS NULL OR lower(p.category) = lower($2))
    AND ($3::text IS NULL OR p.language = $3)
    AND ($1::text IS NULL
-        OR catalog_text_document(p.title || ' ' || p.author, p.description) @@ q.query)"""
-_PODCAST_TSQUERY = "(SELECT to_tsquery('simple', catalog_fold(coalesce($1, ''))) AS query) q"
+        OR catalog_text_document(p.title || ' ' || p.author, p.description)
+           @@ {_PODCAST_TSQUERY})"""
 PODCASTS = f"""
 WITH hits AS MATERIALIZED (
     SELECT p.podcast_id, p.created_at,
            CASE WHEN $1::text IS NULL THEN 0
                 ELSE ts_rank_cd(catalog_text_document(p.title || ' ' || p.author, p.description),
-                                q.query) END AS rank
-      FROM podcasts p, {_PODCAST_TSQUERY}
+                                {_PODCAST_TSQUERY}) END AS rank
+      FROM podcasts p
      WHERE {_PODCAST_LISTED}
 )
 SELECT {_PODCAST_COLUMNS}, (SELECT count(*) FROM hits) AS total
   FROM hits h JOIN podcasts p USING (podcast_id)
  ORDER BY h.rank DESC, h.created_at DESC, h.podcast_id DESC LIMIT $4 OFFSET $5
 """  # noqa: S608 (constant fragments, no input)
-PODCASTS_COUNT = f"SELECT count(*) FROM podcasts p, {_PODCAST_TSQUERY} WHERE {_PODCAST_LISTED}"  # noqa: S608 (constant fragments)
+PODCASTS_COUNT = f"SELECT count(*) FROM podcasts p WHERE {_PODCAST_LISTED}"  # noqa: S608 (constant fragments)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,9 @@ LISTED_OR_MINE = (
     "t.deleted_at IS NULL AND t.upload_ready AND (t.visibility = 'public' OR t.owner_id = {})"
 )
 FILTERS = {
-    "genre": "t.genre_key = catalog_fold({})",
-    "tags": "t.tag_keys @> catalog_tags({}::text[])",
-    "artist": "t.artist_key = catalog_fold({})",
+    "genre": "t.genre_key = (SELECT catalog_fold({}))",
+    "tags": "t.tag_keys @> (SELECT catalog_tags({}::text[]))",
+    "artist": "t.artist_key = (SELECT catalog_fold({}))",
     "uploader_id": "t.owner_id = {}",
     "min_duration": "t.duration_seconds >= {}::float8",
     "max_duration": "t.duration_seconds <= {}::float8",
@@ -148,17 +148,24 @@ async def count_tracks(conn: Executor, statement: str, args: Sequence[Any]) -> i
     return int(await conn.fetchval(statement, *args))
 
 
+def tsquery_of(param: str) -> str:
+    """The search `param` as a tsquery, accents folded: a scalar subquery, which PostgreSQL
+    computes once per statement (an InitPlan) even in a prepared statement's generic plan,
+    where `catalog_fold($n)` itself would be called again for every row."""
+    return f"(SELECT to_tsquery('simple', catalog_fold({param})))"
+
+
 def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -> str:
     """One statement: the matches ranked (computed once), their count and facets, and
     the asked page of them."""
     q, lim, off = query.param(tsquery), query.param(limit), query.param(offset)
+    tsq = tsquery_of(q)
     return f"""
-WITH q AS (SELECT to_tsquery('simple', catalog_fold({q})) AS query),
-hits AS MATERIALIZED (
+WITH hits AS MATERIALIZED (
     SELECT t.track_id, t.genre, t.genre_key, t.musical_key, t.bpm, t.plays,
-           ts_rank_cd({RANK_WEIGHTS}, t.search_document, q.query) AS rank
-      FROM tracks t, q
-     WHERE t.search_document @@ q.query AND {query.where}
+           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank
+      FROM tracks t
+     WHERE t.search_document @@ {tsq} AND {query.where}
 ),
 page AS (SELECT track_id, rank, plays FROM hits
           ORDER BY rank DESC, plays DESC, track_id LIMIT {lim} OFFSET {off}),

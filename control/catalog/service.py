@@ -74,7 +74,9 @@ def track_query(filters: TrackFilters, principal: Principal | None) -> TrackQuer
 
 
 def summary_out(row: SummaryRow, origin: str) -> TrackSummary:
-    return TrackSummary(
+    # Built from rows the database checked: no need to validate them again (a page of 100
+    # summaries costs milliseconds more through validation).
+    return TrackSummary.model_construct(
         track_id=row.track_id,
         title=row.title,
         artist=row.artist,
@@ -84,7 +86,7 @@ def summary_out(row: SummaryRow, origin: str) -> TrackSummary:
         bpm=row.bpm,
         key=row.musical_key,
         duration_seconds=row.duration_seconds,
-        visibility=row.visibility,  # type: ignore[arg-type]  # the table's CHECK
+        visibility=row.visibility,  # type: ignore[arg-type]  # the table CHECKs it
         uploader_id=row.owner_id,
         plays=row.plays,
         created_at=row.created_at,

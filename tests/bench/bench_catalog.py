@@ -18,6 +18,7 @@ prefixes, typos, accents), never one URL repeated. Before the load it prints the
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from urllib.parse import urlencode
@@ -137,9 +138,22 @@ async def generate(url: str, tracks: int) -> float:
     return time.perf_counter() - started
 
 
-def list_url(rng: random.Random, uploaders: list[str], artists: list[str]) -> str:
+LIST_KINDS = (
+    "no filter",
+    "genre",
+    "bpm range",
+    "key",
+    "tags",
+    "artist",
+    "uploader",
+    "duration+genre",
+)
+SEARCH_KINDS = ("one word", "word + prefix", "typo", "genre name", "accents", "two words")
+
+
+def list_url(rng: random.Random, uploaders: list[str], artists: list[str]) -> tuple[str, str]:
     params: dict[str, object] = {}
-    kind = rng.randrange(8)
+    kind = rng.randrange(len(LIST_KINDS))
     if kind == 1:
         params["genre"] = rng.choice(GENRES)
     elif kind == 2:
@@ -159,11 +173,11 @@ def list_url(rng: random.Random, uploaders: list[str], artists: list[str]) -> st
     params["sort"] = rng.choice(("created_at", "popularity", "duration", "title"))
     params["order"] = rng.choice(("asc", "desc"))
     params["page"] = rng.choice((1, 1, 1, 2, 3, 5, 10))
-    return f"/v1/tracks?{urlencode(params)}"
+    return LIST_KINDS[kind], f"/v1/tracks?{urlencode(params)}"
 
 
-def search_url(rng: random.Random) -> str:
-    kind = rng.randrange(6)
+def search_url(rng: random.Random) -> tuple[str, str]:
+    kind = rng.randrange(len(SEARCH_KINDS))
     word, other = rng.choice(WORDS), rng.choice(WORDS)
     if kind == 0:
         q = word
@@ -185,7 +199,7 @@ def search_url(rng: random.Random) -> str:
         params.update(bpm_min=low, bpm_max=low + 20)
     if rng.random() < 0.2:
         params["page"] = rng.choice((2, 3))
-    return f"/v1/tracks/search?{urlencode(params)}"
+    return SEARCH_KINDS[kind], f"/v1/tracks/search?{urlencode(params)}"
 
 
 async def explain(url: str, artist: str) -> list[str]:
@@ -216,19 +230,25 @@ async def explain(url: str, artist: str) -> list[str]:
     return lines
 
 
-async def load(base: str, urls: list[str]) -> tuple[list[float], int]:
-    latencies, errors = [], 0
+async def load(base: str, urls: list[tuple[str, str]]) -> tuple[dict[str, list[float]], int]:
+    """Latency (ms) of each answered request by kind, and the number of failed ones."""
+    latencies: dict[str, list[float]] = {}
+    errors = 0
     async with aiohttp.ClientSession() as session:
-        for url in urls:
+        for kind, url in urls:
             started = time.perf_counter()
             async with session.get(base + url) as response:
                 await response.json()
                 ok = response.status == 200
             if ok:
-                latencies.append(1000 * (time.perf_counter() - started))
+                latencies.setdefault(kind, []).append(1000 * (time.perf_counter() - started))
             else:
                 errors += 1
     return latencies, errors
+
+
+def every(latencies: dict[str, list[float]]) -> list[float]:
+    return [ms for values in latencies.values() for ms in values]
 
 
 def row(name: str, ms: list[float], errors: int) -> tuple[str, str, str, str]:
@@ -267,19 +287,23 @@ async def run() -> str:
             list_ms, list_errors = await load(node.base_url, lists)
             search_ms, search_errors = await load(node.base_url, searches)
             cpu = cpu_seconds(node.pid) - before
+        load_average = os.getloadavg()[0]
     notes = [
         f"{tracks:,} tracks generated in {seconds:.0f} s; {len(set(lists)):,} distinct listing"
         f" URLs, {len(set(searches)):,} distinct searches; one client, requests back to back",
+        f"machine load average (1 min) at the end: {load_average:.1f} on {os.cpu_count()} cores",
         f"pg_trgm {'present: typo corrections on' if trigram else 'absent: no typo corrections'}",
-        f"node CPU per request {1000 * cpu / max(1, len(list_ms) + len(search_ms)):.2f} ms",
+        f"node CPU per request {1000 * cpu / max(1, len(lists) + len(searches)):.2f} ms",
         *plans,
     ]
     return print_table(
         f"Catalog on {tracks:,} tracks (latency through the HTTP API on loopback)",
         [
-            row("GET /v1/tracks (filters, sorts, pages)", list_ms, list_errors),
-            row("GET /v1/tracks/search (+ facets)", search_ms, search_errors),
-            row("both", list_ms + search_ms, list_errors + search_errors),
+            row("GET /v1/tracks (filters, sorts, pages)", every(list_ms), list_errors),
+            *(row(f"  {kind}", list_ms.get(kind, []), 0) for kind in LIST_KINDS),
+            row("GET /v1/tracks/search (+ facets)", every(search_ms), search_errors),
+            *(row(f"  {kind}", search_ms.get(kind, []), 0) for kind in SEARCH_KINDS),
+            row("both", every(list_ms) + every(search_ms), list_errors + search_errors),
         ],
         notes,
         reference="answered",

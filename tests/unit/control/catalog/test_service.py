@@ -43,8 +43,8 @@ def test_each_filter_adds_one_numbered_parameter():
     filters = TrackListQuery(genre="House", tags="deep,Vinyl", bpm_min=120, key="Am")
     query = track_query(filters, None)
     assert query.args == ["House", ["deep", "Vinyl"], 120, "Am"]
-    assert "t.genre_key = catalog_fold($1)" in query.where
-    assert "t.tag_keys @> catalog_tags($2::text[])" in query.where
+    assert "t.genre_key = (SELECT catalog_fold($1))" in query.where
+    assert "t.tag_keys @> (SELECT catalog_tags($2::text[]))" in query.where
     assert "t.bpm >= $3" in query.where and "t.musical_key = $4" in query.where
     assert query.param(20) == "$5"
 
@@ -55,7 +55,7 @@ def test_mine_needs_a_caller_and_adds_its_own_tracks():
     me = Principal(uuid.uuid4(), "dj@example.com", "dj", frozenset(), "jti")
     query = track_query(TrackListQuery(mine=True, genre="x"), me)
     assert query.args[0] == me.user_id
-    assert "t.owner_id = $1" in query.where and "catalog_fold($2)" in query.where
+    assert "t.owner_id = $1" in query.where and "(SELECT catalog_fold($2))" in query.where
     assert "t.visibility = 'public'" in TrackQuery().where
 
 
