@@ -161,6 +161,7 @@ ACCEPTED_ERRORS = {
 _QUERY = {
     "nowplaying_now_playing_events": {"max_events": "1"},
     "nowplaying_stream_events": {"max_events": "1"},
+    "catalog_search_tracks": {"q": "deep ho"},
 }
 #: Example values that name something of the test run rather than of the document.
 _BODY_VARIABLES = {
