@@ -9,6 +9,7 @@ from control.analytics import routes as analytics_routes
 from control.api import Api, Guard
 from control.auth import pages as account_pages
 from control.auth import routes as auth_routes
+from control.catalog import routes as catalog_routes
 from control.domains import routes as domains_routes
 from control.envelope import ENVELOPE, Envelope
 from control.monetization import routes as monetization_routes
@@ -35,6 +36,7 @@ DOMAINS = (
     streams_routes,
     nowplaying_routes,
     uploads_routes,
+    catalog_routes,
     playlists_routes,
     podcasts_routes,
     podcast_media_routes,

@@ -99,6 +99,10 @@ SCENARIO = (
     "podcasts_update_episode",
     "podcasts_get_podcast",
     "podcasts_private_feed_url",
+    "catalog_list_tracks",
+    "catalog_search_tracks",
+    "catalog_playlist_directory",
+    "catalog_podcast_directory",
     "media_podcast_feed",
     "media_podcast_feed_head",
     "media_episode_media",
@@ -161,6 +165,7 @@ ACCEPTED_ERRORS = {
 _QUERY = {
     "nowplaying_now_playing_events": {"max_events": "1"},
     "nowplaying_stream_events": {"max_events": "1"},
+    "catalog_search_tracks": {"q": "deep ho"},
 }
 #: Example values that name something of the test run rather than of the document.
 _BODY_VARIABLES = {

@@ -53,6 +53,7 @@ from mediaserver.wiring import (
     STREAM_KEYS,
     accounts,
     analytics,
+    catalog,
     cluster,
     draining,
     end_feeds,
@@ -151,6 +152,7 @@ def build_app(
     # Started in this order, closed in reverse: each area after what it is built on.
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
     app.cleanup_ctx.extend((job_queue, accounts, analytics, uploads, podcasts, playlists))
+    app.cleanup_ctx.append(catalog)
     app.cleanup_ctx.extend(
         (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays, ingest)
     )

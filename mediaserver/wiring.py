@@ -26,6 +26,7 @@ from control.analytics.service import ANALYTICS, PLAYLIST, STREAM, AnalyticsServ
 from control.auth.passwords import PasswordHasher
 from control.auth.recovery import ACCOUNT_MAIL, AccountMail
 from control.auth.service import AUTH, AuthService
+from control.catalog.service import CATALOG, CatalogService
 from control.domains.dns import DnsVerifier
 from control.domains.service import CUSTOM_DOMAINS, DomainsService
 from control.domains.verifier import DomainVerifier, StubVerifier
@@ -203,6 +204,13 @@ async def uploads(app: web.Application) -> AsyncIterator[None]:
     app[UPLOADS] = UploadsService(
         app[POOL], app[STORE], app[JOBS], settings, app[CLOCK], accounts=app[ACCOUNTS]
     )
+    yield
+
+
+async def catalog(app: web.Application) -> AsyncIterator[None]:
+    """`CATALOG`: the listing and search of tracks and the directories (reads only; it
+    asks the database once which search extensions it has)."""
+    app[CATALOG] = await CatalogService.open(app[POOL])
     yield
 
 

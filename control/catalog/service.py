@@ -1,0 +1,202 @@
+"""The catalog: public tracks listed and searched (with facets), public playlists and
+podcasts found the same way.
+
+Typo tolerance needs PostgreSQL's `pg_trgm`, which the embedded server lacks: the service
+asks the database once, at start-up, which extensions it has (`CatalogService.open`) and
+without `pg_trgm` searches the words as typed (accents are folded either way: see
+`sql/0012_catalog_search.sql`)."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from aiohttp import web
+
+from control.catalog import directories, queries
+from control.catalog.queries import BPM_BUCKETS, FacetRows, SummaryRow, TrackQuery
+from control.catalog.schemas import (
+    BpmBucket,
+    DirectoryQuery,
+    FacetCount,
+    Facets,
+    PlaylistDirectory,
+    PodcastDirectory,
+    PodcastDirectoryQuery,
+    TrackFilters,
+    TrackList,
+    TrackListQuery,
+    TrackSearchQuery,
+    TrackSearchResult,
+    TrackSummary,
+    words_of,
+)
+from control.mediacache import TtlCache
+from control.security import Principal
+from control.tracks import links
+from mediaserver.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+SIGN_IN_FOR_MINE = "Sign in to list your own tracks (mine=true)"
+#: Totals of listings at least this large are kept `TOTAL_TTL` seconds (`_total`).
+CACHED_TOTAL_MIN = 1000
+TOTAL_TTL = 30.0
+TOTALS_KEPT = 10_000
+
+
+def tsquery_text(words: list[str], corrections: dict[int, list[str]]) -> str:
+    """The `to_tsquery` text of a search: every word must match (`&`), the last one as a
+    prefix (`deep ho` finds "Deep House"), a word with corrections matches any of them
+    (`techo` → `(techo | techno)`). `words` are `\\w+` runs: no tsquery syntax in them."""
+    terms = []
+    for index, word in enumerate(words):
+        term = f"{word}:*" if index == len(words) - 1 else word
+        alternatives = [term, *corrections.get(index, [])]
+        terms.append(alternatives[0] if len(alternatives) == 1 else f"({' | '.join(alternatives)})")
+    return " & ".join(terms)
+
+
+def track_query(filters: TrackFilters, principal: Principal | None) -> TrackQuery:
+    """The WHERE clause of `filters` as `principal` may see the catalog."""
+    if filters.mine and principal is None:
+        raise Unauthenticated(SIGN_IN_FOR_MINE)
+    query = TrackQuery(viewer_id=principal.user_id if filters.mine and principal else None)
+    query.filter("genre", filters.genre)
+    query.filter("tags", filters.tag_list or None)
+    query.filter("artist", filters.artist)
+    query.filter("uploader_id", filters.uploader_id)
+    query.filter("min_duration", filters.min_duration)
+    query.filter("max_duration", filters.max_duration)
+    query.filter("bpm_min", filters.bpm_min)
+    query.filter("bpm_max", filters.bpm_max)
+    query.filter("key", filters.key)
+    return query
+
+
+def summary_out(row: SummaryRow, origin: str) -> TrackSummary:
+    # Built from rows the database checked: no need to validate them again (a page of 100
+    # summaries costs milliseconds more through validation).
+    return TrackSummary.model_construct(
+        track_id=row.track_id,
+        title=row.title,
+        artist=row.artist,
+        album=row.album,
+        genre=row.genre,
+        tags=row.tags,
+        bpm=row.bpm,
+        key=row.musical_key,
+        duration_seconds=row.duration_seconds,
+        visibility=row.visibility,  # type: ignore[arg-type]  # the table CHECKs it
+        uploader_id=row.owner_id,
+        plays=row.plays,
+        created_at=row.created_at,
+        hls_master_url=links.master_url(origin, row.track_id),
+        waveform_url=links.waveform_url(origin, row.track_id),
+        artwork_url=links.artwork_url(origin, row.track_id) if row.artwork_key else None,
+    )
+
+
+def facets_out(rows: FacetRows) -> Facets:
+    return Facets(
+        genre=[FacetCount(value=name, count=n) for name, n in rows.genre],
+        key=[FacetCount(value=name, count=n) for name, n in rows.key],
+        bpm=[
+            BpmBucket(range=label, min=low, max=high, count=n)
+            for (label, low, high), n in zip(BPM_BUCKETS, rows.bpm, strict=True)
+        ],
+    )
+
+
+class CatalogService:
+    """Reads only: the catalog's rows are written by the tracks, playlists and podcasts
+    services (and kept searchable by the database's triggers and generated columns)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, trigram: bool) -> None:
+        self._pool = pool
+        self._totals: TtlCache[tuple[str, tuple[object, ...]], int] = TtlCache(
+            ttl=TOTAL_TTL, max_entries=TOTALS_KEPT
+        )
+        #: pg_trgm is there: words found nowhere are corrected to the closest known ones.
+        self.trigram = trigram
+
+    @classmethod
+    async def open(cls, pool: asyncpg.Pool) -> CatalogService:
+        """The service for this database, after asking which extensions it has."""
+        found = await queries.extensions(pool)
+        if "pg_trgm" not in found:
+            log.warning("PostgreSQL has no pg_trgm: track search is not typo-tolerant")
+        return cls(pool, trigram="pg_trgm" in found)
+
+    async def list_tracks(
+        self, principal: Principal | None, query: TrackListQuery, origin: str
+    ) -> TrackList:
+        """Listed tracks (with `mine`, the caller's own too) filtered, sorted, paged."""
+        where = track_query(query, principal)
+        total = await self._total(where)
+        rows = await queries.list_tracks(
+            self._pool, where, query.sort, query.order, query.per_page, query.offset
+        )
+        tracks = [summary_out(row, origin) for row in rows]
+        return TrackList(tracks=tracks, page=query.page, per_page=query.per_page, total=total)
+
+    async def _total(self, where: TrackQuery) -> int:
+        """How many tracks `where` pages through. Counting tens of thousands of rows costs
+        more than the page itself, so large totals are kept `TOTAL_TTL` seconds (a new
+        upload shows in the page at once, in a large total a little later); small ones are
+        always counted."""
+        statement, args = queries.count_statement(where), list(where.args)
+        key = (statement, tuple(tuple(a) if isinstance(a, list) else a for a in args))
+        total = self._totals.get(key)
+        if total is None:
+            total = await self._totals.load(
+                key,
+                lambda: queries.count_tracks(self._pool, statement, args),
+                keep=lambda n: n >= CACHED_TOTAL_MIN,
+            )
+        return total or 0
+
+    async def search_tracks(
+        self, principal: Principal | None, query: TrackSearchQuery, origin: str
+    ) -> TrackSearchResult:
+        """Tracks matching every word of `q` (the last as a prefix), best first, with the
+        facets of all the matches."""
+        where = track_query(query, principal)
+        words = words_of(query.q)
+        fixes = await queries.corrections(self._pool, words) if self.trigram else {}
+        rows, total, facets = await queries.search_tracks(
+            self._pool, where, tsquery_text(words, fixes), query.per_page, query.offset
+        )
+        return TrackSearchResult(
+            tracks=[summary_out(row, origin) for row in rows],
+            page=query.page,
+            per_page=query.per_page,
+            total=total,
+            facets=facets_out(facets),
+        )
+
+    async def playlists(self, query: DirectoryQuery, origin: str) -> PlaylistDirectory:
+        """Public playlists ready to play: best match first with `q`, else newest."""
+        tsquery = tsquery_text(words_of(query.q), {}) if query.q else None
+        rows, total = await directories.playlists(self._pool, tsquery, query.per_page, query.offset)
+        return PlaylistDirectory(
+            playlists=[directories.playlist_out(row, origin) for row in rows],
+            page=query.page,
+            per_page=query.per_page,
+            total=total,
+        )
+
+    async def podcasts(self, query: PodcastDirectoryQuery, origin: str) -> PodcastDirectory:
+        """Podcasts (all are public; paid ones say `monetization_enabled`), filtered by
+        category and language, best match first with `q`, else newest."""
+        tsquery = tsquery_text(words_of(query.q), {}) if query.q else None
+        only = directories.PodcastFilter(tsquery, query.category, query.language)
+        rows, total = await directories.podcasts(self._pool, only, query.per_page, query.offset)
+        return PodcastDirectory(
+            podcasts=[directories.podcast_out(row, origin) for row in rows],
+            page=query.page,
+            per_page=query.per_page,
+            total=total,
+        )
+
+
+CATALOG = web.AppKey("catalog_service", CatalogService)
