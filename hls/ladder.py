@@ -299,7 +299,8 @@ def make_artwork(image: bytes, size: int = 500) -> bytes:
     except (av.error.FFmpegError, StopIteration, IndexError, ValueError):
         raise NotImage("The artwork is not an image.") from None
     scale = min(1.0, size / max(frame.width, frame.height))
-    width, height = max(2, int(frame.width * scale) // 2 * 2), max(2, int(frame.height * scale) // 2 * 2)
+    width = max(2, int(frame.width * scale) // 2 * 2)
+    height = max(2, int(frame.height * scale) // 2 * 2)
     frame = frame.reformat(width=width, height=height, format="yuvj420p")
     buf = io.BytesIO()
     with av.open(buf, "w", format="mjpeg") as outp:
