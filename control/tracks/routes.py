@@ -18,7 +18,7 @@ from control.bodies import send_body
 from control.forwarded import CLIENT_ADDRESS
 from control.security import principal_key, principal_of
 from control.tracks.form import track_form
-from control.tracks.ingest import AUDIO_FIELD
+from control.tracks.ingest import AUDIO_FIELD, NO_AUDIO
 from control.tracks.media import PLAYLIST_TYPE, SEGMENT_TYPE, cache_control, file_response
 from control.tracks.schemas import (
     StreamQuery,
@@ -65,6 +65,15 @@ _MEDIA: dict[str, Any] = {
     errors=(400, 401, 403, 413, 429),
     form=TrackUploadForm,
     file_field=AUDIO_FIELD,
+    examples={
+        400: (
+            "Unsupported file type: send MP3, WAV, FLAC, OGG (Vorbis or Opus), M4A/AAC or AIFF. "
+            "It looks like a PNG image.",
+            NO_AUDIO,
+            "Field 'bpm' must be at most 300.",
+        ),
+        413: "File is larger than the 100 MB limit.",
+    },
 )
 async def upload_track(request: web.Request) -> TrackOut:
     fields = track_form(request)
@@ -182,7 +191,16 @@ async def track_artwork(request: web.Request) -> web.Response:
     "day).",
     query=StreamQuery,
     produces="audio/mpeg",
-    **{**_MEDIA, "params": (RANGE, IF_NONE_MATCH), "errors": (400, 401, 404, 409, 416, 429)},
+    **{
+        **_MEDIA,
+        "params": (RANGE, IF_NONE_MATCH),
+        "errors": (400, 401, 404, 409, 416, 429),
+        "examples": {
+            409: "Track is still processing; retry in a few seconds",
+            416: "Range not satisfiable: the media is 160958 bytes long",
+        },
+        "also": {206: "The requested byte range", 304: "Not modified (`If-None-Match`)"},
+    },
 )
 async def track_stream(request: web.Request, query: StreamQuery) -> web.StreamResponse:
     track_id = path_uuid(request, "track_id", "Track")
