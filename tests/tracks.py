@@ -119,9 +119,7 @@ async def create_track(
     return dict(await response.json())
 
 
-async def wait_track(
-    client: TestClient, headers: dict[str, str], track_id: str
-) -> dict[str, Any]:
+async def wait_track(client: TestClient, headers: dict[str, str], track_id: str) -> dict[str, Any]:
     """Poll `GET /v1/tracks/{id}` until it is no longer `processing`."""
     deadline = time.monotonic() + PROCESSING_DEADLINE
     while True:
