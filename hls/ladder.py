@@ -204,7 +204,9 @@ def build_ladder(
     )
 
 
-def _encode(source: str | os.PathLike[str], target: Path, info: SourceInfo, mono: array) -> int:
+def _encode(
+    source: str | os.PathLike[str], target: Path, info: SourceInfo, mono: array[int]
+) -> int:
     """Decode `source` once into MP3 128 kbps at 44.1 kHz stereo; mono s16 into `mono`."""
     total = 0
     try:
@@ -234,6 +236,7 @@ def _transcode(source: str | os.PathLike[str], target: Path, codec: str) -> None
     with av.open(str(source)) as inp, av.open(str(target), "w", format=codec) as outp:
         src = inp.streams.audio[0]
         stream = outp.add_stream(codec, rate=src.codec_context.sample_rate)
+        assert isinstance(stream, av.AudioStream)
         resampler = av.AudioResampler(format="s16", layout=src.codec_context.layout)
         for frame in inp.decode(src):
             frame.pts = None
@@ -265,7 +268,7 @@ def _segment(progressive: Path, hls_dir: Path, seconds: int) -> None:
     (hls_dir / "index.m3u8").write_text(text.replace(str(hls_dir) + "/", ""))
 
 
-def _waveform(mono: array) -> dict[str, Any]:
+def _waveform(mono: array[int]) -> dict[str, Any]:
     per = max(1, math.ceil(len(mono) / _PEAKS))
     data: list[int] = []
     for start in range(0, len(mono), per):
@@ -282,7 +285,7 @@ def _waveform(mono: array) -> dict[str, Any]:
     }
 
 
-def _loudness(mono: array) -> float | None:
+def _loudness(mono: array[int]) -> float | None:
     if not mono:
         return None
     step = max(1, len(mono) // 100_000)
@@ -294,7 +297,7 @@ def _loudness(mono: array) -> float | None:
 def make_artwork(image: bytes, size: int = 500) -> bytes:
     """`image` as a JPEG of at most `size`×`size` pixels; NotImage when it is not one."""
     try:
-        with av.open(io.BytesIO(image)) as inp:
+        with av.open(io.BytesIO(image), "r") as inp:
             frame = next(inp.decode(video=0))
     except (av.error.FFmpegError, StopIteration, IndexError, ValueError):
         raise NotImage("The artwork is not an image.") from None

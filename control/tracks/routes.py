@@ -34,7 +34,7 @@ api = Api()
 TRACKS_PATH = "/v1/tracks"
 TRACK = "/v1/tracks/{track_id}"
 HLS_DIR = "{hls_dir:[a-z0-9_]+}"
-SEGMENT = r"{segment:segment[0-9]{3,}\.(?:ts|m4s|mp4)}"
+SEGMENT = r"{segment:segment[0-9][0-9][0-9]+\.(?:ts|m4s|mp4)}"
 _MEDIA: dict[str, Any] = {
     "tag": "tracks",
     "auth": "optional",
