@@ -219,6 +219,7 @@ async def tracks(app: web.Application) -> AsyncIterator[None]:
         app[CLOCK],
         accounts=app[ACCOUNTS],
     )
+    app[USERS].on_deleted(app[TRACKS].owner_deleted)
     yield
 
 

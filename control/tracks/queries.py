@@ -133,6 +133,10 @@ WHERE upload_id = $1 AND status = 'processing' AND deleted_at IS NULL
 SOFT_DELETE = """
 UPDATE tracks SET deleted_at = $2 WHERE track_id = $1 AND deleted_at IS NULL
 """
+OWNER_DELETED = """
+UPDATE tracks SET deleted_at = $2 WHERE owner_id = $1 AND deleted_at IS NULL
+RETURNING track_id
+"""
 STATS = """
 SELECT day, plays, unique_listeners FROM track_plays_daily
 WHERE track_id = $1 ORDER BY day DESC LIMIT $2
@@ -225,6 +229,10 @@ async def mark_ready(
 
 async def soft_delete(conn: Executor, track_id: uuid.UUID, now: datetime) -> None:
     await conn.execute(SOFT_DELETE, track_id, now)
+
+
+async def soft_delete_owned(conn: Executor, owner_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    return [r["track_id"] for r in await conn.fetch(OWNER_DELETED, owner_id, now)]
 
 
 async def stats(

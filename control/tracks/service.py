@@ -172,6 +172,13 @@ class TracksService:
         self._ready_rows.pop(track_id)
         self.objects.purge_prefix(upload_folder(row.owner_id, track_id))
 
+    async def owner_deleted(self, owner_id: uuid.UUID) -> None:
+        """The owner's account was deleted: their tracks are listed and served nowhere
+        (their objects stay, as their uploads' do)."""
+        for track_id in await queries.soft_delete_owned(self._pool, owner_id, self._clock()):
+            self._ready_rows.pop(track_id)
+        self.objects.purge_prefix(f"uploads/audio/{owner_id}/")
+
     async def media(
         self, principal: Principal | None, track_id: uuid.UUID, name: str
     ) -> tuple[Body, bool]:
