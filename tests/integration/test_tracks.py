@@ -15,6 +15,8 @@ from mutagen.id3 import APIC, ID3, TPE1
 
 from tests.accounts import user_headers
 from tests.audio import decode, decode_duration
+from tests.playlists import create as create_playlist
+from tests.playlists import upload_track, wait_settled
 from tests.streams import fresh_database
 from tests.tracks import (
     FORMATS,
@@ -257,21 +259,26 @@ async def test_stream_ranges_and_play_counts(node: Any) -> None:
     assert cache.startswith("public")
 
 
-async def test_delete_while_in_a_playlist(node: Any) -> None:
+async def test_a_track_plays_in_a_playlist_and_deleting_it_asks_first(node: Any) -> None:
+    """A ready track is an upload: a playlist plays it (HLS and MP3 decoded), and deleting
+    the track is refused while that playlist uses it, unless forced."""
     _, dj = await user_headers(node)
-    track = await ready_track(node, dj, make_audio("mp3"), metadata=META)
-    playlist = {
-        "title": "Friday set",
-        "tracks": [{"source_type": "upload", "upload_id": track["track_id"]}],
-    }
-    made = await node.post("/v1/playlists", json=playlist, headers=dj)
-    assert made.status == 201, await made.text()
+    track = await ready_track(node, dj, make_audio("flac"), metadata=META)
+    playlist_id = await create_playlist(node, dj, [upload_track(track["track_id"])])
+    assert (await wait_settled(node, dj, playlist_id))["hls_ready"]
+    hls = str(node.make_url(f"/v1/playlists/{playlist_id}/stream.m3u8"))
+    assert await asyncio.to_thread(decode_duration, hls) == pytest.approx(10.0, abs=0.3)
+    mp3 = await fetch(node, str(node.make_url(f"/v1/playlists/{playlist_id}/stream.mp3")))
+    assert await asyncio.to_thread(decode_duration, mp3) == pytest.approx(10.0, abs=0.3)
     url = f"{TRACKS}/{track['track_id']}"
     refused = await node.delete(url, headers=dj)
-    assert refused.status == 409 and "playlist" in (await refused.json())["error"]
+    assert refused.status == 409 and "playlist" in str(await refused.json())
+    assert (await node.get(url)).status == 200  # nothing was deleted
     assert (await node.delete(f"{url}?force=true", headers=dj)).status == 204
     assert (await node.get(url, headers=dj)).status == 404
     assert (await node.get(f"{url}/master.m3u8", headers=dj)).status == 404
+    gone = await node.get(f"/v1/uploads/audio/{track['track_id']}", headers=dj)
+    assert gone.status == 404
 
 
 async def test_related_tracks(node: Any) -> None:
