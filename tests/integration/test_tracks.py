@@ -290,3 +290,48 @@ async def test_related_tracks(node: Any) -> None:
     await wait_track(node, dj, first["track_id"])
     detail = await (await node.get(f"{TRACKS}/{first['track_id']}")).json()
     assert [r["track_id"] for r in detail["related"]] == [second["track_id"]]
+
+
+async def test_uploading_needs_a_verified_email_when_required(
+    make_client: Any, database: str
+) -> None:
+    node = await make_client(database_url=database, require_verified_email=True)
+    _, dj = await user_headers(node)
+    refused = await post_track(node, dj, make_audio("flac"), metadata=META)
+    assert refused.status == 403 and "Confirm your email" in (await refused.json())["error"]
+    anonymous = await post_track(node, {}, make_audio("flac"), metadata=META)
+    assert anonymous.status == 401
+
+
+async def test_downloadable_opens_the_lossless_file_to_everyone(node: Any) -> None:
+    _, dj = await user_headers(node)
+    track = await ready_track(node, dj, make_audio("aiff"), metadata=META)
+    url = f"{TRACKS}/{track['track_id']}"
+    assert (await node.get(f"{url}/stream?quality=lossless")).status == 404
+    changed = await node.patch(url, json={"is_downloadable": True}, headers=dj)
+    assert changed.status == 200
+    lossless = await node.get(f"{url}/stream?quality=lossless")
+    assert lossless.status == 200
+    decoded = await asyncio.to_thread(decode, bytes(await lossless.read()))
+    assert decoded.duration == pytest.approx(10.0, abs=0.05)
+
+
+async def test_a_cut_off_wav_is_the_audio_it_holds(node: Any) -> None:
+    """The header announces 10 s, the file holds 5: the track (if not refused with the
+    reason) says 5 s and its renditions decode to 5 s — never a track of the wrong length."""
+    _, dj = await user_headers(node)
+    wav = make_audio("wav")
+    response = await post_track(node, dj, wav[: len(wav) // 2], metadata=META)
+    if response.status == 400:
+        assert "truncated" in (await response.json())["error"]
+        return
+    assert response.status == 201, await response.text()
+    track = await wait_track(node, dj, (await response.json())["track_id"])
+    if track["status"] == "failed":
+        assert "truncated" in track["error_message"] and track["renditions"] == []
+        return
+    assert track["duration_seconds"] == pytest.approx(5.0, abs=0.1)
+    for rendition in track["renditions"]:
+        data = await fetch(node, rendition["file_url"], dj)
+        decoded = await asyncio.to_thread(decode, data)
+        assert decoded.duration == pytest.approx(5.0, abs=0.2)
