@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from mutagen.id3 import APIC, ID3, TPE1
 
+from mediaserver.app import STORE
 from tests.accounts import user_headers
 from tests.audio import decode, decode_duration
 from tests.playlists import create as create_playlist
@@ -335,3 +336,20 @@ async def test_a_cut_off_wav_is_the_audio_it_holds(node: Any) -> None:
         data = await fetch(node, rendition["file_url"], dj)
         decoded = await asyncio.to_thread(decode, data)
         assert decoded.duration == pytest.approx(5.0, abs=0.2)
+
+
+async def test_audio_damaged_before_processing_fails_with_the_reason(
+    make_client: Any, database: str
+) -> None:
+    """The job fails for good (no retries) and the owner reads why; nothing is served."""
+    idle = await make_client(database_url=database, job_workers=0)
+    _, dj = await user_headers(idle)
+    created = await create_track(idle, dj, make_audio("flac"), metadata=META)
+    folder = f"uploads/audio/{created['uploader_id']}/{created['track_id']}/"
+    await idle.app[STORE].put_bytes(folder + "source", make_png())
+    worker = await make_client(database_url=database)
+    track = await wait_track(worker, dj, created["track_id"])
+    assert track["status"] == "failed"
+    assert track["error_message"].startswith("Processing error:"), track
+    master = await worker.get(f"{TRACKS}/{created['track_id']}/master.m3u8", headers=dj)
+    assert master.status == 409 and "could not be processed" in (await master.json())["error"]
