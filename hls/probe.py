@@ -206,7 +206,9 @@ def _check_tail(
                     end = max(end, float((frame.pts - start) * tb) + frame.samples / frame.rate)
     except av.error.FFmpegError as exc:
         if end < target:
-            raise CorruptAudio(f"The audio file is truncated or damaged near its end: {exc}") from exc
+            raise CorruptAudio(
+                f"The audio file is truncated or damaged near its end: {exc}"
+            ) from exc
     missing = duration - end
     if missing > max(_TRUNCATION_SECONDS, _TRUNCATION_SHARE * duration):
         raise CorruptAudio(
