@@ -101,6 +101,8 @@ def probe_audio(path: str | os.PathLike[str]) -> SourceInfo:
         if duration is None or duration <= 0:
             raise CorruptAudio("The audio file's duration cannot be read.")
         _check_tail(container, stream, duration, decoded)
+        if fmt in ("wav", "aiff"):
+            _check_pcm_size(path)
         rate = stream.codec_context.sample_rate
         channels = stream.codec_context.channels
         bit_rate = stream.codec_context.bit_rate or container.bit_rate
@@ -130,6 +132,30 @@ def _sniff(path: str | os.PathLike[str]) -> None:
         return  # could be an M4A written with a video brand: the streams decide
     if _is_text(head):
         raise NotAudio("a text file")
+
+
+def _check_pcm_size(path: str | os.PathLike[str]) -> None:
+    """WAV and AIFF declare their sample data's size; libavformat trusts the file's size
+    instead, so a cut-off file would play as a shorter track."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        head = file.read(12)
+        riff = head.startswith((b"RIFF", b"RF64")) and head[8:12] == b"WAVE"
+        wanted, order = (b"data", "little") if riff else (b"SSND", "big")
+        offset = 12
+        while offset + 8 <= size:
+            file.seek(offset)
+            chunk = file.read(8)
+            length = int.from_bytes(chunk[4:8], order)
+            if chunk[:4] == wanted:
+                declared = offset + 8 + length
+                if length != 0xFFFFFFFF and declared > size + 1:  # RF64 puts -1 here
+                    raise CorruptAudio(
+                        f"The audio file is truncated: it holds {size} of the {declared} "
+                        "bytes its header announces."
+                    )
+                return
+            offset += 8 + length + (length & 1)  # chunks are padded to even sizes
 
 
 def _is_text(head: bytes) -> bool:
