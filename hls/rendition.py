@@ -149,9 +149,6 @@ class Encode:
     def _mux(self, packet: Packet) -> None:
         tb = packet.time_base
         start = float(packet.pts * tb) if packet.pts is not None else self._next_cut
-        if self._ts is None or (self._next_cut <= start < self.last_cut):
-            self._open_segment(start)
-        assert self._ts is not None
         copy = Packet(bytes(packet))  # muxing takes the packet's data: one copy per output
         copy.pts, copy.dts, copy.duration, copy.time_base = (
             packet.pts,
@@ -159,10 +156,15 @@ class Encode:
             packet.duration,
             tb,
         )
+        # First to the progressive file: its first packet starts the encoder's stream,
+        # whose parameters (AAC's AudioSpecificConfig) the segments' streams copy.
+        self.output.mux_one(packet)
+        if self._ts is None or (self._next_cut <= start < self.last_cut):
+            self._open_segment(start)
+        assert self._ts is not None
+        self._ts_seconds += float(packet.duration * tb) if packet.duration else 0.0
         copy.stream = self._ts_stream
         self._ts.mux_one(copy)
-        self._ts_seconds += float(packet.duration * tb) if packet.duration else 0.0
-        self.output.mux_one(packet)
 
     def _open_segment(self, start: float) -> None:
         self._close_segment()
