@@ -39,7 +39,7 @@ from control.tracks.view import TrackView
 from control.uploads import queries as upload_queries
 from control.uploads.form import FormField
 from control.uploads.queries import NewUpload
-from control.uploads.service import UploadsService, upload_folder
+from control.uploads.service import UploadsService, clean_filename, upload_folder
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -124,7 +124,7 @@ class TracksService:
         upload = NewUpload(
             upload_id=track_id,
             owner_id=principal.user_id,
-            filename=_clean_filename(audio.filename, audio.info.format),
+            filename=clean_filename(audio.filename, f"track.{audio.info.format}"),
             title=values["title"],
             artist=values["artist"],
             content_type=MIME.get(audio.info.format, "application/octet-stream"),
@@ -327,12 +327,6 @@ def _catalog_values(received: Received, now: Any) -> dict[str, Any]:
 
 def _parse_fields(metadata: dict[str, Any]) -> TrackFields:
     return parse_model(TrackFields, metadata, "body")
-
-
-def _clean_filename(name: str | None, fmt: str) -> str:
-    base = PurePosixPath((name or "").replace("\\", "/")).name
-    cleaned = "".join(c for c in base if c.isprintable()).strip()
-    return cleaned[:255] or f"track.{fmt}"
 
 
 #: The node's tracks service.
