@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from control.api import parse_model
+from control.tracks.schemas import TrackFields
 from control.tracks.tags import Tags, read_tags
 from control.uploads.form import FileField, FormField
 from hls.ladder import CorruptAudio, NotAudio, NotImage, SourceInfo, make_artwork, probe_audio
@@ -54,7 +56,7 @@ class Audio:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    metadata: dict[str, Any]
+    metadata: TrackFields
     audio: Audio
     has_artwork: bool
 
@@ -76,7 +78,7 @@ class Ingest:
         self._settings = settings
 
     async def receive(self, fields: AsyncIterator[FormField], folder: str, tmp: Path) -> Received:
-        metadata: dict[str, Any] | None = None
+        metadata: TrackFields | None = None
         audio: Audio | None = None
         artwork = False
         async for field in fields:
@@ -84,7 +86,8 @@ class Ingest:
                 if metadata is not None:
                     raise InvalidInput("Send one 'metadata' part.")
                 text = field.value if not isinstance(field, FileField) else await _read(field)
-                metadata = _json_object(text)
+                # Checked at once: a form with bad metadata first is refused before its audio.
+                metadata = parse_model(TrackFields, _json_object(text), "body")
             elif field.name == AUDIO_FIELD and isinstance(field, FileField):
                 if audio is not None:
                     raise InvalidInput("Send one audio file per track.")
@@ -101,7 +104,7 @@ class Ingest:
                 )
         if audio is None:
             raise InvalidInput(NO_AUDIO)
-        return Received(metadata or {}, audio, artwork)
+        return Received(metadata or TrackFields(), audio, artwork)
 
     async def _audio(self, field: FileField, key: str, local: Path) -> Audio:
         handle = await asyncio.to_thread(local.open, "wb")

@@ -27,7 +27,6 @@ import asyncpg
 from aiohttp import web
 
 from control.accounts import AccountGate
-from control.api import parse_model
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.security import Principal
 from control.tracks import queries
@@ -303,7 +302,7 @@ def _changes(fields: TrackFields) -> dict[str, Any]:
 
 def _catalog_values(received: Received, now: Any) -> dict[str, Any]:
     """The track's row: the metadata part, else the file's tags, else the defaults."""
-    fields = _parse_fields(received.metadata)
+    fields = received.metadata
     tags, info = received.audio.tags, received.audio.info
     stem = PurePosixPath(received.audio.filename or "").stem.strip()
     title = fields.title or tags.title or stem[:200] or "Untitled"
@@ -323,10 +322,6 @@ def _catalog_values(received: Received, now: Any) -> dict[str, Any]:
         "source_bitrate_kbps": info.bitrate_kbps, "lossless": info.lossless,
         "duration_seconds": info.duration_seconds, "created_at": now, "updated_at": now,
     }  # fmt: skip
-
-
-def _parse_fields(metadata: dict[str, Any]) -> TrackFields:
-    return parse_model(TrackFields, metadata, "body")
 
 
 #: The node's tracks service.
