@@ -193,7 +193,9 @@ class AvEncode:
 
     def _mux(self, packet: Packet) -> None:
         tb = packet.time_base
-        start = float(packet.pts * tb) if packet.pts is not None else 0.0
+        # Seconds in float arithmetic: Fraction objects per packet cost more than the muxing.
+        scale = tb.numerator / tb.denominator
+        start = packet.pts * scale if packet.pts is not None else 0.0
         copy = Packet(bytes(packet))  # muxing takes the packet's data: one copy per output
         copy.pts, copy.dts, copy.duration, copy.time_base = (
             packet.pts,
@@ -210,7 +212,7 @@ class AvEncode:
             self._ts = av.open(os.fspath(path), "w", format="mpegts", options=_TS_OPTIONS)
             self._ts_stream = self._ts.add_stream_from_template(self.stream)
             self._ts_seconds = 0.0
-        self._ts_seconds += float(copy.duration * tb) if copy.duration else 0.0
+        self._ts_seconds += copy.duration * scale if copy.duration else 0.0
         copy.stream = self._ts_stream
         self._ts.mux_one(copy)
 
