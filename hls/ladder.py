@@ -23,10 +23,19 @@ import av
 from av.audio.resampler import AudioResampler
 
 from hls.artwork import NotImage, make_artwork
+from hls.lame import Lame, load_lame
 from hls.loudness import LoudnessMeter
 from hls.master import Variant, render_master_playlist
 from hls.probe import CorruptAudio, NotAudio, SourceInfo, probe_audio
-from hls.rendition import INDEX_NAME, Encode, EncodeResult, EncodeSpec
+from hls.rendition import (
+    INDEX_NAME,
+    AvEncode,
+    Encode,
+    EncodeResult,
+    EncodeSpec,
+    LameEncode,
+    SegmentList,
+)
 from hls.waveform import Waveform
 
 __all__ = [
@@ -120,17 +129,7 @@ def build_ladder(
         artwork_name = ARTWORK_NAME
     rate = target_rate(info.sample_rate)
     layout = "mono" if info.channels == 1 else "stereo"
-    encodes = [
-        Encode(
-            spec,
-            out,
-            rate=rate,
-            layout=layout,
-            segment_seconds=segment_seconds,
-            expected_seconds=info.duration_seconds,
-        )
-        for spec in ladder_specs(info)
-    ]
+    encodes = [_encode(spec, out, rate, info, segment_seconds) for spec in ladder_specs(info)]
     try:
         waveform, lufs, seconds = _transcode(source, encodes, rate, layout, info)
         results = [encode.finish() for encode in encodes]
@@ -160,6 +159,20 @@ def build_ladder(
     )
 
 
+def _encode(
+    spec: EncodeSpec, out: Path, rate: int, info: SourceInfo, segment_seconds: int
+) -> Encode:
+    """LAME for MP3 when the system has it (see hls/lame.py), PyAV for the rest."""
+    segments = SegmentList(out / spec.name, segment_seconds, info.duration_seconds)
+    channels = 1 if info.channels == 1 else 2
+    lib = load_lame() if spec.codec == "mp3" else None
+    if lib is not None:
+        lame = Lame(lib, rate=rate, channels=channels, bitrate_kbps=spec.bitrate_kbps)
+        return LameEncode(spec, out, lame, rate=rate, segments=segments)
+    layout = "mono" if channels == 1 else "stereo"
+    return AvEncode(spec, out, rate=rate, layout=layout, segments=segments)
+
+
 def _transcode(
     source: str | os.PathLike[str], encodes: list[Encode], rate: int, layout: str, info: SourceInfo
 ) -> tuple[dict[str, object], float | None, float]:
@@ -186,10 +199,11 @@ def _transcode(
 def _consume(
     frame: av.AudioFrame, encodes: list[Encode], waveform: Waveform, meter: LoudnessMeter
 ) -> None:
-    waveform.feed(frame.to_ndarray())
+    planes = frame.to_ndarray()
+    waveform.feed(planes)
     meter.feed(frame)
     for encode in encodes:
-        encode.feed(frame)
+        encode.feed(frame, planes)
 
 
 def _lossy(result: EncodeResult) -> Rendition:

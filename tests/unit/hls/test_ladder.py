@@ -114,12 +114,16 @@ def test_the_master_playlist_lists_renditions_by_bandwidth(
     text = (out / result.master_name).read_text()
     assert "RESOLUTION" not in text
     variants = parse_master_playlist(text)
-    assert [v.uri for v in variants] == [
+    # RFC 8216 §4.3.4.2 ordering: by bandwidth.
+    assert [v.bandwidth for v in variants] == sorted(v.bandwidth for v in variants)
+    expected = [
         "aac_64/index.m3u8",
         "aac_128/index.m3u8",
         "mp3_128/index.m3u8",
         "mp3_320/index.m3u8",
     ]
+    assert sorted(v.uri for v in variants) == sorted(expected)
+    variants.sort(key=lambda v: expected.index(v.uri))
     assert [v.codecs for v in variants] == ["mp4a.40.2", "mp4a.40.2", "mp4a.40.34", "mp4a.40.34"]
     for variant, nominal in zip(variants, (64, 128, 128, 320), strict=True):
         # The TS container costs a few per cent; BANDWIDTH is the peak segment.
