@@ -106,6 +106,11 @@ EDITABLE = (
     "title", "artist", "album", "description", "tags", "genre", "year", "bpm", "musical_key",
     "visibility", "is_downloadable", "license",
 )  # fmt: skip
+# The upload's title and artist follow the track's: playlists show them for its entries.
+SYNC_UPLOAD = """
+UPDATE uploads SET title = coalesce($2, title), artist = coalesce($3, artist)
+WHERE upload_id = $1
+"""
 RENDITIONS = """
 SELECT quality, format, codec, bitrate_kbps, hls_prefix, file_key, size_bytes
 FROM track_renditions WHERE track_id = $1
@@ -193,6 +198,8 @@ async def update(
     sets = ", ".join(f"{name} = ${n}" for n, name in enumerate(names, start=3))
     sql = f"UPDATE tracks SET updated_at = $2, {sets} WHERE track_id = $1"  # noqa: S608
     await conn.execute(sql, track_id, now, *(changes[name] for name in names))
+    if "title" in changes or "artist" in changes:
+        await conn.execute(SYNC_UPLOAD, track_id, changes.get("title"), changes.get("artist"))
 
 
 async def renditions(conn: Executor, track_id: uuid.UUID) -> list[RenditionRow]:

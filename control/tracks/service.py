@@ -158,7 +158,8 @@ class TracksService:
         changes = _changes(fields)
         if not changes:
             raise InvalidInput("Send at least one field to change.")
-        await queries.update(self._pool, track_id, changes, self._clock())
+        async with self._pool.acquire() as conn, conn.transaction():
+            await queries.update(conn, track_id, changes, self._clock())
         self._ready_rows.pop(track_id)
         return await self.detail(principal, row.track_id, origin)
 

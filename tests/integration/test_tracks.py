@@ -212,12 +212,18 @@ async def test_private_tracks_and_permissions(node: Any) -> None:
     assert (await node.get(url, headers=other)).status == 404
     assert (await node.get(url, headers=admin)).status == 200
     assert (await node.get(f"{url}/master.m3u8")).status == 404
-    assert (await node.get(f"{url}/master.m3u8", headers=dj)).status == 200
+    own = await node.get(f"{url}/master.m3u8", headers=dj)
+    assert own.status == 200 and own.headers["Cache-Control"].startswith("private")
+    assert "Authorization" in own.headers["Vary"]
     assert (await node.patch(url, json={"title": "x"}, headers=other)).status == 404
     # Public, then others read it but cannot change it.
     changed = await node.patch(url, json={"visibility": "unlisted", "bpm": 90}, headers=dj)
     assert changed.status == 200, await changed.text()
     assert (await changed.json())["bpm"] == 90
+    renamed = await node.patch(url, json={"title": "Renamed"}, headers=dj)
+    assert (await renamed.json())["title"] == "Renamed"
+    upload = await (await node.get(f"/v1/uploads/audio/{private['track_id']}", headers=dj)).json()
+    assert upload["title"] == "Renamed"  # what playlists show for it
     assert (await node.get(url)).status == 200
     assert (await node.patch(url, json={"title": "x"}, headers=other)).status == 403
     assert (await node.delete(url, headers=other)).status == 403
