@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from control.api import parse_model
+from control.inputs import check_tree
 from control.tracks.schemas import TrackFields
 from control.tracks.tags import Tags, read_tags
 from control.uploads.form import FileField, FormField
@@ -187,4 +188,5 @@ def _json_object(text: str) -> dict[str, Any]:
         raise InvalidInput(f"Form field 'metadata' is not valid JSON: {exc.msg}.") from None
     if not isinstance(value, dict):
         raise InvalidInput("Form field 'metadata' must be a JSON object.")
+    check_tree(value)  # no NUL or unpaired surrogate reaches the database
     return value

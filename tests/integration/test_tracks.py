@@ -176,6 +176,8 @@ async def test_limits_and_metadata_rules(node: Any) -> None:
         assert words in (await response.json())["error"]
     response = await post_track(node, dj, None, metadata=META)
     assert response.status == 400 and "'audio'" in (await response.json())["error"]
+    response = await post_track(node, dj, make_audio("flac"), metadata={**META, "title": "a\x00b"})
+    assert response.status == 400 and "NUL" in (await response.json())["error"]
     response = await post_track(node, dj, make_audio("flac"), metadata="{not json")
     assert response.status == 400 and "JSON" in (await response.json())["error"]
 
