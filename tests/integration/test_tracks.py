@@ -361,3 +361,20 @@ async def test_audio_damaged_before_processing_fails_with_the_reason(
     assert track["error_message"].startswith("Processing error:"), track
     master = await worker.get(f"{TRACKS}/{created['track_id']}/master.m3u8", headers=dj)
     assert master.status == 409 and "could not be processed" in (await master.json())["error"]
+
+
+async def test_malformed_forms_are_400(node: Any) -> None:
+    user, dj = await user_headers(node)
+    json_body = await node.post(TRACKS, json=META, headers=dj)
+    assert json_body.status == 400 and "'audio'" in (await json_body.json())["error"]
+    cut = b'--B\r\nContent-Disposition: form-data; name="audio"; filename="a.mp3"\r\n\r\nxx'
+    headers = {**dj, "Content-Type": "multipart/form-data; boundary=B"}
+    broken = await node.post(TRACKS, data=cut, headers=headers)
+    assert broken.status == 400 and (await broken.json())["code"] == 400
+    extra = await post_track(node, dj, make_audio("flac"), metadata=META, artwork=b"not an image")
+    assert extra.status == 400 and "artwork" in (await extra.json())["error"]
+    assert (await node.get("/v1/uploads/audio", headers=dj)).status == 200
+    listed = await (await node.get("/v1/uploads/audio", headers=dj)).json()
+    assert listed["total"] == 0  # nothing refused was kept
+    kept = [info.key async for info in node.app[STORE].list(f"uploads/audio/{user['user_id']}/")]
+    assert kept == []
