@@ -378,3 +378,15 @@ async def test_malformed_forms_are_400(node: Any) -> None:
     assert listed["total"] == 0  # nothing refused was kept
     kept = [info.key async for info in node.app[STORE].list(f"uploads/audio/{user['user_id']}/")]
     assert kept == []
+
+
+async def test_a_queued_track_is_processed_by_another_node(make_client: Any, database: str) -> None:
+    """The source is durable before 201 and the job lives in PostgreSQL: a node that never
+    ran it (no workers, then gone) loses nothing; another node finishes the track."""
+    idle = await make_client(database_url=database, job_workers=0)
+    _, dj = await user_headers(idle)
+    created = await create_track(idle, dj, make_audio("opus"), metadata=META)
+    await idle.close()
+    worker = await make_client(database_url=database)
+    track = await wait_track(worker, dj, created["track_id"])
+    assert track["status"] == "ready" and track["duration_seconds"] == pytest.approx(10, abs=0.15)
