@@ -27,7 +27,7 @@ import asyncpg
 from aiohttp import web
 
 from control.accounts import AccountGate
-from control.mediacache import Body, ObjectCache, TtlCache
+from control.mediacache import Body, TtlCache
 from control.security import Principal
 from control.tracks import queries
 from control.tracks.ingest import MIME, SOURCE_NAME, Ingest, Received
@@ -89,8 +89,9 @@ class TracksService:
         self._view = TrackView(pool)
         self.processor = TrackProcessor(pool, store, settings.hls_segment_seconds, clock)
         jobs.register(PROCESS, self.processor.run, self.processor.failed)
-        #: The HLS objects, waveforms and artwork of ready tracks (they never change).
-        self.objects = ObjectCache(store, settings.media_cache_bytes, compress_suffix=".m3u8")
+        #: The HLS objects, waveforms and artwork of ready tracks (they never change), in
+        #: the uploads' cache: one `MEDIA_CACHE_BYTES` budget for all upload media.
+        self.objects = uploads.objects
         self._ready_rows: TtlCache[uuid.UUID, TrackRow] = TtlCache()
         self._played: OrderedDict[tuple[uuid.UUID, str, str], None] = OrderedDict()
 
@@ -232,7 +233,12 @@ class TracksService:
         seen = (track_id, listener, day.isoformat())
         if seen in self._played:
             return
-        await queries.count_play(self._pool, track_id, day, listener)
+        try:
+            await queries.count_play(self._pool, track_id, day, listener)
+        except (asyncpg.PostgresError, OSError):
+            # A play not counted is better than a listener turned away.
+            log.exception("could not count a play", extra={"track": track_id})
+            return
         self._played[seen] = None
         if len(self._played) > _REMEMBERED_PLAYS:
             self._played.popitem(last=False)
