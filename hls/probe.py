@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import av
 from av.audio.stream import AudioStream
@@ -107,7 +107,7 @@ def probe_audio(path: str | os.PathLike[str]) -> SourceInfo:
         channels = stream.codec_context.channels
         bit_rate = stream.codec_context.bit_rate or container.bit_rate
     lossless = codec.startswith("pcm_") or codec in _LOSSLESS_CODECS
-    if not lossless and bit_rate is None:
+    if not lossless and not bit_rate:
         bit_rate = round(os.path.getsize(path) * 8 / duration)
     return SourceInfo(
         format=fmt,
@@ -141,7 +141,8 @@ def _check_pcm_size(path: str | os.PathLike[str]) -> None:
     with open(path, "rb") as file:
         head = file.read(12)
         riff = head.startswith((b"RIFF", b"RF64")) and head[8:12] == b"WAVE"
-        wanted, order = (b"data", "little") if riff else (b"SSND", "big")
+        wanted = b"data" if riff else b"SSND"
+        order: Literal["little", "big"] = "little" if riff else "big"
         offset = 12
         while offset + 8 <= size:
             file.seek(offset)
