@@ -251,3 +251,20 @@ def test_other_formats_build_a_ladder(kind: str, tmp_path: Path) -> None:
     assert (result.renditions[-1].quality == "lossless") is info.lossless
     seconds, *_ = decoded_seconds(tmp_path / "out" / "mp3_128.mp3")
     assert seconds == pytest.approx(5.0, abs=0.1)
+
+
+def test_without_the_system_lame_pyav_encodes_the_mp3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where libmp3lame.so.0 is not installed, PyAV's bundled LAME does the MP3 encodes.
+    monkeypatch.setattr("hls.ladder.load_lame", lambda: None)
+    source = write_audio(tmp_path / "in.flac", "flac", tone(7))
+    result = build_ladder(source, tmp_path / "out", info=probe_audio(source), segment_seconds=3)
+    for name in ("mp3_128", "mp3_320"):
+        seconds, codec, rate, _ = decoded_seconds(tmp_path / "out" / f"{name}.mp3")
+        assert (codec, rate) == ("mp3", 44_100)
+        assert seconds == pytest.approx(7.0, abs=0.1)
+        playlist = parse_media_playlist((tmp_path / "out" / name / "index.m3u8").read_text())
+        assert [s.uri for s in playlist.segments] == ["segment000.ts", "segment001.ts"]
+        assert sum(s.duration for s in playlist.segments) == pytest.approx(7.0, abs=0.1)
+    assert result.renditions[-1].quality == "lossless"
