@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 from av.audio.resampler import AudioResampler
 
 from hls.artwork import NotImage, make_artwork
@@ -199,7 +200,7 @@ def _transcode(
 def _consume(
     frame: av.AudioFrame, encodes: list[Encode], waveform: Waveform, meter: LoudnessMeter
 ) -> None:
-    planes = frame.to_ndarray()
+    planes = frame.to_ndarray().astype(np.float32, copy=False)  # fltp: already float32
     waveform.feed(planes)
     meter.feed(frame)
     for encode in encodes:

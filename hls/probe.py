@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import av
 from av.audio.stream import AudioStream
@@ -25,6 +25,7 @@ _HEAD_PACKETS = 8
 _TRUNCATION_SECONDS, _TRUNCATION_SHARE = 1.0, 0.02
 _TAIL_SECONDS = 2.0  # how far before the announced end `_check_tail` seeks
 _SNIFF = 64
+_XING_WINDOW = 4096  # an MP3's Xing/Info/VBRI frame is its first frame (junk allowed)
 
 # libavformat demuxer → our format name, with the codecs it may carry.
 _CONTAINERS: dict[str, tuple[str, frozenset[str]]] = {
@@ -100,14 +101,15 @@ def probe_audio(path: str | os.PathLike[str]) -> SourceInfo:
         decoded = _check_head(container, stream)
         if duration is None or duration <= 0:
             raise CorruptAudio("The audio file's duration cannot be read.")
-        _check_tail(container, stream, duration, decoded)
+        if _declares_length(path, fmt):
+            _check_tail(container, stream, duration, decoded)
         if fmt in ("wav", "aiff"):
             _check_pcm_size(path)
         rate = stream.codec_context.sample_rate
         channels = stream.codec_context.channels
         bit_rate = stream.codec_context.bit_rate or container.bit_rate
     lossless = codec.startswith("pcm_") or codec in _LOSSLESS_CODECS
-    if not lossless and bit_rate is None:
+    if not lossless and not bit_rate:
         bit_rate = round(os.path.getsize(path) * 8 / duration)
     return SourceInfo(
         format=fmt,
@@ -134,6 +136,27 @@ def _sniff(path: str | os.PathLike[str]) -> None:
         raise NotAudio("a text file")
 
 
+def _declares_length(path: str | os.PathLike[str], fmt: str) -> bool:
+    """Whether the duration libavformat found was written in the file by its encoder (FLAC
+    STREAMINFO, MP4 moov, WAV/AIFF sizes, an MP3's Xing/Info/VBRI frame, Ogg's last page),
+    not estimated from the bit rate: only such a duration shows a file was cut off. ADTS
+    AAC and MP3 without such a frame are estimated (wrongly for VBR), so not checked."""
+    if fmt == "aac":
+        return False
+    if fmt != "mp3":
+        return True
+    with open(path, "rb") as file:
+        head = file.read(10)
+        skip = 0
+        if head.startswith(b"ID3") and len(head) == 10:
+            # id3.org ID3v2.4 §3.1: a synchsafe size, plus a footer when flag bit 4 is set.
+            skip = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            skip += 10 if head[5] & 0x10 else 0
+        file.seek(skip)
+        first = file.read(_XING_WINDOW)
+    return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 def _check_pcm_size(path: str | os.PathLike[str]) -> None:
     """WAV and AIFF declare their sample data's size; libavformat trusts the file's size
     instead, so a cut-off file would play as a shorter track."""
@@ -141,7 +164,8 @@ def _check_pcm_size(path: str | os.PathLike[str]) -> None:
     with open(path, "rb") as file:
         head = file.read(12)
         riff = head.startswith((b"RIFF", b"RF64")) and head[8:12] == b"WAVE"
-        wanted, order = (b"data", "little") if riff else (b"SSND", "big")
+        wanted = b"data" if riff else b"SSND"
+        order: Literal["little", "big"] = "little" if riff else "big"
         offset = 12
         while offset + 8 <= size:
             file.seek(offset)

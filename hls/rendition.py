@@ -159,7 +159,9 @@ class AvEncode:
         self.output: OutputContainer = av.open(
             os.fspath(self.path), "w", format=spec.muxer, options=options
         )
-        self.stream: AudioStream = self.output.add_stream(spec.encoder, rate=rate)
+        stream = self.output.add_stream(spec.encoder, rate=rate)
+        assert isinstance(stream, AudioStream)
+        self.stream = stream
         context = self.stream.codec_context
         context.layout = layout
         context.format = "fltp"
@@ -191,7 +193,7 @@ class AvEncode:
                 except av.error.FFmpegError:
                     pass
 
-    def _mux(self, packet: Packet) -> None:
+    def _mux(self, packet: Packet[AudioStream]) -> None:
         tb = packet.time_base
         # Seconds in float arithmetic: Fraction objects per packet cost more than the muxing.
         scale = tb.numerator / tb.denominator
@@ -213,6 +215,7 @@ class AvEncode:
             self._ts_stream = self._ts.add_stream_from_template(self.stream)
             self._ts_seconds = 0.0
         self._ts_seconds += copy.duration * scale if copy.duration else 0.0
+        assert self._ts_stream is not None
         copy.stream = self._ts_stream
         self._ts.mux_one(copy)
 

@@ -29,33 +29,32 @@ class Waveform:
         # Blocks several times finer than a pixel, so the grouping at the end is even.
         self.block = max(1, min(256, expected_samples // (pixels * 4)))
         self.samples = 0
-        self._carry: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._carry: npt.NDArray[np.float32] | None = None  # channels × (< block)
         self._mins: list[npt.NDArray[np.float32]] = []
         self._maxs: list[npt.NDArray[np.float32]] = []
 
     def feed(self, samples: npt.NDArray[Any]) -> None:
         """Add `samples` (shape channels × n, or n for mono)."""
         data = np.asarray(samples, dtype=np.float32)
-        if data.ndim == 2:
-            lows, highs = data.min(axis=0), data.max(axis=0)
-        else:
-            lows = highs = data
-        self.samples += lows.shape[0]
-        # Interleave the per-sample envelope low/high so one reshape finds both.
-        both = np.concatenate([self._carry, np.stack([lows, highs], axis=1).reshape(-1)])
-        whole = len(both) // (2 * self.block) * 2 * self.block
-        self._carry = both[whole:]
+        if data.ndim == 1:
+            data = data[np.newaxis, :]
+        self.samples += data.shape[1]
+        if self._carry is not None and self._carry.shape[1]:
+            data = np.concatenate([self._carry, data], axis=1)
+        whole = data.shape[1] // self.block * self.block
+        self._carry = data[:, whole:]
         if whole:
-            blocks = both[:whole].reshape(-1, 2 * self.block)
-            self._mins.append(blocks[:, 0::2].min(axis=1))
-            self._maxs.append(blocks[:, 1::2].max(axis=1))
+            # One pass each for min and max, over the channels and the block at once.
+            blocks = data[:, :whole].reshape(data.shape[0], -1, self.block)
+            self._mins.append(blocks.min(axis=(0, 2)))
+            self._maxs.append(blocks.max(axis=(0, 2)))
 
     def result(self) -> dict[str, Any]:
         """The audiowaveform JSON document (a dict ready for `json.dumps`)."""
         mins, maxs = list(self._mins), list(self._maxs)
-        if len(self._carry):
-            mins.append(self._carry[0::2].min(keepdims=True))
-            maxs.append(self._carry[1::2].max(keepdims=True))
+        if self._carry is not None and self._carry.size:
+            mins.append(self._carry.min(keepdims=True).reshape(1))
+            maxs.append(self._carry.max(keepdims=True).reshape(1))
         data: list[int] = []
         if mins:
             low, high = np.concatenate(mins), np.concatenate(maxs)

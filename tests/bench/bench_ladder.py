@@ -9,8 +9,10 @@ loudness and the copy of the original.
 Reference: RUSAGE_CHILDREN around
 
     ffmpeg -i in.flac \\
-      -map 0:a -c:a aac -b:a 64k -f tee "[f=mp4:movflags=+faststart]aac_64.m4a|[f=hls:…]aac_64/index.m3u8" \\
-      -map 0:a -c:a libmp3lame -b:a 128k -f tee "[f=mp3]mp3_128.mp3|[f=hls:…]mp3_128/index.m3u8" \\
+      -map 0:a -c:a aac -b:a 64k \\
+        -f tee "[f=mp4:movflags=+faststart]aac_64.m4a|[f=hls:…]aac_64/index.m3u8" \\
+      -map 0:a -c:a libmp3lame -b:a 128k \\
+        -f tee "[f=mp3]mp3_128.mp3|[f=hls:…]mp3_128/index.m3u8" \\
       … aac 128k, libmp3lame 320k
 
 i.e. one input, four encodes, each encode's packets written to its progressive file and its
@@ -35,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hls.lame import load_lame
 from hls.ladder import build_ladder, probe_audio
+from hls.lame import load_lame
 from tests.audiofiles import write_audio
 from tests.bench.bench_vod import ensure_ffmpeg
 from tests.bench.harness import env_int, print_table

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -251,3 +252,41 @@ def test_other_formats_build_a_ladder(kind: str, tmp_path: Path) -> None:
     assert (result.renditions[-1].quality == "lossless") is info.lossless
     seconds, *_ = decoded_seconds(tmp_path / "out" / "mp3_128.mp3")
     assert seconds == pytest.approx(5.0, abs=0.1)
+
+
+def test_without_the_system_lame_pyav_encodes_the_mp3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where libmp3lame.so.0 is not installed, PyAV's bundled LAME does the MP3 encodes.
+    monkeypatch.setattr("hls.ladder.load_lame", lambda: None)
+    source = write_audio(tmp_path / "in.flac", "flac", tone(7))
+    result = build_ladder(source, tmp_path / "out", info=probe_audio(source), segment_seconds=3)
+    for name in ("mp3_128", "mp3_320"):
+        seconds, codec, rate, _ = decoded_seconds(tmp_path / "out" / f"{name}.mp3")
+        assert (codec, rate) == ("mp3", 44_100)
+        assert seconds == pytest.approx(7.0, abs=0.1)
+        playlist = parse_media_playlist((tmp_path / "out" / name / "index.m3u8").read_text())
+        assert [s.uri for s in playlist.segments] == ["segment000.ts", "segment001.ts"]
+        assert sum(s.duration for s in playlist.segments) == pytest.approx(7.0, abs=0.1)
+    assert result.renditions[-1].quality == "lossless"
+
+
+def test_a_surround_flac_becomes_stereo_and_silence_has_no_loudness(tmp_path: Path) -> None:
+    source = tmp_path / "in.flac"
+    with av.open(str(source), "w", format="flac") as output:
+        stream = output.add_stream("flac", rate=44_100)
+        stream.codec_context.layout = "5.1"
+        stream.codec_context.format = "s16"
+        silence = np.zeros((1, 6 * 4 * 44_100), dtype=np.int16)  # 4 s, interleaved
+        frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="5.1")
+        frame.sample_rate = 44_100
+        output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    info = probe_audio(source)
+    assert info.channels == 6
+    result = build_ladder(source, tmp_path / "out", info=info)
+    assert result.loudness_lufs is None
+    _, _, _, channels = decoded_seconds(tmp_path / "out" / "aac_128.m4a")
+    assert channels == 2
+    waveform = json.loads((tmp_path / "out" / "waveform.json").read_text())
+    assert set(waveform["data"]) == {0}

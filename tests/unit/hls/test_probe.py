@@ -146,3 +146,27 @@ def test_probe_accepts_an_mp3_behind_a_huge_id3_tag(tmp_path: Path) -> None:
     assert time.process_time() - started < 0.3
     assert (info.format, info.codec) == ("mp3", "mp3")
     assert info.duration_seconds == pytest.approx(12.0, abs=0.1)
+
+
+def test_an_mp3_without_a_length_header_is_not_called_truncated(tmp_path: Path) -> None:
+    # Without a Xing/Info frame libavformat estimates the duration from the bit rate; a
+    # VBR file's estimate may be far off, which must not read as a cut-off file.
+    tagged = write_audio(tmp_path / "vbr.mp3", "mp3", tone(12), bitrate_kbps=128).read_bytes()
+    start = tagged.index(b"Info") - 36  # the Info frame: header + 32 bytes of side info
+    size = 417  # one 128 kbit/s 44.1 kHz frame, no padding
+    assert tagged[start] == 0xFF
+    plain = tmp_path / "plain.mp3"
+    plain.write_bytes(tagged[:start] + tagged[start + size :])
+    info = probe_audio(plain)
+    assert info.duration_seconds == pytest.approx(12.0, abs=0.2)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(plain.read_bytes()[: len(plain.read_bytes()) // 2])
+    assert probe_audio(cut).duration_seconds == pytest.approx(6.0, abs=0.2)
+
+
+def test_a_truncated_mp3_with_an_info_frame_is_refused(tmp_path: Path) -> None:
+    whole = write_audio(tmp_path / "whole.mp3", "mp3", tone(12), bitrate_kbps=128)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(CorruptAudio, match="truncated"):
+        probe_audio(cut)
