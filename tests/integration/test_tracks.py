@@ -258,6 +258,9 @@ async def test_stream_ranges_and_play_counts(node: Any) -> None:
     missing = await node.get(f"{TRACKS}/{track['track_id']}/stream?quality=high&format=wav")
     assert missing.status == 404 and "medium/mp3" in (await missing.json())["error"]
     master = "/" + track["hls_master_url"].split("://", 1)[1].split("/", 1)[1]
+    # libavformat's own HLS client plays the adaptive master playlist over HTTP.
+    played = await asyncio.to_thread(decode_duration, str(node.make_url(master)))
+    assert played == pytest.approx(10.0, abs=0.3)
     for _ in range(3):
         assert (await node.get(master, headers=fan)).status == 200
     after = await (await node.get(f"{TRACKS}/{track['track_id']}")).json()
