@@ -22,6 +22,7 @@ from control.podcasts import routes as podcasts_routes
 from control.profiles import routes as profiles_routes
 from control.streams import media_routes as stream_media_routes
 from control.streams import routes as streams_routes
+from control.tracks import routes as tracks_routes
 from control.uploads import routes as uploads_routes
 from control.users import routes as users_routes
 from mediaserver.config import Settings
@@ -36,7 +37,8 @@ DOMAINS = (
     streams_routes,
     nowplaying_routes,
     uploads_routes,
-    catalog_routes,
+    catalog_routes,  # before tracks_routes: /v1/tracks/search is not a track id
+    tracks_routes,
     playlists_routes,
     podcasts_routes,
     podcast_media_routes,

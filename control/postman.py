@@ -78,6 +78,22 @@ SCENARIO = (
     "media_upload_manifest_head",
     "media_upload_segment",
     "media_upload_segment_head",
+    "tracks_upload_track",
+    "tracks_get_track",
+    "tracks_patch_track",
+    "tracks_track_master",
+    "tracks_track_master_head",
+    "tracks_track_rendition",
+    "tracks_track_rendition_head",
+    "tracks_track_segment",
+    "tracks_track_segment_head",
+    "tracks_track_waveform",
+    "tracks_track_waveform_head",
+    "tracks_track_artwork",
+    "tracks_track_artwork_head",
+    "tracks_track_stream",
+    "tracks_track_stream_head",
+    "tracks_delete_track",
     "playlists_create_playlist",
     "playlists_list_playlists",
     "playlists_get_playlist",
@@ -134,6 +150,7 @@ SCENARIO = (
 #: whose first live segment is still being cut.
 _POLL = {
     "uploads_get_upload": "pm.response.code === 200 && pm.response.json().status === 'processing'",
+    "tracks_get_track": "pm.response.code === 200 && pm.response.json().status === 'processing'",
     "media_live_m3u8": "pm.response.code === 404",
     "media_playlist_m3u8": "pm.response.code === 409",
 }
@@ -156,6 +173,9 @@ ACCEPTED_ERRORS = {
     "profiles_dj_avatar": (404,),
     # The collection's one account was deleted by `users_delete_me` just before.
     "users_delete_user": (404,),
+    # The collection's sample MP3 has no cover art, and the collection sends no image.
+    "tracks_track_artwork": (404,),
+    "tracks_track_artwork_head": (404,),
     # Stripe's webhook takes events Stripe signed: the collection cannot sign one, so it
     # meets the documented 400 (PAYMENT_PROVIDER=stripe), 404 (the stub) or 503 (none).
     "monetization_stripe_webhook": (400, 404, 503),
@@ -344,6 +364,14 @@ _EXTRA = {
     "playlists_get_playlist": [
         "if (body.tracks && body.tracks.length) "
         "pm.collectionVariables.set('track_id', body.tracks[0].track_id);",
+    ],
+    "tracks_track_master": [
+        "const dir = pm.response.text().match(/^([a-z0-9_]+)\\/index\\.m3u8/m);",
+        "if (dir) pm.collectionVariables.set('hls_dir', dir[1]);",
+    ],
+    "tracks_track_rendition": [
+        "const name = pm.response.text().match(/segment\\d+\\.(ts|m4s|mp4)/);",
+        "if (name) pm.collectionVariables.set('segment', name[0]);",
     ],
     "media_upload_manifest": [
         "const name = pm.response.text().match(/segment\\d+\\.ts/);",

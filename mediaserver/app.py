@@ -69,6 +69,7 @@ from mediaserver.wiring import (
     rate_limiter,
     relays,
     streams,
+    tracks,
     uploads,
 )
 from relay.collector import RelayCollector
@@ -151,8 +152,8 @@ def build_app(
 
     # Started in this order, closed in reverse: each area after what it is built on.
     app.cleanup_ctx.extend((database, storage, redis_client, rate_limiter, health))
-    app.cleanup_ctx.extend((job_queue, accounts, analytics, uploads, podcasts, playlists))
-    app.cleanup_ctx.append(catalog)
+    app.cleanup_ctx.extend((job_queue, accounts, analytics, uploads, tracks))
+    app.cleanup_ctx.extend((podcasts, playlists, catalog))
     app.cleanup_ctx.extend(
         (streams, nowplaying) if manager is None else (cluster, streams, nowplaying, relays, ingest)
     )

@@ -81,6 +81,11 @@ ENVIRONMENT: dict[str, str] = {
     "PASSWORD_HASH_PROFILE": "password_hash_profile",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "UPLOAD_HLS_SECONDS": "upload_hls_seconds",
+    "TRACK_MAX_BYTES": "track_max_bytes",
+    "TRACK_MAX_SECONDS": "track_max_seconds",
+    "TRACK_MIN_SAMPLE_RATE": "track_min_sample_rate",
+    "TRACK_MIN_MP3_KBPS": "track_min_mp3_kbps",
+    "TRACK_ARTWORK_MAX_BYTES": "track_artwork_max_bytes",
     "MEDIA_CACHE_BYTES": "media_cache_bytes",
     "JOB_WORKERS": "job_workers",
     "JOB_LEASE_SECONDS": "job_lease_seconds",
@@ -209,6 +214,15 @@ class Settings(BaseModel):
     upload_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     #: Target segment duration of uploads turned into HLS (VOD).
     upload_hls_seconds: int = Field(10, ge=1, le=60)
+    #: Tracks (`POST /v1/tracks`, the tracks spec's limits): larger audio files are refused
+    #: with 413 while they are received; longer, lower-rate or (MP3) lower-bitrate audio
+    #: with 400 once parsed.
+    track_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    track_max_seconds: float = Field(600.0, gt=0, le=86_400)
+    track_min_sample_rate: int = Field(22_050, ge=1, le=384_000)
+    track_min_mp3_kbps: int = Field(128, ge=8, le=320)
+    #: A track's uploaded cover image (the `artwork` part).
+    track_artwork_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     #: Memory for the HLS objects of uploads and playlists (segments, manifests) the node
     #: serves most; they never change, so each is read from the object store once. 0: none.
     media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)

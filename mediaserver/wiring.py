@@ -55,6 +55,7 @@ from control.streams.ingest import PushIngest
 from control.streams.probe import SourceProbe
 from control.streams.service import STREAMS, StreamsService
 from control.throttle import THROTTLE, Throttle
+from control.tracks.service import TRACKS, TracksService
 from control.uploads.service import UPLOADS, UploadsService
 from control.urlguard import UrlGuard
 from control.users.service import USERS, UsersService
@@ -204,6 +205,23 @@ async def uploads(app: web.Application) -> AsyncIterator[None]:
     app[UPLOADS] = UploadsService(
         app[POOL], app[STORE], app[JOBS], settings, app[CLOCK], accounts=app[ACCOUNTS]
     )
+    yield
+
+
+async def tracks(app: web.Application) -> AsyncIterator[None]:
+    """`TRACKS`: the track catalog, built on uploads (a track is an upload): its
+    `track.process` job kind, its media."""
+    settings = app[SETTINGS]
+    app[TRACKS] = TracksService(
+        app[POOL],
+        app[STORE],
+        app[JOBS],
+        app[UPLOADS],
+        settings,
+        app[CLOCK],
+        accounts=app[ACCOUNTS],
+    )
+    app[USERS].on_deleted(app[TRACKS].owner_deleted)
     yield
 
 

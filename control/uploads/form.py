@@ -11,7 +11,7 @@ the app's `client_max_size` (meant for JSON bodies) does not apply here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -58,6 +58,7 @@ class FileField:
 
     filename: str | None
     chunks: AsyncIterator[bytes]
+    name: str = FILE_FIELD
 
 
 FormField = TextField | FileField
@@ -73,13 +74,24 @@ def file_too_large(limit: int) -> TooLarge:
     return TooLarge(f"File is larger than the {size} limit.")
 
 
-async def form_fields(request: web.Request, max_file_bytes: int) -> AsyncIterator[FormField]:
-    """The fields of `request`'s multipart/form-data body, as they arrive (see the module)."""
+async def form_fields(
+    request: web.Request,
+    max_file_bytes: int,
+    *,
+    files: Mapping[str, int] | None = None,
+    field_hint: str = FILE_FIELD,
+) -> AsyncIterator[FormField]:
+    """The fields of `request`'s multipart/form-data body, as they arrive (see the module).
+    `files` names the file parts and each one's size limit (default: `file`, of
+    `max_file_bytes`); `field_hint` is the part named when the body is not a form."""
+    limits = dict(files) if files is not None else {FILE_FIELD: max_file_bytes}
     if request.content_type != "multipart/form-data":
-        raise InvalidInput("Send the audio as multipart/form-data, in a form field named 'file'.")
+        raise InvalidInput(
+            f"Send the audio as multipart/form-data, in a form field named '{field_hint}'."
+        )
     check_encoding(request, IDENTITY)
     declared = request.content_length
-    if declared is not None and declared > max_file_bytes + 2 * TEXT_LIMIT + FORM_OVERHEAD:
+    if declared is not None and declared > sum(limits.values()) + 2 * TEXT_LIMIT + FORM_OVERHEAD:
         raise file_too_large(max_file_bytes)  # refused before reading a byte of it
     idle = request.app[SETTINGS].body_read_timeout_seconds
     try:
@@ -88,10 +100,11 @@ async def form_fields(request: web.Request, max_file_bytes: int) -> AsyncIterato
             if not isinstance(part, BodyPartReader):
                 raise InvalidInput("Nested multipart bodies are not supported.")
             check_text(part.name or "", None, "form", key=True)
-            if part.name == FILE_FIELD:
+            if part.name in limits:
                 if part.filename is not None:
-                    check_text(part.filename, "file (its file name)", "form")
-                yield FileField(part.filename, _counted(part, max_file_bytes, idle))
+                    check_text(part.filename, f"{part.name} (its file name)", "form")
+                chunks = _counted(part, limits[part.name], idle)
+                yield FileField(part.filename, chunks, part.name)
             else:
                 yield TextField(part.name or "", await _text(part, idle))
     # aiohttp's parser: no boundary, bad headers, early end; a malformed Content-Disposition

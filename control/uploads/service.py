@@ -168,7 +168,7 @@ class UploadsService:
             details = f"The file looks like {exc.detected}." if exc.detected else None
             raise InvalidInput(UNSUPPORTED, details=details) from None
         title, artist = sniffer.tags()
-        return _Received(_clean_filename(field.filename), info.size, title, artist)
+        return _Received(clean_filename(field.filename), info.size, title, artist)
 
     async def _create(
         self, principal: Principal, upload_id: uuid.UUID, received: _Received, meta: UploadFields
@@ -367,11 +367,11 @@ class UploadsService:
         )
 
 
-def _clean_filename(name: str | None) -> str:
+def clean_filename(name: str | None, default: str = "upload.mp3") -> str:
     """The client's file name without any directory part or control characters."""
     base = PurePosixPath((name or "").replace("\\", "/")).name
     cleaned = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
-    return cleaned[:255] or "upload.mp3"
+    return cleaned[:255] or default
 
 
 #: The node's uploads service.

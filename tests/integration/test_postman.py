@@ -42,7 +42,10 @@ async def test_collection_passes_against_a_node(
     make_client, fake_servers, newman, test_secrets, tmp_path
 ):
     client = await make_client(
-        hls_segment_seconds=1, domain_verify_delay_seconds=0, rate_limit_enabled=False
+        hls_segment_seconds=1,
+        domain_verify_delay_seconds=0,
+        rate_limit_enabled=False,
+        track_min_mp3_kbps=32,  # docs/sample.mp3 is a 32 kbps MP3: it becomes a track too
     )
     source = await fake_servers(ShoutcastV1Source, mount="/live")
     admin = await make_admin(client)
