@@ -130,8 +130,10 @@ def build_ladder(
         artwork_name = ARTWORK_NAME
     rate = target_rate(info.sample_rate)
     layout = "mono" if info.channels == 1 else "stereo"
-    encodes = [_encode(spec, out, rate, info, segment_seconds) for spec in ladder_specs(info)]
+    encodes: list[Encode] = []
     try:
+        for spec in ladder_specs(info):
+            encodes.append(_encode(spec, out, rate, info, segment_seconds))
         waveform, lufs, seconds = _transcode(source, encodes, rate, layout, info)
         results = [encode.finish() for encode in encodes]
     finally:
