@@ -32,6 +32,12 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     /opt/mediaserver/bin/pip wheel --no-deps --wheel-dir /wheels /src
 
 FROM ${BASE_IMAGE}
+# LAME from Debian: the track ladder encodes MP3 through it (hls/lame.py), 4.5 times faster
+# than the LAME inside PyAV's wheel, which it falls back to without it.
+RUN if ! ldconfig -p | grep -q 'libmp3lame\.so\.0'; then \
+        apt-get update && apt-get install -y --no-install-recommends libmp3lame0 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 # A fixed uid/gid, so volumes have the same owner in every container of the image.
 # keys/ exists in the image so that a fresh named volume mounted there belongs to that user.
 RUN groupadd --gid 10001 mediaserver \

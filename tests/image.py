@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("MEDIASERVER_IMAGE_CACHE", "/var/tmp/mediaserver-image"))  # noqa: S108
 TAG = "localhost/mediaserver:test"
 SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "libmp3lame0")
 #: Emptied in the base image: downloaded packages, package lists, documentation, translations.
 BASE_TRIM = (
     "var/cache/apt/archives",
