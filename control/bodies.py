@@ -6,7 +6,8 @@ variant for text, and the conditional and range requests of `control.conditional
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime
 
 from aiohttp import hdrs, web
 
@@ -35,6 +36,49 @@ async def send_stream(
                 await response.write(chunk)
         except ConnectionResetError:  # aiohttp's ClientConnectionResetError included
             return response
+    await response.write_eof()
+    return response
+
+
+async def send_file(
+    request: web.Request,
+    headers: dict[str, str],
+    content_type: str,
+    size: int,
+    read: Callable[[int, int], Awaitable[AsyncGenerator[bytes, None]]],
+    *,
+    last_modified: datetime | None = None,
+    on_start: Callable[[ByteRange], Awaitable[None]] | None = None,
+) -> web.StreamResponse:
+    """A stored file under RFC 9110's rules (`control.conditional`): 200 whole, 206 one
+    range, 416 unsatisfiable, 304 unchanged; HEAD gets the headers only. `headers` hold its
+    `ETag` and caching; `read(start, end)` opens its bytes, before the headers go out (a
+    missing object is still a clean 404), and `on_start` runs once they are open."""
+    request_headers = request.headers
+    outcome = respond(
+        request,
+        headers,
+        (headers[ETAG],),
+        size,
+        last_modified,
+        if_none_match=request_headers.get(hdrs.IF_NONE_MATCH),
+        range_header=request_headers.get(hdrs.RANGE),
+    )
+    if isinstance(outcome, web.Response):
+        return outcome
+    part = outcome or ByteRange(0, size - 1, size)
+    response = web.StreamResponse(status=200 if outcome is None else 206, headers=headers)
+    response.content_type = content_type
+    response.content_length = part.length
+    if request.method == "HEAD" or part.length == 0:
+        await prepare(request, response)
+        return response
+    async with contextlib.aclosing(await read(part.start, part.end)) as chunks:
+        if on_start is not None:
+            await on_start(part)
+        await prepare(request, response)
+        async for chunk in chunks:
+            await response.write(chunk)
     await response.write_eof()
     return response
 

@@ -3,20 +3,20 @@ accepted format (10 s tones), posted as multipart/form-data, polled until proces
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import io
 import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+
+from tests.uploads import wait_done
 
 TRACKS = "/v1/tracks"
 PROCESSING_DEADLINE = 120.0  # seconds; the 2-core test machine is shared
@@ -121,15 +121,7 @@ async def create_track(
 
 async def wait_track(client: TestClient, headers: dict[str, str], track_id: str) -> dict[str, Any]:
     """Poll `GET /v1/tracks/{id}` until it is no longer `processing`."""
-    deadline = time.monotonic() + PROCESSING_DEADLINE
-    while True:
-        response = await client.get(f"{TRACKS}/{track_id}", headers=headers)
-        assert response.status == 200, await response.text()
-        body = dict(await response.json())
-        if body["status"] != "processing":
-            return body
-        assert time.monotonic() < deadline, f"track {track_id} still processing"
-        await asyncio.sleep(0.1)
+    return await wait_done(client, headers, f"{TRACKS}/{track_id}", PROCESSING_DEADLINE)
 
 
 async def ready_track(

@@ -72,14 +72,22 @@ async def wait_processed(
     deadline_s: float = PROCESSING_DEADLINE,
 ) -> dict[str, Any]:
     """Poll `GET /v1/uploads/audio/{id}` until it is no longer `processing`."""
+    return await wait_done(client, headers, f"{UPLOADS}/{upload_id}", deadline_s)
+
+
+async def wait_done(
+    client: TestClient, headers: dict[str, str], path: str, deadline_s: float
+) -> dict[str, Any]:
+    """Poll `GET path` (an upload or a track) until its `status` is no longer
+    `processing`; its body."""
     deadline = time.monotonic() + deadline_s
     while True:
-        response = await client.get(f"{UPLOADS}/{upload_id}", headers=headers)
+        response = await client.get(path, headers=headers)
         assert response.status == 200, await response.text()
         body = dict(await response.json())
         if body["status"] != "processing":
             return body
-        assert time.monotonic() < deadline, f"upload {upload_id} still processing"
+        assert time.monotonic() < deadline, f"{path} still processing"
         await asyncio.sleep(0.05)
 
 

@@ -9,13 +9,12 @@ credential. Feeds are `no-cache` either way (apps revalidate with `If-None-Match
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
+from control.bodies import send_file
 from control.conditional import ETAG, ByteRange, http_date, respond
-from control.envelope import prepare
 from control.podcasts.delivery import DeliveryService, EpisodeMedia, ServedFeed
 
 FEED_TYPE = "application/rss+xml"
@@ -75,34 +74,20 @@ async def media_response(
     }
     if media.private:
         headers[hdrs.VARY] = "Authorization"
-    request_headers = request.headers
-    outcome = respond(
-        request,
-        headers,
-        (media.etag,),
-        media.size,
-        media.last_modified,
-        if_none_match=request_headers.get(hdrs.IF_NONE_MATCH),
-        range_header=request_headers.get(hdrs.RANGE),
-    )
-    if isinstance(outcome, web.Response):
-        return outcome
-    part = outcome or ByteRange(0, media.size - 1, media.size)
-    response = web.StreamResponse(status=200 if outcome is None else 206, headers=headers)
-    response.content_type = MEDIA_TYPE
-    response.content_length = part.length
-    if request.method == "HEAD" or part.length == 0:
-        await prepare(request, response)
-        return response
-    # Opened before the headers go out, so a missing object is still a clean 404.
-    async with contextlib.aclosing(await delivery.read(media, part.start, part.end)) as chunks:
+
+    async def started(part: ByteRange) -> None:
         if on_download is not None and part.start == 0 and part.length > 2:
             await on_download()
-        await prepare(request, response)
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
+
+    return await send_file(
+        request,
+        headers,
+        MEDIA_TYPE,
+        media.size,
+        lambda start, end: delivery.read(media, start, end),
+        last_modified=media.last_modified,
+        on_start=started,
+    )
 
 
 def media_cache_control(media: EpisodeMedia) -> str:

@@ -9,12 +9,10 @@ immutable under their names: a day.
 
 from __future__ import annotations
 
-import contextlib
-
 from aiohttp import hdrs, web
 
-from control.conditional import ETAG, ByteRange, respond
-from control.envelope import prepare
+from control.bodies import send_file
+from control.conditional import ETAG
 from control.tracks.service import Progressive, TracksService
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"  # RFC 8216 §4
@@ -38,27 +36,10 @@ async def file_response(
     }
     if media.private:
         headers[hdrs.VARY] = "Authorization"
-    outcome = respond(
+    return await send_file(
         request,
         headers,
-        (media.etag,),
+        media.content_type,
         media.size,
-        if_none_match=request.headers.get(hdrs.IF_NONE_MATCH),
-        range_header=request.headers.get(hdrs.RANGE),
+        lambda start, end: tracks.read(media.key, start, end),
     )
-    if isinstance(outcome, web.Response):
-        return outcome
-    part = outcome or ByteRange(0, media.size - 1, media.size)
-    response = web.StreamResponse(status=200 if outcome is None else 206, headers=headers)
-    response.content_type = media.content_type
-    response.content_length = part.length
-    if request.method == "HEAD" or part.length == 0:
-        await prepare(request, response)
-        return response
-    # Opened before the headers go out, so a missing object is still a clean 404.
-    async with contextlib.aclosing(await tracks.read(media.key, part.start, part.end)) as chunks:
-        await prepare(request, response)
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
