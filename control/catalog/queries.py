@@ -155,22 +155,37 @@ def tsquery_of(param: str) -> str:
     return f"(SELECT to_tsquery('simple', catalog_fold({param})))"
 
 
+#: A search ranks, counts and facets at most this many matches (the first the full-text
+#: index yields): beyond it, reading every match costs more than the 20 ms a search may
+#: take, so `total` is then a lower bound and the facets count this sample of the matches.
+SEARCH_SAMPLE = 1000
+
+
 def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -> str:
-    """One statement: the matches ranked (computed once), their count and facets, and
-    the asked page of them."""
+    """One statement: the matches ranked (computed once, at most `SEARCH_SAMPLE` + 1 of
+    them), their count and facets, and the asked page of them."""
     q, lim, off = query.param(tsquery), query.param(limit), query.param(offset)
     tsq = tsquery_of(q)
     return f"""
-WITH hits AS MATERIALIZED (
+WITH found AS MATERIALIZED (
     SELECT t.track_id, t.genre, t.genre_key, t.musical_key, t.bpm, t.plays,
-           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank
+           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank,
+           (t.ctid::text::point)[0] AS block
       FROM tracks t
      WHERE t.search_document @@ {tsq} AND {query.where}
+     LIMIT {SEARCH_SAMPLE + 1}
 ),
+hits AS MATERIALIZED (SELECT * FROM found LIMIT {SEARCH_SAMPLE}),
 page AS (SELECT track_id, rank, plays FROM hits
           ORDER BY rank DESC, plays DESC, track_id LIMIT {lim} OFFSET {off}),
 summary AS (
     SELECT count(*) AS total,
+           (SELECT count(*) FROM found) > {SEARCH_SAMPLE} AS sampled,
+           -- The share of the table the sample was found in (the full-text index's
+           -- matches come in the table's order): the whole table holds about
+           -- total / share matches.
+           (max(block) + 1) / greatest(1, pg_relation_size('tracks')
+               / current_setting('block_size')::float8) AS share,
            (SELECT coalesce(json_agg(json_build_array(g.name, g.n) ORDER BY g.n DESC, g.name), '[]')
               FROM (SELECT min(genre) AS name, count(*) AS n FROM hits
                      WHERE genre_key IS NOT NULL GROUP BY genre_key) g) AS genres,
@@ -180,7 +195,7 @@ summary AS (
            json_build_array({_bpm_counts()}) AS bpms
       FROM hits
 )
-SELECT s.total, s.genres, s.keys, s.bpms, {SUMMARY_COLUMNS}
+SELECT s.total, s.sampled, s.share, s.genres, s.keys, s.bpms, {SUMMARY_COLUMNS}
   FROM summary s
   LEFT JOIN (page p JOIN tracks t ON t.track_id = p.track_id) ON true
  ORDER BY p.rank DESC, p.plays DESC, p.track_id"""  # noqa: S608 (TrackQuery)
@@ -197,18 +212,37 @@ def _bpm_counts() -> str:
     return ", ".join(counts)
 
 
+@dataclass(frozen=True, slots=True)
+class SearchRows:
+    rows: list[SummaryRow]
+    #: Exact when `exact`, else estimated from the sample (`SEARCH_SAMPLE`).
+    total: int
+    facets: FacetRows
+    #: Every match was counted (no more than `SEARCH_SAMPLE` of them).
+    exact: bool
+
+
 async def search_tracks(
     conn: Executor, query: TrackQuery, tsquery: str, limit: int, offset: int
-) -> tuple[list[SummaryRow], int, FacetRows]:
+) -> SearchRows:
+    """The page of the search, its total and facets: counted when the matches are no more
+    than `SEARCH_SAMPLE`, else estimated from the first `SEARCH_SAMPLE` (their counts
+    scaled to the estimated total)."""
     records = await conn.fetch(search_statement(query, tsquery, limit, offset), *query.args)
     first = records[0]
+    exact = not first["sampled"]
+    total = int(first["total"])
+    scale = 1.0
+    if not exact:
+        estimate = max(SEARCH_SAMPLE + 1, round(total / min(1.0, max(first["share"], 1e-6))))
+        scale, total = estimate / total, estimate
     facets = FacetRows(
-        genre=[(name, int(n)) for name, n in json.loads(first["genres"])],
-        key=[(name, int(n)) for name, n in json.loads(first["keys"])],
-        bpm=[int(n) for n in json.loads(first["bpms"])],
+        genre=[(name, round(n * scale)) for name, n in json.loads(first["genres"])],
+        key=[(name, round(n * scale)) for name, n in json.loads(first["keys"])],
+        bpm=[round(n * scale) for n in json.loads(first["bpms"])],
     )
     rows = [summary(r) for r in records if r["track_id"] is not None]
-    return rows, int(first["total"]), facets
+    return SearchRows(rows, total, facets, exact)
 
 
 #: For each word of a search (`$1`) found nowhere in the catalog (as a prefix too when `$2`

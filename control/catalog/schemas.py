@@ -155,7 +155,8 @@ class BpmBucket(BaseModel):
 
 
 class Facets(BaseModel):
-    """Counts over every track the search and its filters match (not only this page)."""
+    """Counts over every track the search and its filters match (not only this page;
+    estimated from a sample when `facets_approximate`)."""
 
     genre: list[FacetCount]
     key: list[FacetCount]
@@ -163,9 +164,19 @@ class Facets(BaseModel):
 
 
 class TrackSearchResult(TrackList):
-    """Best match first: title matches rank above artist, tags, then description."""
+    """Best match first: title matches rank above artist, tags, then description.
 
+    A broad search (more than 1 000 matches) is answered from the first 1 000 matches
+    the full-text index yields, so that it costs no more than a narrow one: `total` is
+    then an estimate (`total_exact` false), the facet counts are those of the sample
+    scaled to the estimate (`facets_approximate` true), and the pages rank and go through
+    those 1 000 only (add a word or a filter to narrow the search)."""
+
+    #: False: `total` is an estimate (more than 1 000 matches).
+    total_exact: bool = True
     facets: Facets
+    #: True: the facet counts are estimated from a sample of 1 000 matches.
+    facets_approximate: bool = False
 
 
 class DirectoryQuery(PageQuery):

@@ -163,15 +163,17 @@ class CatalogService:
         where = track_query(query, principal)
         words = words_of(query.q)
         fixes = await queries.corrections(self._pool, words) if self.trigram else {}
-        rows, total, facets = await queries.search_tracks(
+        found = await queries.search_tracks(
             self._pool, where, tsquery_text(words, fixes), query.per_page, query.offset
         )
         return TrackSearchResult(
-            tracks=[summary_out(row, origin) for row in rows],
+            tracks=[summary_out(row, origin) for row in found.rows],
             page=query.page,
             per_page=query.per_page,
-            total=total,
-            facets=facets_out(facets),
+            total=found.total,
+            total_exact=found.exact,
+            facets=facets_out(found.facets),
+            facets_approximate=not found.exact,
         )
 
     async def playlists(self, query: DirectoryQuery, origin: str) -> PlaylistDirectory:
