@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +37,17 @@ FILTERS = {
     "bpm_max": "t.bpm <= {}",
     "key": "t.musical_key = {}",
 }
+#: The same filters for the planner's estimate of how many tracks they keep (`EXPLAIN`,
+#: never run): the values folded in place, so that the planner sees them and uses its
+#: statistics (a scalar subquery hides them).
+ESTIMATED_FILTERS = {
+    **FILTERS,
+    "genre": "t.genre_key = catalog_fold({})",
+    "tags": "t.tag_keys @> catalog_tags({}::text[])",
+    "artist": "t.artist_key = catalog_fold({})",
+}
+#: A listing's total is counted up to this many tracks; beyond it, estimated.
+COUNTED = 1000
 SORTS = {
     "created_at": "t.created_at {0}, t.track_id {0}",
     "popularity": "t.plays {0}, t.track_id {0}",
@@ -93,21 +103,25 @@ class TrackQuery:
     viewer_id: uuid.UUID | None = None
     clauses: list[str] = field(default_factory=list)
     args: list[Any] = field(default_factory=list)
+    #: `clauses` as `ESTIMATED_FILTERS` writes them.
+    estimated: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.viewer_id is None:
             self.clauses.append(LISTED)
+            self.estimated.append(LISTED)
         else:
             self.add(LISTED_OR_MINE, self.viewer_id)
 
-    def add(self, fragment: str, value: Any) -> None:
+    def add(self, fragment: str, value: Any, estimated: str | None = None) -> None:
         self.args.append(value)
         self.clauses.append(fragment.format(f"${len(self.args)}"))
+        self.estimated.append((estimated or fragment).format(f"${len(self.args)}"))
 
     def filter(self, name: str, value: Any) -> None:
         """`name` is one of `FILTERS`; None (not asked for) adds nothing."""
         if value is not None:
-            self.add(FILTERS[name], value)
+            self.add(FILTERS[name], value, ESTIMATED_FILTERS[name])
 
     def param(self, value: Any) -> str:
         """`$n` of one more argument (a limit, an offset, the search)."""
@@ -124,14 +138,30 @@ def order_by(sort: str, order: str) -> str:
 
 
 def count_statement(query: TrackQuery) -> str:
-    return f"SELECT count(*) FROM tracks t WHERE {query.where}"  # noqa: S608 (TrackQuery)
+    """How many tracks `query` keeps, counted up to `COUNTED` + 1."""
+    return (
+        f"SELECT count(*) FROM (SELECT 1 FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
+        f"LIMIT {COUNTED + 1}) s"
+    )
+
+
+def estimate_statement(query: TrackQuery) -> str:
+    """The planner's estimate of how many tracks `query` keeps (planned, not run)."""
+    where = " AND ".join(query.estimated)
+    return f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tracks t WHERE {where}"  # noqa: S608 (TrackQuery)
 
 
 def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset: int) -> str:
-    """A page of the listing (its total: `count_statement`, before this adds its `$n`)."""
+    """A page of the listing (its total: `count_statement`, before this adds its `$n`).
+    The page's ids first, then their rows: the ids come from one index walked in the
+    sort's order with the filters tested on its entries (the sort indexes INCLUDE every
+    filtered column), so a row is read only for the tracks of the page."""
+    ordering = order_by(sort, order)
     return (
-        f"SELECT {SUMMARY_COLUMNS} FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
-        f"ORDER BY {order_by(sort, order)} LIMIT {query.param(limit)} OFFSET {query.param(offset)}"
+        f"WITH page AS (SELECT t.track_id FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
+        f"ORDER BY {ordering} LIMIT {query.param(limit)} OFFSET {query.param(offset)}) "
+        f"SELECT {SUMMARY_COLUMNS} FROM page p JOIN tracks t ON t.track_id = p.track_id "
+        f"ORDER BY {ordering}"
     )
 
 
@@ -143,9 +173,16 @@ async def list_tracks(
     return [summary(r) for r in records]
 
 
-async def count_tracks(conn: Executor, statement: str, args: Sequence[Any]) -> int:
-    """What a `count_statement` counts."""
-    return int(await conn.fetchval(statement, *args))
+async def count_tracks(conn: Executor, query: TrackQuery) -> tuple[int, bool]:
+    """How many tracks `query` keeps (before a page adds its `$n`), and whether that is
+    counted: beyond `COUNTED` the planner's estimate (from the table's statistics) is
+    returned instead, never less than `COUNTED` + 1 — counting tens of thousands of rows
+    costs more than the page itself."""
+    counted = int(await conn.fetchval(count_statement(query), *query.args))
+    if counted <= COUNTED:
+        return counted, True
+    plan = json.loads(await conn.fetchval(estimate_statement(query), *query.args))
+    return max(counted, round(plan[0]["Plan"]["Plan Rows"])), False
 
 
 def tsquery_of(param: str) -> str:
@@ -158,7 +195,7 @@ def tsquery_of(param: str) -> str:
 #: A search ranks, counts and facets at most this many matches (the first the full-text
 #: index yields): beyond it, reading every match costs more than the 20 ms a search may
 #: take, so `total` is then a lower bound and the facets count this sample of the matches.
-SEARCH_SAMPLE = 1000
+SEARCH_SAMPLE = 500
 
 
 def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -> str:

@@ -134,10 +134,15 @@ class TrackSummary(BaseModel):
 
 
 class TrackList(BaseModel):
+    """`total` is counted up to 1 000 tracks; beyond, it is estimated from the database's
+    statistics (`total_exact` false), as counting every track would cost more than the page."""
+
     tracks: list[TrackSummary]
     page: int
     per_page: int
     total: int
+    #: False: `total` is an estimate (more than 1 000 tracks).
+    total_exact: bool = True
 
 
 class FacetCount(BaseModel):
@@ -166,16 +171,14 @@ class Facets(BaseModel):
 class TrackSearchResult(TrackList):
     """Best match first: title matches rank above artist, tags, then description.
 
-    A broad search (more than 1 000 matches) is answered from the first 1 000 matches
+    A broad search (more than 500 matches) is answered from the first 500 matches
     the full-text index yields, so that it costs no more than a narrow one: `total` is
     then an estimate (`total_exact` false), the facet counts are those of the sample
     scaled to the estimate (`facets_approximate` true), and the pages rank and go through
-    those 1 000 only (add a word or a filter to narrow the search)."""
+    those 500 only (add a word or a filter to narrow the search)."""
 
-    #: False: `total` is an estimate (more than 1 000 matches).
-    total_exact: bool = True
     facets: Facets
-    #: True: the facet counts are estimated from a sample of 1 000 matches.
+    #: True: the facet counts are estimated from a sample of 500 matches.
     facets_approximate: bool = False
 
 

@@ -38,8 +38,6 @@ from mediaserver.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
 SIGN_IN_FOR_MINE = "Sign in to list your own tracks (mine=true)"
-#: Totals of listings at least this large are kept `TOTAL_TTL` seconds (`_total`).
-CACHED_TOTAL_MIN = 1000
 TOTAL_TTL = 30.0
 TOTALS_KEPT = 10_000
 
@@ -113,7 +111,7 @@ class CatalogService:
 
     def __init__(self, pool: asyncpg.Pool, *, trigram: bool) -> None:
         self._pool = pool
-        self._totals: TtlCache[tuple[str, tuple[object, ...]], int] = TtlCache(
+        self._totals: TtlCache[tuple[str, tuple[object, ...]], tuple[int, bool]] = TtlCache(
             ttl=TOTAL_TTL, max_entries=TOTALS_KEPT
         )
         #: pg_trgm is there: words found nowhere are corrected to the closest known ones.
@@ -132,28 +130,31 @@ class CatalogService:
     ) -> TrackList:
         """Listed tracks (with `mine`, the caller's own too) filtered, sorted, paged."""
         where = track_query(query, principal)
-        total = await self._total(where)
+        total, exact = await self._total(where)
         rows = await queries.list_tracks(
             self._pool, where, query.sort, query.order, query.per_page, query.offset
         )
         tracks = [summary_out(row, origin) for row in rows]
-        return TrackList(tracks=tracks, page=query.page, per_page=query.per_page, total=total)
+        return TrackList(
+            tracks=tracks, page=query.page, per_page=query.per_page, total=total, total_exact=exact
+        )
 
-    async def _total(self, where: TrackQuery) -> int:
-        """How many tracks `where` pages through. Counting tens of thousands of rows costs
-        more than the page itself, so large totals are kept `TOTAL_TTL` seconds (a new
-        upload shows in the page at once, in a large total a little later); small ones are
-        always counted."""
-        statement, args = queries.count_statement(where), list(where.args)
-        key = (statement, tuple(tuple(a) if isinstance(a, list) else a for a in args))
+    async def _total(self, where: TrackQuery) -> tuple[int, bool]:
+        """How many tracks `where` pages through, and whether that is counted (else
+        estimated: `queries.count_tracks`). Estimates are kept `TOTAL_TTL` seconds;
+        small totals are always counted."""
+        key = (
+            queries.count_statement(where),
+            tuple(tuple(a) if isinstance(a, list) else a for a in where.args),
+        )
         total = self._totals.get(key)
         if total is None:
             total = await self._totals.load(
                 key,
-                lambda: queries.count_tracks(self._pool, statement, args),
-                keep=lambda n: n >= CACHED_TOTAL_MIN,
+                lambda: queries.count_tracks(self._pool, where),
+                keep=lambda found: not found[1],
             )
-        return total or 0
+        return total or (0, True)
 
     async def search_tracks(
         self, principal: Principal | None, query: TrackSearchQuery, origin: str
