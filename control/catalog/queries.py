@@ -46,6 +46,15 @@ ESTIMATED_FILTERS = {
     "tags": "t.tag_keys @> catalog_tags({}::text[])",
     "artist": "t.artist_key = catalog_fold({})",
 }
+#: The same filters for a listing known to keep many tracks (more than `COUNTED`): the
+#: tags written so that no index answers them (`IS TRUE`), so that the page is found by
+#: walking the sort's index (which INCLUDEs the tags) and stops after the page. The
+#: planner cannot tell a common tag from a rare one (the value is a parameter) and would
+#: read every tagged row through the tags' index, then sort them.
+BROAD_FILTERS = {
+    **FILTERS,
+    "tags": "(t.tag_keys @> (SELECT catalog_tags({}::text[]))) IS TRUE",
+}
 #: A listing's total is counted up to this many tracks; beyond it, estimated.
 COUNTED = 1000
 SORTS = {
@@ -105,23 +114,29 @@ class TrackQuery:
     args: list[Any] = field(default_factory=list)
     #: `clauses` as `ESTIMATED_FILTERS` writes them.
     estimated: list[str] = field(default_factory=list)
+    #: `clauses` as `BROAD_FILTERS` writes them.
+    broad: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.viewer_id is None:
-            self.clauses.append(LISTED)
-            self.estimated.append(LISTED)
+            for clauses in (self.clauses, self.estimated, self.broad):
+                clauses.append(LISTED)
         else:
             self.add(LISTED_OR_MINE, self.viewer_id)
 
-    def add(self, fragment: str, value: Any, estimated: str | None = None) -> None:
+    def add(self, fragment: str, value: Any, *variants: str) -> None:
+        """`fragment` with `value`; `variants`: the same in `estimated` and `broad`."""
         self.args.append(value)
-        self.clauses.append(fragment.format(f"${len(self.args)}"))
-        self.estimated.append((estimated or fragment).format(f"${len(self.args)}"))
+        param = f"${len(self.args)}"
+        estimated, broad = variants or (fragment, fragment)
+        self.clauses.append(fragment.format(param))
+        self.estimated.append(estimated.format(param))
+        self.broad.append(broad.format(param))
 
     def filter(self, name: str, value: Any) -> None:
         """`name` is one of `FILTERS`; None (not asked for) adds nothing."""
         if value is not None:
-            self.add(FILTERS[name], value, ESTIMATED_FILTERS[name])
+            self.add(FILTERS[name], value, ESTIMATED_FILTERS[name], BROAD_FILTERS[name])
 
     def param(self, value: Any) -> str:
         """`$n` of one more argument (a limit, an offset, the search)."""
@@ -151,14 +166,18 @@ def estimate_statement(query: TrackQuery) -> str:
     return f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tracks t WHERE {where}"  # noqa: S608 (TrackQuery)
 
 
-def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset: int) -> str:
+def list_statement(
+    query: TrackQuery, sort: str, order: str, limit: int, offset: int, *, broad: bool = False
+) -> str:
     """A page of the listing (its total: `count_statement`, before this adds its `$n`).
     The page's ids first, then their rows: the ids come from one index walked in the
     sort's order with the filters tested on its entries (the sort indexes INCLUDE every
-    filtered column), so a row is read only for the tracks of the page."""
+    filtered column), so a row is read only for the tracks of the page. `broad`: the
+    filters keep more than `COUNTED` tracks (`BROAD_FILTERS`)."""
     ordering = order_by(sort, order)
+    where = " AND ".join(query.broad) if broad else query.where
     return (
-        f"WITH page AS (SELECT t.track_id FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
+        f"WITH page AS (SELECT t.track_id FROM tracks t WHERE {where} "  # noqa: S608 (TrackQuery)
         f"ORDER BY {ordering} LIMIT {query.param(limit)} OFFSET {query.param(offset)}) "
         f"SELECT {SUMMARY_COLUMNS} FROM page p JOIN tracks t ON t.track_id = p.track_id "
         f"ORDER BY {ordering}"
@@ -166,10 +185,18 @@ def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset:
 
 
 async def list_tracks(
-    conn: Executor, query: TrackQuery, sort: str, order: str, limit: int, offset: int
+    conn: Executor,
+    query: TrackQuery,
+    sort: str,
+    order: str,
+    limit: int,
+    offset: int,
+    *,
+    broad: bool = False,
 ) -> list[SummaryRow]:
     """A page of the listing."""
-    records = await conn.fetch(list_statement(query, sort, order, limit, offset), *query.args)
+    statement = list_statement(query, sort, order, limit, offset, broad=broad)
+    records = await conn.fetch(statement, *query.args)
     return [summary(r) for r in records]
 
 

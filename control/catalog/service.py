@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 SIGN_IN_FOR_MINE = "Sign in to list your own tracks (mine=true)"
 TOTAL_TTL = 30.0
 TOTALS_KEPT = 10_000
+#: Typo corrections of a search's words are kept this long (a word learned meanwhile is
+#: searched anyway: a correction adds alternatives, the word as typed stays one of them).
+CORRECTIONS_TTL = 60.0
+CORRECTIONS_KEPT = 10_000
 
 
 def tsquery_text(words: list[str], corrections: dict[int, list[str]]) -> str:
@@ -114,6 +118,9 @@ class CatalogService:
         self._totals: TtlCache[tuple[str, tuple[object, ...]], tuple[int, bool]] = TtlCache(
             ttl=TOTAL_TTL, max_entries=TOTALS_KEPT
         )
+        self._corrections: TtlCache[tuple[str, ...], dict[int, list[str]]] = TtlCache(
+            ttl=CORRECTIONS_TTL, max_entries=CORRECTIONS_KEPT
+        )
         #: pg_trgm is there: words found nowhere are corrected to the closest known ones.
         self.trigram = trigram
 
@@ -132,7 +139,13 @@ class CatalogService:
         where = track_query(query, principal)
         total, exact = await self._total(where)
         rows = await queries.list_tracks(
-            self._pool, where, query.sort, query.order, query.per_page, query.offset
+            self._pool,
+            where,
+            query.sort,
+            query.order,
+            query.per_page,
+            query.offset,
+            broad=not exact,
         )
         tracks = [summary_out(row, origin) for row in rows]
         return TrackList(
@@ -163,7 +176,7 @@ class CatalogService:
         facets of all the matches."""
         where = track_query(query, principal)
         words = words_of(query.q)
-        fixes = await queries.corrections(self._pool, words) if self.trigram else {}
+        fixes = await self._fixes(words) if self.trigram else {}
         found = await queries.search_tracks(
             self._pool, where, tsquery_text(words, fixes), query.per_page, query.offset
         )
@@ -176,6 +189,16 @@ class CatalogService:
             facets=facets_out(found.facets),
             facets_approximate=not found.exact,
         )
+
+    async def _fixes(self, words: list[str]) -> dict[int, list[str]]:
+        """`queries.corrections` of `words`, kept `CORRECTIONS_TTL` seconds."""
+        key = tuple(words)
+        fixes = self._corrections.get(key)
+        if fixes is None:
+            fixes = await self._corrections.load(
+                key, lambda: queries.corrections(self._pool, words)
+            )
+        return fixes or {}
 
     async def playlists(self, query: DirectoryQuery, origin: str) -> PlaylistDirectory:
         """Public playlists ready to play: best match first with `q`, else newest."""
