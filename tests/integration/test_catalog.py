@@ -411,9 +411,7 @@ async def test_bad_listing_input_is_a_400_naming_the_field(catalog, params, fiel
     assert field in (await response.json())["error"]
 
 
-async def test_broad_searches_and_listings_are_estimated_beyond_their_sample(
-    catalog, monkeypatch
-):
+async def test_broad_searches_and_listings_are_estimated_beyond_their_sample(catalog, monkeypatch):
     """With samples of 10 (1 000 and 500 in production): a search matching more answers
     from 10 matches, says its total and facets are estimates, and still finds only matches;
     a listing beyond 10 tracks still pages through all of them with an estimated total."""
