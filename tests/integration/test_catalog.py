@@ -437,6 +437,21 @@ async def test_broad_searches_and_listings_are_estimated_beyond_their_sample(cat
     everything = await get(node, TRACKS, per_page=100)
     assert everything["total_exact"] is False and everything["total"] > 10
     assert len(everything["tracks"]) == len(catalog.listed)
+    tagged = await get(node, TRACKS, tags="FILLER,deep", per_page=100, sort="title", order="asc")
+    wanted_tagged = sorted(
+        (t for t in catalog.listed if {"filler", "deep"} <= set(t.tags)),
+        key=lambda t: fold(t.title),
+    )
+    assert len(wanted_tagged) > 5
+    broad_tags = await get(
+        node, TRACKS, tags="filler", per_page=5, page=2, sort="title", order="asc"
+    )
+    assert broad_tags["total_exact"] is False  # 24 > 10: found by walking the title index
+    every_filler = sorted(
+        (t for t in catalog.listed if "filler" in t.tags), key=lambda t: fold(t.title)
+    )
+    assert [t["title"] for t in broad_tags["tracks"]] == [t.title for t in every_filler[5:10]]
+    assert [t["title"] for t in tagged["tracks"]] == [t.title for t in wanted_tagged]
     techno = await get(node, TRACKS, genre="Techno")
     assert techno["total_exact"] is True
     assert techno["total"] == sum(t.genre == "Techno" for t in catalog.listed)
