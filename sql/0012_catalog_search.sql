@@ -138,17 +138,25 @@ ALTER TABLE tracks
 
 -- Listed = public, not deleted, upload ready: every filter and sort of `GET /v1/tracks`
 -- (a btree serves both orders; the genre, the most used filter, has its own per sort).
+-- The four sort indexes also carry every filtered column (INCLUDE): a listing walks one
+-- in its order and tests its filters on the index entries alone (an index-only scan),
+-- then reads the rows of its page only — a filter that keeps one track in 20 costs
+-- microseconds per skipped track, not a read of its row.
 CREATE INDEX tracks_listed_document_idx ON tracks USING gin (search_document)
     WHERE deleted_at IS NULL AND visibility = 'public' AND upload_ready;
 CREATE INDEX tracks_document_idx ON tracks USING gin (search_document)
     WHERE deleted_at IS NULL;
 CREATE INDEX tracks_listed_created_idx ON tracks (created_at DESC, track_id DESC)
+    INCLUDE (genre_key, tag_keys, artist_key, owner_id, duration_seconds, bpm, musical_key)
     WHERE deleted_at IS NULL AND visibility = 'public' AND upload_ready;
 CREATE INDEX tracks_listed_plays_idx ON tracks (plays DESC, track_id DESC)
+    INCLUDE (genre_key, tag_keys, artist_key, owner_id, duration_seconds, bpm, musical_key)
     WHERE deleted_at IS NULL AND visibility = 'public' AND upload_ready;
 CREATE INDEX tracks_listed_duration_idx ON tracks (duration_seconds, track_id)
+    INCLUDE (genre_key, tag_keys, artist_key, owner_id, bpm, musical_key)
     WHERE deleted_at IS NULL AND visibility = 'public' AND upload_ready;
 CREATE INDEX tracks_listed_title_idx ON tracks (title_key, track_id)
+    INCLUDE (genre_key, tag_keys, artist_key, owner_id, duration_seconds, bpm, musical_key)
     WHERE deleted_at IS NULL AND visibility = 'public' AND upload_ready;
 CREATE INDEX tracks_listed_genre_idx ON tracks (genre_key, created_at DESC, track_id DESC)
     WHERE deleted_at IS NULL AND visibility = 'public' AND upload_ready;

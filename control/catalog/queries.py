@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +37,26 @@ FILTERS = {
     "bpm_max": "t.bpm <= {}",
     "key": "t.musical_key = {}",
 }
+#: The same filters for the planner's estimate of how many tracks they keep (`EXPLAIN`,
+#: never run): the values folded in place, so that the planner sees them and uses its
+#: statistics (a scalar subquery hides them).
+ESTIMATED_FILTERS = {
+    **FILTERS,
+    "genre": "t.genre_key = catalog_fold({})",
+    "tags": "t.tag_keys @> catalog_tags({}::text[])",
+    "artist": "t.artist_key = catalog_fold({})",
+}
+#: The same filters for a listing known to keep many tracks (more than `COUNTED`): the
+#: tags written so that no index answers them (`IS TRUE`), so that the page is found by
+#: walking the sort's index (which INCLUDEs the tags) and stops after the page. The
+#: planner cannot tell a common tag from a rare one (the value is a parameter) and would
+#: read every tagged row through the tags' index, then sort them.
+BROAD_FILTERS = {
+    **FILTERS,
+    "tags": "(t.tag_keys @> (SELECT catalog_tags({}::text[]))) IS TRUE",
+}
+#: A listing's total is counted up to this many tracks; beyond it, estimated.
+COUNTED = 1000
 SORTS = {
     "created_at": "t.created_at {0}, t.track_id {0}",
     "popularity": "t.plays {0}, t.track_id {0}",
@@ -93,21 +112,31 @@ class TrackQuery:
     viewer_id: uuid.UUID | None = None
     clauses: list[str] = field(default_factory=list)
     args: list[Any] = field(default_factory=list)
+    #: `clauses` as `ESTIMATED_FILTERS` writes them.
+    estimated: list[str] = field(default_factory=list)
+    #: `clauses` as `BROAD_FILTERS` writes them.
+    broad: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.viewer_id is None:
-            self.clauses.append(LISTED)
+            for clauses in (self.clauses, self.estimated, self.broad):
+                clauses.append(LISTED)
         else:
             self.add(LISTED_OR_MINE, self.viewer_id)
 
-    def add(self, fragment: str, value: Any) -> None:
+    def add(self, fragment: str, value: Any, *variants: str) -> None:
+        """`fragment` with `value`; `variants`: the same in `estimated` and `broad`."""
         self.args.append(value)
-        self.clauses.append(fragment.format(f"${len(self.args)}"))
+        param = f"${len(self.args)}"
+        estimated, broad = variants or (fragment, fragment)
+        self.clauses.append(fragment.format(param))
+        self.estimated.append(estimated.format(param))
+        self.broad.append(broad.format(param))
 
     def filter(self, name: str, value: Any) -> None:
         """`name` is one of `FILTERS`; None (not asked for) adds nothing."""
         if value is not None:
-            self.add(FILTERS[name], value)
+            self.add(FILTERS[name], value, ESTIMATED_FILTERS[name], BROAD_FILTERS[name])
 
     def param(self, value: Any) -> str:
         """`$n` of one more argument (a limit, an offset, the search)."""
@@ -124,28 +153,63 @@ def order_by(sort: str, order: str) -> str:
 
 
 def count_statement(query: TrackQuery) -> str:
-    return f"SELECT count(*) FROM tracks t WHERE {query.where}"  # noqa: S608 (TrackQuery)
-
-
-def list_statement(query: TrackQuery, sort: str, order: str, limit: int, offset: int) -> str:
-    """A page of the listing (its total: `count_statement`, before this adds its `$n`)."""
+    """How many tracks `query` keeps, counted up to `COUNTED` + 1."""
     return (
-        f"SELECT {SUMMARY_COLUMNS} FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
-        f"ORDER BY {order_by(sort, order)} LIMIT {query.param(limit)} OFFSET {query.param(offset)}"
+        f"SELECT count(*) FROM (SELECT 1 FROM tracks t WHERE {query.where} "  # noqa: S608 (TrackQuery)
+        f"LIMIT {COUNTED + 1}) s"
+    )
+
+
+def estimate_statement(query: TrackQuery) -> str:
+    """The planner's estimate of how many tracks `query` keeps (planned, not run)."""
+    where = " AND ".join(query.estimated)
+    return f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tracks t WHERE {where}"  # noqa: S608 (TrackQuery)
+
+
+def list_statement(
+    query: TrackQuery, sort: str, order: str, limit: int, offset: int, *, broad: bool = False
+) -> str:
+    """A page of the listing (its total: `count_statement`, before this adds its `$n`).
+    The page's ids first, then their rows: the ids come from one index walked in the
+    sort's order with the filters tested on its entries (the sort indexes INCLUDE every
+    filtered column), so a row is read only for the tracks of the page. `broad`: the
+    filters keep more than `COUNTED` tracks (`BROAD_FILTERS`)."""
+    ordering = order_by(sort, order)
+    where = " AND ".join(query.broad) if broad else query.where
+    return (
+        f"WITH page AS (SELECT t.track_id FROM tracks t WHERE {where} "  # noqa: S608 (TrackQuery)
+        f"ORDER BY {ordering} LIMIT {query.param(limit)} OFFSET {query.param(offset)}) "
+        f"SELECT {SUMMARY_COLUMNS} FROM page p JOIN tracks t ON t.track_id = p.track_id "
+        f"ORDER BY {ordering}"
     )
 
 
 async def list_tracks(
-    conn: Executor, query: TrackQuery, sort: str, order: str, limit: int, offset: int
+    conn: Executor,
+    query: TrackQuery,
+    sort: str,
+    order: str,
+    limit: int,
+    offset: int,
+    *,
+    broad: bool = False,
 ) -> list[SummaryRow]:
     """A page of the listing."""
-    records = await conn.fetch(list_statement(query, sort, order, limit, offset), *query.args)
+    statement = list_statement(query, sort, order, limit, offset, broad=broad)
+    records = await conn.fetch(statement, *query.args)
     return [summary(r) for r in records]
 
 
-async def count_tracks(conn: Executor, statement: str, args: Sequence[Any]) -> int:
-    """What a `count_statement` counts."""
-    return int(await conn.fetchval(statement, *args))
+async def count_tracks(conn: Executor, query: TrackQuery) -> tuple[int, bool]:
+    """How many tracks `query` keeps (before a page adds its `$n`), and whether that is
+    counted: beyond `COUNTED` the planner's estimate (from the table's statistics) is
+    returned instead, never less than `COUNTED` + 1 — counting tens of thousands of rows
+    costs more than the page itself."""
+    counted = int(await conn.fetchval(count_statement(query), *query.args))
+    if counted <= COUNTED:
+        return counted, True
+    plan = json.loads(await conn.fetchval(estimate_statement(query), *query.args))
+    return max(counted, round(plan[0]["Plan"]["Plan Rows"])), False
 
 
 def tsquery_of(param: str) -> str:
@@ -155,22 +219,37 @@ def tsquery_of(param: str) -> str:
     return f"(SELECT to_tsquery('simple', catalog_fold({param})))"
 
 
+#: A search ranks, counts and facets at most this many matches (the first the full-text
+#: index yields): beyond it, reading every match costs more than the 20 ms a search may
+#: take, so `total` is then a lower bound and the facets count this sample of the matches.
+SEARCH_SAMPLE = 500
+
+
 def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -> str:
-    """One statement: the matches ranked (computed once), their count and facets, and
-    the asked page of them."""
+    """One statement: the matches ranked (computed once, at most `SEARCH_SAMPLE` + 1 of
+    them), their count and facets, and the asked page of them."""
     q, lim, off = query.param(tsquery), query.param(limit), query.param(offset)
     tsq = tsquery_of(q)
     return f"""
-WITH hits AS MATERIALIZED (
+WITH found AS MATERIALIZED (
     SELECT t.track_id, t.genre, t.genre_key, t.musical_key, t.bpm, t.plays,
-           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank
+           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank,
+           (t.ctid::text::point)[0] AS block
       FROM tracks t
      WHERE t.search_document @@ {tsq} AND {query.where}
+     LIMIT {SEARCH_SAMPLE + 1}
 ),
+hits AS MATERIALIZED (SELECT * FROM found LIMIT {SEARCH_SAMPLE}),
 page AS (SELECT track_id, rank, plays FROM hits
           ORDER BY rank DESC, plays DESC, track_id LIMIT {lim} OFFSET {off}),
 summary AS (
     SELECT count(*) AS total,
+           (SELECT count(*) FROM found) > {SEARCH_SAMPLE} AS sampled,
+           -- The share of the table the sample was found in (the full-text index's
+           -- matches come in the table's order): the whole table holds about
+           -- total / share matches.
+           (max(block) + 1) / greatest(1, pg_relation_size('tracks')
+               / current_setting('block_size')::float8) AS share,
            (SELECT coalesce(json_agg(json_build_array(g.name, g.n) ORDER BY g.n DESC, g.name), '[]')
               FROM (SELECT min(genre) AS name, count(*) AS n FROM hits
                      WHERE genre_key IS NOT NULL GROUP BY genre_key) g) AS genres,
@@ -180,7 +259,7 @@ summary AS (
            json_build_array({_bpm_counts()}) AS bpms
       FROM hits
 )
-SELECT s.total, s.genres, s.keys, s.bpms, {SUMMARY_COLUMNS}
+SELECT s.total, s.sampled, s.share, s.genres, s.keys, s.bpms, {SUMMARY_COLUMNS}
   FROM summary s
   LEFT JOIN (page p JOIN tracks t ON t.track_id = p.track_id) ON true
  ORDER BY p.rank DESC, p.plays DESC, p.track_id"""  # noqa: S608 (TrackQuery)
@@ -197,18 +276,37 @@ def _bpm_counts() -> str:
     return ", ".join(counts)
 
 
+@dataclass(frozen=True, slots=True)
+class SearchRows:
+    rows: list[SummaryRow]
+    #: Exact when `exact`, else estimated from the sample (`SEARCH_SAMPLE`).
+    total: int
+    facets: FacetRows
+    #: Every match was counted (no more than `SEARCH_SAMPLE` of them).
+    exact: bool
+
+
 async def search_tracks(
     conn: Executor, query: TrackQuery, tsquery: str, limit: int, offset: int
-) -> tuple[list[SummaryRow], int, FacetRows]:
+) -> SearchRows:
+    """The page of the search, its total and facets: counted when the matches are no more
+    than `SEARCH_SAMPLE`, else estimated from the first `SEARCH_SAMPLE` (their counts
+    scaled to the estimated total)."""
     records = await conn.fetch(search_statement(query, tsquery, limit, offset), *query.args)
     first = records[0]
+    exact = not first["sampled"]
+    total = int(first["total"])
+    scale = 1.0
+    if not exact:
+        estimate = max(SEARCH_SAMPLE + 1, round(total / min(1.0, max(first["share"], 1e-6))))
+        scale, total = estimate / total, estimate
     facets = FacetRows(
-        genre=[(name, int(n)) for name, n in json.loads(first["genres"])],
-        key=[(name, int(n)) for name, n in json.loads(first["keys"])],
-        bpm=[int(n) for n in json.loads(first["bpms"])],
+        genre=[(name, round(n * scale)) for name, n in json.loads(first["genres"])],
+        key=[(name, round(n * scale)) for name, n in json.loads(first["keys"])],
+        bpm=[round(n * scale) for n in json.loads(first["bpms"])],
     )
     rows = [summary(r) for r in records if r["track_id"] is not None]
-    return rows, int(first["total"]), facets
+    return SearchRows(rows, total, facets, exact)
 
 
 #: For each word of a search (`$1`) found nowhere in the catalog (as a prefix too when `$2`

@@ -134,10 +134,15 @@ class TrackSummary(BaseModel):
 
 
 class TrackList(BaseModel):
+    """`total` is counted up to 1 000 tracks; beyond, it is estimated from the database's
+    statistics (`total_exact` false), as counting every track would cost more than the page."""
+
     tracks: list[TrackSummary]
     page: int
     per_page: int
     total: int
+    #: False: `total` is an estimate (more than 1 000 tracks).
+    total_exact: bool = True
 
 
 class FacetCount(BaseModel):
@@ -155,7 +160,8 @@ class BpmBucket(BaseModel):
 
 
 class Facets(BaseModel):
-    """Counts over every track the search and its filters match (not only this page)."""
+    """Counts over every track the search and its filters match (not only this page;
+    estimated from a sample when `facets_approximate`)."""
 
     genre: list[FacetCount]
     key: list[FacetCount]
@@ -163,9 +169,17 @@ class Facets(BaseModel):
 
 
 class TrackSearchResult(TrackList):
-    """Best match first: title matches rank above artist, tags, then description."""
+    """Best match first: title matches rank above artist, tags, then description.
+
+    A broad search (more than 500 matches) is answered from the first 500 matches
+    the full-text index yields, so that it costs no more than a narrow one: `total` is
+    then an estimate (`total_exact` false), the facet counts are those of the sample
+    scaled to the estimate (`facets_approximate` true), and the pages rank and go through
+    those 500 only (add a word or a filter to narrow the search)."""
 
     facets: Facets
+    #: True: the facet counts are estimated from a sample of 500 matches.
+    facets_approximate: bool = False
 
 
 class DirectoryQuery(PageQuery):

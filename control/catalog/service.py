@@ -38,10 +38,12 @@ from mediaserver.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
 SIGN_IN_FOR_MINE = "Sign in to list your own tracks (mine=true)"
-#: Totals of listings at least this large are kept `TOTAL_TTL` seconds (`_total`).
-CACHED_TOTAL_MIN = 1000
 TOTAL_TTL = 30.0
 TOTALS_KEPT = 10_000
+#: Typo corrections of a search's words are kept this long (a word learned meanwhile is
+#: searched anyway: a correction adds alternatives, the word as typed stays one of them).
+CORRECTIONS_TTL = 60.0
+CORRECTIONS_KEPT = 10_000
 
 
 def tsquery_text(words: list[str], corrections: dict[int, list[str]]) -> str:
@@ -113,8 +115,11 @@ class CatalogService:
 
     def __init__(self, pool: asyncpg.Pool, *, trigram: bool) -> None:
         self._pool = pool
-        self._totals: TtlCache[tuple[str, tuple[object, ...]], int] = TtlCache(
+        self._totals: TtlCache[tuple[str, tuple[object, ...]], tuple[int, bool]] = TtlCache(
             ttl=TOTAL_TTL, max_entries=TOTALS_KEPT
+        )
+        self._corrections: TtlCache[tuple[str, ...], dict[int, list[str]]] = TtlCache(
+            ttl=CORRECTIONS_TTL, max_entries=CORRECTIONS_KEPT
         )
         #: pg_trgm is there: words found nowhere are corrected to the closest known ones.
         self.trigram = trigram
@@ -132,28 +137,37 @@ class CatalogService:
     ) -> TrackList:
         """Listed tracks (with `mine`, the caller's own too) filtered, sorted, paged."""
         where = track_query(query, principal)
-        total = await self._total(where)
+        total, exact = await self._total(where)
         rows = await queries.list_tracks(
-            self._pool, where, query.sort, query.order, query.per_page, query.offset
+            self._pool,
+            where,
+            query.sort,
+            query.order,
+            query.per_page,
+            query.offset,
+            broad=not exact,
         )
         tracks = [summary_out(row, origin) for row in rows]
-        return TrackList(tracks=tracks, page=query.page, per_page=query.per_page, total=total)
+        return TrackList(
+            tracks=tracks, page=query.page, per_page=query.per_page, total=total, total_exact=exact
+        )
 
-    async def _total(self, where: TrackQuery) -> int:
-        """How many tracks `where` pages through. Counting tens of thousands of rows costs
-        more than the page itself, so large totals are kept `TOTAL_TTL` seconds (a new
-        upload shows in the page at once, in a large total a little later); small ones are
-        always counted."""
-        statement, args = queries.count_statement(where), list(where.args)
-        key = (statement, tuple(tuple(a) if isinstance(a, list) else a for a in args))
+    async def _total(self, where: TrackQuery) -> tuple[int, bool]:
+        """How many tracks `where` pages through, and whether that is counted (else
+        estimated: `queries.count_tracks`). Estimates are kept `TOTAL_TTL` seconds;
+        small totals are always counted."""
+        key = (
+            queries.count_statement(where),
+            tuple(tuple(a) if isinstance(a, list) else a for a in where.args),
+        )
         total = self._totals.get(key)
         if total is None:
             total = await self._totals.load(
                 key,
-                lambda: queries.count_tracks(self._pool, statement, args),
-                keep=lambda n: n >= CACHED_TOTAL_MIN,
+                lambda: queries.count_tracks(self._pool, where),
+                keep=lambda found: not found[1],
             )
-        return total or 0
+        return total or (0, True)
 
     async def search_tracks(
         self, principal: Principal | None, query: TrackSearchQuery, origin: str
@@ -162,17 +176,29 @@ class CatalogService:
         facets of all the matches."""
         where = track_query(query, principal)
         words = words_of(query.q)
-        fixes = await queries.corrections(self._pool, words) if self.trigram else {}
-        rows, total, facets = await queries.search_tracks(
+        fixes = await self._fixes(words) if self.trigram else {}
+        found = await queries.search_tracks(
             self._pool, where, tsquery_text(words, fixes), query.per_page, query.offset
         )
         return TrackSearchResult(
-            tracks=[summary_out(row, origin) for row in rows],
+            tracks=[summary_out(row, origin) for row in found.rows],
             page=query.page,
             per_page=query.per_page,
-            total=total,
-            facets=facets_out(facets),
+            total=found.total,
+            total_exact=found.exact,
+            facets=facets_out(found.facets),
+            facets_approximate=not found.exact,
         )
+
+    async def _fixes(self, words: list[str]) -> dict[int, list[str]]:
+        """`queries.corrections` of `words`, kept `CORRECTIONS_TTL` seconds."""
+        key = tuple(words)
+        fixes = self._corrections.get(key)
+        if fixes is None:
+            fixes = await self._corrections.load(
+                key, lambda: queries.corrections(self._pool, words)
+            )
+        return fixes or {}
 
     async def playlists(self, query: DirectoryQuery, origin: str) -> PlaylistDirectory:
         """Public playlists ready to play: best match first with `q`, else newest."""

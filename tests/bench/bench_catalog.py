@@ -209,8 +209,12 @@ async def explain(url: str, artist: str) -> list[str]:
         ("genre by plays", TrackListQuery(genre="Techno"), "popularity", "desc", None),
         ("artist", TrackListQuery(artist=artist), "title", "asc", None),
         ("bpm range", TrackListQuery(bpm_min=120, bpm_max=124), "created_at", "desc", None),
+        ("tag", TrackListQuery(tags="deep"), "created_at", "desc", None),
+        ("tags", TrackListQuery(tags="deep,vinyl"), "title", "asc", None),
         ("search 'deep ho'", TrackListQuery(), "", "", tsquery_text(["deep", "ho"], {})),
         ("search 'night'", TrackListQuery(), "", "", tsquery_text(["night"], {})),
+        ("search 'house'", TrackListQuery(), "", "", tsquery_text(["house"], {})),
+        ("search 'velvet sun'", TrackListQuery(), "", "", tsquery_text(["velvet", "sun"], {})),
     ]
     lines = []
     conn = await asyncpg.connect(url)
@@ -218,7 +222,8 @@ async def explain(url: str, artist: str) -> list[str]:
         for name, filters, sort, order, tsq in cases:
             query: TrackQuery = track_query(filters, None)
             if tsq is None:
-                sql = queries.list_statement(query, sort, order, 20, 0)
+                _, exact = await queries.count_tracks(conn, query)
+                sql = queries.list_statement(query, sort, order, 20, 0, broad=not exact)
             else:
                 sql = queries.search_statement(query, tsq, 20, 0)
             plan = [r[0] for r in await conn.fetch(f"EXPLAIN ANALYZE {sql}", *query.args)]

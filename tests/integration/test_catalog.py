@@ -409,3 +409,49 @@ async def test_bad_listing_input_is_a_400_naming_the_field(catalog, params, fiel
     response = await catalog.node.get(TRACKS, params=params)
     assert response.status == 400
     assert field in (await response.json())["error"]
+
+
+async def test_broad_searches_and_listings_are_estimated_beyond_their_sample(catalog, monkeypatch):
+    """With samples of 10 (1 000 and 500 in production): a search matching more answers
+    from 10 matches, says its total and facets are estimates, and still finds only matches;
+    a listing beyond 10 tracks still pages through all of them with an estimated total."""
+    from control.catalog import queries
+
+    monkeypatch.setattr(queries, "SEARCH_SAMPLE", 10)
+    monkeypatch.setattr(queries, "COUNTED", 10)
+    node = catalog.node
+    wanted = {t.title for t in catalog.listed if matches(t, "filler")}
+    assert len(wanted) == 24
+    broad = await search(node, "filler")
+    assert broad["total_exact"] is False and broad["facets_approximate"] is True
+    assert broad["total"] > 10
+    found = [t["title"] for t in broad["tracks"]]
+    assert len(found) == 10 and set(found) <= wanted
+    assert sum(g["count"] for g in broad["facets"]["genre"]) >= 10
+    narrow = await search(node, "rollers")
+    assert narrow["total_exact"] is True and narrow["facets_approximate"] is False
+    assert narrow["total"] == 2
+    assert facets_seen(narrow["facets"]) == expected_facets(
+        [t for t in catalog.listed if matches(t, "rollers")]
+    )
+    everything = await get(node, TRACKS, per_page=100)
+    assert everything["total_exact"] is False and everything["total"] > 10
+    assert len(everything["tracks"]) == len(catalog.listed)
+    tagged = await get(node, TRACKS, tags="FILLER,deep", per_page=100, sort="title", order="asc")
+    wanted_tagged = sorted(
+        (t for t in catalog.listed if {"filler", "deep"} <= set(t.tags)),
+        key=lambda t: fold(t.title),
+    )
+    assert len(wanted_tagged) > 5
+    broad_tags = await get(
+        node, TRACKS, tags="filler", per_page=5, page=2, sort="title", order="asc"
+    )
+    assert broad_tags["total_exact"] is False  # 24 > 10: found by walking the title index
+    every_filler = sorted(
+        (t for t in catalog.listed if "filler" in t.tags), key=lambda t: fold(t.title)
+    )
+    assert [t["title"] for t in broad_tags["tracks"]] == [t.title for t in every_filler[5:10]]
+    assert [t["title"] for t in tagged["tracks"]] == [t.title for t in wanted_tagged]
+    techno = await get(node, TRACKS, genre="Techno")
+    assert techno["total_exact"] is True
+    assert techno["total"] == sum(t.genre == "Techno" for t in catalog.listed)
