@@ -105,9 +105,7 @@ async def test_settings_are_the_ceiling_and_plans_set_the_size(
     """With TRACK_MAX_BYTES raised to 1 GB, a pro DJ may send 500 MB, basic 100 MB, free
     50 MB; a file over the free plan's limit (made small here) is 413 for a free DJ and
     fine for a pro one. TRACK_MAX_SECONDS still caps the artist plan's unlimited length."""
-    node = await make_client(
-        database_url=database, track_max_bytes=1 * GB, track_max_seconds=3600
-    )
+    node = await make_client(database_url=database, track_max_bytes=1 * GB, track_max_seconds=3600)
     admin = await make_admin(node)
     free, free_headers = await user_headers(node)
     pro, pro_headers = await user_headers(node)
