@@ -78,7 +78,8 @@ class Quota:
         assert self.uploads_per_month is not None and self.storage_bytes is not None
         if self.uploads_this_month >= self.uploads_per_month:
             raise QuotaExceeded(
-                f"Upload quota exceeded: {self.uploads_per_month} uploads a month on the "
+                f"Upload quota exceeded: {self.uploads_per_month} "
+                f"upload{'' if self.uploads_per_month == 1 else 's'} a month on the "
                 f"{self.plan} plan, all used; uploads open again on "
                 f"{self.resets_at:%Y-%m-%d} (UTC).",
                 headers={"Retry-After": str(self.retry_after())},

@@ -4,6 +4,7 @@ made by ffmpeg, the filesystem object store)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -212,3 +213,29 @@ async def test_storage_quota_counts_sources_and_renditions(
     again = await create_track(node, headers, audio, metadata=META)
     await wait_track(node, headers, again["track_id"])
     assert quotas.PLANS["free"].storage_bytes == used  # (the patched plan applied)
+
+
+async def test_two_uploads_at_once_cannot_both_take_the_last_one(
+    node: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two uploads race for the last one of the month: exactly one is recorded (the DJ's
+    row is locked while a track is recorded, and the count checked again there)."""
+    dj, headers = await user_headers(node)
+    admin = await make_admin(node)
+    await set_plan(node, admin, dj["user_id"], "free")
+    monkeypatch.setitem(PLANS, "free", replace(PLANS["free"], uploads_per_month=1))
+    audio = make_audio("mp3", 1)
+    responses = await asyncio.gather(
+        post_track(node, headers, audio, metadata=META),
+        post_track(node, headers, audio, metadata=META),
+    )
+    assert sorted(r.status for r in responses) == [201, 429]
+    created = next(r for r in responses if r.status == 201)
+    refused = next(r for r in responses if r.status == 429)
+    assert (await refused.json())["error"].startswith("Upload quota exceeded: 1 upload a month")
+    assert "Retry-After" in refused.headers
+    track = await created.json()
+    keys = await stored(node, dj["user_id"])
+    assert keys and all(track["track_id"] in key for key in keys)  # the refused one left nothing
+    assert (await quota(node, headers))["uploads_this_month"] == 1
+    await wait_track(node, headers, track["track_id"])
