@@ -34,6 +34,7 @@ SCENARIO = (
     "auth_login",
     "auth_refresh",
     "users_get_me",
+    "users_my_quota",
     "users_update_me",
     "users_list_users",
     "users_update_user",

@@ -43,6 +43,7 @@ def user_out(row: users.UserRow) -> UserOut:
         created_at=row.created_at,
         status="active" if row.active else "disabled",
         email_verified=row.email_verified_at is not None,
+        upload_plan=row.upload_plan,
     )
 
 

@@ -13,11 +13,12 @@ from control.uploads.form import FormField, form_fields
 from mediaserver.config import SETTINGS
 
 
-def track_form(request: web.Request) -> AsyncIterator[FormField]:
+def track_form(request: web.Request, audio_max: int) -> AsyncIterator[FormField]:
+    """The form, its audio part at most `audio_max` bytes (the caller's plan's limit)."""
     settings = request.app[SETTINGS]
     return form_fields(
         request,
-        settings.track_max_bytes,
-        files=file_limits(settings),
+        audio_max,
+        files=file_limits(settings, audio_max),
         field_hint=AUDIO_FIELD,
     )

@@ -62,10 +62,11 @@ class Received:
     has_artwork: bool
 
 
-def file_limits(settings: Settings) -> dict[str, int]:
-    """The file parts of the form and the most each may hold."""
+def file_limits(settings: Settings, audio_max: int | None = None) -> dict[str, int]:
+    """The file parts of the form and the most each may hold (`audio_max`: the caller's
+    plan's effective limit, else `TRACK_MAX_BYTES`)."""
     return {
-        AUDIO_FIELD: settings.track_max_bytes,
+        AUDIO_FIELD: settings.track_max_bytes if audio_max is None else audio_max,
         ARTWORK_FIELD: settings.track_artwork_max_bytes,
         METADATA_FIELD: METADATA_LIMIT,
     }
@@ -78,7 +79,10 @@ class Ingest:
         self._store = store
         self._settings = settings
 
-    async def receive(self, fields: AsyncIterator[FormField], folder: str, tmp: Path) -> Received:
+    async def receive(
+        self, fields: AsyncIterator[FormField], folder: str, tmp: Path, max_seconds: float
+    ) -> Received:
+        """The form's parts; the audio at most `max_seconds` long (the plan's limit)."""
         metadata: TrackFields | None = None
         audio: Audio | None = None
         artwork = False
@@ -92,7 +96,8 @@ class Ingest:
             elif field.name == AUDIO_FIELD and isinstance(field, FileField):
                 if audio is not None:
                     raise InvalidInput("Send one audio file per track.")
-                audio = await self._audio(field, folder + SOURCE_NAME, tmp / SOURCE_NAME)
+                local = tmp / SOURCE_NAME
+                audio = await self._audio(field, folder + SOURCE_NAME, local, max_seconds)
             elif field.name == ARTWORK_FIELD and isinstance(field, FileField):
                 if artwork:
                     raise InvalidInput("Send one 'artwork' image.")
@@ -107,7 +112,7 @@ class Ingest:
             raise InvalidInput(NO_AUDIO)
         return Received(metadata or TrackFields(), audio, artwork)
 
-    async def _audio(self, field: FileField, key: str, local: Path) -> Audio:
+    async def _audio(self, field: FileField, key: str, local: Path, max_seconds: float) -> Audio:
         handle = await asyncio.to_thread(local.open, "wb")
         try:
             info = await self._store.put(
@@ -118,15 +123,15 @@ class Ingest:
         if info.size == 0:
             raise InvalidInput(f"The audio file is empty: send {ACCEPTED}.")
         source, tags = await asyncio.to_thread(_probe, local)
-        self._check_limits(source)
+        self._check_limits(source, max_seconds)
         return Audio(field.filename, info.size, source, tags)
 
-    def _check_limits(self, info: SourceInfo) -> None:
+    def _check_limits(self, info: SourceInfo, max_seconds: float) -> None:
         settings = self._settings
-        if info.duration_seconds > settings.track_max_seconds:
+        if info.duration_seconds > max_seconds:
             raise InvalidInput(
                 f"The audio is {info.duration_seconds / 60:.1f} minutes long: tracks may last "
-                f"at most {settings.track_max_seconds / 60:g} minutes."
+                f"at most {max_seconds / 60:g} minutes."
             )
         if info.sample_rate < settings.track_min_sample_rate:
             raise InvalidInput(

@@ -9,6 +9,7 @@ playing need no token for public and unlisted tracks; a private track needs its 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +21,9 @@ from control.security import principal_key, principal_of
 from control.tracks.form import track_form
 from control.tracks.ingest import AUDIO_FIELD, NO_AUDIO
 from control.tracks.media import PLAYLIST_TYPE, SEGMENT_TYPE, cache_control, file_response
+from control.tracks.quotas import example_refusals, quota_out
 from control.tracks.schemas import (
+    QuotaOut,
     StreamQuery,
     TrackDeleteQuery,
     TrackFields,
@@ -28,7 +31,9 @@ from control.tracks.schemas import (
     TrackUploadForm,
 )
 from control.tracks.service import TRACKS
+from control.uploads.form import FormField
 from control.uploads.service import IN_USE
+from mediaserver.errors import RateLimited
 
 api = Api()
 TRACKS_PATH = "/v1/tracks"
@@ -56,8 +61,11 @@ _MEDIA: dict[str, Any] = {
     "or Opus, M4A/AAC or AIFF, recognised by parsing it; at most TRACK_MAX_BYTES, 413 as soon "
     "as more arrives; at most TRACK_MAX_SECONDS long, TRACK_MIN_SAMPLE_RATE, MP3s at least "
     "TRACK_MIN_MP3_KBPS) and optionally `artwork` (a JPEG or PNG; it wins over the cover in "
-    "the file). 201 with the track `processing`: poll `GET /v1/tracks/{track_id}` until it "
-    "is `ready` (or `failed`, with `error_message`).",
+    "the file). The caller's upload plan (`GET /v1/users/me/quota`) may lower the size and "
+    "length limits and bounds the uploads a calendar month (UTC) and the storage held: 429 "
+    "`Upload quota exceeded` (with `Retry-After` until the next month) or `Storage quota "
+    "exceeded`, before the body is read. 201 with the track `processing`: poll "
+    "`GET /v1/tracks/{track_id}` until it is `ready` (or `failed`, with `error_message`).",
     tag="tracks",
     response=TrackOut,
     status=201,
@@ -73,11 +81,30 @@ _MEDIA: dict[str, Any] = {
             "Field 'bpm' must be at most 300.",
         ),
         413: "File is larger than the 100 MB limit.",
+        429: (RateLimited(6).message, *example_refusals()),
     },
 )
 async def upload_track(request: web.Request) -> TrackOut:
-    fields = track_form(request)
-    return await request.app[TRACKS].create(principal_of(request), fields, public_origin(request))
+    def form(audio_max: int) -> AsyncIterator[FormField]:
+        return track_form(request, audio_max)
+
+    return await request.app[TRACKS].create(principal_of(request), form, public_origin(request))
+
+
+@api.get(
+    "/v1/users/me/quota",
+    summary="The caller's upload plan: its limits and what is used of it",
+    description="Plans (set by an admin, `PATCH /v1/users/{user_id}` `upload_plan`): free "
+    "50 MB / 6 min / 10 uploads a month / 1 GB, basic (the default) 100 MB / 10 min / 50 / "
+    "10 GB, pro 500 MB / 30 min / 200 / 100 GB, artist 1 GB / unlimited / 1000 / 1 TB; the "
+    "size and length are capped by TRACK_MAX_BYTES and TRACK_MAX_SECONDS. Admins are exempt.",
+    tag="users",
+    response=QuotaOut,
+    errors=(401, 429),
+)
+async def my_quota(request: web.Request) -> QuotaOut:
+    quota = await request.app[TRACKS].quota(principal_of(request))
+    return quota_out(quota)
 
 
 @api.get(

@@ -164,3 +164,20 @@ class StreamQuery(BaseModel):
 
     quality: Quality = "medium"
     format: Literal["mp3", "m4a", "aac", "flac", "wav", "aiff", "ogg"] | None = None
+
+
+class QuotaOut(BaseModel):
+    """`GET /v1/users/me/quota`: the caller's upload plan, its effective limits (the smaller
+    of the plan's and the server's settings) and what is used of it. Admins are exempt:
+    their `uploads_per_month` and `storage_bytes` are null."""
+
+    upload_plan: Literal["free", "basic", "pro", "artist"]
+    exempt: bool = Field(examples=[False])
+    max_file_bytes: int = Field(examples=[52428800])
+    max_duration_seconds: float = Field(examples=[360.0])
+    uploads_this_month: int = Field(examples=[3])
+    uploads_per_month: int | None = Field(examples=[10])
+    storage_used_bytes: int = Field(examples=[73400320])
+    storage_bytes: int | None = Field(examples=[1073741824])
+    #: When the monthly count starts again (the first of next month, UTC).
+    month_resets_at: datetime

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,6 +33,7 @@ from control.tracks import queries
 from control.tracks.ingest import MIME, SOURCE_NAME, Ingest, Received
 from control.tracks.process import PROCESS, TrackProcessor
 from control.tracks.queries import NewTrack, TrackRow
+from control.tracks.quotas import Quota, quota_of
 from control.tracks.schemas import TrackFields, TrackOut
 from control.tracks.view import TrackView
 from control.uploads import queries as upload_queries
@@ -85,6 +86,7 @@ class TracksService:
         self._uploads = uploads
         self._clock = clock
         self._accounts = accounts
+        self._settings = settings
         self._ingest = Ingest(store, settings)
         self._view = TrackView(pool)
         self.processor = TrackProcessor(pool, store, settings.hls_segment_seconds, clock)
@@ -95,19 +97,33 @@ class TracksService:
         self._ready_rows: TtlCache[uuid.UUID, TrackRow] = TtlCache()
         self._played: OrderedDict[tuple[uuid.UUID, str, str], None] = OrderedDict()
 
+    async def quota(self, principal: Principal) -> Quota:
+        """The caller's upload plan, its effective limits and what is used of it."""
+        return await quota_of(
+            self._pool, self._settings, principal.user_id, principal.is_admin, self._clock()
+        )
+
     async def create(
-        self, principal: Principal, fields: AsyncIterator[FormField], origin: str
+        self,
+        principal: Principal,
+        form: Callable[[int], AsyncIterator[FormField]],
+        origin: str,
     ) -> TrackOut:
-        """Store the audio (refused unless it parses as accepted audio within the limits),
-        record the upload and the track and queue its processing in one transaction. The
-        source is durable before this returns; on any failure nothing is left behind."""
+        """Store the audio (refused unless it parses as accepted audio within the limits
+        of the caller's plan), record the upload and the track and queue its processing in
+        one transaction. `form(max_audio_bytes)` reads the body, only once the plan's
+        monthly uploads and storage are known to allow one more (429 otherwise). The source
+        is durable before this returns; on any failure nothing is left behind."""
         if self._accounts is not None:
             await self._accounts.check_verified(principal)
+        quota = await self.quota(principal)
+        quota.check()
         track_id = uuid.uuid4()
         folder = upload_folder(principal.user_id, track_id)
         tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="track-"))
         try:
-            received = await self._ingest.receive(fields, folder, tmp)
+            fields = form(quota.max_bytes)
+            received = await self._ingest.receive(fields, folder, tmp, quota.max_seconds)
             await self._record(principal, track_id, folder, received)
         except BaseException:
             await self._discard(folder)
@@ -134,6 +150,13 @@ class TracksService:
             created_at=values["created_at"],
         )
         async with self._pool.acquire() as conn, conn.transaction():
+            # Again with the real size, the DJ's row locked: two uploads at once cannot
+            # both take the last of the plan.
+            quota = await quota_of(
+                conn, self._settings, principal.user_id, principal.is_admin, self._clock(),
+                lock=True,
+            )  # fmt: skip
+            quota.check(audio.size)
             await upload_queries.insert(conn, upload)
             await queries.insert(conn, NewTrack(track_id, principal.user_id, values))
             await self._jobs.enqueue(conn, PROCESS, track_id)

@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from control.security import Role
+from control.users.schemas import UploadPlan
 from mediaserver.db import Executor
 
 
@@ -23,6 +24,7 @@ class UserRow:
     created_at: datetime
     status: str = "active"
     email_verified_at: datetime | None = None
+    upload_plan: UploadPlan = "basic"
 
     @property
     def active(self) -> bool:
@@ -31,20 +33,24 @@ class UserRow:
 
 INSERT = """
 INSERT INTO users (email, name, password_hash, role) VALUES ($1, $2, $3, $4)
-RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at
+RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 """
 BY_EMAIL = """
-SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at
+SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 FROM users
 WHERE lower(email) = lower($1) AND deleted_at IS NULL
 """
 BY_ID = """
-SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at
+SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 FROM users
 WHERE user_id = $1 AND deleted_at IS NULL
 """
 PAGE = """
 SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan,
        count(*) OVER () AS total
 FROM users WHERE deleted_at IS NULL
 ORDER BY created_at, user_id LIMIT $1 OFFSET $2
@@ -54,23 +60,27 @@ UPDATE = """
 UPDATE users SET name = coalesce($2, name), password_hash = coalesce($3, password_hash),
        updated_at = now()
 WHERE user_id = $1 AND deleted_at IS NULL
-RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at
+RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 """
 SET_ROLE = """
 UPDATE users SET role = $2, password_hash = $3, name = coalesce($4, name), updated_at = now()
 WHERE user_id = $1
-RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at
+RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 """
 # An admin's change; FOR UPDATE in LOCK_BY_ID keeps two admins' changes in order.
 LOCK_BY_ID = """
-SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at
+SELECT user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 FROM users WHERE user_id = $1 AND deleted_at IS NULL FOR UPDATE
 """
 ADMIN_UPDATE = """
 UPDATE users SET status = coalesce($2, status), role = coalesce($3, role),
-       name = coalesce($4, name), updated_at = now()
+       name = coalesce($4, name), upload_plan = coalesce($5, upload_plan), updated_at = now()
 WHERE user_id = $1 AND deleted_at IS NULL
-RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at
+RETURNING user_id, email, name, role, password_hash, created_at, status, email_verified_at,
+       upload_plan
 """
 # Other live, active admins: the last one may not be disabled, demoted or deleted. Locked,
 # so two admins demoting each other at once cannot both succeed.
@@ -120,6 +130,7 @@ def _row(record: asyncpg.Record | None) -> UserRow | None:
                 "created_at",
                 "status",
                 "email_verified_at",
+                "upload_plan",
             )
         )
     )
@@ -181,9 +192,14 @@ async def lock_by_id(conn: Executor, user_id: uuid.UUID) -> UserRow | None:
 
 
 async def admin_update(
-    conn: Executor, user_id: uuid.UUID, status: str | None, role: str | None, name: str | None
+    conn: Executor,
+    user_id: uuid.UUID,
+    status: str | None,
+    role: str | None,
+    name: str | None,
+    upload_plan: str | None = None,
 ) -> UserRow | None:
-    return _row(await conn.fetchrow(ADMIN_UPDATE, user_id, status, role, name))
+    return _row(await conn.fetchrow(ADMIN_UPDATE, user_id, status, role, name, upload_plan))
 
 
 async def other_active_admins(conn: Executor, user_id: uuid.UUID) -> int:

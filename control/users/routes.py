@@ -8,7 +8,14 @@ from control.api import Api, path_uuid
 from control.forwarded import CLIENT_ADDRESS
 from control.schemas import PageQuery
 from control.security import principal_of
-from control.users.schemas import AdminUserUpdate, AuditList, UserList, UserOut, UserUpdate
+from control.users.schemas import (
+    NOTHING_TO_UPDATE,
+    AdminUserUpdate,
+    AuditList,
+    UserList,
+    UserOut,
+    UserUpdate,
+)
 from control.users.service import LAST_ADMIN, USERS
 
 api = Api()
@@ -69,18 +76,19 @@ USER = "/v1/users/{user_id}"
 
 @api.patch(
     USER,
-    summary="Change an account's status, role or name (admin)",
+    summary="Change an account's status, role, name or upload plan (admin)",
     description="`status: disabled` ends the account's sessions at once (refresh and access "
     "tokens refused, its MP3 listens of private streams cut) and takes its streams off air; "
     "`active` restores access, not the sessions. A new role ends the sessions too. The "
-    "last active admin cannot be disabled or demoted (409). Audited.",
+    "last active admin cannot be disabled or demoted (409). `upload_plan` (free, basic, pro, "
+    "artist) applies to the next upload (`GET /v1/users/me/quota`). Audited.",
     tag="users",
     body=AdminUserUpdate,
     response=UserOut,
     role="admin",
     errors=(400, 401, 403, 404, 409, 429),
     examples={
-        400: "Nothing to update: send 'status', 'role' and/or 'name'",
+        400: NOTHING_TO_UPDATE,
         404: "User not found",
         409: LAST_ADMIN,
     },

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control.schemas import Name, Password
 
+UploadPlan = Literal["free", "basic", "pro", "artist"]
+
 
 class UserOut(BaseModel):
     user_id: uuid.UUID
@@ -21,6 +23,8 @@ class UserOut(BaseModel):
     status: Literal["active", "disabled"] = "active"
     #: The owner followed the link mailed to this address.
     email_verified: bool = False
+    #: The upload plan (set by an admin): see `GET /v1/users/me/quota`.
+    upload_plan: UploadPlan = "basic"
 
 
 class UserList(BaseModel):
@@ -48,6 +52,9 @@ class UserUpdate(BaseModel):
         return self
 
 
+NOTHING_TO_UPDATE = "Nothing to update: send 'status', 'role', 'name' and/or 'upload_plan'"
+
+
 class AdminUserUpdate(BaseModel):
     """`PATCH /v1/users/{user_id}` (admin): any non-empty subset."""
 
@@ -59,11 +66,13 @@ class AdminUserUpdate(BaseModel):
     #: A new role takes effect at once: the account's sessions end (tokens carry the role).
     role: Literal["dj", "listener", "admin"] | None = None
     name: Name | None = None
+    #: The DJ's upload plan (size, length, uploads a month, storage): at once.
+    upload_plan: UploadPlan | None = None
 
     @model_validator(mode="after")
     def _something(self) -> AdminUserUpdate:
-        if self.status is None and self.role is None and self.name is None:
-            raise ValueError("Nothing to update: send 'status', 'role' and/or 'name'")
+        if self.model_dump(exclude_none=True) == {}:
+            raise ValueError(NOTHING_TO_UPDATE)
         return self
 
 

@@ -94,9 +94,9 @@ class UsersService:
     async def update(
         self, actor: Principal, user_id: uuid.UUID, body: AdminUserUpdate, ip: str
     ) -> UserOut:
-        """An admin changes an account's status, role or name. Disabling or a new role ends
-        the account's sessions at once; disabling also takes its streams off air. The last
-        active admin cannot be disabled or demoted (409)."""
+        """An admin changes an account's status, role, name or upload plan. Disabling or a
+        new role ends the account's sessions at once; disabling also takes its streams off
+        air. The last active admin cannot be disabled or demoted (409)."""
         async with self._pool.acquire() as conn, conn.transaction():
             before = await queries.lock_by_id(conn, user_id)
             if before is None:
@@ -104,7 +104,9 @@ class UsersService:
             losing_admin = before.role == "admin" and before.active
             if losing_admin and (body.status == "disabled" or body.role not in (None, "admin")):
                 await self._keep_an_admin(conn, user_id)
-            after = await queries.admin_update(conn, user_id, body.status, body.role, body.name)
+            after = await queries.admin_update(
+                conn, user_id, body.status, body.role, body.name, body.upload_plan
+            )
             assert after is not None  # locked above
             changes = {
                 field: [old, new]
@@ -112,6 +114,7 @@ class UsersService:
                     ("status", before.status, after.status),
                     ("role", before.role, after.role),
                     ("name", before.name, after.name),
+                    ("upload_plan", before.upload_plan, after.upload_plan),
                 )
                 if old != new
             }
@@ -173,7 +176,9 @@ class UsersService:
 def _action(changes: dict[str, list[str]]) -> str:
     if "status" in changes:
         return "user.disabled" if changes["status"][1] == "disabled" else "user.enabled"
-    return "user.role_changed" if "role" in changes else "user.renamed"
+    if "role" in changes:
+        return "user.role_changed"
+    return "user.renamed" if "name" in changes else "user.plan_changed"
 
 
 USERS = web.AppKey("users_service", UsersService)

@@ -203,6 +203,7 @@ async def test_admin_lists_users_with_pagination(client):
         "created_at",
         "status",
         "email_verified",
+        "upload_plan",
     }
     last = await (
         await client.get(f"/v1/users?page={body['total']}&per_page=1", headers=bearer(admin))
