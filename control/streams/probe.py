@@ -9,6 +9,12 @@ Detection, in this order, within one overall deadline:
 3. SHOUTcast v1: `GET /admin.cgi?mode=viewxml&pass=KEY`.
    Both answer `<SHOUTCASTSERVER>`; any 401/403 from `admin.cgi` is a wrong key.
 
+Then the stream itself: `GET <mount>` like a listener, for its `Content-Type` and first
+bytes. A type the relay cannot carry (Ogg Vorbis/Opus, FLAC, ...: `relay.codec`) is refused
+with a 422 that names it, rather than accepted and left failing. A mount that is not on
+air, or a server whose answer is not plain HTTP (SHOUTcast v1's `ICY 200 OK`), cannot be
+told: it is accepted, and the relay refuses the type later (logged).
+
 v1 or v2: the `<VERSION>` element decides when present (major version 1 → v1, else v2);
 without it, the server is v2 when the `sid=` form is what answered and v1 otherwise (v1
 servers ignore `sid`, so a v1 that reports no version answers the first form and is taken
@@ -38,6 +44,7 @@ import aiohttp
 
 from control.urlguard import UrlGuard, UrlRefused
 from mediaserver.errors import Unprocessable
+from relay.codec import codec_for, media_type, sniff, unsupported_type
 from relay.status import ServerKind, StreamSource
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,8 @@ PROBE_FAILED = (
     "The stream source could not be verified: check that the server URL is reachable from "
     "the internet, that it runs SHOUTcast or Icecast, and the mount and stream key"
 )
+#: Bytes of the stream read to tell its container when the content type does not.
+SNIFF_BYTES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +129,34 @@ class SourceProbe:
             reason = "not a SHOUTcast or Icecast server"
         else:
             log.info("source checked", extra={"source_url": source_url, "kind": outcome.kind})
+            refused = await self._stream_type_refusal(source_url, mount)
+            if refused is not None:
+                raise Unprocessable(refused)
             return outcome
         log.info("source check failed", extra={"source_url": source_url, "reason": reason})
         raise Unprocessable(PROBE_FAILED)
+
+    async def _stream_type_refusal(self, source_url: str, mount: str) -> str | None:
+        """Why the stream at `mount` cannot be relayed (its type), or None when it can or
+        cannot be told (not on air, not plain HTTP, no answer in time)."""
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._session().get(
+                    source_url + mount, headers={"Icy-MetaData": "0"}, allow_redirects=False
+                ) as response,
+            ):
+                if response.status != 200:
+                    return None
+                content_type = response.headers.get("Content-Type")
+                first = await response.content.read(SNIFF_BYTES)
+        except (TimeoutError, aiohttp.ClientError, UrlRefused, ValueError):
+            return None
+        kind = sniff(first) if codec_for(content_type) else media_type(content_type)
+        if kind is None:
+            return None
+        log.info("source stream refused", extra={"source_url": source_url, "type": kind})
+        return unsupported_type(kind)
 
     async def fetch_stats(self, source: StreamSource, key: str) -> ProbeResult | None:
         """The now-playing figures of a registered source, asked the way its kind answers;
