@@ -248,7 +248,7 @@ class Relay:
             listeners=self.listeners,
             connected_since=self.connected_since,
             last_audio_at=self.last_audio_at,
-            content_type=self.codec.content_type if self.hub.offset else None,
+            content_type=self.codec.content_type if self.connected or self.hub.offset else None,
         )
 
     # -- SourceSink ------------------------------------------------------------------------

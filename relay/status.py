@@ -48,7 +48,7 @@ class RelaySnapshot:
     connected_since: datetime | None  # start of the current source connection (uptime)
     last_audio_at: datetime | None
     #: What listeners of the continuous stream get (`audio/mpeg`, `audio/aac`); None until
-    #: the first audio arrived.
+    #: the source first connected.
     content_type: str | None = None
 
 

@@ -87,6 +87,27 @@ def make_aac(
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=4)
+def make_ogg(seconds: float, sample_rate: int = 48_000) -> bytes:
+    """An Ogg Opus file of a sine tone (a stream type the node refuses)."""
+    total = round(seconds * sample_rate)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=sample_rate, layout="mono")
+        stream.format = "s16"
+        for start in range(0, total, 960):
+            pcm = array("h", (round(_AMPLITUDE * math.sin(n / 20)) for n in range(960)))
+            frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            frame.planes[0].update(pcm.tobytes())
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """What a real decoder got out of some audio."""
