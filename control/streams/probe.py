@@ -45,6 +45,7 @@ import aiohttp
 from control.urlguard import UrlGuard, UrlRefused
 from mediaserver.errors import Unprocessable
 from relay.codec import codec_for, media_type, sniff, unsupported_type
+from relay.source import USER_AGENT as RELAY_AGENT
 from relay.status import ServerKind, StreamSource
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ PROBE_FAILED = (
 )
 #: Bytes of the stream read to tell its container when the content type does not.
 SNIFF_BYTES = 16
+#: The stream is asked for as the relay asks (SHOUTcast v1 answers browsers with a page).
+_LISTENER_HEADERS = {"User-Agent": RELAY_AGENT, "Icy-MetaData": "0"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,7 @@ class SourceProbe:
             async with (
                 asyncio.timeout(self._timeout),
                 self._session().get(
-                    source_url + mount, headers={"Icy-MetaData": "0"}, allow_redirects=False
+                    source_url + mount, headers=_LISTENER_HEADERS, allow_redirects=False
                 ) as response,
             ):
                 if response.status != 200:
@@ -153,7 +156,7 @@ class SourceProbe:
         except (TimeoutError, aiohttp.ClientError, UrlRefused, ValueError):
             return None
         kind = sniff(first) if codec_for(content_type) else media_type(content_type)
-        if kind is None:
+        if kind is None or kind.startswith("text/"):  # a page (SHOUTcast v1 to browsers)
             return None
         log.info("source stream refused", extra={"source_url": source_url, "type": kind})
         return unsupported_type(kind)
