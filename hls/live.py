@@ -1,5 +1,6 @@
-"""Live HLS of one stream: cuts the relay's audio frames (MP3, or AAC in ADTS) into segments at frame boundaries,
-muxes each in a worker thread (stream copy) and publishes it into the segment window.
+"""Live HLS of one stream: cuts the relay's audio frames (MP3, or AAC in ADTS) into segments
+at frame boundaries, muxes each in a worker thread (stream copy) and publishes it into the
+segment window.
 
 A segment is closed as soon as the next frame would make it exceed the target duration,
 or earlier when the now-playing title changes — so the new title's timed ID3 tag sits at

@@ -27,7 +27,21 @@ CRC_SIZE = 2
 SAMPLES_PER_BLOCK = 1024
 # ISO/IEC 14496-3 Table 1.18: sampling_frequency_index 0-12; 13 and 14 reserved, 15 escape
 # (not allowed in ADTS).
-_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+_SAMPLE_RATES = (
+    96000,
+    88200,
+    64000,
+    48000,
+    44100,
+    32000,
+    24000,
+    22050,
+    16000,
+    12000,
+    11025,
+    8000,
+    7350,
+)
 # channel_configuration 1-6 are that many channels, 7 is 7.1 (8 channels); 0 means "in the
 # program config element", which this relay does not read (counted as 2).
 _CHANNELS = (2, 1, 2, 3, 4, 5, 6, 8)

@@ -1,9 +1,10 @@
 """The fan-out hub of one live stream.
 
-The source publishes whole audio frames (MP3, or AAC in ADTS: `relay.codec`); once at least `batch_seconds` of audio is pending, the hub
-joins them into one chunk and writes it straight to every listener's transport in one pass
-(a broadcast), instead of one coroutine per listener awaiting `write()` — that design is
-what lets one core serve thousands of listeners.
+The source publishes whole audio frames (MP3, or AAC in ADTS: `relay.codec`); once at least
+`batch_seconds` of audio is pending, the hub joins them into one chunk and writes it
+straight to every listener's transport in one pass (a broadcast), instead of one coroutine
+per listener awaiting `write()` — that design is what lets one core serve thousands of
+listeners.
 
 A listener never slows the others: its backlog is the transport's write buffer, checked
 before each write. Over `backlog_limit` bytes, or no progress for `stall_timeout` seconds,
@@ -23,8 +24,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from relay.icy import encode_metadata, interleave
 from relay.codec import AudioFrame
+from relay.icy import encode_metadata, interleave
 
 Variant = tuple[bool, bool]  # (icy, chunked)
 
@@ -36,7 +37,8 @@ def http_chunk(data: bytes) -> bytes:
 
 @dataclass(eq=False, slots=True)
 class Listener:
-    """One connected listener of the continuous stream: where to write, in which variant, and its progress."""
+    """One connected listener of the continuous stream: where to write, in which variant,
+    and its progress."""
 
     transport: asyncio.Transport
     icy: bool

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from hls.adbreaks import AdMarker
 from hls.live import HlsPosition, LiveHls, WindowEntry
-from relay.hub import StreamHub
 from relay.codec import AudioFrame, Codec, codec_for
+from relay.hub import StreamHub
 from relay.sessions import HlsSessions
 from relay.source import AddressCheck, ResponseHead, SourceClient
 from relay.status import RelaySnapshot, StreamSource

@@ -2,12 +2,12 @@
 
 `GET <mount>` with `Icy-MetaData: 1` over HTTP/1.0 (so no server chunks the body); the
 answer may start with `ICY 200 OK` (SHOUTcast v1) or `HTTP/1.x 200`. Bytes go through the
-ICY demuxer and the frame reader of the stream's codec (`relay.codec`: MP3 or AAC in
-ADTS, by the `Content-Type`; anything else is refused); frames and titles go to a `SourceSink`. Any failure
-ends the connection and `run()` reconnects with jittered exponential backoff (1 s → 30 s):
-an unexpected one (a bug, in a parser or a sink) is logged with its traceback first, so a
-bad header never stops a stream's relay for good. Numeric headers count only ASCII digits
-(`str.isdigit` also accepts `²`, which `int` refuses).
+ICY demuxer and the frame reader of the stream's codec (`relay.codec`: MP3 or AAC in ADTS,
+by the `Content-Type`; anything else is refused); frames and titles go to a `SourceSink`.
+Any failure ends the connection and `run()` reconnects with jittered exponential backoff
+(1 s → 30 s): an unexpected one (a bug, in a parser or a sink) is logged with its traceback
+first, so a bad header never stops a stream's relay for good. Numeric headers count only
+ASCII digits (`str.isdigit` also accepts `²`, which `int` refuses).
 """
 
 from __future__ import annotations

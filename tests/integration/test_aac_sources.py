@@ -32,9 +32,7 @@ async def test_pulled_aac_reaches_listeners_as_aac_with_titles(make_client, fake
 
     detail = await (await client.get(f"/v1/streams/{stream_id}")).json()
     assert detail["play_urls"]["mp3"].endswith(f"/v1/streams/{stream_id}/live.mp3")
-    response = await client.get(
-        f"/v1/streams/{stream_id}/live.mp3", headers={"Icy-MetaData": "1"}
-    )
+    response = await client.get(f"/v1/streams/{stream_id}/live.mp3", headers={"Icy-MetaData": "1"})
     assert response.status == 200
     assert response.headers["Content-Type"] == "audio/aac"
     metaint = int(response.headers["icy-metaint"])
