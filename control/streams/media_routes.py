@@ -137,6 +137,7 @@ def _header(value: str | None) -> str:
     "URL for both, so links and players keep working when a DJ changes encoder (browsers "
     "and players go by the `Content-Type`, not the name). " + _PLAY_GRANT,
     produces="audio/mpeg",
+    also_produces=("audio/aac",),
     **{**_LIVE, "params": (GRANT, ICY_METADATA)},
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
