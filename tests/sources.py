@@ -115,24 +115,33 @@ class FakeSource(RawHttpServer):
         self.peak_listeners = 0
         self.bytes_sent = 0
         self._title = title
-        audio = {"channels": channels, "frequency": frequency, "sample_rate": sample_rate}
+        self._frequency = frequency
         self._clip: Mp3Clip | AdtsClip | BytesClip
-        #: What the stream is served as.
-        self.content_type = _CONTENT_TYPES[codec]
-        if codec == "aac":
-            self._clip = AdtsClip.parse(
-                make_aac(CLIP_SECONDS, bitrate=bitrate, **audio), sample_rate
-            )
-        elif codec == "ogg":
-            self._clip = BytesClip.cut(make_ogg(CLIP_SECONDS), bitrate)
-        else:
-            self._clip = Mp3Clip.parse(make_mp3(CLIP_SECONDS, bitrate=bitrate, **audio))
+        self.use_codec(codec)
         self._epoch = time.monotonic()
         self._started_at = time.time()
 
     async def _serve(self, sock: socket.socket) -> None:
         self._started_at = time.time()
         await super()._serve(sock)
+
+    def use_codec(self, codec: str) -> None:
+        """The codec of the stream ("mp3", "aac" or "ogg"); changed, what a DJ changing
+        encoder does: the next connections get the other one."""
+        #: What the stream is served as.
+        self.content_type = _CONTENT_TYPES[codec]
+        audio = {
+            "channels": self.channels,
+            "frequency": self._frequency,
+            "sample_rate": self.sample_rate,
+            "bitrate": self.bitrate,
+        }
+        if codec == "aac":
+            self._clip = AdtsClip.parse(make_aac(CLIP_SECONDS, **audio), self.sample_rate)
+        elif codec == "ogg":
+            self._clip = BytesClip.cut(make_ogg(CLIP_SECONDS), self.bitrate)
+        else:
+            self._clip = Mp3Clip.parse(make_mp3(CLIP_SECONDS, **audio))
 
     @property
     def title(self) -> str:

@@ -15,7 +15,7 @@ from relay.icy import IcyDemuxer, Metadata
 from tests.accounts import user_headers
 from tests.audio import decode, make_aac
 from tests.integration.test_push_ingest import butt_head, push_node, register_push, source_request
-from tests.live import connected, eventually, read_for, register_stream
+from tests.live import connected, ended, eventually, read_for, register_stream
 from tests.sources import IcecastSource, ShoutcastV2Source
 
 __all__ = ["push_node"]  # the fixture, shared with test_push_ingest
@@ -184,3 +184,36 @@ async def test_ffmpeg_pushes_aac_over_icecast(push_node):
         encoder.kill()
         _, err = await encoder.communicate()
     assert b"Unauthorized" not in err
+
+
+async def test_a_dj_switching_from_mp3_to_aac(make_client, fake_servers):
+    source = await fake_servers(IcecastSource)
+    client = await make_client(hls_segment_seconds=2, relay_grace_seconds=30)
+    _, dj = await user_headers(client)
+    stream_id = await register_stream(client, source, dj)
+    assert (await connected(client, stream_id))["content_type"] == "audio/mpeg"
+    mp3_listener = await client.get(f"/v1/streams/{stream_id}/live.mp3")
+    assert mp3_listener.headers["Content-Type"] == "audio/mpeg"
+    await read_for(mp3_listener, 0.5)
+
+    await source.stop()
+    source.use_codec("aac")
+    await source.start()
+
+    # The MP3 listener's response ends (its Content-Type named MP3): its player reconnects.
+    assert await ended(mp3_listener, timeout=15)
+
+    async def aac_listener():
+        response = await _listen(client, stream_id)
+        if response is not None and response.headers["Content-Type"] != "audio/aac":
+            response.close()
+            return None
+        return response
+
+    listener = await eventually(aac_listener, timeout=15)
+    audio = await read_for(listener, 2.0)
+    listener.close()
+    decoded = await asyncio.to_thread(decode, audio, format="aac")
+    assert decoded.codec == "aac" and decoded.duration > 1.0
+    status = await (await client.get(f"/v1/streams/{stream_id}/status")).json()
+    assert status["content_type"] == "audio/aac"
