@@ -102,8 +102,10 @@ def codec_for(content_type: str | None) -> Codec | None:
 
 def sniff(data: bytes) -> str | None:
     """The container the first bytes of a stream are in, for a refusal that names it when
-    the content type was vague: `application/ogg`, `audio/flac`, or None."""
-    if data.startswith(b"OggS"):
+    the content type was vague or wrong: `application/ogg`, `audio/flac`, or None. A live
+    Ogg stream may be joined mid-page: its next page's capture pattern "OggS" (RFC 3533
+    §6) is then a few kilobytes in."""
+    if b"OggS" in data:
         return "application/ogg"
     if data.startswith(b"fLaC"):
         return "audio/flac"

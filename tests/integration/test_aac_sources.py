@@ -217,3 +217,44 @@ async def test_a_dj_switching_from_mp3_to_aac(make_client, fake_servers):
     assert decoded.codec == "aac" and decoded.duration > 1.0
     status = await (await client.get(f"/v1/streams/{stream_id}/status")).json()
     assert status["content_type"] == "audio/aac"
+
+
+class _UnnamedTypeIcecast(IcecastSource):
+    """An Icecast whose admin stats leave the mount's type out: the node listens to the
+    stream to learn it."""
+
+    def _source_stats(self) -> dict[str, object]:
+        stats = super()._source_stats()
+        del stats["server_type"]
+        return stats
+
+
+@pytest.mark.parametrize(
+    ("codec", "declared", "status", "named"),
+    [
+        ("ogg", None, 422, "'application/ogg'"),
+        ("ogg", "audio/mpeg", 422, "'application/ogg'"),  # the first bytes tell the truth
+        ("aac", None, 201, None),
+    ],
+)
+async def test_registration_listens_when_the_admin_does_not_name_the_type(
+    make_client, fake_servers, codec, declared, status, named
+):
+    source = await fake_servers(_UnnamedTypeIcecast, codec=codec)
+    if declared is not None:
+        source.content_type = declared
+    client = await make_client()
+    _, dj = await user_headers(client)
+    body = {
+        "name": "Mystery Night",
+        "shoutcast_url": source.url,
+        "mount": source.mount,
+        "stream_key": source.admin_password,
+    }
+    response = await client.post("/v1/streams", json=body, headers=dj)
+    assert response.status == status, await response.text()
+    if named is not None:
+        assert named in (await response.json())["error"]
+    else:  # relayed: and waited for, so the test does not end while the relay connects
+        stream_id = (await response.json())["stream_id"]
+        assert (await connected(client, stream_id))["content_type"] == "audio/aac"
