@@ -96,6 +96,8 @@ class Operation:
     role: str | None = None
     rate: RateClass | None = None
     produces: str = "application/json"
+    #: Other media types the success may carry instead (a live stream's AAC).
+    also_produces: tuple[str, ...] = ()
     description: str = ""
     #: A GET that also answers HEAD (same handler; it checks `request.method`).
     allow_head: bool = False

@@ -286,7 +286,8 @@ def _responses(op: Operation, components: _Components, *, head: bool) -> dict[st
             schema = components.ref(op.response, "serialization")
             success["content"] = {"application/json": {"schema": schema}}
         else:
-            success["content"] = {op.produces: _media_content(op.produces)}
+            types = (op.produces, *op.also_produces)
+            success["content"] = {media: _media_content(media) for media in types}
     responses: dict[str, Any] = {str(op.status): success}
     for code, reason in sorted(op.also.items()):
         responses[str(code)] = {"description": reason}

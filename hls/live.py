@@ -1,10 +1,11 @@
-"""Live HLS of one stream: cuts the relay's MP3 frames into segments at frame boundaries,
-muxes each in a worker thread (stream copy) and publishes it into the segment window.
+"""Live HLS of one stream: cuts the relay's audio frames (MP3, or AAC in ADTS) into segments
+at frame boundaries, muxes each in a worker thread (stream copy) and publishes it into the
+segment window.
 
 A segment is closed as soon as the next frame would make it exceed the target duration,
 or earlier when the now-playing title changes — so the new title's timed ID3 tag sits at
 the first PTS of the segment it belongs to — or when the audio format changes (a source
-that reconnects at another sample rate, MPEG version or channel count): the next segment
+that reconnects at another codec, sample rate, MPEG version or channel count): the next segment
 is muxed by a new segmenter whose timestamps continue where the old one stopped, behind an
 EXT-X-DISCONTINUITY (RFC 8216 §4.3.2.3: a change of encoding parameters).
 
@@ -34,18 +35,18 @@ from typing import TypedDict
 
 from hls.adbreaks import AdBreaks, AdCue, AdMarker, merge_cues
 from hls.id3 import id3_title_tag
-from hls.packager import TsSegmenter
+from hls.packager import DEFAULT_START_PTS, TsSegmenter
 from hls.playlist import DateRange, MediaPlaylist, Segment
 from hls.window import SegmentWindow, WindowEntry, sequence_origin
-from relay.mp3 import Frame
+from relay.codec import AudioFrame, Codec
 
 __all__ = ["HlsPosition", "LiveHls", "LiveStats", "PositionSink", "WindowEntry"]
 
 log = logging.getLogger(__name__)
 
 
-#: What a segmenter is built for: (sample rate, samples per frame, channels).
-AudioFormat = tuple[int, int, int]
+#: What a segmenter is built for: (codec, sample rate, samples per frame, channels).
+AudioFormat = tuple[Codec, int, int, int]
 
 
 @dataclass(slots=True)
@@ -170,14 +171,16 @@ class LiveHls:
 
     # -- fed by the relay ------------------------------------------------------------------
 
-    def on_frames(self, frames: Sequence[Frame], discontinuity: bool) -> None:
+    def on_frames(
+        self, frames: Sequence[AudioFrame], discontinuity: bool, codec: Codec = Codec.MP3
+    ) -> None:
         if discontinuity:
             self._close()
             self._discontinuity = True
             self._timeline = None  # re-anchor the program date-time after an outage
         for frame in frames:
             header = frame.header
-            audio_format = (header.sample_rate, header.samples_per_frame, header.channels)
+            audio_format = (codec, header.sample_rate, header.samples_per_frame, header.channels)
             if audio_format != self._format:
                 if self._format is not None:
                     self._close()  # a segment holds one format; the next one is marked
@@ -273,12 +276,11 @@ class LiveHls:
         every earlier cut is muxed, so `next_pts` is exact."""
         previous = self._segmenter
         if previous is None or audio_format != self._segmenter_format:
-            rate, samples_per_frame, _channels = audio_format
-            if previous is None:
-                self._segmenter = TsSegmenter(rate, samples_per_frame)
-            else:
-                start = previous.next_pts
-                self._segmenter = TsSegmenter(rate, samples_per_frame, start_pts=start)
+            codec, rate, samples_per_frame, _channels = audio_format
+            start = DEFAULT_START_PTS if previous is None else previous.next_pts
+            self._segmenter = TsSegmenter(
+                rate, samples_per_frame, start_pts=start, codec=codec.ts_codec
+            )
             self._segmenter_format = audio_format
         assert self._segmenter is not None
         return self._segmenter

@@ -1,4 +1,7 @@
-"""MP3 frames to MPEG-TS segments for HLS, by stream copy with PyAV (no re-encoding).
+"""MP3 or ADTS AAC frames to MPEG-TS segments for HLS, by stream copy with PyAV (no
+re-encoding). AAC goes in as ADTS frames, PES stream_type 0x0F (ISO/IEC 13818-1 Table 2-34,
+"ISO/IEC 13818-7 Audio with ADTS transport syntax"), which libavformat writes when the
+packets start with an ADTS header; MP3 as stream_type 0x03/0x04.
 
 Blocking and CPU-bound: callers run `TsSegmenter.package` in a worker thread
 (`asyncio.to_thread`); nothing here touches asyncio.
@@ -53,7 +56,8 @@ _MUXER_OPTIONS = {
 
 
 class TsSegmenter:
-    """Packages consecutive runs of one stream's MP3 frames into self-contained TS segments.
+    """Packages consecutive runs of one stream's audio frames (`codec`: "mp3", or "aac"
+    for ADTS frames) into self-contained TS segments.
 
     Timestamps run on from one segment to the next: the PTS is derived from an exact count
     of samples, so 90 kHz rounding never accumulates. Every segment starts with PAT/PMT and
@@ -76,7 +80,10 @@ class TsSegmenter:
         *,
         start_pts: int = DEFAULT_START_PTS,
         timed_id3: bool = True,
+        codec: str = "mp3",
     ) -> None:
+        if codec not in ("mp3", "aac"):
+            raise ValueError(f"unsupported codec {codec!r}: mp3 or aac")
         if sample_rate <= 0 or samples_per_frame <= 0:
             raise ValueError("sample rate and samples per frame must be positive")
         if start_pts < _PCR_LEAD:
@@ -85,6 +92,7 @@ class TsSegmenter:
         self.samples_per_frame = samples_per_frame
         self.start_pts = start_pts
         self.timed_id3 = timed_id3
+        self.codec = codec
         self._samples = 0  # packaged so far: the exact clock behind every PTS
         self._pes_frames = max(1, int(_PES_MAX_SECONDS * sample_rate / samples_per_frame))
 
@@ -108,7 +116,7 @@ class TsSegmenter:
         carried as timed metadata at the segment's first PTS.
         """
         if not frames:
-            raise ValueError("a segment needs at least one MP3 frame")
+            raise ValueError("a segment needs at least one audio frame")
         if id3 is not None and (not self.timed_id3 or not id3.startswith(b"ID3")):
             raise ValueError("id3 needs timed_id3=True and a complete ID3v2 tag")
         options = dict(_MUXER_OPTIONS)
@@ -117,7 +125,7 @@ class TsSegmenter:
         samples = self._samples
         buffer = io.BytesIO()
         with av.open(buffer, "w", format="mpegts", options=options) as output:
-            audio = output.add_mux_stream("mp3", rate=self.sample_rate, time_base=_TIME_BASE)
+            audio = output.add_mux_stream(self.codec, rate=self.sample_rate, time_base=_TIME_BASE)
             if self.timed_id3:
                 metadata = output.add_data_stream("timed_id3")
                 if id3 is not None:
@@ -144,12 +152,13 @@ class TsSegmenter:
         if not frames:
             yield frames
             return
+        mask, sync = _SYNC[self.codec]
         if (
             min(map(len, frames)) < 4
             or set(map(_first_byte, frames)) != {0xFF}
-            or any(b & 0xE0 != 0xE0 for b in set(map(_second_byte, frames)))
+            or any(b & mask != sync for b in set(map(_second_byte, frames)))
         ):
-            raise ValueError("frames must be complete MPEG audio frames (11-bit sync)")
+            raise ValueError("frames must be complete MPEG audio or ADTS frames (frame sync)")
         ends = list(accumulate(map(len, frames), initial=0))  # ends[k]: bytes of frames[:k]
         count, most = len(frames), self._pes_frames
         start = 0
@@ -161,6 +170,9 @@ class TsSegmenter:
 
 
 _first_byte, _second_byte = itemgetter(0), itemgetter(1)
+#: (mask, value) of a frame's second byte: MPEG audio's 11-bit sync; ADTS's 12-bit sync
+#: with layer 00.
+_SYNC = {"mp3": (0xE0, 0xE0), "aac": (0xF6, 0xF0)}
 
 
 def _pid(ts: memoryview) -> int:

@@ -1,9 +1,10 @@
 """The fan-out hub of one live stream.
 
-The source publishes MP3 frames; once at least `batch_seconds` of audio is pending, the hub
-joins them into one chunk and writes it straight to every listener's transport in one pass
-(a broadcast), instead of one coroutine per listener awaiting `write()` — that design is
-what lets one core serve thousands of listeners.
+The source publishes whole audio frames (MP3, or AAC in ADTS: `relay.codec`); once at least
+`batch_seconds` of audio is pending, the hub joins them into one chunk and writes it
+straight to every listener's transport in one pass (a broadcast), instead of one coroutine
+per listener awaiting `write()` — that design is what lets one core serve thousands of
+listeners.
 
 A listener never slows the others: its backlog is the transport's write buffer, checked
 before each write. Over `backlog_limit` bytes, or no progress for `stall_timeout` seconds,
@@ -23,8 +24,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from relay.codec import AudioFrame
 from relay.icy import encode_metadata, interleave
-from relay.mp3 import Frame
 
 Variant = tuple[bool, bool]  # (icy, chunked)
 
@@ -36,7 +37,8 @@ def http_chunk(data: bytes) -> bytes:
 
 @dataclass(eq=False, slots=True)
 class Listener:
-    """One connected MP3 listener: where to write, in which variant, and its progress."""
+    """One connected listener of the continuous stream: where to write, in which variant,
+    and its progress."""
 
     transport: asyncio.Transport
     icy: bool
@@ -117,7 +119,7 @@ class StreamHub:
         self.counters = HubCounters()
         self._clock = clock
         self._history = _History(history_bytes)
-        self._pending: list[Frame] = []
+        self._pending: list[AudioFrame] = []
         self._pending_seconds = 0.0
         self._listeners: set[Listener] = set()
         self._icy_block = encode_metadata(None)
@@ -136,7 +138,7 @@ class StreamHub:
         """What ICY listeners see from the next metadata interval on."""
         self._icy_block = encode_metadata(fields)
 
-    def publish(self, frames: Sequence[Frame]) -> None:
+    def publish(self, frames: Sequence[AudioFrame]) -> None:
         """Queue frames from the source; broadcast once a batch's worth is pending."""
         for frame in frames:
             self._pending.append(frame)
@@ -225,7 +227,7 @@ class StreamHub:
         self._remove(listener, "removed")
 
     def end_listener(self, listener: Listener, reason: str) -> None:
-        """End one listener's response cleanly (what it was sent is whole MP3 frames)."""
+        """End one listener's response cleanly (what it was sent is whole audio frames)."""
         self.flush()
         self._remove(listener, reason)
 
@@ -250,6 +252,15 @@ class StreamHub:
         self.flush()
         for listener in tuple(self._listeners):
             self._remove(listener, reason)
+
+    def restart(self, reason: str) -> None:
+        """The source changed codec: end every listener's response (its `Content-Type`
+        names the old codec) and forget the buffered audio, so no burst mixes the two."""
+        self.close_listeners(reason)
+        history = self._history
+        history.start = history.end
+        history.data.clear()
+        history.frame_starts.clear()
 
     def close(self, reason: str) -> None:
         """End every listener's response and finish any that arrive later at once (the

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from relay.mp3 import Mp3FrameReader
-from relay.source import AUDIO_TYPES, ResponseHead, SourceSink
+from relay.codec import codec_for, media_type, unsupported_type
+from relay.source import ResponseHead, SourceSink
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,10 @@ class IngestServer:
         self, head: RequestHead, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         mount, password = head.path, _password(head)
-        kind = head.headers.get("content-type", "audio/mpeg").split(";")[0].strip().lower()
-        if kind not in AUDIO_TYPES:  # before any audio is taken
-            raise IngestError(415, f"Unsupported content type {kind!r}: MP3 (audio/mpeg) only")
+        content_type = head.headers.get("content-type")
+        codec = codec_for(content_type)
+        if codec is None:  # before any audio is taken, and before the password is checked
+            raise IngestError(415, unsupported_type(content_type))
         opened = await self._gate.open_source(mount, password, head)
         if isinstance(opened, Refusal):
             raise IngestError(opened.status, opened.reason)
@@ -191,9 +192,10 @@ class IngestServer:
         await writer.drain()
         log.info("encoder connected", extra={"mount": mount, "method": head.method})
         reason = "encoder disconnected"
-        sink.on_connected(ResponseHead(200, "OK", _icy_headers(head)))
+        headers = {**_icy_headers(head), "content-type": media_type(content_type)}
+        sink.on_connected(ResponseHead(200, "OK", headers))
         try:
-            frames = Mp3FrameReader()
+            frames = codec.reader()
             async for data in self._body(head, reader):
                 if not self._gate.accepting(sink):
                     reason = "stream stopped or taken over"

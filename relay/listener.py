@@ -1,4 +1,5 @@
-"""The `live.mp3` response: headers like a SHOUTcast/Icecast server, then the hub writes.
+"""The `live.mp3` response: headers like a SHOUTcast/Icecast server, then the hub writes
+(the stream's audio as the source sends it: MP3, or AAC with `Content-Type: audio/aac`).
 
 The handler only prepares the response, hands the transport to the hub and waits until the
 hub is done with the listener (client gone, dropped as too slow, stream stopped, or — for
@@ -33,6 +34,7 @@ async def serve_listener(
     recheck: Recheck | None = None,
     every: float = 60.0,
     before_prepare: Callable[[web.StreamResponse], None] | None = None,
+    content_type: str = "audio/mpeg",
 ) -> web.StreamResponse:
     """Stream the hub to this client until one side stops, or until `recheck` (awaited
     every `every` seconds) says its access ended.
@@ -43,7 +45,7 @@ async def serve_listener(
     icy = request.headers.get("Icy-MetaData", "").strip() == "1"
     chunked = request.version >= HttpVersion11
     response = web.StreamResponse(headers=headers)
-    response.content_type = "audio/mpeg"
+    response.content_type = content_type
     response.headers["Cache-Control"] = "no-cache, no-store"
     if icy:
         response.headers["icy-metaint"] = str(hub.metaint)

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from hls.adbreaks import AdMarker
 from hls.live import HlsPosition, LiveHls, WindowEntry
+from relay.codec import AudioFrame, Codec, codec_for
 from relay.hub import StreamHub
-from relay.mp3 import Frame
 from relay.sessions import HlsSessions
 from relay.source import AddressCheck, ResponseHead, SourceClient
 from relay.status import RelaySnapshot, StreamSource
@@ -154,6 +154,9 @@ class Relay:
         self._icy_title: str | None = None  # in-band StreamTitle: always wins
         self._admin_title: str | None = None  # admin stats' title, when the source sends none
         self.bitrate_kbps: int | None = None
+        #: What the source sends (its `Content-Type`); listeners get it as it is.
+        self.codec = Codec.MP3
+        self._declared_kbps: int | None = None  # the source's icy-br
         on_position = None
         if positions is not None:
             on_position = functools.partial(positions.save, source.stream_id)
@@ -245,25 +248,37 @@ class Relay:
             listeners=self.listeners,
             connected_since=self.connected_since,
             last_audio_at=self.last_audio_at,
+            content_type=self.codec.content_type if self.connected or self.hub.offset else None,
         )
 
     # -- SourceSink ------------------------------------------------------------------------
 
     def on_connected(self, head: ResponseHead) -> None:
+        codec = codec_for(head.headers.get("content-type")) or Codec.MP3
+        if codec is not self.codec:
+            # Listeners were told the old codec's Content-Type: they reconnect and get the
+            # new one; no burst may mix both. HLS marks the change with a discontinuity.
+            self.hub.restart("source changed codec")
+            self.codec = codec
+            self.bitrate_kbps = None
         self.connected = True
         self.connected_since = self._clock()
+        self._declared_kbps = head.bitrate_kbps
         self.bitrate_kbps = self.bitrate_kbps or head.bitrate_kbps
         self._cancel_grace()
         self._outage_expired = False
         self._beat_now.set()  # status on every node turns "connected" now, not in 30 s
         log.info("source connected", extra={"stream_id": str(self.source.stream_id)})
 
-    def on_frames(self, frames: Sequence[Frame]) -> None:
+    def on_frames(self, frames: Sequence[AudioFrame]) -> None:
         self.last_audio_at = self._clock()
-        self.bitrate_kbps = frames[-1].header.bitrate_kbps
+        if self.codec is Codec.MP3:
+            self.bitrate_kbps = frames[-1].header.bitrate_kbps
+        else:  # AAC frames vary in size: the source's figure, else this batch's average
+            self.bitrate_kbps = self._declared_kbps or _average_kbps(frames)
         self.hub.publish(frames)
         discontinuity, self._discontinuity = self._discontinuity, False
-        self.hls.on_frames(frames, discontinuity)
+        self.hls.on_frames(frames, discontinuity, self.codec)
 
     def on_metadata(self, fields: dict[str, str]) -> None:
         title = fields.get("StreamTitle")
@@ -377,6 +392,11 @@ class Relay:
         self._admin_title = title
         self._set_title(title)
         self.hub.set_metadata({"StreamTitle": title or ""})  # ICY listeners see it too
+
+
+def _average_kbps(frames: Sequence[AudioFrame]) -> int | None:
+    seconds = sum(frame.duration for frame in frames)
+    return round(sum(len(f.data) for f in frames) * 8 / seconds / 1000) if seconds else None
 
 
 class RelayManager:

@@ -2,11 +2,12 @@
 
 `GET <mount>` with `Icy-MetaData: 1` over HTTP/1.0 (so no server chunks the body); the
 answer may start with `ICY 200 OK` (SHOUTcast v1) or `HTTP/1.x 200`. Bytes go through the
-ICY demuxer and the MP3 frame reader; frames and titles go to a `SourceSink`. Any failure
-ends the connection and `run()` reconnects with jittered exponential backoff (1 s → 30 s):
-an unexpected one (a bug, in a parser or a sink) is logged with its traceback first, so a
-bad header never stops a stream's relay for good. Numeric headers count only ASCII digits
-(`str.isdigit` also accepts `²`, which `int` refuses).
+ICY demuxer and the frame reader of the stream's codec (`relay.codec`: MP3 or AAC in ADTS,
+by the `Content-Type`; anything else is refused); frames and titles go to a `SourceSink`.
+Any failure ends the connection and `run()` reconnects with jittered exponential backoff
+(1 s → 30 s): an unexpected one (a bug, in a parser or a sink) is logged with its traceback
+first, so a bad header never stops a stream's relay for good. Numeric headers count only
+ASCII digits (`str.isdigit` also accepts `²`, which `int` refuses).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+from relay.codec import AudioFrame, Codec, codec_for, unsupported_type
 from relay.icy import Audio, IcyDemuxer
-from relay.mp3 import Frame, Mp3FrameReader
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "mediaserver-relay/0.1"
 MAX_HEAD_BYTES = 64 * 1024
-AUDIO_TYPES = ("audio/mpeg", "audio/mp3", "audio/mpeg3", "audio/x-mpeg")
 
 
 #: `SourceClient(address_of=…)`: (host, port) → the address to connect to, or OSError.
@@ -80,7 +80,7 @@ def parse_response_head(raw: bytes) -> ResponseHead:
 
 class SourceSink(Protocol):
     def on_connected(self, head: ResponseHead) -> None: ...
-    def on_frames(self, frames: Sequence[Frame]) -> None: ...
+    def on_frames(self, frames: Sequence[AudioFrame]) -> None: ...
     def on_metadata(self, fields: dict[str, str]) -> None: ...
     def on_disconnected(self, reason: str) -> None: ...
 
@@ -145,17 +145,17 @@ class SourceClient:
         """One connection; returns whether any audio arrived (to reset the backoff)."""
         reader, writer, head = await self._open(self.url, redirects=3)
         try:
-            content_type = head.headers.get("content-type", "audio/mpeg").split(";")[0].strip()
-            if content_type.lower() not in AUDIO_TYPES:
-                raise SourceError(f"unsupported content type {content_type!r} (MP3 only)")
+            codec = codec_for(head.headers.get("content-type"))
+            if codec is None:
+                raise SourceError(unsupported_type(head.headers.get("content-type")))
             self.connects += 1
             self._sink.on_connected(head)
-            return await self._pump(reader, head)
+            return await self._pump(reader, head, codec)
         finally:
             writer.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, head: ResponseHead) -> bool:
-        demuxer, frames = IcyDemuxer(head.metaint), Mp3FrameReader()
+    async def _pump(self, reader: asyncio.StreamReader, head: ResponseHead, codec: Codec) -> bool:
+        demuxer, frames = IcyDemuxer(head.metaint), codec.reader()
         received = False
         while True:
             async with asyncio.timeout(self._read_timeout):  # not wait_for: mediaserver/jobs.py

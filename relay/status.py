@@ -47,6 +47,9 @@ class RelaySnapshot:
     listeners: int  # MP3 connections + active HLS sessions
     connected_since: datetime | None  # start of the current source connection (uptime)
     last_audio_at: datetime | None
+    #: What listeners of the continuous stream get (`audio/mpeg`, `audio/aac`); None until
+    #: the source first connected.
+    content_type: str | None = None
 
 
 class RelayControl(Protocol):

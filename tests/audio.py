@@ -1,4 +1,5 @@
-"""Real audio for tests: MP3 encoded with PyAV (libmp3lame) and decoded back with libavformat.
+"""Real audio for tests: MP3 (libmp3lame) and ADTS AAC (libavcodec's aac) encoded with PyAV,
+and decoded back with libavformat.
 
 Everything here blocks (it is codec work): from a test whose servers run on the same event
 loop, call `decode_*` through `asyncio.to_thread`, or the decoder and the server deadlock.
@@ -47,6 +48,64 @@ def make_mp3(
     return encode_mp3(
         pcm, sample_rate=sample_rate, channels=channels, bitrate=bitrate, title=id3_title
     )
+
+
+@lru_cache(maxsize=64)
+def make_aac(
+    seconds: float,
+    *,
+    bitrate: int = 128_000,
+    sample_rate: int = 44_100,
+    channels: int = 2,
+    frequency: float = 440.0,
+) -> bytes:
+    """An AAC-LC stream in ADTS of a sine tone, `seconds` long, encoded in memory by
+    libavcodec's native AAC encoder and muxed by libavformat's `adts` muxer (as
+    `ffmpeg -c:a aac -f adts` makes it). Cached: treat results as immutable."""
+    if seconds <= 0:
+        raise ValueError("seconds must be positive")
+    layout = {1: "mono", 2: "stereo"}[channels]
+    total = round(seconds * sample_rate)
+    step = 2 * math.pi * frequency / sample_rate
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="adts") as container:
+        stream = container.add_stream("aac", rate=sample_rate, layout=layout)
+        stream.bit_rate = bitrate
+        stream.format = "fltp"
+        for start in range(0, total, 1024):
+            count = min(1024, total - start)
+            block = array("f", (0.3 * math.sin(step * n) for n in range(start, start + count)))
+            frame = av.AudioFrame(format="fltp", layout=layout, samples=count)
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            for plane in frame.planes:
+                plane.update(block.tobytes())
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=4)
+def make_ogg(seconds: float, sample_rate: int = 48_000) -> bytes:
+    """An Ogg Opus file of a sine tone (a stream type the node refuses)."""
+    total = round(seconds * sample_rate)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=sample_rate, layout="mono")
+        stream.format = "s16"
+        for start in range(0, total, 960):
+            pcm = array("h", (round(_AMPLITUDE * math.sin(n / 20)) for n in range(960)))
+            frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            frame.planes[0].update(pcm.tobytes())
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The live feed a fake source plays: real MP3 frames looped at real time, with ICY metadata.
+"""The live feed a fake source plays: real MP3 (or ADTS AAC) frames looped at real time, with
+ICY metadata.
 
 Deliberately independent of `relay/` (the code under test): a tiny frame splitter for
 the CBR files `tests.audio.make_mp3` writes, and an ICY metadata interleaver.
@@ -62,6 +63,56 @@ class Mp3Clip:
         """`frames_per_chunk` frames from frame `index` on, wrapping around the clip."""
         count = len(self.frames)
         return b"".join(self.frames[(index + k) % count] for k in range(self.frames_per_chunk))
+
+
+@dataclass(frozen=True, slots=True)
+class AdtsClip:
+    """The frames of an ADTS AAC stream (as `tests.audio.make_aac` writes it), looped like
+    `Mp3Clip`. ISO/IEC 13818-7 §6.2: 12-bit sync, the frame length in header bits 30-42."""
+
+    frames: Sequence[bytes]
+    frame_duration: float
+
+    @classmethod
+    def parse(cls, adts: bytes, sample_rate: int) -> AdtsClip:
+        frames: list[bytes] = []
+        pos = 0
+        while pos + 7 <= len(adts):
+            if adts[pos] != 0xFF or adts[pos + 1] & 0xF6 != 0xF0:
+                raise ValueError(f"no ADTS frame at byte {pos}")
+            length = (adts[pos + 3] & 3) << 11 | adts[pos + 4] << 3 | adts[pos + 5] >> 5
+            frames.append(adts[pos : pos + length])
+            pos += length
+        return cls(tuple(frames), 1024 / sample_rate)
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return max(1, round(CHUNK_SECONDS / self.frame_duration))
+
+    def chunk(self, index: int) -> bytes:
+        count = len(self.frames)
+        return b"".join(self.frames[(index + k) % count] for k in range(self.frames_per_chunk))
+
+
+@dataclass(frozen=True, slots=True)
+class BytesClip:
+    """Any other stream (Ogg, FLAC) cut in equal pieces, looped at `bitrate`: enough for a
+    source whose type the node must refuse."""
+
+    frames: Sequence[bytes]
+    frame_duration: float
+
+    @classmethod
+    def cut(cls, data: bytes, bitrate: int, piece: int = 4096) -> BytesClip:
+        pieces = tuple(data[i : i + piece] for i in range(0, len(data), piece))
+        return cls(pieces, piece * 8 / bitrate)
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return 1
+
+    def chunk(self, index: int) -> bytes:
+        return self.frames[index % len(self.frames)]
 
 
 def _id3v2_size(data: bytes) -> int:

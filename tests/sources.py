@@ -24,8 +24,8 @@ from email.utils import formatdate
 from typing import TypedDict, Unpack
 from xml.sax.saxutils import escape, quoteattr
 
-from tests.audio import make_mp3
-from tests.livefeed import IcyInterleaver, Mp3Clip
+from tests.audio import make_aac, make_mp3, make_ogg
+from tests.livefeed import AdtsClip, BytesClip, IcyInterleaver, Mp3Clip
 from tests.loopback import (
     NotAStreamServer,
     RawHttpServer,
@@ -53,6 +53,7 @@ __all__ = [
 SHOUTCAST_PASSWORD = "changeme"  # the sample sc_serv.conf's
 ICECAST_PASSWORD = "hackme"  # icecast.xml's default
 CLIP_SECONDS = 2.0  # the tone clip each fake loops
+_CONTENT_TYPES = {"mp3": "audio/mpeg", "aac": "audio/aac", "ogg": "application/ogg"}
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>\n'
 _WINAMP = '<BR>This stream requires <a href="http://www.winamp.com/">Winamp</a><BR>'
 
@@ -69,6 +70,7 @@ class SourceOptions(TypedDict, total=False):
     sample_rate: int
     channels: int
     frequency: float  # Hz of the tone
+    codec: str  # "mp3" (default), "aac" (ADTS, audio/aac) or "ogg" (Ogg Vorbis, refused)
 
 
 def _xml_fields(fields: dict[str, object]) -> str:
@@ -97,6 +99,7 @@ class FakeSource(RawHttpServer):
         sample_rate: int = 44_100,
         channels: int = 2,
         frequency: float = 440.0,
+        codec: str = "mp3",
     ) -> None:
         super().__init__(port=port)
         self.mount = mount
@@ -112,20 +115,33 @@ class FakeSource(RawHttpServer):
         self.peak_listeners = 0
         self.bytes_sent = 0
         self._title = title
-        mp3 = make_mp3(
-            CLIP_SECONDS,
-            bitrate=bitrate,
-            sample_rate=sample_rate,
-            channels=channels,
-            frequency=frequency,
-        )
-        self._clip = Mp3Clip.parse(mp3)
+        self._frequency = frequency
+        self._clip: Mp3Clip | AdtsClip | BytesClip
+        self.use_codec(codec)
         self._epoch = time.monotonic()
         self._started_at = time.time()
 
     async def _serve(self, sock: socket.socket) -> None:
         self._started_at = time.time()
         await super()._serve(sock)
+
+    def use_codec(self, codec: str) -> None:
+        """The codec of the stream ("mp3", "aac" or "ogg"); changed, what a DJ changing
+        encoder does: the next connections get the other one."""
+        #: What the stream is served as.
+        self.content_type = _CONTENT_TYPES[codec]
+        audio = {
+            "channels": self.channels,
+            "frequency": self._frequency,
+            "sample_rate": self.sample_rate,
+            "bitrate": self.bitrate,
+        }
+        if codec == "aac":
+            self._clip = AdtsClip.parse(make_aac(CLIP_SECONDS, **audio), self.sample_rate)
+        elif codec == "ogg":
+            self._clip = BytesClip.cut(make_ogg(CLIP_SECONDS), self.bitrate)
+        else:
+            self._clip = Mp3Clip.parse(make_mp3(CLIP_SECONDS, **audio))
 
     @property
     def title(self) -> str:
@@ -228,7 +244,7 @@ class _Shoutcast(FakeSource):
             "STREAMHITS": self.connections,
             "STREAMSTATUS": 1,
             "BITRATE": self.bitrate // 1000,
-            "CONTENT": "audio/mpeg",
+            "CONTENT": self.content_type,
             "VERSION": self.version,
         }
 
@@ -275,7 +291,7 @@ class ShoutcastV1Source(_Shoutcast):
                 ("icy-notice1", _WINAMP),
                 ("icy-notice2", "SHOUTcast Distributed Network Audio Server/Linux v1.9.8<BR>"),
                 *self._icy_headers(),
-                ("content-type", "audio/mpeg"),
+                ("content-type", self.content_type),
             ]
             await self._stream(writer, "ICY 200 OK", headers, request, separator=":")
         else:
@@ -305,7 +321,7 @@ class ShoutcastV2Source(_Shoutcast):
     async def _handle(self, request: Request, writer: asyncio.StreamWriter) -> None:
         if request.path in {self.mount, "/;"}:
             headers = [
-                ("Content-Type", "audio/mpeg"),
+                ("Content-Type", self.content_type),
                 ("icy-notice1", _WINAMP),
                 ("icy-notice2", "SHOUTcast DNAS/posix(linux x64) v2.6.1.777<BR>"),
                 *self._icy_headers(),
@@ -349,7 +365,7 @@ class IcecastSource(FakeSource):
         if request.path == self.mount:
             headers = [
                 ("Server", "Icecast 2.4.4"),
-                ("Content-Type", "audio/mpeg"),
+                ("Content-Type", self.content_type),
                 ("Cache-Control", "no-cache, no-store"),
                 ("Access-Control-Allow-Origin", "*"),
                 *self._icy_headers(),
@@ -399,7 +415,7 @@ class IcecastSource(FakeSource):
             "listenurl": self.stream_url,
             "server_description": f"{self.name} (fake)",
             "server_name": self.name,
-            "server_type": "audio/mpeg",
+            "server_type": self.content_type,
             "stream_start": formatdate(self._started_at, usegmt=True),
             "title": self.title,
         }

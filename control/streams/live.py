@@ -90,6 +90,7 @@ def status_report(
         uptime_seconds=figures.uptime_seconds,
         relay_connected=figures.connected,
         last_heartbeat=beat.at if beat is not None else None,
+        content_type=snapshot.content_type if snapshot is not None and row.enabled else None,
     )
     if row.enabled and not figures.connected:
         last_sign = max(beat.at, row.updated_at) if beat is not None else row.updated_at

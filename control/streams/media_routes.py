@@ -131,9 +131,13 @@ def _header(value: str | None) -> str:
 
 @api.get(
     "/v1/streams/{stream_id}/live.mp3",
-    summary="Listen: continuous MP3 (ICY metadata on request)",
-    description=_PLAY_GRANT,
+    summary="Listen: the continuous stream, MP3 or AAC (ICY metadata on request)",
+    description="The stream's audio as its source sends it: MP3 (`audio/mpeg`) or AAC in "
+    "ADTS (`audio/aac`), named by `Content-Type` and by the status's `content_type`. One "
+    "URL for both, so links and players keep working when a DJ changes encoder (browsers "
+    "and players go by the `Content-Type`, not the name). " + _PLAY_GRANT,
     produces="audio/mpeg",
+    also_produces=("audio/aac",),
     **{**_LIVE, "params": (GRANT, ICY_METADATA)},
 )
 async def live_mp3(request: web.Request) -> web.StreamResponse:
@@ -155,16 +159,17 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
     if relay.bitrate_kbps:
         headers["icy-br"] = str(relay.bitrate_kbps)
     decorate = functools.partial(request.app[ENVELOPE].decorate, request)
+    listen = functools.partial(
+        serve_listener, before_prepare=decorate, content_type=relay.codec.content_type
+    )
     if public:
-        return await serve_listener(request, relay.hub, headers, before_prepare=decorate)
+        return await listen(request, relay.hub, headers)
 
     async def recheck() -> bool:  # a lapsed subscription or a deleted account ends it
         return await streams.still_listening(row.stream_id, principal, grant)
 
     every = request.app[SETTINGS].listener_recheck_seconds
-    return await serve_listener(
-        request, relay.hub, headers, recheck=recheck, every=every, before_prepare=decorate
-    )
+    return await listen(request, relay.hub, headers, recheck=recheck, every=every)
 
 
 @api.get(

@@ -9,6 +9,13 @@ Detection, in this order, within one overall deadline:
 3. SHOUTcast v1: `GET /admin.cgi?mode=viewxml&pass=KEY`.
    Both answer `<SHOUTCASTSERVER>`; any 401/403 from `admin.cgi` is a wrong key.
 
+Then the stream's type: as the admin answer names it (Icecast `server_type`, SHOUTcast
+`CONTENT`), else by `GET <mount>` like a listener, for its `Content-Type` and first bytes. A
+type the relay cannot carry (Ogg Vorbis/Opus, FLAC, ...: `relay.codec`) is refused with a
+422 that names it, rather than accepted and left failing. A mount that is not on air, or a
+server whose answer is not plain HTTP (SHOUTcast v1's `ICY 200 OK`), cannot be told: it is
+accepted, and the relay refuses the type later (logged).
+
 v1 or v2: the `<VERSION>` element decides when present (major version 1 → v1, else v2);
 without it, the server is v2 when the `sid=` form is what answered and v1 otherwise (v1
 servers ignore `sid`, so a v1 that reports no version answers the first form and is taken
@@ -27,17 +34,20 @@ stream server — answers the same `PROBE_FAILED`; the reason goes to the log on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import xml.etree.ElementTree as ET
 from base64 import b64encode
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import aiohttp
 
 from control.urlguard import UrlGuard, UrlRefused
 from mediaserver.errors import Unprocessable
+from relay.codec import codec_for, media_type, sniff, unsupported_type
+from relay.source import USER_AGENT as RELAY_AGENT
 from relay.status import ServerKind, StreamSource
 
 log = logging.getLogger(__name__)
@@ -49,6 +59,12 @@ PROBE_FAILED = (
     "The stream source could not be verified: check that the server URL is reachable from "
     "the internet, that it runs SHOUTcast or Icecast, and the mount and stream key"
 )
+#: Bytes of the stream read to tell its container when the content type does not (an
+#: Ogg page is at most ~64 KiB, live streams' pages a few KiB).
+SNIFF_BYTES = 16 * 1024
+SNIFF_SECONDS = 2.0
+#: The stream is asked for as the relay asks (SHOUTcast v1 answers browsers with a page).
+_LISTENER_HEADERS = {"User-Agent": RELAY_AGENT, "Icy-MetaData": "0"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,9 @@ class ProbeResult:
     title: str | None
     bitrate_kbps: int | None
     listeners: int | None
+    #: The stream's type as the admin interface names it (Icecast `server_type`,
+    #: SHOUTcast `CONTENT`), None when it does not (not on air). Not part of equality.
+    content_type: str | None = field(default=None, compare=False)
 
 
 Rejected = Literal["rejected"]
@@ -120,9 +139,40 @@ class SourceProbe:
             reason = "not a SHOUTcast or Icecast server"
         else:
             log.info("source checked", extra={"source_url": source_url, "kind": outcome.kind})
+            refused = await self._stream_type_refusal(source_url, mount, outcome.content_type)
+            if refused is not None:
+                raise Unprocessable(refused)
             return outcome
         log.info("source check failed", extra={"source_url": source_url, "reason": reason})
         raise Unprocessable(PROBE_FAILED)
+
+    async def _stream_type_refusal(
+        self, source_url: str, mount: str, named: str | None
+    ) -> str | None:
+        """Why the stream at `mount` cannot be relayed (its type), or None when it can or
+        cannot be told (not on air, not plain HTTP, no answer in time). The type the admin
+        interface `named` is enough, without listening to the stream (which would count as
+        a listener on the DJ's server)."""
+        if named:
+            return None if codec_for(named) else unsupported_type(named)
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                self._session().get(
+                    source_url + mount, headers=_LISTENER_HEADERS, allow_redirects=False
+                ) as response,
+            ):
+                if response.status != 200:
+                    return None
+                content_type = response.headers.get("Content-Type")
+                first = await _first_bytes(response)
+        except (TimeoutError, aiohttp.ClientError, UrlRefused, ValueError):
+            return None
+        kind = sniff(first) if codec_for(content_type) else media_type(content_type)
+        if kind is None or kind.startswith("text/"):  # a page (SHOUTcast v1 to browsers)
+            return None
+        log.info("source stream refused", extra={"source_url": source_url, "type": kind})
+        return unsupported_type(kind)
 
     async def fetch_stats(self, source: StreamSource, key: str) -> ProbeResult | None:
         """The now-playing figures of a registered source, asked the way its kind answers;
@@ -217,7 +267,8 @@ def parse_icecast_stats(body: bytes | None, mount: str) -> ProbeResult | None:
     if artist and title:
         title = f"{artist} - {title}"
     bitrate = _int(_text(source, "bitrate")) or _audio_info_bitrate(_text(source, "audio_info"))
-    return ProbeResult("icecast2", None, title, bitrate, _int(_text(source, "listeners")))
+    listeners = _int(_text(source, "listeners"))
+    return ProbeResult("icecast2", None, title, bitrate, listeners, _text(source, "server_type"))
 
 
 def parse_shoutcast_stats(body: bytes | None, sid: int | None) -> ProbeResult | None:
@@ -238,6 +289,7 @@ def parse_shoutcast_stats(body: bytes | None, sid: int | None) -> ProbeResult | 
         _text(root, "SONGTITLE") if live else None,
         _int(_text(root, "BITRATE")),
         _int(_text(root, "CURRENTLISTENERS")),
+        _text(root, "CONTENT") if live else None,
     )
 
 
@@ -252,6 +304,19 @@ async def _read(response: aiohttp.ClientResponse) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _first_bytes(response: aiohttp.ClientResponse) -> bytes:
+    """Up to `SNIFF_BYTES` of the stream, or what came within `SNIFF_SECONDS`."""
+    data = b""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SNIFF_SECONDS):
+            while len(data) < SNIFF_BYTES:
+                chunk = await response.content.read(SNIFF_BYTES - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    return data
 
 
 def _reason(exc: aiohttp.ClientConnectorError) -> str:

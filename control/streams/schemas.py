@@ -304,6 +304,9 @@ class StreamStatus(BaseModel):
     uptime_seconds: int | None
     relay_connected: bool
     last_heartbeat: datetime | None
+    #: What `live.mp3` serves: `audio/mpeg` (MP3) or `audio/aac` (AAC in ADTS); null when
+    #: no relay on this node has had audio yet (e.g. it runs on another node).
+    content_type: str | None = Field(None, examples=["audio/aac"])
 
 
 class AdMarker(BaseModel):

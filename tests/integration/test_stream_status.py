@@ -136,6 +136,7 @@ async def test_status_follows_heartbeats_by_the_two_and_five_minute_rules(
         "uptime_seconds": None,
         "relay_connected": False,
         "last_heartbeat": None,
+        "content_type": None,
     }
     beat = {**BEAT, "current_title": "Artist - Track", "bitrate_kbps": 128}
     sent_at = node.clock.return_value

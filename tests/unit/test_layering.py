@@ -6,7 +6,8 @@ absolute), is checked against three rules:
 
 - `relay/` and `hls/` import nothing from `control/` or `mediaserver/`;
 - `relay/` imports nothing from `hls/`;
-- `hls/` imports from `relay/` only the shared codec cores `relay.mp3` and `relay.icy`.
+- `hls/` imports from `relay/` only the shared codec cores `relay.mp3`, `relay.adts`,
+  `relay.codec` and `relay.icy`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ON_TOP = ("control", "mediaserver")
-CODEC_CORES = ("relay.mp3", "relay.icy")
+CODEC_CORES = ("relay.mp3", "relay.adts", "relay.codec", "relay.icy")
 
 # The one place relay/ meets hls/: the relay manager is where a stream's pieces are put
 # together (source → hub → MP3 listeners and the HLS packager), so it builds each relay's
@@ -90,8 +91,8 @@ def violations(package: str) -> list[str]:
             elif package == "hls" and _within(name, "relay"):
                 if not any(_within(name, core) for core in CODEC_CORES):
                     found.append(
-                        f"{relative}:{line} imports {name} (hls/ may import only relay.mp3 "
-                        "and relay.icy from relay/)"
+                        f"{relative}:{line} imports {name} (hls/ may import only the codec "
+                        "cores relay.mp3, relay.adts, relay.codec and relay.icy from relay/)"
                     )
     return found
 

@@ -76,6 +76,7 @@ APP_ENV = {
     "STRIPE_WEBHOOK_SECRET",
     "DOMAIN_VERIFIER",
     "DNS_RESOLVER",
+    "INGEST_PORT",
 }
 SECRET_ENV = {
     "DATABASE_URL",
@@ -98,6 +99,7 @@ CHART_SET_ENV = {
     "MEDIASERVER_DATA_DIR",
     "JWT_PRIVATE_KEY_PATH",
     "JWT_PUBLIC_KEY_PATH",
+    "INGEST_PORT",  # from ingest.enabled/ingest.port, with the container and Service ports
 }
 # Shared state every node needs when replicaCount > 1.
 MULTI_NODE_REQUIRED = {"DATABASE_URL", "REDIS_URL", "STREAM_KEY_SECRET", "RELAY_SERVICE_TOKEN"}
@@ -896,3 +898,30 @@ def test_helm_rendered_pod_is_a_node_of_the_site(tmp_path):
     )
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.trust_forwarded_for is True
+
+
+def test_push_ingest_is_off_by_default_and_gated_in_every_template(values):
+    assert values["ingest"] == {"enabled": False, "port": 8000}
+    for name in ("statefulset.yaml", "service.yaml"):
+        text = (TEMPLATES / name).read_text(encoding="utf-8")
+        gate = text.index("{{- if .Values.ingest.enabled }}")
+        assert gate < text.index("name: ingest") < text.index("{{- end }}", gate), name
+    sts = (TEMPLATES / "statefulset.yaml").read_text(encoding="utf-8")
+    assert "- name: INGEST_PORT\n              value: {{ .Values.ingest.port | quote }}" in sts
+
+
+@needs_helm
+def test_helm_template_exposes_the_ingest_port(tmp_path):
+    docs = render({"replicaCount": 1, "ingest": {"enabled": True, "port": 8010}}, tmp_path)
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["INGEST_PORT"] == "8010"
+    assert {"name": "ingest", "containerPort": 8010, "protocol": "TCP"} in container["ports"]
+    service = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "media-mediaserver"
+    )
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["ingest"]["port"] == 8010 and ports["ingest"]["targetPort"] == "ingest"
+    off = render({"replicaCount": 1}, tmp_path)
+    assert "INGEST_PORT" not in json.dumps(off)

@@ -177,3 +177,24 @@ async def test_a_watched_listener_ends_when_refused_and_not_when_the_check_fails
     await asyncio.wait_for(_watch(hub, listener, recheck, 0.01), 5)
     assert await listener.done == ACCESS_ENDED and hub.listeners == 0
     assert next(answers, None) is None  # refused only at the fourth check
+
+
+async def test_a_codec_change_ends_listeners_and_no_burst_mixes_codecs():
+    from relay.adts import AdtsFrameReader
+    from tests.audio import make_aac
+
+    hub = StreamHub(batch_seconds=0.1)
+    mp3_listener = FakeTransport()
+    listener = hub.add_listener(mp3_listener, icy=False, chunked=False)
+    publish_seconds(hub, 1.0)
+    hub.restart("source changed codec")
+    assert listener.done.result() == "source changed codec"
+    aac = AdtsFrameReader().feed(make_aac(1.0))
+    hub.publish(aac)
+    hub.flush()
+    newcomer = FakeTransport()
+    hub.add_listener(newcomer, icy=False, chunked=False)
+    # The burst is AAC only: it starts on an ADTS frame and holds no MP3 frame header.
+    assert bytes(newcomer.written[:2]) == b"\xff\xf1"
+    assert HEADER not in newcomer.written
+    assert bytes(newcomer.written) == b"".join(f.data for f in aac)[-len(newcomer.written) :]

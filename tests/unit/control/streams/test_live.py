@@ -91,7 +91,13 @@ def test_status_report_of_a_live_stream():
         "uptime_seconds": 8070,
         "relay_connected": True,
         "last_heartbeat": BEAT.at,
+        "content_type": None,  # no relay on this node: not known here
     }
+
+
+def test_status_names_what_the_local_relay_serves():
+    aac = replace(SNAPSHOT, content_type="audio/aac")
+    assert status_report(ROW, aac, BEAT, NOW).content_type == "audio/aac"
 
 
 def test_offline_for_more_than_five_minutes_is_503():
