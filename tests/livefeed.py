@@ -19,11 +19,25 @@ CHUNK_SECONDS = 0.1  # how much audio a fake sends at a time
 
 
 @dataclass(frozen=True, slots=True)
-class Mp3Clip:
-    """The audio frames of an MP3 file, ready to be looped as a live stream."""
+class FrameClip:
+    """Audio frames of one duration each, looped as a live stream in chunks."""
 
     frames: Sequence[bytes]
     frame_duration: float  # seconds; every frame of a CBR file at one rate has the same
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return max(1, round(CHUNK_SECONDS / self.frame_duration))
+
+    def chunk(self, index: int) -> bytes:
+        """`frames_per_chunk` frames from frame `index` on, wrapping around the clip."""
+        count = len(self.frames)
+        return b"".join(self.frames[(index + k) % count] for k in range(self.frames_per_chunk))
+
+
+@dataclass(frozen=True, slots=True)
+class Mp3Clip(FrameClip):
+    """The audio frames of an MP3 file, ready to be looped as a live stream."""
 
     @classmethod
     def parse(cls, mp3: bytes) -> Mp3Clip:
@@ -55,23 +69,11 @@ class Mp3Clip:
             raise ValueError("no MP3 frames")
         return cls(tuple(frames), duration)
 
-    @property
-    def frames_per_chunk(self) -> int:
-        return max(1, round(CHUNK_SECONDS / self.frame_duration))
-
-    def chunk(self, index: int) -> bytes:
-        """`frames_per_chunk` frames from frame `index` on, wrapping around the clip."""
-        count = len(self.frames)
-        return b"".join(self.frames[(index + k) % count] for k in range(self.frames_per_chunk))
-
 
 @dataclass(frozen=True, slots=True)
-class AdtsClip:
+class AdtsClip(FrameClip):
     """The frames of an ADTS AAC stream (as `tests.audio.make_aac` writes it), looped like
     `Mp3Clip`. ISO/IEC 13818-7 §6.2: 12-bit sync, the frame length in header bits 30-42."""
-
-    frames: Sequence[bytes]
-    frame_duration: float
 
     @classmethod
     def parse(cls, adts: bytes, sample_rate: int) -> AdtsClip:
@@ -84,14 +86,6 @@ class AdtsClip:
             frames.append(adts[pos : pos + length])
             pos += length
         return cls(tuple(frames), 1024 / sample_rate)
-
-    @property
-    def frames_per_chunk(self) -> int:
-        return max(1, round(CHUNK_SECONDS / self.frame_duration))
-
-    def chunk(self, index: int) -> bytes:
-        count = len(self.frames)
-        return b"".join(self.frames[(index + k) % count] for k in range(self.frames_per_chunk))
 
 
 @dataclass(frozen=True, slots=True)
