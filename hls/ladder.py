@@ -40,6 +40,10 @@ from hls.rendition import (
 from hls.waveform import Waveform
 
 __all__ = [
+    "ARTWORK_NAME",
+    "INDEX_NAME",
+    "MASTER_NAME",
+    "WAVEFORM_NAME",
     "CorruptAudio",
     "LadderResult",
     "NotAudio",

@@ -94,6 +94,12 @@ class _History:
     def since(self, offset: int) -> bytes:
         return bytes(self.data[offset - self.start :])
 
+    def clear(self) -> None:
+        """Forget the bytes kept; offsets go on from where they were."""
+        self.start = self.end
+        self.data.clear()
+        self.frame_starts.clear()
+
 
 class StreamHub:
     """Shared buffer and broadcast for one stream. Not thread-safe: event loop only."""
@@ -257,10 +263,7 @@ class StreamHub:
         """The source changed codec: end every listener's response (its `Content-Type`
         names the old codec) and forget the buffered audio, so no burst mixes the two."""
         self.close_listeners(reason)
-        history = self._history
-        history.start = history.end
-        history.data.clear()
-        history.frame_starts.clear()
+        self._history.clear()
 
     def close(self, reason: str) -> None:
         """End every listener's response and finish any that arrive later at once (the

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-MASTER_NAME = "master.m3u8"
-WAVEFORM_NAME = "waveform.json"
-ARTWORK_NAME = "artwork.jpg"
-RENDITION_PLAYLIST = "index.m3u8"
+from hls.ladder import ARTWORK_NAME, INDEX_NAME, MASTER_NAME, WAVEFORM_NAME
 
 
 def track_url(origin: str, track_id: uuid.UUID) -> str:
@@ -21,7 +18,7 @@ def master_url(origin: str, track_id: uuid.UUID) -> str:
 
 
 def rendition_hls_url(origin: str, track_id: uuid.UUID, hls_dir: str) -> str:
-    return f"{track_url(origin, track_id)}/{hls_dir}/{RENDITION_PLAYLIST}"
+    return f"{track_url(origin, track_id)}/{hls_dir}/{INDEX_NAME}"
 
 
 def stream_url(origin: str, track_id: uuid.UUID, quality: str, fmt: str) -> str:

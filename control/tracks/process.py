@@ -29,6 +29,7 @@ from control.tracks.tags import read_tags
 from control.uploads import queries as upload_queries
 from control.uploads.service import upload_folder
 from hls.ladder import (
+    INDEX_NAME,
     CorruptAudio,
     LadderResult,
     NotAudio,
@@ -124,7 +125,7 @@ class TrackProcessor:
         mp3 = _playlist_rendition(built.result)
         if mp3 is not None and mp3.hls_dir is not None:
             # Playlists play a track as any upload: `manifest.m3u8` beside its segments.
-            index = await asyncio.to_thread((built.out / mp3.hls_dir / "index.m3u8").read_bytes)
+            index = await asyncio.to_thread((built.out / mp3.hls_dir / INDEX_NAME).read_bytes)
             await self._store.put_bytes(f"{folder}{mp3.hls_dir}/{MANIFEST_NAME}", index)
         return [
             RenditionRow(

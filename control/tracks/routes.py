@@ -33,6 +33,7 @@ from control.tracks.schemas import (
 from control.tracks.service import TRACKS
 from control.uploads.form import FormField
 from control.uploads.service import IN_USE
+from hls.ladder import ARTWORK_NAME, INDEX_NAME, MASTER_NAME, WAVEFORM_NAME
 from mediaserver.errors import RateLimited
 
 api = Api()
@@ -164,17 +165,17 @@ async def delete_track(request: web.Request, query: TrackDeleteQuery) -> None:
     **_MEDIA,
 )
 async def track_master(request: web.Request) -> web.Response:
-    return await _object(request, "master.m3u8", PLAYLIST_TYPE, count=True)
+    return await _object(request, MASTER_NAME, PLAYLIST_TYPE, count=True)
 
 
 @api.get(
-    TRACK + "/" + HLS_DIR + "/index.m3u8",
+    TRACK + "/" + HLS_DIR + "/" + INDEX_NAME,
     summary="One rendition's HLS playlist",
     produces=PLAYLIST_TYPE,
     **_MEDIA,
 )
 async def track_rendition(request: web.Request) -> web.Response:
-    name = f"{request.match_info['hls_dir']}/index.m3u8"
+    name = f"{request.match_info['hls_dir']}/{INDEX_NAME}"
     return await _object(request, name, PLAYLIST_TYPE)
 
 
@@ -196,7 +197,7 @@ async def track_segment(request: web.Request) -> web.Response:
     **_MEDIA,
 )
 async def track_waveform(request: web.Request) -> web.Response:
-    return await _object(request, "waveform.json", "application/json")
+    return await _object(request, WAVEFORM_NAME, "application/json")
 
 
 @api.get(
@@ -206,7 +207,7 @@ async def track_waveform(request: web.Request) -> web.Response:
     **_MEDIA,
 )
 async def track_artwork(request: web.Request) -> web.Response:
-    return await _object(request, "artwork.jpg", "image/jpeg")
+    return await _object(request, ARTWORK_NAME, "image/jpeg")
 
 
 @api.get(

@@ -40,6 +40,7 @@ from control.uploads import queries as upload_queries
 from control.uploads.form import FormField
 from control.uploads.queries import NewUpload
 from control.uploads.service import UploadsService, clean_filename, upload_folder
+from hls.ladder import ARTWORK_NAME
 from mediaserver.clock import Clock, utcnow
 from mediaserver.config import Settings
 from mediaserver.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -209,7 +210,7 @@ class TracksService:
         """A ready track's master playlist, rendition playlist, segment, waveform or
         artwork, and whether it is private (cached only by the caller)."""
         row = await self._playable(principal, track_id)
-        if name == "artwork.jpg" and row.artwork_key is None:
+        if name == ARTWORK_NAME and row.artwork_key is None:
             raise NotFound("This track has no artwork")
         key = upload_folder(row.owner_id, track_id) + name
         try:
