@@ -55,6 +55,12 @@ def is_open(item: Guarded) -> bool:
     return item.visibility == "public" and not item.monetization_enabled
 
 
+def readable_by_anyone(item: Guarded) -> bool:
+    """Not private and free: `Resource.check_read` passes anyone (for an enabled item),
+    so a media route in its steady state need not call it."""
+    return item.visibility != PRIVATE and not item.monetization_enabled
+
+
 def rules_of(item: Guarded) -> tuple[str, bool]:
     """What decides who may read `item`, besides the reader: signed into its grants
     (`control.grants`), so a stricter setting refuses those issued before it."""
@@ -105,8 +111,8 @@ class Resource:
         """The rules above for an existing `item`. `paywall_public`: a public monetized
         item is behind the paywall too (a private one always is); `enabled` False: 404
         except for the owner and admins, and for them too with `live_only`."""
-        if enabled and item.visibility != PRIVATE and not item.monetization_enabled:
-            return  # open to everyone: nothing to check
+        if enabled and readable_by_anyone(item):
+            return
         privileged = is_privileged(principal, item.owner_id)
         if not enabled and (live_only or not privileged):
             raise self.not_found()

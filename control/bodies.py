@@ -10,9 +10,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from control.conditional import ETAG, ByteRange, respond
-from control.envelope import prepare
+from control.envelope import prepare, static_headers
 from control.mediacache import Body
 
 
@@ -89,31 +90,21 @@ def send_body(
     """`body` under RFC 9110's rules (`control.conditional`). A `Range` is served from the
     identity coding; without one, a client that accepts gzip gets the gzip variant when
     there is one. `vary` adds request headers the representation depends on (e.g.
-    Authorization). The common request, with no `Range` and no `If-None-Match`, costs two
-    or three header lookups and one `web.Response`."""
+    Authorization). The common request, with no `Range` and no `If-None-Match`, costs three
+    header lookups and one `web.Response` made with headers built once per body
+    (`_whole`)."""
     request_headers = request.headers
     range_header = request_headers.get(hdrs.RANGE)
     if_none_match = request_headers.get(hdrs.IF_NONE_MATCH)
-    headers: dict[str, str] = {
-        hdrs.CONTENT_TYPE: content_type,
-        hdrs.CACHE_CONTROL: cache,
-        hdrs.ACCEPT_RANGES: "bytes",
-        ETAG: body.etag,
-    }
-    data = body.data
-    packed = body.gzipped
-    if packed is None:
-        if vary:
-            headers[hdrs.VARY] = vary
-    else:
-        headers[hdrs.VARY] = f"Accept-Encoding, {vary}" if vary else "Accept-Encoding"
-        if range_header is None and "gzip" in request_headers.get(hdrs.ACCEPT_ENCODING, ""):
-            assert body.gzip_etag is not None
-            headers[ETAG] = body.gzip_etag
-            headers[hdrs.CONTENT_ENCODING] = "gzip"
-            data = packed
+    gzip = (
+        body.gzipped is not None
+        and range_header is None
+        and "gzip" in request_headers.get(hdrs.ACCEPT_ENCODING, "")
+    )
+    data = body.gzipped if gzip and body.gzipped is not None else body.data
     if range_header is None and if_none_match is None:
-        return web.Response(body=data, headers=headers)
+        return web.Response(body=data, headers=_whole(body, content_type, cache, vary, gzip))
+    headers = _representation(body, content_type, cache, vary, gzip)
     etag = headers[ETAG]
     # The selected coding's ETag first; identity is acceptable to anyone (§12.5.3), so a
     # cache holding it gets a 304 for it.
@@ -127,3 +118,47 @@ def send_body(
         part = data[outcome.start : outcome.end + 1]
         return web.Response(status=206, body=part, headers=headers)
     return outcome
+
+
+def _representation(
+    body: Body, content_type: str, cache: str, vary: str | None, gzip: bool
+) -> dict[str, str]:
+    """The headers of `body` sent whole (`gzip`: its gzip variant)."""
+    headers: dict[str, str] = {
+        hdrs.CONTENT_TYPE: content_type,
+        hdrs.CACHE_CONTROL: cache,
+        hdrs.ACCEPT_RANGES: "bytes",
+        ETAG: body.etag,
+    }
+    if body.gzipped is None:
+        if vary:
+            headers[hdrs.VARY] = vary
+    else:
+        headers[hdrs.VARY] = f"Accept-Encoding, {vary}" if vary else "Accept-Encoding"
+        if gzip:
+            assert body.gzip_etag is not None
+            headers[ETAG] = body.gzip_etag
+            headers[hdrs.CONTENT_ENCODING] = "gzip"
+    return headers
+
+
+def _whole(
+    body: Body, content_type: str, cache: str, vary: str | None, gzip: bool
+) -> CIMultiDict[str]:
+    """`_representation` with the headers that depend on nothing in the request
+    (`static_headers`), made once per body and way of sending it: a player's manifest or
+    segment GET then builds no header by hand (the envelope adds the request id)."""
+    key = (content_type, cache, vary, gzip)
+    headers = body.headers.get(key)
+    if headers is None:
+        headers = CIMultiDict(_representation(body, content_type, cache, vary, gzip))
+        for name, value in static_headers(content_type) or ():
+            headers.setdefault(name, value)
+        if len(body.headers) >= _HEADER_SETS:
+            body.headers.clear()
+        body.headers[key] = headers
+    return headers
+
+
+#: At most this many header sets are kept per body (a body is sent a handful of ways).
+_HEADER_SETS = 8

@@ -47,8 +47,9 @@ _EXPOSED_HEADERS = (
 _X_REQUEST_ID = istr("X-Request-ID")
 _AC_REQUEST_METHOD = hdrs.ACCESS_CONTROL_REQUEST_METHOD
 _HSTS = istr("Strict-Transport-Security")
+_X_CONTENT_TYPE_OPTIONS = istr("X-Content-Type-Options")
 _MEDIA_HEADERS = (
-    (istr("X-Content-Type-Options"), "nosniff"),
+    (_X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (istr("Referrer-Policy"), "no-referrer"),
     (istr("Cross-Origin-Resource-Policy"), "cross-origin"),
 )
@@ -87,6 +88,16 @@ CLIENT_CLOSED = 499
 SERVER = "mediaserver"
 #: The path of the catch-all route (`Envelope.add_fallback`), registered after every other.
 FALLBACK_PATH = "/{tail:.*}"
+#: `static_headers` of a media type (the only kind built with them up front).
+_MEDIA_STATIC = ((hdrs.SERVER, SERVER), *_MEDIA_HEADERS)
+
+
+def static_headers(content_type: str) -> tuple[tuple[istr, str], ...] | None:
+    """What every response of a media `content_type` gets whatever the request: `Server`
+    and the media security headers, None for other types. A response built with them up
+    front (`control.bodies` keeps them with each body) skips that part of
+    `Envelope.decorate`, which adds them to a response lacking `X-Content-Type-Options`."""
+    return _MEDIA_STATIC if content_type.startswith(_MEDIA_TYPES) else None
 
 
 class Envelope:
@@ -112,7 +123,7 @@ class Envelope:
         label). `admit` runs first (the route table's guard: an awaitable when it must
         wait); `respond` turns what the handler returns into the response."""
         observe, access_enabled, clock = self._observe, access_log.isEnabledFor, time.perf_counter
-        decorate, listening = self.decorate, self._listening
+        complete, listening = self._complete, self._listening
 
         async def enveloped(request: web.Request) -> web.StreamResponse:
             incoming = request.headers.get(_X_REQUEST_ID)
@@ -143,8 +154,14 @@ class Envelope:
                 status = response.status if response is not None else CLIENT_CLOSED
                 ended = clock()
                 seconds = ended - started
-                headers_at = request.get(_HEADERS_AT)
-                if headers_at is not None:  # streamed: latency until its headers went out
+                # Streamed (sent by hand, or cancelled while streaming): the latency is until
+                # its headers went out. A response returned whole has not been decorated
+                # yet, so the request holds no such time (and a miss of the request's
+                # mapping, a KeyError caught in Python, is not paid for).
+                headers_at = (
+                    request.get(_HEADERS_AT) if response is None or response.prepared else None
+                )
+                if headers_at is not None:
                     listening(endpoint, ended - headers_at)
                     seconds = headers_at - started
                 observe(request.method, endpoint, status, seconds)
@@ -153,7 +170,7 @@ class Envelope:
                 request_id_var.reset(token)
             assert response is not None  # set by each way out of the block above
             if not response.prepared:
-                decorate(request, response, request_id)
+                complete(request, response, request_id)
             return response
 
         enveloped.__name__ = getattr(handler, "__name__", "handler")
@@ -167,13 +184,19 @@ class Envelope:
         more than media), HSTS over TLS, `X-Request-ID` and CORS. Call before `prepare` on
         a response sent by hand, once its `Content-Type` is set."""
         request[_HEADERS_AT] = time.perf_counter()
+        self._complete(request, response, request_id)
+
+    def _complete(
+        self, request: web.Request, response: web.StreamResponse, request_id: str | None
+    ) -> None:
         headers = response.headers
-        headers[hdrs.SERVER] = SERVER  # aiohttp only sets its own when none is there
-        media = headers.get(hdrs.CONTENT_TYPE, "").startswith(_MEDIA_TYPES)
-        for name, value in _MEDIA_HEADERS if media else _SECURITY_HEADERS:
-            headers.setdefault(name, value)
-        if not media and "frame-ancestors *" not in headers.get(_CSP, ""):
-            headers.setdefault(_X_FRAME_OPTIONS, "DENY")
+        if _X_CONTENT_TYPE_OPTIONS not in headers:  # else built with `static_headers`
+            headers[hdrs.SERVER] = SERVER  # aiohttp only sets its own when none is there
+            media = headers.get(hdrs.CONTENT_TYPE, "").startswith(_MEDIA_TYPES)
+            for name, value in _MEDIA_HEADERS if media else _SECURITY_HEADERS:
+                headers.setdefault(name, value)
+            if not media and "frame-ancestors *" not in headers.get(_CSP, ""):
+                headers.setdefault(_X_FRAME_OPTIONS, "DENY")
         if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
             headers.setdefault(_HSTS, "max-age=31536000")
         request_id = request_id or request_id_var.get()

@@ -18,10 +18,11 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from mediaserver.storage import ObjectNotFound, ObjectStore, StoreError
 
@@ -138,6 +139,10 @@ class Body:
     etag: str
     gzipped: bytes | None = None
     gzip_etag: str | None = None
+    #: Response headers made for it (`control.bodies`), by how it is sent.
+    headers: dict[Hashable, CIMultiDict[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, data: bytes, *, compress: bool = False) -> Body:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 
 import asyncpg
 from aiohttp import web
@@ -62,6 +63,9 @@ class AnalyticsService:
         self._pending: dict[queries.CounterKey, int] = {}
         self._flushing = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        #: `_today`'s answer, and when (epoch seconds) it stops being today.
+        self._day = date.min
+        self._day_ends = 0.0
 
     async def start(self) -> None:
         """Start writing `count`ed values every `flush_seconds`."""
@@ -170,7 +174,18 @@ class AnalyticsService:
         return await queries.series(self._pool, resource_type, resource_id, metric, first, last)
 
     def _today(self) -> date:
-        return self._clock().astimezone(UTC).date()
+        if self._clock is not utcnow:  # a test's clock: read it each time
+            return self._clock().astimezone(UTC).date()
+        # The real clock: today's date is kept until the next UTC midnight, so that a play
+        # counted on a manifest GET costs one `time.time()`, not a datetime and a date.
+        now = time.time()
+        if now >= self._day_ends:
+            today = datetime.fromtimestamp(now, UTC).date()
+            self._day, self._day_ends = today, (now // _DAY + 1) * _DAY
+        return self._day
 
+
+#: Seconds in a UTC day (epoch days have no leap seconds).
+_DAY = 86_400
 
 ANALYTICS = web.AppKey("analytics_service", AnalyticsService)

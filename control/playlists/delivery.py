@@ -113,7 +113,9 @@ class PlaylistMedia:
         self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
     ) -> Media:
         """The combined VOD playlist with absolute segment URIs; `play` counts one play."""
-        state = await self._playable(principal, playlist_id)
+        state = self._playlists.get(playlist_id)
+        if state is None or not state.row.hls_ready or not access.readable_by_anyone(state.row):
+            state = await self._playable(principal, playlist_id)
         query = ""
         if not access.is_open(state.row):
             assert principal is not None  # `_may_play` lets no one else through
@@ -153,9 +155,14 @@ class PlaylistMedia:
         if grant is not None:
             await self._granted(playlist_id, grant)
         else:
-            public = access.is_open((await self._readable(principal, playlist_id)).row)
+            state = self._playlists.get(playlist_id)
+            if state is None or not access.readable_by_anyone(state.row):
+                state = await self._readable(principal, playlist_id)
+            public = access.is_open(state.row)
         if track.upload_id is not None:
-            body = await self._uploads.playable_hls(track.upload_id, name)
+            body = self._uploads.playable_now(track.upload_id, name) or (
+                await self._uploads.playable_hls(track.upload_id, name)
+            )
         else:
             try:
                 body = await self._objects.get(f"{hls_prefix(track.external_key or '')}/{name}")

@@ -250,7 +250,7 @@ class UploadsService:
         In the steady state from memory: the ready row for `ACCESS_TTL` (a delete on this
         node takes effect at once, on another within that), the bytes (which never change
         once the upload is ready) from `objects`."""
-        row = await self._media_row(upload_id)
+        row = self._ready_rows.get(upload_id) or await self._media_row(upload_id)
         if row is None or row.deleted_at is not None:
             raise upload_not_found()
         if not (principal.is_admin or principal.owns(row.owner_id)):
@@ -262,7 +262,14 @@ class UploadsService:
             )
         if row.status != "ready":
             raise Conflict(f"Upload could not be processed: {row.error_message}")
-        return await self._hls_object(row, name)
+        return self.objects.cached(f"{row.hls_prefix}/{name}") or await self._hls_object(row, name)
+
+    def playable_now(self, upload_id: uuid.UUID, name: str) -> Body | None:
+        """`playable_hls` when memory answers it (the steady state), else None: await it."""
+        row = self._ready_rows.get(upload_id)
+        if row is None or not row.ready:
+            return None
+        return self.objects.cached(f"{row.hls_prefix}/{name}")
 
     async def playable_hls(self, upload_id: uuid.UUID, name: str) -> Body:
         """`manifest.m3u8` or a segment of a ready upload, for a playlist that plays it
@@ -274,7 +281,9 @@ class UploadsService:
         return await self._hls_object(row, name)
 
     async def _media_row(self, upload_id: uuid.UUID) -> UploadRow | None:
-        # Only ready rows are kept: readiness shows at once.
+        # Only ready rows are kept: readiness shows at once. `media` tries
+        # `_ready_rows.get` and `objects.cached` first: a steady stream of GETs then
+        # awaits no coroutine.
         return self._ready_rows.get(upload_id) or await self._ready_rows.load(
             upload_id, lambda: queries.by_id(self._pool, upload_id), lambda row: row.ready
         )

@@ -32,7 +32,21 @@ def test_the_common_request_gets_the_bytes_and_their_validator():
         "Cache-Control": CACHE,
         "Accept-Ranges": "bytes",
         "ETag": SEGMENT.etag,
+        # What the envelope would add to any media response, made once with the body's
+        # headers (so the envelope skips them).
+        "Server": "mediaserver",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Resource-Policy": "cross-origin",
     }
+
+
+def test_the_headers_of_a_body_are_made_once_per_way_of_sending_it():
+    first, again = send(SEGMENT), send(SEGMENT, User_Agent="another player")
+    assert dict(first.headers) == dict(again.headers)
+    assert len(SEGMENT.headers) == 1  # one content type, cache and coding: one set
+    first.headers["X-Request-ID"] = "abc"  # a response's headers are its own copy
+    assert "X-Request-ID" not in send(SEGMENT).headers
 
 
 def test_text_goes_gzipped_to_who_accepts_it_with_its_own_etag():
