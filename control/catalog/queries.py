@@ -226,7 +226,7 @@ def tsquery_of(param: str) -> str:
 #: Reading a match costs about 2 µs on this machine (the visit of its table page, its
 #: rank), a head match more (they are spread over the table): these bounds keep a broad
 #: search near the cost of a narrow one (`tests/bench/bench_catalog.py`).
-HEAD_SAMPLE = 500
+HEAD_SAMPLE = 300
 SEARCH_SAMPLE = 500
 #: The head tier first: a track whose title, artist and album alone hold every word of the
 #: search ranks above any that needs its tags, genre or description for it; then the

@@ -176,11 +176,11 @@ class TrackSearchResult(TrackList):
 
     A search with at most 500 matches reads them all: everything is exact. A broader one
     reads the first 500 matches in the table's order and every title and artist match up
-    to 500 of them: `total` is then estimated (`total_exact` false) from the share of the
+    to 300 of them: `total` is then estimated (`total_exact` false) from the share of the
     table those samples were found in, the facet counts are those of the matches read,
     each tier's scaled to its estimate (`facets_approximate` true), and `ranking_exact`
     says whether this page is exactly the page of the ranking of all matches: it is when
-    the title and artist matches were all read (500 or fewer) and the page lies among
+    the title and artist matches were all read (300 or fewer) and the page lies among
     them. A page beyond them ranks a sample of the other matches (add a word or a filter
     to narrow the search)."""
 
