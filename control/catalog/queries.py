@@ -219,56 +219,98 @@ def tsquery_of(param: str) -> str:
     return f"(SELECT to_tsquery('simple', catalog_fold({param})))"
 
 
-#: A search ranks, counts and facets at most this many matches (the first the full-text
-#: index yields): beyond it, reading every match costs more than the 20 ms a search may
-#: take, so `total` is then a lower bound and the facets count this sample of the matches.
+#: A search reads at most `HEAD_SAMPLE` matches of its head tier (the tracks whose title,
+#: artist and album alone hold every word: `catalog_head`, with its own full-text index) and
+#: at most `SEARCH_SAMPLE` matches of the whole document, each in the table's order when
+#: there are more; the latter's that are not head matches are the other tier's sample.
+#: Reading a match costs about 2 µs on this machine (the visit of its table page, its
+#: rank), a head match more (they are spread over the table): these bounds keep a broad
+#: search near the cost of a narrow one (`tests/bench/bench_catalog.py`).
+HEAD_SAMPLE = 300
 SEARCH_SAMPLE = 500
+#: The head tier first: a track whose title, artist and album alone hold every word of the
+#: search ranks above any that needs its tags, genre or description for it; then the
+#: weighted rank, then plays.
+RANKING = "head DESC, rank DESC, plays DESC, track_id"
 
 
-def search_statement(query: TrackQuery, tsquery: str, limit: int, offset: int) -> str:
-    """One statement: the matches ranked (computed once, at most `SEARCH_SAMPLE` + 1 of
-    them), their count and facets, and the asked page of them."""
-    q, lim, off = query.param(tsquery), query.param(limit), query.param(offset)
-    tsq = tsquery_of(q)
+def search_statement(
+    query: TrackQuery, tsquery: str, head_tsquery: str, limit: int, offset: int
+) -> str:
+    """One statement: the document's matches (at most `SEARCH_SAMPLE` + 1, from its index,
+    the head matches among them told apart by `head_tsquery`: `tsquery` with every word
+    restricted to the title, artist and album, weights A and B) and, when they are more
+    than the sample, the head tier's (at most `HEAD_SAMPLE` + 1, from their own index),
+    each ranked once; how many of each were read and the share of the table they were
+    found in, the facets of the head tier's and of the others' separately, and the asked
+    page of both tiers."""
+    q, hq = query.param(tsquery), query.param(head_tsquery)
+    lim, off = query.param(limit), query.param(offset)
+    tsq, head_tsq = tsquery_of(q), tsquery_of(hq)
+    columns = f"""t.track_id, t.genre, t.genre_key, t.musical_key, t.bpm, t.plays,
+           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank,
+           (t.ctid::text::point)[0] AS block"""
     return f"""
 WITH found AS MATERIALIZED (
-    SELECT t.track_id, t.genre, t.genre_key, t.musical_key, t.bpm, t.plays,
-           ts_rank_cd({RANK_WEIGHTS}, t.search_document, {tsq}) AS rank,
-           (t.ctid::text::point)[0] AS block
+    SELECT {columns}, t.search_document @@ {head_tsq} AS head
       FROM tracks t
      WHERE t.search_document @@ {tsq} AND {query.where}
      LIMIT {SEARCH_SAMPLE + 1}
 ),
-hits AS MATERIALIZED (SELECT * FROM found LIMIT {SEARCH_SAMPLE}),
-page AS (SELECT track_id, rank, plays FROM hits
-          ORDER BY rank DESC, plays DESC, track_id LIMIT {lim} OFFSET {off}),
+sample AS MATERIALIZED (SELECT * FROM found LIMIT {SEARCH_SAMPLE}),
+broad AS MATERIALIZED (SELECT count(*) > {SEARCH_SAMPLE} AS sampled FROM found),
+-- Only when the sample is not every match (a condition on no row of the scan: when it is
+-- false, the head tier's index is not even read).
+head_found AS MATERIALIZED (
+    SELECT {columns}, true AS head
+      FROM tracks t
+     WHERE (SELECT sampled FROM broad)
+       AND catalog_head(t.title, t.artist, t.album) @@ {tsq} AND {query.where}
+     LIMIT {HEAD_SAMPLE + 1}
+),
+hits AS MATERIALIZED (
+    (SELECT * FROM head_found LIMIT {HEAD_SAMPLE})
+    UNION ALL (SELECT * FROM sample WHERE NOT (head AND (SELECT sampled FROM broad)))
+),
+page AS (SELECT track_id, head, rank, plays FROM hits ORDER BY {RANKING}
+          LIMIT {lim} OFFSET {off}),
 summary AS (
-    SELECT count(*) AS total,
-           (SELECT count(*) FROM found) > {SEARCH_SAMPLE} AS sampled,
-           -- The share of the table the sample was found in (the full-text index's
-           -- matches come in the table's order): the whole table holds about
-           -- total / share matches.
-           (max(block) + 1) / greatest(1, pg_relation_size('tracks')
-               / current_setting('block_size')::float8) AS share,
-           (SELECT coalesce(json_agg(json_build_array(g.name, g.n) ORDER BY g.n DESC, g.name), '[]')
-              FROM (SELECT min(genre) AS name, count(*) AS n FROM hits
-                     WHERE genre_key IS NOT NULL GROUP BY genre_key) g) AS genres,
-           (SELECT coalesce(json_agg(json_build_array(k.name, k.n) ORDER BY k.n DESC, k.name), '[]')
-              FROM (SELECT musical_key AS name, count(*) AS n FROM hits
-                     WHERE musical_key IS NOT NULL GROUP BY musical_key) k) AS keys,
-           json_build_array({_bpm_counts()}) AS bpms
+    SELECT count(*) FILTER (WHERE head) AS head_read,
+           count(*) FILTER (WHERE NOT head) AS rest_read,
+           (SELECT count(*) FROM head_found) > {HEAD_SAMPLE} AS head_sampled,
+           (max(block) FILTER (WHERE head) + 1) / {_PAGES} AS head_share,
+           (SELECT count(*) FROM sample) AS sample_read,
+           (SELECT sampled FROM broad) AS sampled,
+           -- The share of the table a sample was found in (an index's matches come in
+           -- the table's order): the whole table holds about read / share.
+           (SELECT max(block) + 1 FROM sample) / {_PAGES} AS sample_share,
+           (SELECT coalesce(json_agg(json_build_array(g.name, g.head, g.rest)), '[]')
+              FROM (SELECT min(genre) AS name, count(*) FILTER (WHERE head) AS head,
+                           count(*) FILTER (WHERE NOT head) AS rest
+                      FROM hits WHERE genre_key IS NOT NULL GROUP BY genre_key) g) AS genres,
+           (SELECT coalesce(json_agg(json_build_array(k.name, k.head, k.rest)), '[]')
+              FROM (SELECT musical_key AS name, count(*) FILTER (WHERE head) AS head,
+                           count(*) FILTER (WHERE NOT head) AS rest
+                      FROM hits WHERE musical_key IS NOT NULL GROUP BY musical_key) k) AS keys,
+           json_build_array({_bpm_counts("head")}) AS head_bpms,
+           json_build_array({_bpm_counts("NOT head")}) AS rest_bpms
       FROM hits
 )
-SELECT s.total, s.sampled, s.share, s.genres, s.keys, s.bpms, {SUMMARY_COLUMNS}
+SELECT s.*, {SUMMARY_COLUMNS}
   FROM summary s
   LEFT JOIN (page p JOIN tracks t ON t.track_id = p.track_id) ON true
- ORDER BY p.rank DESC, p.plays DESC, p.track_id"""  # noqa: S608 (TrackQuery)
+ ORDER BY p.head DESC, p.rank DESC, p.plays DESC, p.track_id"""  # noqa: S608 (TrackQuery)
 
 
-def _bpm_counts() -> str:
+#: The table's size in pages.
+_PAGES = "greatest(1, pg_relation_size('tracks') / current_setting('block_size')::float8)"
+
+
+def _bpm_counts(tier: str) -> str:
     counts = []
     for _, low, high in BPM_BUCKETS:
         bounds = [
+            tier,
             f"bpm >= {low}" if low is not None else "",
             f"bpm <= {high}" if high is not None else "",
         ]
@@ -277,36 +319,71 @@ def _bpm_counts() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """`read` matches, all there are (`whole`) or the first in the table's order, found in
+    the first `share` of the table."""
+
+    read: int
+    whole: bool
+    share: float
+
+    @property
+    def total(self) -> int:
+        """Exact when `whole`; else estimated from the share of the table read (more
+        than what was read)."""
+        if self.whole:
+            return self.read
+        return max(self.read + 1, round(self.read / min(1.0, max(self.share, 1e-6))))
+
+
+@dataclass(frozen=True, slots=True)
 class SearchRows:
     rows: list[SummaryRow]
-    #: Exact when `exact`, else estimated from the sample (`SEARCH_SAMPLE`).
-    total: int
-    facets: FacetRows
-    #: Every match was counted (no more than `SEARCH_SAMPLE` of them).
-    exact: bool
+    #: The head tier's matches read.
+    head: Sample
+    #: The matches of the whole document read (both tiers).
+    document: Sample
+    #: The other tier's matches among `document`.
+    rest_read: int
+    #: Facet counts of the matches read, per tier: (name, head, rest); BPM buckets in order.
+    genres: list[tuple[str, int, int]]
+    keys: list[tuple[str, int, int]]
+    bpms: list[tuple[int, int]]
+
+    @property
+    def exact(self) -> bool:
+        """Every match was read (then the head tier's were too: they are among them)."""
+        return self.document.whole
+
+    def totals(self) -> tuple[int, int]:
+        """How many tracks match in the head tier and in the other one: counted when every
+        match was read, else estimated (`Sample.total`), the head tier's exact when it
+        was read whole."""
+        if self.exact:
+            return self.head.read, self.rest_read
+        head = self.head.total
+        total = max(self.document.total, head + self.rest_read)
+        return head, total - head
 
 
 async def search_tracks(
-    conn: Executor, query: TrackQuery, tsquery: str, limit: int, offset: int
+    conn: Executor, query: TrackQuery, tsquery: str, head_tsquery: str, limit: int, offset: int
 ) -> SearchRows:
-    """The page of the search, its total and facets: counted when the matches are no more
-    than `SEARCH_SAMPLE`, else estimated from the first `SEARCH_SAMPLE` (their counts
-    scaled to the estimated total)."""
-    records = await conn.fetch(search_statement(query, tsquery, limit, offset), *query.args)
+    """The page of the search and what it read (`search_statement`)."""
+    statement = search_statement(query, tsquery, head_tsquery, limit, offset)
+    records = await conn.fetch(statement, *query.args)
     first = records[0]
-    exact = not first["sampled"]
-    total = int(first["total"])
-    scale = 1.0
-    if not exact:
-        estimate = max(SEARCH_SAMPLE + 1, round(total / min(1.0, max(first["share"], 1e-6))))
-        scale, total = estimate / total, estimate
-    facets = FacetRows(
-        genre=[(name, round(n * scale)) for name, n in json.loads(first["genres"])],
-        key=[(name, round(n * scale)) for name, n in json.loads(first["keys"])],
-        bpm=[round(n * scale) for n in json.loads(first["bpms"])],
+    return SearchRows(
+        rows=[summary(r) for r in records if r["track_id"] is not None],
+        head=Sample(int(first["head_read"]), not first["head_sampled"], first["head_share"] or 0.0),
+        document=Sample(
+            int(first["sample_read"]), not first["sampled"], first["sample_share"] or 0.0
+        ),
+        rest_read=int(first["rest_read"]),
+        genres=[(n, h, r) for n, h, r in json.loads(first["genres"])],
+        keys=[(n, h, r) for n, h, r in json.loads(first["keys"])],
+        bpms=list(zip(json.loads(first["head_bpms"]), json.loads(first["rest_bpms"]), strict=True)),
     )
-    rows = [summary(r) for r in records if r["track_id"] is not None]
-    return SearchRows(rows, total, facets, exact)
 
 
 #: For each word of a search (`$1`) found nowhere in the catalog (as a prefix too when `$2`

@@ -169,17 +169,26 @@ class Facets(BaseModel):
 
 
 class TrackSearchResult(TrackList):
-    """Best match first: title matches rank above artist, tags, then description.
+    """Best match first, in two tiers: tracks whose title, artist and album hold every
+    word of the search, then those that need their tags, genre or description for it;
+    within a tier by relevance (weighted title > artist and album > tags and genre >
+    description), then plays.
 
-    A broad search (more than 500 matches) is answered from the first 500 matches
-    the full-text index yields, so that it costs no more than a narrow one: `total` is
-    then an estimate (`total_exact` false), the facet counts are those of the sample
-    scaled to the estimate (`facets_approximate` true), and the pages rank and go through
-    those 500 only (add a word or a filter to narrow the search)."""
+    A search with at most 500 matches reads them all: everything is exact. A broader one
+    reads the first 500 matches in the table's order and every title and artist match up
+    to 300 of them: `total` is then estimated (`total_exact` false) from the share of the
+    table those samples were found in, the facet counts are those of the matches read,
+    each tier's scaled to its estimate (`facets_approximate` true), and `ranking_exact`
+    says whether this page is exactly the page of the ranking of all matches: it is when
+    the title and artist matches were all read (300 or fewer) and the page lies among
+    them. A page beyond them ranks a sample of the other matches (add a word or a filter
+    to narrow the search)."""
 
     facets: Facets
-    #: True: the facet counts are estimated from a sample of 500 matches.
+    #: True: the facet counts are estimated from the matches read (see above).
     facets_approximate: bool = False
+    #: False: this page was ranked among a sample of the matches (see above).
+    ranking_exact: bool = True
 
 
 class DirectoryQuery(PageQuery):

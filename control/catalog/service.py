@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from control.catalog import directories, queries
-from control.catalog.queries import BPM_BUCKETS, FacetRows, SummaryRow, TrackQuery
+from control.catalog.queries import BPM_BUCKETS, FacetRows, SearchRows, SummaryRow, TrackQuery
 from control.catalog.schemas import (
     BpmBucket,
     DirectoryQuery,
@@ -44,18 +44,26 @@ TOTALS_KEPT = 10_000
 #: searched anyway: a correction adds alternatives, the word as typed stays one of them).
 CORRECTIONS_TTL = 60.0
 CORRECTIONS_KEPT = 10_000
+#: The head tier of a search: the words found in the title (weight A), artist or album (B).
+HEAD_WEIGHTS = "AB"
 
 
-def tsquery_text(words: list[str], corrections: dict[int, list[str]]) -> str:
+def tsquery_text(words: list[str], corrections: dict[int, list[str]], weights: str = "") -> str:
     """The `to_tsquery` text of a search: every word must match (`&`), the last one as a
     prefix (`deep ho` finds "Deep House"), a word with corrections matches any of them
-    (`techo` → `(techo | techno)`). `words` are `\\w+` runs: no tsquery syntax in them."""
+    (`techo` → `(techo | techno)`). `words` are `\\w+` runs: no tsquery syntax in them.
+    `weights` restricts every word to those parts of the document (`AB`: title, artist
+    and album)."""
     terms = []
     for index, word in enumerate(words):
-        term = f"{word}:*" if index == len(words) - 1 else word
-        alternatives = [term, *corrections.get(index, [])]
+        term = f"{word}:*{weights}" if index == len(words) - 1 else _weighted(word, weights)
+        alternatives = [term, *(_weighted(fix, weights) for fix in corrections.get(index, []))]
         terms.append(alternatives[0] if len(alternatives) == 1 else f"({' | '.join(alternatives)})")
     return " & ".join(terms)
+
+
+def _weighted(word: str, weights: str) -> str:
+    return f"{word}:{weights}" if weights else word
 
 
 def track_query(filters: TrackFilters, principal: Principal | None) -> TrackQuery:
@@ -95,6 +103,25 @@ def summary_out(row: SummaryRow, origin: str) -> TrackSummary:
         hls_master_url=links.master_url(origin, row.track_id),
         waveform_url=links.waveform_url(origin, row.track_id),
         artwork_url=links.artwork_url(origin, row.track_id) if row.artwork_key else None,
+    )
+
+
+def scaled_facets(found: SearchRows, head_total: int, rest_total: int) -> FacetRows:
+    """The facet counts of the matches read, each tier's scaled to its (estimated) total:
+    the counts themselves when every match was read."""
+    head_scale = head_total / max(1, found.head.read)
+    rest_scale = rest_total / max(1, found.rest_read)
+
+    def scaled(head: int, rest: int) -> int:
+        return round(head * head_scale + rest * rest_scale)
+
+    def ordered(counts: list[tuple[str, int, int]]) -> list[tuple[str, int]]:
+        return sorted(((name, scaled(h, r)) for name, h, r in counts), key=lambda c: (-c[1], c[0]))
+
+    return FacetRows(
+        genre=ordered(found.genres),
+        key=ordered(found.keys),
+        bpm=[scaled(h, r) for h, r in found.bpms],
     )
 
 
@@ -173,21 +200,29 @@ class CatalogService:
         self, principal: Principal | None, query: TrackSearchQuery, origin: str
     ) -> TrackSearchResult:
         """Tracks matching every word of `q` (the last as a prefix), best first, with the
-        facets of all the matches."""
-        where = track_query(query, principal)
+        facets of all the matches. Two tiers (`queries.search_statement`): the matches of
+        the title, artist and album first, then the others. All exact when each tier has
+        no more matches than its sample; beyond, that tier's total is estimated (the
+        facets scaled to it) and pages are ranked among its sample (`ranking_exact`)."""
         words = words_of(query.q)
         fixes = await self._fixes(words) if self.trigram else {}
+        text, head_text = tsquery_text(words, fixes), tsquery_text(words, fixes, HEAD_WEIGHTS)
+        where = track_query(query, principal)
         found = await queries.search_tracks(
-            self._pool, where, tsquery_text(words, fixes), query.per_page, query.offset
+            self._pool, where, text, head_text, query.per_page, query.offset
         )
+        head_total, rest_total = found.totals()
+        end = query.offset + query.per_page
         return TrackSearchResult(
             tracks=[summary_out(row, origin) for row in found.rows],
             page=query.page,
             per_page=query.per_page,
-            total=found.total,
+            total=head_total + rest_total,
             total_exact=found.exact,
-            facets=facets_out(found.facets),
+            facets=facets_out(scaled_facets(found, head_total, rest_total)),
             facets_approximate=not found.exact,
+            # Every head match was read and ranked, and the page lies among them.
+            ranking_exact=found.exact or (found.head.whole and end <= found.head.read),
         )
 
     async def _fixes(self, words: list[str]) -> dict[int, list[str]]:

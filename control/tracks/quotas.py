@@ -1,16 +1,22 @@
 """Per-plan upload quotas (issue 13; the tracks spec's "Limites par plan"). Each DJ has an
 upload plan (`users.upload_plan`, set by an admin; `basic` by default) that bounds the size
-and length of one file, the uploads a calendar month (UTC; deleted tracks still count: the
+and length of one file, the uploads a calendar month (UTC; deleted ones still count: the
 upload was made) and the storage held (the sources of the DJ's live uploads plus their
 tracks' renditions).
 
+Both ways of uploading are held to the plan: `POST /v1/tracks` and `POST /v1/uploads/audio`
+(the MP3s of playlists and podcast episodes). Both count toward "uploads a month", as what
+a DJ uploads: the month's `uploads` rows are counted, and a track is one of them (its
+`uploads` row has the track's id), so nothing is counted twice.
+
 The settings stay the ceiling: the effective file limits are the smaller of the setting
-(`TRACK_MAX_BYTES`, `TRACK_MAX_SECONDS`) and the plan's, so an operator can lower them for
+(`TRACK_MAX_BYTES` and `TRACK_MAX_SECONDS` for tracks, `UPLOAD_MAX_BYTES` for
+`/v1/uploads/audio`: `Ceiling`) and the plan's, so an operator can lower them for
 everyone. Admins are exempt from the plans (the settings alone apply to them).
 
 Refusals are 429 `Upload quota exceeded: …` / `Storage quota exceeded: …`: checked before
 the body is read (a cheap refusal) and again, with the file's real size, in the transaction
-that records the track, the DJ's row locked so that two uploads at once cannot both pass.
+that records the upload, the DJ's row locked so that two uploads at once cannot both pass.
 """
 
 from __future__ import annotations
@@ -47,6 +53,25 @@ PLANS: dict[str, Plan] = {
     "pro": Plan(500 * MB, 30 * 60, 200, 100 * GB),
     "artist": Plan(1 * GB, math.inf, 1000, 1 * TB),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    """The settings' limits of one file, which no plan raises."""
+
+    max_bytes: int
+    max_seconds: float  # math.inf: the settings set none
+
+    @classmethod
+    def of_tracks(cls, settings: Settings) -> Ceiling:
+        """`POST /v1/tracks`: `TRACK_MAX_BYTES`, `TRACK_MAX_SECONDS`."""
+        return cls(settings.track_max_bytes, settings.track_max_seconds)
+
+    @classmethod
+    def of_uploads(cls, settings: Settings) -> Ceiling:
+        """`POST /v1/uploads/audio`: `UPLOAD_MAX_BYTES` (an upload's length is its plan's
+        alone: `Quota.max_seconds`)."""
+        return cls(settings.upload_max_bytes, math.inf)
 
 
 class QuotaExceeded(ServiceError):
@@ -98,10 +123,11 @@ class Quota:
         return max(1, math.ceil((self.resets_at - self.now).total_seconds()))
 
 
+#: The month's uploads: `uploads` rows, tracks included (each is one), deleted ones too.
 MONTHLY_USAGE = """
 SELECT u.upload_plan,
-       (SELECT count(*) FROM tracks t
-         WHERE t.owner_id = u.user_id AND t.created_at >= $2) AS uploads,
+       (SELECT count(*) FROM uploads up
+         WHERE up.owner_id = u.user_id AND up.created_at >= $2) AS uploads,
        (SELECT coalesce(sum(up.size_bytes), 0) FROM uploads up
          WHERE up.owner_id = u.user_id AND up.deleted_at IS NULL)
      + (SELECT coalesce(sum(r.size_bytes), 0)
@@ -110,25 +136,27 @@ SELECT u.upload_plan,
 FROM users u WHERE u.user_id = $1
 """
 LOCK_USER = "SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE"
+PLAN_OF = "SELECT upload_plan, role = 'admin' AS admin FROM users WHERE user_id = $1"
 
 
 async def quota_of(
     conn: Executor,
-    settings: Settings,
+    ceiling: Ceiling,
     user_id: uuid.UUID,
     is_admin: bool,
     now: datetime,
     *,
     lock: bool = False,
 ) -> Quota:
-    """The DJ's quota at `now`; `lock` (inside a transaction) holds their row until commit."""
+    """The DJ's quota at `now`, its file limits under `ceiling`; `lock` (inside a
+    transaction) holds their row until commit."""
     if lock:
         await conn.execute(LOCK_USER, user_id)
     month = month_start(now)
     row = await conn.fetchrow(MONTHLY_USAGE, user_id, month)
     name: PlanName = row["upload_plan"] if row is not None else "basic"
     plan = PLANS[name]
-    ceiling_bytes, ceiling_seconds = settings.track_max_bytes, settings.track_max_seconds
+    ceiling_bytes, ceiling_seconds = ceiling.max_bytes, ceiling.max_seconds
     uploads = int(row["uploads"]) if row is not None else 0
     storage = int(row["storage"]) if row is not None else 0
     return Quota(
@@ -143,6 +171,16 @@ async def quota_of(
         resets_at=next_month(month),
         now=now,
     )
+
+
+async def length_limit(conn: Executor, ceiling: Ceiling, user_id: uuid.UUID) -> tuple[str, float]:
+    """The DJ's plan and the longest file it allows under `ceiling` (for an upload whose
+    length is known only once it is processed: `POST /v1/uploads/audio`)."""
+    row = await conn.fetchrow(PLAN_OF, user_id)
+    name: PlanName = row["upload_plan"] if row is not None else "basic"
+    if row is not None and row["admin"]:
+        return name, ceiling.max_seconds
+    return name, min(ceiling.max_seconds, PLANS[name].max_seconds)
 
 
 def month_start(now: datetime) -> datetime:

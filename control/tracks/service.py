@@ -33,7 +33,7 @@ from control.tracks import queries
 from control.tracks.ingest import MIME, SOURCE_NAME, Ingest, Received
 from control.tracks.process import PROCESS, TrackProcessor
 from control.tracks.queries import NewTrack, TrackRow
-from control.tracks.quotas import Quota, quota_of
+from control.tracks.quotas import Ceiling, Quota, quota_of
 from control.tracks.schemas import TrackFields, TrackOut
 from control.tracks.view import TrackView
 from control.uploads import queries as upload_queries
@@ -87,7 +87,7 @@ class TracksService:
         self._uploads = uploads
         self._clock = clock
         self._accounts = accounts
-        self._settings = settings
+        self._ceiling = Ceiling.of_tracks(settings)
         self._ingest = Ingest(store, settings)
         self._view = TrackView(pool)
         self.processor = TrackProcessor(pool, store, settings.hls_segment_seconds, clock)
@@ -101,7 +101,7 @@ class TracksService:
     async def quota(self, principal: Principal) -> Quota:
         """The caller's upload plan, its effective limits and what is used of it."""
         return await quota_of(
-            self._pool, self._settings, principal.user_id, principal.is_admin, self._clock()
+            self._pool, self._ceiling, principal.user_id, principal.is_admin, self._clock()
         )
 
     async def create(
@@ -154,7 +154,7 @@ class TracksService:
             # Again with the real size, the DJ's row locked: two uploads at once cannot
             # both take the last of the plan.
             quota = await quota_of(
-                conn, self._settings, principal.user_id, principal.is_admin, self._clock(),
+                conn, self._ceiling, principal.user_id, principal.is_admin, self._clock(),
                 lock=True,
             )  # fmt: skip
             quota.check(audio.size)

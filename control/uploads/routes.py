@@ -6,6 +6,7 @@ deleting need `playlists:write`, reading and playing need `playlists:read`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,8 @@ from control.api import IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
 from control.bodies import send_body
 from control.schemas import PageQuery
 from control.security import principal_of
-from control.uploads.form import FILE_FIELD, form_fields
+from control.tracks.quotas import example_refusals
+from control.uploads.form import FILE_FIELD, FormField, form_fields
 from control.uploads.schemas import DeleteQuery, UploadFields, UploadList, UploadOut
 from control.uploads.service import IN_USE, UPLOADS
 from hls.vod import (
@@ -24,7 +26,7 @@ from hls.vod import (
     SEGMENT_PATTERN,
     UNSUPPORTED,
 )
-from mediaserver.config import SETTINGS
+from mediaserver.errors import RateLimited
 
 api = Api()
 UPLOADS_PATH = "/v1/uploads/audio"
@@ -57,9 +59,14 @@ _BODY_RULES = (
     UPLOADS_PATH,
     summary="Upload an MP3 to be turned into HLS",
     description="multipart/form-data: the MP3 in the field `file` (at most UPLOAD_MAX_BYTES, "
-    "100 MB by default: 413 as soon as more arrives), optional `title` and `artist` (default: "
-    "the file's ID3 tags, then its name). The file is checked by parsing it, not by its "
+    "100 MB by default, or the caller's upload plan's file size if smaller: 413 as soon as "
+    "more arrives), optional `title` and `artist` (default: the file's ID3 tags, then its "
+    "name). The file is checked by parsing it, not by its "
     'Content-Type: anything else is 400 "Unsupported file type. Please upload an MP3.". '
+    "Uploads are held to the caller's upload plan as tracks are (`GET /v1/users/me/quota`; "
+    "both count toward its uploads a month and its storage): 429 `Upload quota exceeded` "
+    "(with `Retry-After` until the next month) or `Storage quota exceeded`, before the body "
+    "is read, and again with the file's real size; admins are exempt. "
     "The upload starts `processing`; poll `GET /v1/uploads/audio/{upload_id}` until it is "
     "`ready` (or `failed`, with `error_message`).",
     tag="uploads",
@@ -74,12 +81,15 @@ _BODY_RULES = (
             UNSUPPORTED,
             "No file uploaded: send the MP3 in a form field named 'file'.",
             "Send the audio as multipart/form-data, in a form field named 'file'.",
-        )
+        ),
+        429: (RateLimited(6).message, *example_refusals()),
     },
 )
 async def upload_audio(request: web.Request) -> UploadOut:
-    fields = form_fields(request, request.app[SETTINGS].upload_max_bytes)
-    return await request.app[UPLOADS].upload(principal_of(request), fields, public_origin(request))
+    def form(max_file_bytes: int) -> AsyncIterator[FormField]:
+        return form_fields(request, max_file_bytes)
+
+    return await request.app[UPLOADS].upload(principal_of(request), form, public_origin(request))
 
 
 @api.get(

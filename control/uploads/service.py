@@ -27,6 +27,7 @@ from control.api import parse_model
 from control.mediacache import Body, ObjectCache, TtlCache
 from control.schemas import PageQuery
 from control.security import Principal
+from control.tracks.quotas import Ceiling, quota_of
 from control.uploads import queries
 from control.uploads.form import FileField, FormField
 from control.uploads.queries import NewUpload, UploadRow
@@ -98,13 +99,14 @@ class UploadsService:
         self._store = store
         self._jobs = jobs
         self._clock = clock
+        self._ceiling = Ceiling.of_uploads(settings)
         self._usage_checks: list[UsageCheck] = []
         self._after_delete: list[AfterDelete] = []
         self._keys: OrderedDict[uuid.UUID, tuple[str, str]] = OrderedDict()
         #: The HLS objects of ready uploads (and of playlists' external tracks) in memory.
         self.objects = ObjectCache(store, settings.media_cache_bytes)
         self._ready_rows: TtlCache[uuid.UUID, UploadRow] = TtlCache()
-        self.transcoder = Transcoder(pool, store, settings.upload_hls_seconds, clock)
+        self.transcoder = Transcoder(pool, store, settings.upload_hls_seconds, self._ceiling, clock)
         jobs.register(TRANSCODE, self.transcoder.run, self.transcoder.failed)
 
     def register_usage_check(self, check: UsageCheck) -> None:
@@ -118,13 +120,23 @@ class UploadsService:
         self._after_delete.append(hook)
 
     async def upload(
-        self, principal: Principal, fields: AsyncIterator[FormField], origin: str
+        self,
+        principal: Principal,
+        form: Callable[[int], AsyncIterator[FormField]],
+        origin: str,
     ) -> UploadOut:
         """Store the form's file (refused unless it parses as MP3), record the upload and
-        queue its transcoding in one transaction. The object is durable before this returns;
-        on any failure nothing is left behind."""
+        queue its transcoding in one transaction. `form(max_file_bytes)` reads the body,
+        only once the caller's upload plan is known to allow one more upload (429
+        otherwise; `control.tracks.quotas`, as for tracks). The object is durable before
+        this returns; on any failure nothing is left behind."""
         if self._accounts is not None:
             await self._accounts.check_verified(principal)
+        quota = await quota_of(
+            self._pool, self._ceiling, principal.user_id, principal.is_admin, self._clock()
+        )
+        quota.check()
+        fields = form(quota.max_bytes)
         upload_id = uuid.uuid4()
         key = source_key(principal.user_id, upload_id)
         received: _Received | None = None
@@ -188,6 +200,13 @@ class UploadsService:
             created_at=self._clock(),
         )
         async with self._pool.acquire() as conn, conn.transaction():
+            # Again with the real size, the DJ's row locked: two uploads at once cannot
+            # both take the last of the plan.
+            quota = await quota_of(
+                conn, self._ceiling, principal.user_id, principal.is_admin, self._clock(),
+                lock=True,
+            )  # fmt: skip
+            quota.check(received.size)
             row = await queries.insert(conn, new)
             await self._jobs.enqueue(conn, TRANSCODE, upload_id)
         return row

@@ -1,4 +1,6 @@
-"""The `transcode` job: an upload's stored MP3 → VOD HLS in the store, then `ready`.
+"""The `transcode` job: an upload's stored MP3 → VOD HLS in the store, then `ready` — or
+`failed` when the audio is longer than the owner's upload plan allows (its length is known
+only here; `control.tracks.quotas`).
 
 One pass over the source: `segment_to_hls` checks the file while it segments it and
 describes it (duration, average bitrate) from the same frames, so the source is read once,
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from control.tracks.quotas import Ceiling, length_limit
 from control.uploads import queries
 from hls.vod import Mp3Error, segment_to_hls
 from mediaserver.clock import Clock, utcnow
@@ -27,9 +30,15 @@ class Transcoder:
     """Runs `transcode` jobs."""
 
     def __init__(
-        self, pool: asyncpg.Pool, store: ObjectStore, hls_seconds: int, clock: Clock = utcnow
+        self,
+        pool: asyncpg.Pool,
+        store: ObjectStore,
+        hls_seconds: int,
+        ceiling: Ceiling,
+        clock: Clock = utcnow,
     ) -> None:
         self._pool = pool
+        self._ceiling = ceiling
         self._store = store
         self._hls_seconds = hls_seconds
         self._clock = clock
@@ -53,6 +62,13 @@ class Transcoder:
                 message = f"{ERROR_PREFIX} {message}"
             raise PermanentJobError(message) from exc
         info, now = result.info, self._clock()
+        plan, max_seconds = await length_limit(self._pool, self._ceiling, row.owner_id)
+        if info.duration > max_seconds:
+            await self._store.delete_prefix(f"{row.hls_prefix}/")
+            raise PermanentJobError(
+                f"{ERROR_PREFIX} the audio is {info.duration / 60:.1f} minutes long: the "
+                f"{plan} plan allows at most {max_seconds / 60:g} minutes."
+            )
         if not await queries.mark_ready(
             self._pool, row.upload_id, info.duration, info.bitrate_kbps, now
         ):

@@ -29,7 +29,7 @@ import asyncpg
 from control.catalog import queries
 from control.catalog.queries import TrackQuery
 from control.catalog.schemas import TrackListQuery
-from control.catalog.service import track_query, tsquery_text
+from control.catalog.service import HEAD_WEIGHTS, track_query, tsquery_text
 from mediaserver.migrate import apply_migrations
 from tests.bench.harness import (
     cpu_seconds,
@@ -211,21 +211,22 @@ async def explain(url: str, artist: str) -> list[str]:
         ("bpm range", TrackListQuery(bpm_min=120, bpm_max=124), "created_at", "desc", None),
         ("tag", TrackListQuery(tags="deep"), "created_at", "desc", None),
         ("tags", TrackListQuery(tags="deep,vinyl"), "title", "asc", None),
-        ("search 'deep ho'", TrackListQuery(), "", "", tsquery_text(["deep", "ho"], {})),
-        ("search 'night'", TrackListQuery(), "", "", tsquery_text(["night"], {})),
-        ("search 'house'", TrackListQuery(), "", "", tsquery_text(["house"], {})),
-        ("search 'velvet sun'", TrackListQuery(), "", "", tsquery_text(["velvet", "sun"], {})),
+        ("search 'deep ho'", TrackListQuery(), "", "", ["deep", "ho"]),
+        ("search 'night'", TrackListQuery(), "", "", ["night"]),
+        ("search 'house'", TrackListQuery(), "", "", ["house"]),
+        ("search 'velvet sun'", TrackListQuery(), "", "", ["velvet", "sun"]),
     ]
     lines = []
     conn = await asyncpg.connect(url)
     try:
-        for name, filters, sort, order, tsq in cases:
+        for name, filters, sort, order, words in cases:
             query: TrackQuery = track_query(filters, None)
-            if tsq is None:
+            if words is None:
                 _, exact = await queries.count_tracks(conn, query)
                 sql = queries.list_statement(query, sort, order, 20, 0, broad=not exact)
             else:
-                sql = queries.search_statement(query, tsq, 20, 0)
+                text, head = tsquery_text(words, {}), tsquery_text(words, {}, HEAD_WEIGHTS)
+                sql = queries.search_statement(query, text, head, 20, 0)
             plan = [r[0] for r in await conn.fetch(f"EXPLAIN ANALYZE {sql}", *query.args)]
             used = sorted({w for line in plan for w in line.split() if w.endswith("_idx")})
             total = next(line for line in plan if line.startswith("Execution Time"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import os
 import resource
 import shutil
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import asyncpg
 
+from control.tracks.quotas import Ceiling
 from control.uploads import queries
 from control.uploads.service import hls_prefix, source_key
 from control.uploads.transcode import TRANSCODE, Transcoder
@@ -54,6 +56,8 @@ from mediaserver.storage import ObjectBatch, ObjectInfo
 from mediaserver.storage.filesystem import FileStore
 from tests.audio import make_mp3
 from tests.bench.harness import env_int, fresh_database, print_table
+
+CEILING = Ceiling(max_bytes=1 << 40, max_seconds=math.inf)
 
 SOURCE_KEY = "uploads/bench/source.mp3"
 CLIP_SECONDS = 60.0
@@ -194,9 +198,11 @@ class FullJob:
 
     @classmethod
     async def create(cls, pool: asyncpg.Pool) -> FullJob:
+        # The artist plan: no length limit for the hour-long mix (the transcode job holds
+        # an upload to its owner's plan).
         owner_id = await pool.fetchval(
-            "INSERT INTO users (email, name, password_hash, role) "
-            "VALUES ($1, 'Bench DJ', 'x', 'dj') RETURNING user_id",
+            "INSERT INTO users (email, name, password_hash, role, upload_plan) "
+            "VALUES ($1, 'Bench DJ', 'x', 'dj', 'artist') RETURNING user_id",
             f"bench-{uuid.uuid4().hex[:10]}@example.com",
         )
         return cls(pool, owner_id)
@@ -222,7 +228,7 @@ class FullJob:
         store = FileStore(work)
         await store.open()
         job = Job(uuid.uuid4(), TRANSCODE, upload_id, {}, attempts=1, max_attempts=3)
-        transcoder = Transcoder(self._pool, store, 10)
+        transcoder = Transcoder(self._pool, store, 10, CEILING)
         settle()
         cpu, wall = cpu_self(), time.perf_counter()
         await transcoder.run(job)

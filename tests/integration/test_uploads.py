@@ -20,7 +20,7 @@ from hls.concat import TrackReader
 from mediaserver.app import STORE
 from mediaserver.config import SETTINGS
 from mediaserver.storage import ObjectStore
-from tests.accounts import user_headers
+from tests.accounts import bearer, make_admin, user_headers
 from tests.audio import decode_duration, make_mp3
 from tests.streams import fresh_database
 from tests.uploads import (
@@ -138,7 +138,11 @@ async def test_the_manifest_url_answers_409_while_the_upload_is_processing(
 async def test_segments_past_999_keep_counting_and_play(make_client: Any, database: str) -> None:
     # 1 s segments of a long low-rate file (MPEG-2.5, 8 kHz: 13 frames of 72 ms each).
     node = await make_client(database_url=database, upload_hls_seconds=1)
-    _, headers = await user_headers(node)
+    dj, headers = await user_headers(node)
+    # 18 minutes: more than the default (basic) upload plan's 10, within pro's 30.
+    plan = {"upload_plan": "pro"}
+    admin = bearer(await make_admin(node))
+    assert (await node.patch(f"/v1/users/{dj['user_id']}", json=plan, headers=admin)).ok
     tone = make_mp3(60.0, bitrate=8_000, sample_rate=8_000, channels=1)
     reader = TrackReader()
     frames = [f.data for f in reader.feed(tone) + reader.flush()]
