@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from control.accounts import ACCOUNTS, AccountGate
@@ -203,7 +203,12 @@ class Guard:
         steady state), else an awaitable that finishes the checks (an account or the shared
         limiter to read): one coroutine fewer per request than an `async def` for each."""
         try:
-            principal = self._authenticate(op, request)
+            # No `Authorization`: anonymous (the common listener), unless the route is the
+            # relays' (their service token is required).
+            if op.auth != "service" and hdrs.AUTHORIZATION not in request.headers:
+                principal = None
+            else:
+                principal = self._authenticate(op, request)
         except Unauthenticated as refused:
             # A bad token costs its sender a request of the route's class as an anonymous
             # caller would: a flood of forged tokens is limited like any other.

@@ -137,7 +137,11 @@ class Envelope:
                     if pending is not None:
                         await pending
                 result = await handler(request)
-                response = result if respond is None else respond(result)
+                # A media handler's response as it is, without a call to `respond`.
+                if respond is None or isinstance(result, web.StreamResponse):
+                    response = result
+                else:
+                    response = respond(result)
             except ServiceError as exc:
                 response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
                 if exc.closes_connection:

@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -192,6 +192,8 @@ class Target:
     body: bytes  # what the floor and nginx serve for it
     tokens: list[str]  # Bearer tokens the requests take in turn (none: anonymous)
     seconds: float
+    #: Our response's headers that the floor does not set itself (`response_headers`).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class Result:
     connections: int
     ours: Load
     floor: Load
+    dressed: Load  # the floor sending our response headers too
     nginx: Load | None
 
 
@@ -250,6 +253,24 @@ async def collect(
     return targets
 
 
+#: Headers the floor sets itself (or that are about the connection): not copied from ours.
+_FLOOR_OWN = frozenset(
+    ("date", "content-length", "content-type", "connection", "keep-alive", "transfer-encoding")
+)
+
+
+async def response_headers(url: str, tokens: Sequence[str]) -> dict[str, str]:
+    """The headers our node answers `url` with, as wrk asks for it (no compression), less
+    those the floor sets itself: what "the same response" costs aiohttp without our code."""
+    headers = {"Accept-Encoding": "identity", "User-Agent": "bench"}
+    if tokens:
+        headers["Authorization"] = f"Bearer {tokens[0]}"
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        await response.read()
+        assert response.status == 200, f"GET {url}: {response.status}"
+        return {k: v for k, v in response.headers.items() if k.lower() not in _FLOOR_OWN}
+
+
 async def measure(
     wrk_bin: str,
     nginx_bin: str | None,
@@ -275,6 +296,7 @@ async def measure(
         except (AssertionError, RuntimeError, aiohttp.ClientError, KeyError) as exc:
             notes.append(f"upload/playlist routes skipped: could not prepare them ({exc!r})")
         targets = await collect(node.base_url, stream_id, vod, seconds, vod_seconds)
+        targets = [replace(t, headers=await response_headers(t.url, t.tokens)) for t in targets]
         sizes = ", ".join(f"{t.name} {len(t.body):,} B" for t in targets)
         notes.append(f"bodies: {sizes}")
         async with contextlib.AsyncExitStack() as stack:
@@ -283,6 +305,8 @@ async def measure(
             script.write_text(CROWD_LUA)
             bodies = {target.url: target.body for target in targets}
             floor = await stack.enter_async_context(run_floor(bodies))
+            our_headers = {target.url: target.headers for target in targets}
+            dressed = await stack.enter_async_context(run_floor(bodies, our_headers))
             nginx = None
             if nginx_bin is not None:
                 nginx = await stack.enter_async_context(run_nginx(nginx_bin, bodies))
@@ -297,39 +321,46 @@ async def measure(
                     bare = await load(
                         floor.url(target.url), tokens=target.tokens, server_cpu=floor.cpu
                     )
+                    same = await load(
+                        dressed.url(target.url), tokens=target.tokens, server_cpu=dressed.cpu
+                    )
                     theirs = None
                     if nginx is not None:
                         theirs = await load(
                             nginx.url(target.url), tokens=target.tokens, server_cpu=nginx.cpu
                         )
-                    results.append(Result(target, count, ours, bare, theirs))
+                    results.append(Result(target, count, ours, bare, same, theirs))
             if node.process.poll() is not None:
                 raise RuntimeError(f"our node died:\n{tail(node.log)}")
     return results
 
 
-def _three(r: Result, figure: Callable[[Load], str]) -> tuple[str, str, str]:
-    """`figure` of ours, the floor and nginx."""
-    return figure(r.ours), figure(r.floor), figure(r.nginx) if r.nginx else "-"
+def _each(r: Result, figure: Callable[[Load], str]) -> tuple[str, str, str, str]:
+    """`figure` of ours, the floor, the floor with our headers and nginx."""
+    return figure(r.ours), figure(r.floor), figure(r.dressed), figure(r.nginx) if r.nginx else "-"
 
 
 def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for r in results:
-        ours, floor, ref = r.ours, r.floor, r.nginx
+        ours, floor, dressed, ref = r.ours, r.floor, r.dressed, r.nginx
         ratio = ours.rps / floor.rps if floor.rps else 0.0
+        of_dressed = f"{ours.rps / dressed.rps:.3f}" if dressed.rps else "-"
+        headers_cost = f"{dressed.rps / floor.rps:.3f}" if floor.rps else "-"
         of_nginx = f"{ours.rps / ref.rps:.3f}" if ref and ref.rps else "-"
         out += [
-            (f"{r.target.name}, c{r.connections}: req/s", *_three(r, lambda x: f"{x.rps:,.0f}")),
-            ("  ours / floor", f"{ratio:.3f}", f"target >= {RATIO_TARGET:.2f}", ""),
-            ("  ours / nginx", of_nginx, "", ""),
-            ("  p99 latency", *_three(r, lambda x: f"{1000 * x.p99:.1f} ms")),
-            ("  server CPU per request", *_three(r, lambda x: x.per_request(x.server_cpu))),
-            ("  postgres CPU per request", ours.per_request(ours.db_cpu), "-", "-"),
-            ("  machine busy (2 cores)", *_three(r, lambda x: f"{100 * x.busy:.0f} %")),
+            (f"{r.target.name}, c{r.connections}: req/s", *_each(r, lambda x: f"{x.rps:,.0f}")),
+            ("  ours / floor", f"{ratio:.3f}", f"target >= {RATIO_TARGET:.2f}", "", ""),
+            ("  ours / floor with our headers", of_dressed, "", "", ""),
+            ("  floor with our headers / floor", "", "", headers_cost, ""),
+            ("  ours / nginx", of_nginx, "", "", ""),
+            ("  p99 latency", *_each(r, lambda x: f"{1000 * x.p99:.1f} ms")),
+            ("  server CPU per request", *_each(r, lambda x: x.per_request(x.server_cpu))),
+            ("  postgres CPU per request", ours.per_request(ours.db_cpu), "-", "-", "-"),
+            ("  machine busy (2 cores)", *_each(r, lambda x: f"{100 * x.busy:.0f} %")),
         ]
-        if ours.bad or floor.bad or (ref and ref.bad):
-            out.append(("  non-2xx responses + socket errors", *_three(r, lambda x: str(x.bad))))
+        if ours.bad or floor.bad or dressed.bad or (ref and ref.bad):
+            out.append(("  non-2xx responses + socket errors", *_each(r, lambda x: str(x.bad))))
     return out
 
 
@@ -349,6 +380,10 @@ async def run() -> str:
         f"wrk -t1 -c{'/'.join(map(str, connections))} --latency, {seconds:g} s per live URL,"
         f" {vod_seconds:g} s per upload/playlist URL; ours, then the floor, then nginx on the"
         " same path and bytes",
+        "floor + our headers: the floor answering with the response headers our node sent"
+        " for the URL (Cache-Control, ETag, Vary, Accept-Ranges, Server, the security"
+        " headers, X-Request-ID): what aiohttp itself costs for the response the contract"
+        " asks for, without any of our code",
         f"nothing pinned: wrk, the server and PostgreSQL share the {os.cpu_count()} cores"
         " (wrk alone takes most of one); 'machine busy' is the whole machine during the run",
         "nginx: worker_processes 1, access_log off, sendfile on, keepalive_requests 1e8"
@@ -363,7 +398,7 @@ async def run() -> str:
         "HLS origin: GETs from our node vs the aiohttp floor vs nginx (1 worker), same bytes",
         rows(results),
         notes,
-        columns=("metric", "ours", "floor (bare aiohttp)", "nginx"),
+        columns=("metric", "ours", "floor (bare aiohttp)", "floor + our headers", "nginx"),
     )
 
 

@@ -4,7 +4,9 @@ log), in its own process.
 
     python -m tests.bench.floor PORT MANIFEST
 
-`MANIFEST` is a JSON object `{path: [file, content type]}`; each file is read once at start.
+`MANIFEST` is a JSON object `{path: [file, content type]}` or `{path: [file, content type,
+{header: value}]}` (response headers to send as well: the "floor with our headers" of the
+origin benchmark); each file is read once at start.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 
-def build(manifest: dict[str, list[str]]) -> web.Application:
-    bodies = {path: (Path(file).read_bytes(), kind) for path, (file, kind) in manifest.items()}
+def build(manifest: dict[str, list[Any]]) -> web.Application:
+    bodies = {
+        path: (Path(entry[0]).read_bytes(), entry[1], entry[2] if len(entry) > 2 else None)
+        for path, entry in manifest.items()
+    }
 
     async def handler(request: web.Request) -> web.Response:
         found = bodies.get(request.path)
         if found is None:
             raise web.HTTPNotFound()
-        return web.Response(body=found[0], content_type=found[1])
+        return web.Response(body=found[0], content_type=found[1], headers=found[2])
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)

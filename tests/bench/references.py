@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from tests import nginx
@@ -140,12 +141,18 @@ async def run_nginx(binary: str, bodies: Mapping[str, bytes]) -> AsyncIterator[R
 
 
 @contextlib.asynccontextmanager
-async def run_floor(bodies: Mapping[str, bytes]) -> AsyncIterator[Reference]:
-    """`tests/bench/floor.py` in its own process, serving `bodies` (our URL → bytes)."""
+async def run_floor(
+    bodies: Mapping[str, bytes], headers: Mapping[str, Mapping[str, str]] | None = None
+) -> AsyncIterator[Reference]:
+    """`tests/bench/floor.py` in its own process, serving `bodies` (our URL → bytes), each
+    with the response `headers` given for its URL (none: only aiohttp's own)."""
     with tempfile.TemporaryDirectory(prefix="bench-origin-floor-") as tmp:
         root = Path(tmp)
         manifest = root / "manifest.json"
-        manifest.write_text(json.dumps(write_bodies(root / "www", bodies)))
+        entries: dict[str, list[Any]] = dict(write_bodies(root / "www", bodies))
+        for url, extra in (headers or {}).items():
+            entries[urlsplit(url).path].append(dict(extra))
+        manifest.write_text(json.dumps(entries))
         port = free_port()
         log = root / "floor.log"
         with log.open("wb") as out:
