@@ -28,6 +28,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import asyncpg
 from aiohttp import web
@@ -59,10 +60,10 @@ _RETRY = {"Retry-After": RETRY_AFTER}
 _SLICE = 64 * 1024  # joiner input per step: a short turn on the event loop, prompt writes
 
 
-@dataclass(frozen=True, slots=True)
-class Media:
+class Media(NamedTuple):
     """A manifest's or a segment's bytes, and whether shared caches may keep them (an open
-    playlist's, fetched without a grant)."""
+    playlist's, fetched without a grant). A tuple: one is made per media GET, and a frozen
+    dataclass costs several times more to make."""
 
     body: Body
     public: bool

@@ -43,7 +43,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urljoin
@@ -51,8 +51,10 @@ from urllib.parse import urljoin
 import aiohttp
 
 from tests.audio import make_mp3
+from tests.bench import callgrind
 from tests.bench.harness import (
     PASSWORD,
+    Node,
     cpu_seconds,
     env_float,
     env_int,
@@ -271,6 +273,26 @@ async def response_headers(url: str, tokens: Sequence[str]) -> dict[str, str]:
         return {k: v for k, v in response.headers.items() if k.lower() not in _FLOOR_OWN}
 
 
+async def targets_of(
+    node: Node, source: IcecastSource, seconds: float, vod_seconds: float, notes: list[str]
+) -> list[Target]:
+    """The live stream, the upload and the playlist made on `node`, and what to load."""
+    vod_task = asyncio.create_task(prepare_vod(node.base_url, env_int("BENCH_TOKENS", 16)))
+    stream_id = await register_stream(
+        node.base_url, source.url, source.mount, source.admin_password
+    )
+    vod: Vod | None = None
+    try:
+        vod = await vod_task
+    except (AssertionError, RuntimeError, aiohttp.ClientError, KeyError) as exc:
+        notes.append(f"upload/playlist routes skipped: could not prepare them ({exc!r})")
+    targets = await collect(node.base_url, stream_id, vod, seconds, vod_seconds)
+    targets = [replace(t, headers=await response_headers(t.url, t.tokens)) for t in targets]
+    sizes = ", ".join(f"{t.name} {len(t.body):,} B" for t in targets)
+    notes.append(f"bodies: {sizes}")
+    return targets
+
+
 async def measure(
     wrk_bin: str,
     nginx_bin: str | None,
@@ -280,25 +302,12 @@ async def measure(
     notes: list[str],
 ) -> list[Result]:
     results: list[Result] = []
-    sessions = env_int("BENCH_TOKENS", 16)
     async with (
         fresh_database() as database,
         IcecastSource(title="Bench - Origin") as source,
         run_node(database, **NODE_SETTINGS) as node,
     ):
-        vod_task = asyncio.create_task(prepare_vod(node.base_url, sessions))
-        stream_id = await register_stream(
-            node.base_url, source.url, source.mount, source.admin_password
-        )
-        vod: Vod | None = None
-        try:
-            vod = await vod_task
-        except (AssertionError, RuntimeError, aiohttp.ClientError, KeyError) as exc:
-            notes.append(f"upload/playlist routes skipped: could not prepare them ({exc!r})")
-        targets = await collect(node.base_url, stream_id, vod, seconds, vod_seconds)
-        targets = [replace(t, headers=await response_headers(t.url, t.tokens)) for t in targets]
-        sizes = ", ".join(f"{t.name} {len(t.body):,} B" for t in targets)
-        notes.append(f"bodies: {sizes}")
+        targets = await targets_of(node, source, seconds, vod_seconds, notes)
         async with contextlib.AsyncExitStack() as stack:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-origin-")))
             script = tmp / "crowd.lua"
@@ -364,6 +373,95 @@ def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     return out
 
 
+#: Connections of the load under callgrind (the servers run several times slower there).
+CALLGRIND_CONNECTIONS = 10
+
+
+async def count_instructions(
+    wrk_bin: str, seconds: float, notes: list[str]
+) -> list[tuple[str, ...]]:
+    """`BENCH_CALLGRIND=1`: each URL loaded for `seconds` on our node, the floor and the
+    floor with our headers, each running under callgrind; instructions per request (ours
+    less those of an idle window of the same length before the load: the relay and the
+    timers)."""
+    out: list[tuple[str, ...]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-origin-callgrind-") as tmp:
+        dumps = Path(tmp)
+        grind = callgrind.wrapper(dumps)
+        async with (
+            fresh_database() as database,
+            IcecastSource(title="Bench - Origin") as source,
+            run_node(database, wrapper=grind, **NODE_SETTINGS) as node,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            targets = await targets_of(node, source, seconds, seconds, notes)
+            script = dumps / "crowd.lua"
+            script.write_text(CROWD_LUA)
+            bodies = {target.url: target.body for target in targets}
+            floor = await stack.enter_async_context(run_floor(bodies, wrapper=grind))
+            our_headers = {target.url: target.headers for target in targets}
+            dressed = await stack.enter_async_context(run_floor(bodies, our_headers, wrapper=grind))
+            idle_rates = []
+            for target in targets:
+                on = functools.partial(_load_of, wrk_bin, script, target.tokens, seconds=seconds)
+                idle, _ = await callgrind.count(node.pid, dumps, lambda: asyncio.sleep(seconds))
+                idle_rates.append(idle / seconds)
+                busy, ours = await callgrind.count(node.pid, dumps, on(target.url))
+                bare, base = await callgrind.count(
+                    floor.process.pid, dumps, on(floor.url(target.url))
+                )
+                same, with_headers = await callgrind.count(
+                    dressed.process.pid, dumps, on(dressed.url(target.url))
+                )
+                per = [
+                    (busy - idle) / max(1, ours.requests),
+                    bare / max(1, base.requests),
+                    same / max(1, with_headers.requests),
+                ]
+                out += [
+                    (
+                        f"{target.name}: instructions per request",
+                        *(f"{n / 1000:,.1f} k" for n in per),
+                    ),
+                    (
+                        "  floor / ours",
+                        f"{per[1] / per[0]:.3f}",
+                        f"target >= {RATIO_TARGET:.2f}",
+                        "",
+                    ),
+                    ("  floor with our headers / ours", f"{per[2] / per[0]:.3f}", "", ""),
+                    ("  requests counted", *(str(x.requests) for x in (ours, base, with_headers))),
+                ]
+            if node.process.poll() is not None:
+                raise RuntimeError(f"our node died:\n{tail(node.log)}")
+    notes += [
+        f"valgrind --tool=callgrind (user-space instructions, {CALLGRIND_CONNECTIONS} connections,"
+        f" {seconds:g} s per URL and server); ours less its idle background, measured for as"
+        f" long just before each load ({sum(idle_rates) / max(1, len(idle_rates)) / 1e6:.1f} M"
+        " instructions/s: the relay, segmenting, timers)",
+        "a ratio of instructions is steadier than one of requests per second (the same for"
+        " the same code) but leaves out cache misses and system calls: ratios of req/s are"
+        " lower (run without BENCH_CALLGRIND for them)",
+    ]
+    return out
+
+
+def _load_of(
+    wrk_bin: str, script: Path, tokens: list[str], url: str, *, seconds: float
+) -> Callable[[], Awaitable[Load]]:
+    """The callgrind mode's load of `url` (no CPU time read: instructions are counted)."""
+    return functools.partial(
+        wrk,
+        wrk_bin,
+        script,
+        url,
+        connections=CALLGRIND_CONNECTIONS,
+        seconds=seconds,
+        tokens=tokens,
+        server_cpu=lambda: 0.0,
+    )
+
+
 async def run() -> str:
     seconds = env_float("BENCH_SECONDS", 10.0)
     vod_seconds = env_float("BENCH_VOD_SECONDS", max(1.0, seconds / 2))
@@ -372,6 +470,16 @@ async def run() -> str:
     if wrk_bin is None:
         return print_table(
             "HLS origin", [], ["wrk is not installed (apt-get install wrk): nothing measured"]
+        )
+    if os.environ.get("BENCH_CALLGRIND") == "1":
+        if not callgrind.available():
+            notes.append("valgrind is not installed (apt-get install valgrind): nothing counted")
+            return print_table("HLS origin: instructions per request", [], notes)
+        return print_table(
+            "HLS origin: instructions per request (callgrind), ours vs the aiohttp floor",
+            await count_instructions(wrk_bin, env_float("BENCH_SECONDS", 10.0), notes),
+            notes,
+            columns=("metric", "ours", "floor (bare aiohttp)", "floor + our headers"),
         )
     if nginx_bin is None:
         notes.append("nginx is not installed (apt-get install nginx-light): no reference")

@@ -116,8 +116,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
+async def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], log: Path, seconds: float = 60
+) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{tail(log)}")
@@ -126,7 +128,7 @@ async def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) 
             writer.close()
             return
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port} within 60 s:\n{tail(log)}")
+    raise RuntimeError(f"server did not listen on {port} within {seconds:g} s:\n{tail(log)}")
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -193,9 +195,12 @@ class Node:
 
 
 @contextlib.asynccontextmanager
-async def run_node(database_url: str, **settings: str) -> AsyncIterator[Node]:
+async def run_node(
+    database_url: str, *, wrapper: Sequence[str] = (), **settings: str
+) -> AsyncIterator[Node]:
     """`python -m mediaserver serve` in its own process, on a free loopback port, with rate
-    limits off, until the block ends (SIGTERM, then SIGKILL after 40 s)."""
+    limits off, until the block ends (SIGTERM, then SIGKILL after 40 s). `wrapper`: a
+    command the node runs under (`valgrind …`: then it may take minutes to start)."""
     with tempfile.TemporaryDirectory(prefix="mediaserver-bench-") as tmp:
         port = free_port()
         env = {
@@ -213,7 +218,7 @@ async def run_node(database_url: str, **settings: str) -> AsyncIterator[Node]:
         log = Path(tmp) / "node.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "mediaserver", "serve", "--port", str(port)],
+                [*wrapper, sys.executable, "-m", "mediaserver", "serve", "--port", str(port)],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -223,7 +228,7 @@ async def run_node(database_url: str, **settings: str) -> AsyncIterator[Node]:
             )
         node = Node(process, port, log)
         try:
-            await wait_for_port(port, process, log)
+            await wait_for_port(port, process, log, 300 if wrapper else 60)
             await wait_healthy(node)
             yield node
         finally:

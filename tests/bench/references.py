@@ -142,10 +142,14 @@ async def run_nginx(binary: str, bodies: Mapping[str, bytes]) -> AsyncIterator[R
 
 @contextlib.asynccontextmanager
 async def run_floor(
-    bodies: Mapping[str, bytes], headers: Mapping[str, Mapping[str, str]] | None = None
+    bodies: Mapping[str, bytes],
+    headers: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    wrapper: Sequence[str] = (),
 ) -> AsyncIterator[Reference]:
     """`tests/bench/floor.py` in its own process, serving `bodies` (our URL → bytes), each
-    with the response `headers` given for its URL (none: only aiohttp's own)."""
+    with the response `headers` given for its URL (none: only aiohttp's own); `wrapper`: a
+    command it runs under (`tests.bench.callgrind`)."""
     with tempfile.TemporaryDirectory(prefix="bench-origin-floor-") as tmp:
         root = Path(tmp)
         manifest = root / "manifest.json"
@@ -157,14 +161,14 @@ async def run_floor(
         log = root / "floor.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tests.bench.floor", str(port), str(manifest)],
+                [*wrapper, sys.executable, "-m", "tests.bench.floor", str(port), str(manifest)],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
         try:
-            await wait_for_port(port, process, log)
+            await wait_for_port(port, process, log, 300 if wrapper else 60)
             yield Reference(process, port)
         finally:
             await stop_process(process, timeout=10)
