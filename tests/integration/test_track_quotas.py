@@ -5,7 +5,6 @@ made by ffmpeg, the filesystem object store)."""
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,13 +13,12 @@ import pytest
 
 from control.tracks import quotas
 from control.tracks.quotas import MB, PLANS
-from mediaserver.app import STORE
 from tests.accounts import bearer, make_admin, user_headers
+from tests.quotas import QUOTA, assert_month_used_up, next_month, quota, set_plan, stored
 from tests.streams import fresh_database
 from tests.tracks import TRACKS, create_track, make_audio, post_track, wait_track
 
 META = {"title": "Quota Test", "artist": "DJ Quota"}
-QUOTA = "/v1/users/me/quota"
 GB = 1024 * MB
 
 
@@ -32,29 +30,6 @@ async def database(make_database: Any) -> str:
 @pytest.fixture
 async def node(make_client: Any, database: str) -> Any:
     return await make_client(database_url=database)
-
-
-async def set_plan(node: Any, admin: dict[str, Any], user_id: str, plan: str) -> dict[str, Any]:
-    response = await node.patch(
-        f"/v1/users/{user_id}", json={"upload_plan": plan}, headers=bearer(admin)
-    )
-    assert response.status == 200, await response.text()
-    return dict(await response.json())
-
-
-async def quota(node: Any, headers: dict[str, str]) -> dict[str, Any]:
-    response = await node.get(QUOTA, headers=headers)
-    assert response.status == 200, await response.text()
-    return dict(await response.json())
-
-
-async def stored(node: Any, user_id: str) -> list[str]:
-    return [info.key async for info in node.app[STORE].list(f"uploads/audio/{user_id}/")]
-
-
-def next_month(now: datetime) -> datetime:
-    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-    return datetime(year, month, 1, tzinfo=UTC)
 
 
 async def test_admin_sets_the_plan_and_the_dj_sees_it(node: Any) -> None:
@@ -154,17 +129,7 @@ async def test_the_eleventh_upload_of_a_free_month_is_429(node: Any) -> None:
     assert used["uploads_this_month"] == 10 and used["uploads_per_month"] == 10
 
     refused = await post_track(node, headers, audio, metadata=META)
-    now = datetime.now(UTC)
-    assert refused.status == 429
-    body = await refused.json()
-    reset = next_month(now)
-    assert body == {
-        "error": "Upload quota exceeded: 10 uploads a month on the free plan, all used; "
-        f"uploads open again on {reset:%Y-%m-%d} (UTC).",
-        "code": 429,
-    }
-    wait = int(refused.headers["Retry-After"])
-    assert abs(wait - math.ceil((reset - now).total_seconds())) <= 5
+    await assert_month_used_up(refused, 10, "free")
     assert await stored(node, dj["user_id"]) == before  # nothing stored
     assert (await quota(node, headers))["uploads_this_month"] == 10
     # A bigger plan: uploads open again at once.

@@ -6,22 +6,19 @@ filesystem object store)."""
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from control.tracks.quotas import PLANS
-from mediaserver.app import STORE
 from tests.accounts import bearer, make_admin, user_headers
 from tests.audio import make_mp3
+from tests.quotas import assert_month_used_up, quota, set_plan, stored
 from tests.streams import fresh_database
 from tests.tracks import create_track, make_audio, post_track, wait_track
 from tests.uploads import post_upload, upload_mp3, wait_processed
 
-QUOTA = "/v1/users/me/quota"
 META = {"title": "Quota Test", "artist": "DJ Quota"}
 
 
@@ -34,26 +31,8 @@ async def free_dj(node: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, 
     """A DJ on the free plan, their headers, and an admin."""
     dj, headers = await user_headers(node)
     admin = await make_admin(node)
-    response = await node.patch(
-        f"/v1/users/{dj['user_id']}", json={"upload_plan": "free"}, headers=bearer(admin)
-    )
-    assert response.status == 200, await response.text()
+    await set_plan(node, admin, dj["user_id"], "free")
     return dj, headers, admin
-
-
-async def quota(node: Any, headers: dict[str, str]) -> dict[str, Any]:
-    response = await node.get(QUOTA, headers=headers)
-    assert response.status == 200, await response.text()
-    return dict(await response.json())
-
-
-async def stored(node: Any, user_id: str) -> list[str]:
-    return sorted([info.key async for info in node.app[STORE].list(f"uploads/audio/{user_id}/")])
-
-
-def next_month(now: datetime) -> datetime:
-    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-    return datetime(year, month, 1, tzinfo=UTC)
 
 
 async def test_uploads_and_tracks_share_the_month_each_counted_once(
@@ -70,16 +49,7 @@ async def test_uploads_and_tracks_share_the_month_each_counted_once(
     before = await stored(node, dj["user_id"])
 
     refused = await post_upload(node, headers, mp3)
-    now = datetime.now(UTC)
-    assert refused.status == 429
-    reset = next_month(now)
-    assert await refused.json() == {
-        "error": "Upload quota exceeded: 3 uploads a month on the free plan, all used; "
-        f"uploads open again on {reset:%Y-%m-%d} (UTC).",
-        "code": 429,
-    }
-    wait = int(refused.headers["Retry-After"])
-    assert abs(wait - math.ceil((reset - now).total_seconds())) <= 5
+    await assert_month_used_up(refused, 3, "free")
     assert await stored(node, dj["user_id"]) == before  # nothing stored
     # The uploads used up the month for tracks too.
     assert (await post_track(node, headers, make_audio("mp3", 1), metadata=META)).status == 429
@@ -152,10 +122,7 @@ async def test_an_upload_longer_than_the_plan_fails_with_the_reason(
     assert manifest.status == 409
     assert "free plan allows" in (await manifest.json())["error"]
     pro, pro_headers = await user_headers(node)
-    response = await node.patch(
-        f"/v1/users/{pro['user_id']}", json={"upload_plan": "pro"}, headers=bearer(admin)
-    )
-    assert response.status == 200
+    await set_plan(node, admin, pro["user_id"], "pro")
     ready = await upload_mp3(node, pro_headers, mp3)
     assert (await wait_processed(node, pro_headers, ready["upload_id"]))["status"] == "ready"
 
