@@ -300,17 +300,17 @@ class UploadsService:
         return await self._hls_object(row, name)
 
     async def _media_row(self, upload_id: uuid.UUID) -> UploadRow | None:
-        # Only ready rows are kept: readiness shows at once. `media` tries
-        # `_ready_rows.get` and `objects.cached` first: a steady stream of GETs then
-        # awaits no coroutine.
-        return self._ready_rows.get(upload_id) or await self._ready_rows.load(
+        # Only ready rows are kept: readiness shows at once. `media` and `playable_now`
+        # look in `_ready_rows` and `objects` first, without a coroutine: a steady stream
+        # of GETs awaits none (`load` and `get` look there again before reading).
+        return await self._ready_rows.load(
             upload_id, lambda: queries.by_id(self._pool, upload_id), lambda row: row.ready
         )
 
     async def _hls_object(self, row: UploadRow, name: str) -> Body:
         key = f"{row.hls_prefix}/{name}"
         try:
-            return self.objects.cached(key) or await self.objects.get(key)
+            return await self.objects.get(key)
         except (ObjectNotFound, ValueError):
             raise NotFound("Not found") from None
 
