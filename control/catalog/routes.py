@@ -56,7 +56,8 @@ async def list_tracks(request: web.Request, query: TrackListQuery) -> TrackList:
     "tags and genre, then description; accents and case ignored, the last word matched "
     "as a prefix (`deep ho` finds Deep House), misspelt words corrected to the closest "
     "known ones where the database has `pg_trgm`. `facets` counts genres, keys and BPM "
-    f"ranges over every match, not only the page. {_FILTERS}",
+    "ranges over the matches, not only the page (a broad search's from samples, scaled: "
+    f"`facets_approximate`). {_FILTERS}",
     tag="catalog",
     query=TrackSearchQuery,
     response=TrackSearchResult,
