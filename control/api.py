@@ -7,7 +7,9 @@ limit class it belongs to. `Api.register` wraps every handler so that, by the ti
 handler runs, the caller is authorised, within its rate limit, and its input parsed.
 
 A handler receives the request plus `body=` / `query=` when declared, calls one service
-method and returns a pydantic model, a dict, `None` (204) or a ready `StreamResponse`.
+method and returns a pydantic model, a dict, `None` (204) or a ready `StreamResponse`. A
+media route without a query or body model may instead be a plain function answering with
+its `web.Response` from memory, and with an awaitable when it must wait (`control.envelope`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unau
 
 M = TypeVar("M", bound=BaseModel)
 RELAY_AUTH_REQUIRED = "A valid relay service token is required"
-Handler = Callable[..., Awaitable[Any]]
+#: A route handler: a coroutine function, or a function answering from memory with its
+#: `web.Response` and with an awaitable when it must wait (`control.envelope`).
+Handler = Callable[..., Any]
 RateClass = Literal["metadata", "write", "streaming", "auth"]
 AuthMode = Literal["none", "optional", "required", "service"]
 

@@ -120,6 +120,14 @@ def send_body(
     return outcome
 
 
+async def send_body_later(
+    request: web.Request, body: Awaitable[Body], content_type: str, cache: str
+) -> web.Response:
+    """`send_body` of a body still to be read or checked (the slow path of a media route
+    that answers from memory when it can: `control.envelope`)."""
+    return send_body(request, await body, content_type, cache)
+
+
 def _representation(
     body: Body, content_type: str, cache: str, vary: str | None, gzip: bool
 ) -> dict[str, str]:

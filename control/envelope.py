@@ -12,7 +12,10 @@ rate, `tests/bench/bench_origin.py`). So:
 - every route the node serves is registered through `Envelope.wrap` (a test checks it);
 - a response the handler returns gets its headers here; a handler that sends its response
   itself (streamed media) sends the headers with `prepare` below (or calls
-  `Envelope.decorate` before aiohttp's `prepare`)."""
+  `Envelope.decorate` before aiohttp's `prepare`);
+- a media route that can answer from memory is a plain function returning its
+  `web.Response`, or an awaitable when it must wait (a row or an object to read): in the
+  steady state no coroutine is made for its handler."""
 
 from __future__ import annotations
 
@@ -114,7 +117,7 @@ class Envelope:
     def wrap(
         self,
         endpoint: str,
-        handler: Callable[[web.Request], Awaitable[Any]],
+        handler: Callable[[web.Request], Any],
         *,
         admit: Callable[[web.Request], Awaitable[None] | None] | None = None,
         respond: Callable[[Any], web.StreamResponse] | None = None,
@@ -136,12 +139,17 @@ class Envelope:
                     pending = admit(request)
                     if pending is not None:
                         await pending
-                result = await handler(request)
-                # A media handler's response as it is, without a call to `respond`.
-                if respond is None or isinstance(result, web.StreamResponse):
+                result = handler(request)
+                # A media handler answering from memory returns its response, not a
+                # coroutine (`type`, not `isinstance`: a response is an ABC's instance).
+                if type(result) is web.Response:
                     response = result
                 else:
-                    response = respond(result)
+                    result = await result
+                    if respond is None or isinstance(result, web.StreamResponse):
+                        response = result  # as it is, without a call to `respond`
+                    else:
+                        response = respond(result)
             except ServiceError as exc:
                 response = web.json_response(exc.body(), status=exc.status, headers=exc.headers)
                 if exc.closes_connection:
@@ -155,16 +163,17 @@ class Envelope:
             finally:
                 # None: cancelled, which aiohttp does when the client goes away (with
                 # `handler_cancellation`) and at shutdown: no server error either way.
-                status = response.status if response is not None else CLIENT_CLOSED
                 ended = clock()
                 seconds = ended - started
+                if response is None:
+                    status, prepared = CLIENT_CLOSED, True
+                else:
+                    status, prepared = response.status, response.prepared
                 # Streamed (sent by hand, or cancelled while streaming): the latency is until
                 # its headers went out. A response returned whole has not been decorated
                 # yet, so the request holds no such time (and a miss of the request's
                 # mapping, a KeyError caught in Python, is not paid for).
-                headers_at = (
-                    request.get(_HEADERS_AT) if response is None or response.prepared else None
-                )
+                headers_at = request.get(_HEADERS_AT) if prepared else None
                 if headers_at is not None:
                     listening(endpoint, ended - headers_at)
                     seconds = headers_at - started
@@ -173,7 +182,7 @@ class Envelope:
                     log_access(request.method, request.path, status, seconds, request.remote)
                 request_id_var.reset(token)
             assert response is not None  # set by each way out of the block above
-            if not response.prepared:
+            if not prepared:
                 complete(request, response, request_id)
             return response
 

@@ -110,13 +110,31 @@ class PlaylistMedia:
         self._playlists.pop(playlist_id)
         self._tracks.drop_where(lambda track: track.playlist_id == playlist_id)
 
+    def manifest_now(
+        self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
+    ) -> Media | None:
+        """`manifest` when memory answers it (a ready playlist anyone may play, the steady
+        state of a public one), else None: await `manifest`."""
+        state = self._playlists.get(playlist_id)
+        if state is None or not state.row.hls_ready or not access.readable_by_anyone(state.row):
+            return None
+        return self._manifest(state, principal, playlist_id, origin, play)
+
     async def manifest(
         self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
     ) -> Media:
         """The combined VOD playlist with absolute segment URIs; `play` counts one play."""
-        state = self._playlists.get(playlist_id)
-        if state is None or not state.row.hls_ready or not access.readable_by_anyone(state.row):
-            state = await self._playable(principal, playlist_id)
+        state = await self._playable(principal, playlist_id)
+        return self._manifest(state, principal, playlist_id, origin, play)
+
+    def _manifest(
+        self,
+        state: _Playlist,
+        principal: Principal | None,
+        playlist_id: uuid.UUID,
+        origin: str,
+        play: bool,
+    ) -> Media:
         query = ""
         if not access.is_open(state.row):
             assert principal is not None  # `_may_play` lets no one else through
@@ -136,6 +154,26 @@ class PlaylistMedia:
     def played(self, playlist_id: uuid.UUID) -> None:
         """US-5.2: one more play today (a `stream.m3u8` GET answered)."""
         self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
+
+    def segment_now(
+        self, playlist_id: uuid.UUID, track_id: uuid.UUID, name: str, grant: str | None
+    ) -> Media | None:
+        """`segment` when memory answers it without a grant for a playlist anyone may play
+        (the steady state of a public one), else None: await `segment`, which decides."""
+        if grant is not None:
+            return None
+        track, state = self._tracks.get(track_id), self._playlists.get(playlist_id)
+        if (
+            track is None
+            or state is None
+            or track.upload_id is None
+            or track.playlist_id != playlist_id
+            or track.status != "ready"
+            or not access.readable_by_anyone(state.row)
+        ):
+            return None
+        body = self._uploads.playable_now(track.upload_id, name)
+        return None if body is None else Media(body, public=access.is_open(state.row))
 
     async def segment(
         self,

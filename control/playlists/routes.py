@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from control.api import GRANT, IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
 from control.bodies import send_body, send_stream
-from control.playlists.delivery import PLAYLIST_MEDIA
+from control.playlists.delivery import PLAYLIST_MEDIA, Media
 from control.playlists.schemas import (
     PlaylistCreated,
     PlaylistIn,
@@ -173,12 +174,30 @@ async def delete_playlist(request: web.Request) -> None:
     produces=MANIFEST_CONTENT_TYPE,
     **_HLS,
 )
-async def playlist_m3u8(request: web.Request) -> web.Response:
+def playlist_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
+    """From memory in the steady state (no coroutine: `control.envelope`)."""
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     media = request.app[PLAYLIST_MEDIA]
     origin = public_origin(request)
     play = request.method == "GET"
-    manifest = await media.manifest(request.get(principal_key), playlist_id, origin, play=play)
+    principal = request.get(principal_key)
+    manifest = media.manifest_now(principal, playlist_id, origin, play=play)
+    if manifest is None:
+        later = media.manifest(principal, playlist_id, origin, play=play)
+        return _send_later(request, later, _send_manifest)
+    return _send_manifest(request, manifest)
+
+
+async def _send_later(
+    request: web.Request,
+    media: Awaitable[Media],
+    send: Callable[[web.Request, Media], web.Response],
+) -> web.Response:
+    """The slow path of a media route: `send` once `media` is there."""
+    return send(request, await media)
+
+
+def _send_manifest(request: web.Request, manifest: Media) -> web.Response:
     # Revalidated on every load: it counts plays, and private playlists' grants expire; and
     # those grants are the listener's, kept from shared caches.
     cache = "no-cache" if manifest.public else "private, no-cache"
@@ -201,19 +220,30 @@ async def playlist_m3u8(request: web.Request) -> web.Response:
         },
     },
 )
-async def playlist_segment(request: web.Request) -> web.Response:
+def playlist_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
+    """From memory in the steady state (no coroutine: `control.envelope`)."""
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     track_id = path_uuid(request, "track_id", "Segment")
-    segment = await request.app[PLAYLIST_MEDIA].segment(
-        request.get(principal_key),
-        playlist_id,
-        track_id,
-        request.match_info["segment"],
-        request.query.get("grant"),
-    )
+    media, name = request.app[PLAYLIST_MEDIA], request.match_info["segment"]
+    grant = request.query.get("grant")
+    segment = media.segment_now(playlist_id, track_id, name, grant)
+    if segment is None:
+        principal = request.get(principal_key)
+        later = media.segment(principal, playlist_id, track_id, name, grant)
+        return _send_later(request, later, _send_segment)
+    return _send_segment(request, segment)
+
+
+def _send_segment(request: web.Request, segment: Media) -> web.Response:
     # A segment's bytes never change under its URL.
-    cache = f"{'public' if segment.public else 'private'}, max-age=86400, immutable"
+    cache = _SEGMENT_CACHE[segment.public]
     return send_body(request, segment.body, SEGMENT_CONTENT_TYPE, cache)
+
+
+_SEGMENT_CACHE = {
+    public: f"{'public' if public else 'private'}, max-age=86400, immutable"
+    for public in (False, True)
+}
 
 
 @api.get(

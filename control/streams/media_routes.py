@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 
@@ -186,11 +187,38 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
         },
     },
 )
-async def live_m3u8(request: web.Request) -> web.Response:
-    row, relay = await _live_relay(request, path_uuid(request, "stream_id", "Stream"))
-    public = is_open(row)
+def live_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
+    """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    row = _open_row(request, stream_id)
+    relay = None if row is None else _ready_relay(request.app, stream_id)
+    if row is None or relay is None:
+        return _live_m3u8(request, stream_id)
+    return _local_playlist(request, row, relay)
+
+
+async def _live_m3u8(request: web.Request, stream_id: uuid.UUID) -> web.Response:
+    row, relay = await _live_relay(request, stream_id)
     if isinstance(relay, str):
         return await _shared_playlist(request, row, relay)
+    return _local_playlist(request, row, relay)
+
+
+def _open_row(request: web.Request, stream_id: uuid.UUID) -> StreamRow | None:
+    """The stream when memory holds it open to anyone and no grant was sent, else None."""
+    return None if "grant" in request.query else request.app[STREAMS].open_row(stream_id)
+
+
+def _ready_relay(app: web.Application, stream_id: uuid.UUID) -> Relay | None:
+    """This node's relay of the stream when it relays it and has started, else None."""
+    cluster = app.get(CLUSTER)
+    if cluster is None or cluster.elsewhere(stream_id) is not None:
+        return None
+    return cluster.ready_relay(stream_id)
+
+
+def _local_playlist(request: web.Request, row: StreamRow, relay: Relay) -> web.Response:
+    public = is_open(row)
     hls = relay.hls
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
@@ -255,8 +283,17 @@ async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str)
         },
     },
 )
-async def live_segment(request: web.Request) -> web.Response:
+def live_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
+    """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
     stream_id = path_uuid(request, "stream_id", "Stream")
+    row = _open_row(request, stream_id)
+    relay = None if row is None else _ready_relay(request.app, stream_id)
+    if row is None or relay is None:
+        return _live_segment(request, stream_id)
+    return _local_segment(request, relay, public=True)
+
+
+async def _live_segment(request: web.Request, stream_id: uuid.UUID) -> web.Response:
     grant = request.query.get("grant")
     row: StreamRow | None = None
     if grant is not None:
@@ -272,7 +309,11 @@ async def live_segment(request: web.Request) -> web.Response:
         if payload is None:
             return _redirect(request, relay, row)
         return web.Response(body=payload, headers=_SEGMENT_HEADERS[public])
-    entry = relay.hls.window.get(sequence)
+    return _local_segment(request, relay, public=public)
+
+
+def _local_segment(request: web.Request, relay: Relay, *, public: bool) -> web.Response:
+    entry = relay.hls.window.get(int(request.match_info["seq"]))
     if entry is None:
         raise NotFound("Segment is no longer available")
     return web.Response(body=entry.payload, headers=_SEGMENT_HEADERS[public])

@@ -390,6 +390,12 @@ class StreamsService:
         last heartbeat."""
         return live_figures(self._relay.snapshot(stream_id), beat, now)
 
+    def open_row(self, stream_id: uuid.UUID) -> StreamRow | None:
+        """The stream when memory holds it enabled, public and free (`media_access` then
+        passes anyone, without waiting), else None: await `media_access`, which decides."""
+        row = self._rows.get(stream_id)
+        return row if row is not None and row.enabled and is_open(row) else None
+
     async def media_access(self, principal: Principal | None, stream_id: uuid.UUID) -> StreamRow:
         """The stream a media route may serve to `principal`, or the error to answer:
         404 unknown/deleted/disabled, 401/403 private, 403 "Subscription required"."""

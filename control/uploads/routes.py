@@ -6,13 +6,13 @@ deleting need `playlists:write`, reading and playing need `playlists:read`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from aiohttp import web
 
 from control.api import IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
-from control.bodies import send_body
+from control.bodies import send_body, send_body_later
 from control.schemas import PageQuery
 from control.security import principal_of
 from control.tracks.quotas import example_refusals
@@ -151,10 +151,8 @@ async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
     produces=MANIFEST_CONTENT_TYPE,
     **_HLS,
 )
-async def upload_manifest(request: web.Request) -> web.Response:
-    upload_id = path_uuid(request, "upload_id", "Upload")
-    body = await request.app[UPLOADS].media(principal_of(request), upload_id, MANIFEST_NAME)
-    return send_body(request, body, MANIFEST_CONTENT_TYPE, "private, max-age=300")
+def upload_manifest(request: web.Request) -> web.Response | Awaitable[web.Response]:
+    return _upload_hls(request, MANIFEST_NAME, MANIFEST_CONTENT_TYPE, "private, max-age=300")
 
 
 @api.get(
@@ -164,9 +162,21 @@ async def upload_manifest(request: web.Request) -> web.Response:
     produces=SEGMENT_CONTENT_TYPE,
     **_HLS,
 )
-async def upload_segment(request: web.Request) -> web.Response:
-    upload_id = path_uuid(request, "upload_id", "Upload")
-    name = request.match_info["segment"]
-    body = await request.app[UPLOADS].media(principal_of(request), upload_id, name)
+def upload_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
     # A segment's bytes never change under its name: cache it for a day.
-    return send_body(request, body, SEGMENT_CONTENT_TYPE, "private, max-age=86400, immutable")
+    name, cache = request.match_info["segment"], "private, max-age=86400, immutable"
+    return _upload_hls(request, name, SEGMENT_CONTENT_TYPE, cache)
+
+
+def _upload_hls(
+    request: web.Request, name: str, content_type: str, cache: str
+) -> web.Response | Awaitable[web.Response]:
+    """From memory in the steady state, without a coroutine (`control.envelope`)."""
+    upload_id = path_uuid(request, "upload_id", "Upload")
+    uploads, principal = request.app[UPLOADS], principal_of(request)
+    body = uploads.media_now(principal, upload_id, name)
+    if body is None:
+        return send_body_later(
+            request, uploads.media(principal, upload_id, name), content_type, cache
+        )
+    return send_body(request, body, content_type, cache)
