@@ -12,8 +12,10 @@ benchmark prints both kinds). valgrind is a Debian package (`apt-get install val
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -52,8 +54,12 @@ async def count(pid: int, out_dir: Path, load: Callable[[], Awaitable[T]]) -> tu
     found = _TOTALS.search(dumps[-1].read_bytes())
     if found is None:
         raise RuntimeError(f"no totals in {dumps[-1]}")
+    keep = os.environ.get("BENCH_CALLGRIND_KEEP")  # a folder: dumps for callgrind_annotate
     for dump in dumps:
-        dump.unlink()
+        if keep:
+            shutil.move(dump, Path(keep) / f"{dump.name}.{time.monotonic_ns()}")
+        else:
+            dump.unlink()
     return int(found.group(1)), result
 
 

@@ -174,6 +174,16 @@ async def run_floor(
             await stop_process(process, timeout=10)
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of `pid` and of its children onto `cpus` (threads made later inherit
+    it from the thread that makes them)."""
+    for process in (pid, *children(pid)):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{process}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus)
+
+
 def children(pid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
@@ -232,13 +242,18 @@ async def wrk(
     seconds: float,
     tokens: Sequence[str],
     server_cpu: Callable[[], float],
+    cpus: set[int] | None = None,
 ) -> Load:
-    """`url` under load from a crowd (`CROWD_LUA`), `tokens` taken in turn."""
+    """`url` under load from a crowd (`CROWD_LUA`), `tokens` taken in turn; `cpus`: where
+    wrk may run (None: anywhere)."""
     args = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     args += ["--timeout", "10s", "-s", str(script), url, "--", *tokens]
     cpu0, db0, (busy0, total0) = server_cpu(), postgres_cpu(), machine_busy()
     process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     out = (await process.communicate())[0].decode(errors="replace")
     cpu1, db1, (busy1, total1) = server_cpu(), postgres_cpu(), machine_busy()
