@@ -36,9 +36,14 @@ else `nginx`); without nginx its column is empty.
     .venv/bin/python -m tests.bench.bench_origin        # or: make bench
     BENCH_SECONDS=20 BENCH_CONNECTIONS=50,200 .venv/bin/python -m tests.bench.bench_origin
 
-`BENCH_SECONDS` (default 10): wrk duration for the live routes; `BENCH_VOD_SECONDS`
-(default half of it): for the upload and playlist routes; `BENCH_CONNECTIONS` (default 50);
-`BENCH_TOKENS` (default 16): DJ sessions whose tokens the upload GETs rotate through.
+`BENCH_ROUNDS` (default 3): rounds per URL, each loading ours, the floor, the floor with our
+headers and nginx in turn; the table shows each server's median round and the median of the
+rounds' ratios with their range (one slow spell of the machine moves one round, not the
+result). `BENCH_SECONDS` (default 6): wrk duration per load on the live routes;
+`BENCH_VOD_SECONDS` (default half of it): on the upload and playlist routes (the callgrind
+mode loads each URL for `BENCH_SECONDS`, default 10); `BENCH_CONNECTIONS` (default 50);
+`BENCH_TOKENS` (default 16): DJ sessions whose tokens the upload GETs rotate through;
+`BENCH_ONLY` (e.g. `playlist,live.m3u8`): only the URLs whose names contain one of these.
 
 What is loaded is made by `tests/bench/origin_targets.py`.
 
@@ -46,7 +51,9 @@ What is loaded is made by `tests/bench/origin_targets.py`.
 our node and both floors under valgrind's callgrind, 10 connections, `BENCH_SECONDS` per URL
 and server, our node's idle background subtracted): the same figure for the same code
 whatever else the machine does, so the effect of a change on the request path shows in one
-run (requests per second here swing by ±15 % between runs).
+run (requests per second here swing by ±15 % between runs). `BENCH_CALLGRIND_KEEP=DIR`
+keeps the dumps there: `callgrind_annotate --inclusive=no` of ours beside the floor's shows
+which C functions (the interpreter, regular expressions, header writing) the gap is made of.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import statistics
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -105,14 +113,33 @@ def only(targets: list[Target]) -> list[Target]:
     return [t for t in targets if not wanted or any(w in t.name for w in wanted)]
 
 
+#: One round on a URL: ours, the floor, the floor with our headers, nginx (None: absent).
+Round = tuple[Load, Load, Load, Load | None]
+
+
 @dataclass(frozen=True)
 class Result:
+    """A URL's rounds: each loads our node, the floor, the floor with our headers and nginx
+    in turn, so a slow spell of the machine lands in one round, not on one server."""
+
     target: Target
     connections: int
-    ours: Load
-    floor: Load
-    dressed: Load  # the floor sending our response headers too
-    nginx: Load | None
+    rounds: tuple[Round, ...]
+
+    def median(self, server: int) -> Load | None:
+        """The `server`'s round of median req/s (0 ours, 1 floor, 2 floor + headers, 3 nginx)."""
+        loads = sorted((r[server] for r in self.rounds if r[server]), key=lambda x: x.rps)
+        return loads[len(loads) // 2] if loads else None
+
+    def ratio(self, a: int, b: int) -> str:
+        """Median of the rounds' req/s ratios of server `a` to `b`, with their range."""
+        ratios = sorted(
+            x.rps / y.rps for x, y in ((r[a], r[b]) for r in self.rounds) if x and y and y.rps
+        )
+        if not ratios:
+            return "-"
+        mid = f"{statistics.median(ratios):.3f}"
+        return mid if len(ratios) == 1 else f"{mid} ({ratios[0]:.2f}–{ratios[-1]:.2f})"
 
 
 async def measure(
@@ -124,6 +151,7 @@ async def measure(
     notes: list[str],
     *,
     pinned: bool = False,
+    rounds: int = 1,
 ) -> list[Result]:
     results: list[Result] = []
     async with (
@@ -158,54 +186,49 @@ async def measure(
                         script,
                         connections=count,
                         seconds=target.seconds,
+                        tokens=target.tokens,
                         cpus=client_cpus,
                     )
-                    ours = await load(
-                        target.url, tokens=target.tokens, server_cpu=lambda: cpu_seconds(node.pid)
-                    )
-                    bare = await load(
-                        floor.url(target.url), tokens=target.tokens, server_cpu=floor.cpu
-                    )
-                    same = await load(
-                        dressed.url(target.url), tokens=target.tokens, server_cpu=dressed.cpu
-                    )
-                    theirs = None
-                    if nginx is not None:
-                        theirs = await load(
-                            nginx.url(target.url), tokens=target.tokens, server_cpu=nginx.cpu
-                        )
-                    results.append(Result(target, count, ours, bare, same, theirs))
+                    done: list[Round] = []
+                    for _ in range(rounds):
+                        ours = await load(target.url, server_cpu=lambda: cpu_seconds(node.pid))
+                        bare = await load(floor.url(target.url), server_cpu=floor.cpu)
+                        same = await load(dressed.url(target.url), server_cpu=dressed.cpu)
+                        theirs = None
+                        if nginx is not None:
+                            theirs = await load(nginx.url(target.url), server_cpu=nginx.cpu)
+                        done.append((ours, bare, same, theirs))
+                    results.append(Result(target, count, tuple(done)))
             if node.process.poll() is not None:
                 raise RuntimeError(f"our node died:\n{tail(node.log)}")
     return results
 
 
 def _each(r: Result, figure: Callable[[Load], str]) -> tuple[str, str, str, str]:
-    """`figure` of ours, the floor, the floor with our headers and nginx."""
-    return figure(r.ours), figure(r.floor), figure(r.dressed), figure(r.nginx) if r.nginx else "-"
+    """`figure` of the median rounds of ours, the floor, the floor with our headers, nginx."""
+    ours, floor, dressed, nginx = (r.median(server) for server in range(4))
+    return tuple(figure(x) if x else "-" for x in (ours, floor, dressed, nginx))
 
 
 def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for r in results:
-        ours, floor, dressed, ref = r.ours, r.floor, r.dressed, r.nginx
-        ratio = ours.rps / floor.rps if floor.rps else 0.0
-        of_dressed = f"{ours.rps / dressed.rps:.3f}" if dressed.rps else "-"
-        headers_cost = f"{dressed.rps / floor.rps:.3f}" if floor.rps else "-"
-        of_nginx = f"{ours.rps / ref.rps:.3f}" if ref and ref.rps else "-"
+        ours = r.median(0)
+        assert ours is not None
         out += [
             (f"{r.target.name}, c{r.connections}: req/s", *_each(r, lambda x: f"{x.rps:,.0f}")),
-            ("  ours / floor", f"{ratio:.3f}", f"target >= {RATIO_TARGET:.2f}", "", ""),
-            ("  ours / floor with our headers", of_dressed, "", "", ""),
-            ("  floor with our headers / floor", "", "", headers_cost, ""),
-            ("  ours / nginx", of_nginx, "", "", ""),
+            ("  ours / floor", r.ratio(0, 1), f"target >= {RATIO_TARGET:.2f}", "", ""),
+            ("  ours / floor with our headers", r.ratio(0, 2), "", "", ""),
+            ("  floor with our headers / floor", "", "", r.ratio(2, 1), ""),
+            ("  ours / nginx", r.ratio(0, 3), "", "", ""),
             ("  p99 latency", *_each(r, lambda x: f"{1000 * x.p99:.1f} ms")),
             ("  server CPU per request", *_each(r, lambda x: x.per_request(x.server_cpu))),
             ("  postgres CPU per request", ours.per_request(ours.db_cpu), "-", "-", "-"),
             ("  machine busy (2 cores)", *_each(r, lambda x: f"{100 * x.busy:.0f} %")),
         ]
-        if ours.bad or floor.bad or dressed.bad or (ref and ref.bad):
-            out.append(("  non-2xx responses + socket errors", *_each(r, lambda x: str(x.bad))))
+        bad = [sum(x.bad for x in (each[i] for each in r.rounds) if x) for i in range(4)]
+        if any(bad):
+            out.append(("  non-2xx responses + socket errors", *map(str, bad)))
     return out
 
 
@@ -299,7 +322,7 @@ def _load_of(
 
 
 async def run() -> str:
-    seconds = env_float("BENCH_SECONDS", 10.0)
+    seconds = env_float("BENCH_SECONDS", 6.0)
     vod_seconds = env_float("BENCH_VOD_SECONDS", max(1.0, seconds / 2))
     connections = env_ints("BENCH_CONNECTIONS", [50])
     wrk_bin, nginx_bin, notes = ensure_tools()
@@ -320,13 +343,16 @@ async def run() -> str:
     if nginx_bin is None:
         notes.append("nginx is not installed (apt-get install nginx-light): no reference")
     pinned = os.environ.get("BENCH_PIN", "1") == "1" and len(os.sched_getaffinity(0)) >= 2
+    rounds = max(1, env_int("BENCH_ROUNDS", 3))
     results = await measure(
-        wrk_bin, nginx_bin, connections, seconds, vod_seconds, notes, pinned=pinned
+        wrk_bin, nginx_bin, connections, seconds, vod_seconds, notes, pinned=pinned, rounds=rounds
     )
     notes += [
         f"wrk -t1 -c{'/'.join(map(str, connections))} --latency, {seconds:g} s per live URL,"
-        f" {vod_seconds:g} s per upload/playlist URL; ours, then the floor, then nginx on the"
-        " same path and bytes",
+        f" {vod_seconds:g} s per upload/playlist URL; {rounds} rounds per URL of ours, the"
+        " floor, the floor with our headers and nginx in turn on the same path and bytes;"
+        " each column is the server's median round, each ratio the median of the rounds'"
+        " ratios (their range in brackets)",
         "floor + our headers: the floor answering with the response headers our node sent"
         " for the URL (Cache-Control, ETag, Vary, Accept-Ranges, Server, the security"
         " headers, X-Request-ID): what aiohttp itself costs for the response the contract"
