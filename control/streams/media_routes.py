@@ -189,9 +189,7 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
 )
 def live_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
     """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
-    stream_id = path_uuid(request, "stream_id", "Stream")
-    row = _open_row(request, stream_id)
-    relay = None if row is None else _ready_relay(request.app, stream_id)
+    stream_id, row, relay = _open_here(request)
     if row is None or relay is None:
         return _live_m3u8(request, stream_id)
     return _local_playlist(request, row, relay)
@@ -204,17 +202,16 @@ async def _live_m3u8(request: web.Request, stream_id: uuid.UUID) -> web.Response
     return _local_playlist(request, row, relay)
 
 
-def _open_row(request: web.Request, stream_id: uuid.UUID) -> StreamRow | None:
-    """The stream when memory holds it open to anyone and no grant was sent, else None."""
-    return None if "grant" in request.query else request.app[STREAMS].open_row(stream_id)
-
-
-def _ready_relay(app: web.Application, stream_id: uuid.UUID) -> Relay | None:
-    """This node's relay of the stream when it relays it and has started, else None."""
-    cluster = app.get(CLUSTER)
-    if cluster is None or cluster.elsewhere(stream_id) is not None:
-        return None
-    return cluster.ready_relay(stream_id)
+def _open_here(request: web.Request) -> tuple[uuid.UUID, StreamRow | None, Relay | None]:
+    """The URL's stream id and, when no grant was sent, memory holds the stream open to
+    anyone and this node relays it with audio, its row and relay (else None: await)."""
+    stream_id = path_uuid(request, "stream_id", "Stream")
+    if "grant" in request.query:
+        return stream_id, None, None
+    row, cluster = request.app[STREAMS].open_row(stream_id), request.app.get(CLUSTER)
+    if row is None or cluster is None or cluster.elsewhere(stream_id) is not None:
+        return stream_id, None, None
+    return stream_id, row, cluster.ready_relay(stream_id)
 
 
 def _local_playlist(request: web.Request, row: StreamRow, relay: Relay) -> web.Response:
@@ -285,9 +282,7 @@ async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str)
 )
 def live_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
     """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
-    stream_id = path_uuid(request, "stream_id", "Stream")
-    row = _open_row(request, stream_id)
-    relay = None if row is None else _ready_relay(request.app, stream_id)
+    stream_id, row, relay = _open_here(request)
     if row is None or relay is None:
         return _live_segment(request, stream_id)
     return _local_segment(request, relay, public=True)
