@@ -180,15 +180,16 @@ class Api:
 
 
 def _possessive(path: str) -> str:
-    """`path` for aiohttp, each parameter without a pattern of its own given aiohttp's
-    default one taken possessively (`[^{}/]++`: the same URLs match). A URL tried against
-    a template it does not fit (a playlist's URL against its segments' template) then fails
-    at once: with `[^{}/]+` the regex engine gave the id back one character at a time,
-    retrying the rest after each, and a miss cost more than a match."""
-    return _PLAIN_PARAM.sub(r"{\1:[^{}/]++}", path)
+    """`path` for aiohttp, each parameter without a pattern of its own that fills a whole
+    segment given aiohttp's default one taken possessively (`[^{}/]++`: the same URLs match,
+    as what follows is `/` or the end, which it cannot take). A URL tried against a template
+    it does not fit (a playlist's URL against its segments' template) then fails at once:
+    with `[^{}/]+` the regex engine gave the id back one character at a time, retrying the
+    rest after each, and a miss cost more than a match."""
+    return _WHOLE_SEGMENT_PARAM.sub(r"{\1:[^{}/]++}", path)
 
 
-_PLAIN_PARAM = re.compile(r"\{(\w+)\}")
+_WHOLE_SEGMENT_PARAM = re.compile(r"\{(\w+)\}(?=/|$)")
 
 
 def _registration_order(op: Operation) -> tuple[bool, int]:

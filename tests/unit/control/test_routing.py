@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from control.api import Guard, Operation
+from control.api import Api, Guard, Operation
 from control.app import all_routes
 from control.envelope import Envelope
 from mediaserver.config import Settings
@@ -81,3 +81,23 @@ async def test_a_wrong_method_on_a_shared_path_lists_every_allowed_one(
     info = await resolve(app, "PUT", f"/v1/streams/{uuid.uuid4()}")
     assert isinstance(info.http_exception, web.HTTPMethodNotAllowed)
     assert info.http_exception.allowed_methods == {"GET", "PATCH", "DELETE"}
+
+
+async def test_path_ids_match_as_aiohttp_s_default_pattern_does() -> None:
+    """Ids are matched possessively where they fill a path segment; an id followed by more
+    than `/` keeps aiohttp's own pattern (a possessive one would swallow the suffix)."""
+
+    async def whole(request: web.Request) -> None: ...
+    async def suffixed(request: web.Request) -> None: ...
+
+    api = Api()
+    api.get("/x/{name}/tail", summary="", tag="t", auth="none")(whole)
+    api.get("/y/{name}.json", summary="", tag="t", auth="none")(suffixed)
+    app = web.Application()
+    api.register(app, Guard(None), Envelope(Metrics(), Settings()))  # type: ignore[arg-type]
+    for path, name in (("/x/a.b-c/tail", "a.b-c"), ("/y/some.name.json", "some.name")):
+        info = await resolve(app, "GET", path)
+        assert info.http_exception is None, path
+        assert info["name"] == name
+    for path in ("/x/a/b/tail", "/x/%7Bid%7D/tail", "/y/a/b.json"):
+        assert (await resolve(app, "GET", path)).http_exception is not None, path
