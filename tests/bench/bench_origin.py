@@ -27,8 +27,8 @@ req/s, the ratios, p99 latency, the server's CPU per request and, for ours, Post
 stays near zero). On a machine of two or more cores the server measured runs on core 0
 and wrk on core 1 (`BENCH_PIN=0`: nothing pinned; PostgreSQL is never pinned): unpinned,
 the scheduler now and then puts both on one core, and the ratio of the floor with our
-headers to the floor swung between 0.73 and 1.0 from URL to URL in one run (pinned: 0.95 to
-1.07). Other work on the machine still moves all figures: compare the ratios of one run.
+headers to the floor swung between 0.73 and 1.0 from URL to URL in one run (pinned: 0.96 to
+1.08). Other work on the machine still moves all figures: compare the ratios of one run.
 
 nginx and wrk are installed with apt-get when absent and we are root (`nginx-light wrk`,
 else `nginx`); without nginx its column is empty.
