@@ -80,7 +80,8 @@ class AccountGate:
         state = self._cache.get(principal.user_id)
         if state is None or time.monotonic() - state.checked_at > self._ttl:
             return False
-        _verdict(principal, state)
+        if not state.live or (state.cutoff is not None and principal.issued_at < state.cutoff):
+            _verdict(principal, state)  # raises the 401 that says why
         return True
 
     async def _load(self, user_id: uuid.UUID) -> _State:

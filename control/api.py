@@ -31,7 +31,8 @@ from control.envelope import Envelope
 from control.inputs import check_query, load_json, read_body
 from control.security import Principal, TokenCodec, principal_key
 from control.throttle import THROTTLE, Throttle
-from mediaserver.config import SETTINGS
+from mediaserver.config import SETTINGS, Settings
+from mediaserver.db import parse_id
 from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
 
 M = TypeVar("M", bound=BaseModel)
@@ -222,43 +223,42 @@ class Guard:
         steady state), else an awaitable that finishes the checks (an account or the shared
         limiter to read): one coroutine fewer per request than an `async def` for each."""
         try:
-            # No `Authorization`: anonymous (the common listener), unless the route is the
-            # relays' (their service token is required).
-            if op.auth != "service" and hdrs.AUTHORIZATION not in request.headers:
-                principal = None
-            else:
-                principal = self._authenticate(op, request)
+            header = request.headers.get(hdrs.AUTHORIZATION)
+            principal = None
+            if op.auth == "service":  # the relays' routes: their service token is required
+                self._service(header)
+            elif header is not None and op.auth != "none":  # else anonymous: the common listener
+                principal = self._codec.verify(_bearer(header))
         except Unauthenticated as refused:
             # A bad token costs its sender a request of the route's class as an anonymous
             # caller would: a flood of forged tokens is limited like any other.
             if self._throttle is None or not self._throttle.enabled:
                 raise
             return self._refuse_later(request, op, self._throttle, refused)
-        request[principal_key] = principal
+        if principal is not None:
+            request[principal_key] = principal
         accounts, throttle = self._accounts, self._throttle
         if principal is not None and accounts is not None and not accounts.passes(principal):
             return self._admit_later(request, op, principal, accounts, throttle)
         if throttle is not None and not throttle.admits(request, op):
             return self._admit_later(request, op, principal, None, throttle)
-        authorise(op, principal)
+        if principal is not None or op.auth == "required":  # else `authorise` passes it
+            authorise(op, principal)
         return None
 
-    def _authenticate(self, op: Operation, request: web.Request) -> Principal | None:
-        token = _bearer(request) if op.auth != "none" else None
-        if op.auth == "service":
-            if (
-                token is None
-                or not self._service_token
-                or not hmac.compare_digest(token.encode(), self._service_token.encode())
-            ):
-                raise Unauthenticated(RELAY_AUTH_REQUIRED)
-            return None
-        return self._codec.verify(token) if token is not None else None
+    def _service(self, header: str | None) -> None:
+        """401 unless `header` carries the relays' service token (they act as no user)."""
+        token = _bearer(header) if header is not None else None
+        if (
+            token is None
+            or not self._service_token
+            or not hmac.compare_digest(token.encode(), self._service_token.encode())
+        ):
+            raise Unauthenticated(RELAY_AUTH_REQUIRED)
 
     async def _refuse_later(
         self, request: web.Request, op: Operation, throttle: Throttle, refused: Unauthenticated
     ) -> None:
-        request[principal_key] = None
         await throttle.check_route(request, op, None)  # 429 once over the limit
         raise refused
 
@@ -287,10 +287,8 @@ def authorise(op: Operation, principal: Principal | None) -> None:
             raise Forbidden(f"Your token lacks the '{op.scope}' scope")
 
 
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
+def _bearer(header: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header (401 for anything else)."""
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Authorization header must be 'Bearer <token>'")
@@ -363,7 +361,7 @@ def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
     parsed = _PARSED_UUIDS.get(text)
     if parsed is None:
         try:
-            parsed = uuid.UUID(text)
+            parsed = parse_id(text)  # 32 hex digits, with or without the hyphens
         except ValueError:
             raise NotFound(f"{what} not found") from None
         if len(_PARSED_UUIDS) >= _PARSED_UUIDS_MAX:
@@ -378,10 +376,12 @@ _PARSED_UUIDS: dict[str, uuid.UUID] = {}
 _PARSED_UUIDS_MAX = 10_000
 
 
-def public_origin(request: web.Request) -> str:
+def public_origin(request: web.Request, settings: Settings | None = None) -> str:
     """Base of absolute URLs: MEDIASERVER_PUBLIC_URL, else the origin the client used
-    (scheme and `Host`, without building the request's URL)."""
-    return request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"
+    (scheme and `Host`, without building the request's URL). `settings`: the app's, when
+    the caller holds them."""
+    public_url = (settings or request.app[SETTINGS]).public_url
+    return public_url or f"{request.scheme}://{request.host}"
 
 
 _SIMPLE = {

@@ -30,7 +30,7 @@ from multidict import istr
 
 from mediaserver.config import Settings
 from mediaserver.errors import ServiceError
-from mediaserver.log import REQUEST_ID, access_log, log_access, new_request_id, request_id_var
+from mediaserver.log import REQUEST_ID, REQUEST_IDS, access_log, log_access, request_id_var
 from mediaserver.metrics import Metrics
 
 log = logging.getLogger("mediaserver.http")
@@ -49,7 +49,6 @@ _EXPOSED_HEADERS = (
 # Header names as `istr`: the multidicts of requests and responses then skip case-folding.
 _X_REQUEST_ID = istr("X-Request-ID")
 _AC_REQUEST_METHOD = hdrs.ACCESS_CONTROL_REQUEST_METHOD
-_HSTS = istr("Strict-Transport-Security")
 _X_CONTENT_TYPE_OPTIONS = istr("X-Content-Type-Options")
 _MEDIA_HEADERS = (
     (_X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -130,10 +129,11 @@ class Envelope:
 
         async def enveloped(request: web.Request) -> web.StreamResponse:
             incoming = request.headers.get(_X_REQUEST_ID)
-            request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
+            request_id = incoming if incoming and REQUEST_ID.match(incoming) else next(REQUEST_IDS)
             token = request_id_var.set(request_id)
             started = clock()
             response: web.StreamResponse | None = None
+            made = False  # the handler made `response` without sending it (not prepared)
             try:
                 if admit is not None:
                     pending = admit(request)
@@ -143,7 +143,7 @@ class Envelope:
                 # A media handler answering from memory returns its response, not a
                 # coroutine (`type`, not `isinstance`: a response is an ABC's instance).
                 if type(result) is web.Response:
-                    response = result
+                    response, made = result, True  # a plain function cannot have sent it
                 else:
                     result = await result
                     if respond is None or isinstance(result, web.StreamResponse):
@@ -168,7 +168,7 @@ class Envelope:
                 if response is None:
                     status, prepared = CLIENT_CLOSED, True
                 else:
-                    status, prepared = response.status, response.prepared
+                    status, prepared = response.status, not made and response.prepared
                 # Streamed (sent by hand, or cancelled while streaming): the latency is until
                 # its headers went out. A response returned whole has not been decorated
                 # yet, so the request holds no such time (and a miss of the request's
@@ -194,8 +194,9 @@ class Envelope:
         self, request: web.Request, response: web.StreamResponse, request_id: str | None = None
     ) -> None:
         """The security headers (defaults: a header the handler set is kept; documents get
-        more than media), HSTS over TLS, `X-Request-ID` and CORS. Call before `prepare` on
-        a response sent by hand, once its `Content-Type` is set."""
+        more than media), `X-Request-ID` and CORS. Call before `prepare` on a response sent
+        by hand, once its `Content-Type` is set. (No HSTS: the node speaks plain HTTP, TLS
+        ends at the ingress or CDN in front, which sends it.)"""
         request[_HEADERS_AT] = time.perf_counter()
         self._complete(request, response, request_id)
 
@@ -210,8 +211,6 @@ class Envelope:
                 headers.setdefault(name, value)
             if not media and "frame-ancestors *" not in headers.get(_CSP, ""):
                 headers.setdefault(_X_FRAME_OPTIONS, "DENY")
-        if request.scheme == "https":  # what `request.url.scheme` says, without building the URL
-            headers.setdefault(_HSTS, "max-age=31536000")
         request_id = request_id or request_id_var.get()
         if request_id:
             headers[_X_REQUEST_ID] = request_id

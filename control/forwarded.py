@@ -122,6 +122,8 @@ class ClientAddress:
     def __init__(self, trusted: Iterable[Network] | None) -> None:
         #: None: `X-Forwarded-For` is ignored.
         self._trusted = Ranges(trusted) if trusted is not None else None
+        #: The address is the TCP peer's, `request.remote` (None: not a TCP connection).
+        self.peer_only = trusted is None
         self._memo: dict[tuple[str, str], str] = {}
 
     @classmethod

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jwt
@@ -15,6 +15,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mediaserver.db import parse_id
 from mediaserver.errors import Unauthenticated
 
 Role = Literal["dj", "listener", "admin"]
@@ -62,18 +63,20 @@ class Principal:
     issued_at: float = 0.0
     #: When the token stops being accepted (its `exp` plus the leeway), epoch seconds.
     expires_at: float = math.inf
+    #: `role == "admin"`, kept as a field: read on every request that checks access.
+    is_admin: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_admin", self.role == "admin")
 
     def owns(self, owner_id: uuid.UUID) -> bool:
         return self.user_id == owner_id
 
 
-#: The caller, set by the route table's guard on every request it checks (None: anonymous):
-#: always set, so reading it never takes `Mapping.get`'s KeyError path.
-principal_key = web.RequestKey[Principal | None]("principal")
+#: The caller, set by the route table's guard when the request carries a valid token; an
+#: anonymous request has none (`request.get(principal_key)` is None): the common listener's
+#: media GET then costs no store into the request.
+principal_key = web.RequestKey[Principal]("principal")
 
 
 def to_millis(epoch_seconds: float) -> float:
@@ -83,10 +86,10 @@ def to_millis(epoch_seconds: float) -> float:
 
 def principal_of(request: web.Request) -> Principal:
     """The caller of a route declared with auth="required"."""
-    principal: Principal | None = request.get(principal_key)
-    if principal is None:
-        raise Unauthenticated()
-    return principal
+    try:
+        return request[principal_key]
+    except KeyError:
+        raise Unauthenticated() from None
 
 
 class TokenCodec:
@@ -138,7 +141,7 @@ class TokenCodec:
         cached = self._verified.get(token)
         if cached is not None:
             principal, expires = cached
-            if self._live(expires):
+            if expires > self._clock() - LEEWAY_SECONDS:  # `_live`, on every request
                 self._verified.move_to_end(token)
                 return principal
             del self._verified[token]
@@ -165,7 +168,7 @@ class TokenCodec:
         try:
             expires = float(claims["exp"])
             principal = Principal(
-                user_id=uuid.UUID(claims["sub"]),
+                user_id=parse_id(claims["sub"]),
                 email=str(claims["email"]),
                 role=str(claims["role"]),
                 scopes=frozenset(claims["scopes"]),

@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -45,8 +45,9 @@ class Throttle:
         self._warned_at = -WARN_EVERY_SECONDS
         #: Counts on this node alone while the shared limiter is unreachable.
         self._fallback = MemoryRateLimiter()
-        #: Streaming leases: bucket key → (tokens left, monotonic expiry).
-        self._leases: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        #: Streaming leases: client address → [tokens left, monotonic expiry], spent in
+        #: place (only the streaming limit leases, so the address names its bucket).
+        self._leases: OrderedDict[str | None, list[Any]] = OrderedDict()
         self._limits = {
             "metadata": settings.rate_limit_metadata_per_minute,
             "write": settings.rate_limit_write_per_minute,
@@ -61,11 +62,11 @@ class Throttle:
         account routes (register, refresh, logout) per IP."""
         if not self.enabled or op.rate is None:
             return
-        key, limit = self._bucket(request, op.rate, principal), self._limits[op.rate]
-        if op.rate != "streaming":
-            await self._hit(key, limit)
-        elif not self._spend(key):
-            await self._lease(key, limit)
+        if op.rate == "streaming":
+            if not self.admits(request, op):
+                await self._lease(self._address(request), self._limits["streaming"])
+            return
+        await self._hit(self._bucket(request, op.rate, principal), self._limits[op.rate])
 
     def admits(self, request: web.Request, op: Operation) -> bool:
         """`check_route` without waiting, where it can be decided here: True when limits are
@@ -75,8 +76,18 @@ class Throttle:
             return True
         if op.rate != "streaming":
             return False
-        # `_bucket(request, "streaming", None)`, written out: on every media GET.
-        return self._spend(f"streaming:ip:{self.client_address(request)}")
+        client = self.client_address  # `_address(request)`, written out: every media GET
+        address = request.remote if client.peer_only else client(request)
+        lease = self._leases.get(address)
+        if lease is None:
+            return False
+        if lease[1] <= time.monotonic():
+            del self._leases[address]
+            return False
+        lease[0] -= 1
+        if not lease[0]:
+            del self._leases[address]
+        return True
 
     def _bucket(self, request: web.Request, rate: RateClass, principal: Principal | None) -> str:
         ip = self.client_address(request)
@@ -84,27 +95,19 @@ class Throttle:
         who = f"user:{principal.user_id}" if per_user and principal else f"ip:{ip}"
         return f"{rate}:{who}"
 
-    def _spend(self, key: str) -> bool:
-        lease = self._leases.get(key)
-        if lease is None:
-            return False
-        left, expires = lease
-        if expires <= time.monotonic():
-            del self._leases[key]
-            return False
-        if left <= 1:
-            del self._leases[key]
-        else:
-            self._leases[key] = (left - 1, expires)
-        return True
+    def _address(self, request: web.Request) -> str | None:
+        """Whose streaming lease the request spends: the client's address (None: the peer
+        of a connection that is not TCP)."""
+        client = self.client_address
+        return request.remote if client.peer_only else client(request)
 
-    async def _lease(self, key: str, limit: int) -> None:
-        """Take a lease of streaming hits (this request spends one), or one hit when the
-        bucket holds fewer."""
-        size = max(1, limit // LEASE_SHARE)
+    async def _lease(self, address: str | None, limit: int) -> None:
+        """Take a lease of the client's streaming hits (this request spends one), or one
+        hit when the bucket holds fewer."""
+        key, size = f"streaming:ip:{address}", max(1, limit // LEASE_SHARE)
         if size > 1 and await self._hit(key, limit, size, refuse=False):
-            self._leases[key] = (size - 1, time.monotonic() + LEASE_SECONDS)
-            self._leases.move_to_end(key)
+            self._leases[address] = [size - 1, time.monotonic() + LEASE_SECONDS]
+            self._leases.move_to_end(address)
             while len(self._leases) > MAX_LEASES:
                 self._leases.popitem(last=False)
             return

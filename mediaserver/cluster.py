@@ -112,8 +112,9 @@ class Cluster(Protocol):
         """The public URL of the node that serves the stream when it is not this one."""
         ...
 
-    def ready_relay(self, stream_id: uuid.UUID) -> Relay | None:
-        """This node's relay of the stream when it has started (no waiting)."""
+    def relay_here(self, stream_id: uuid.UUID) -> Relay | None:
+        """This node's relay of the stream when the stream is served here (not
+        `elsewhere`) and its relay has started (no waiting)."""
         ...
 
     async def local_relay(self, stream_id: uuid.UUID) -> Relay | None:
@@ -152,12 +153,11 @@ class LocalCluster:
         self.node_name = node_name
         self._manager = manager
         self._wait = wait_seconds
+        #: Every stream is served here (the manager's method itself: one call per media GET).
+        self.relay_here = manager.ready_relay
 
     def elsewhere(self, stream_id: uuid.UUID) -> str | None:
         return None
-
-    def ready_relay(self, stream_id: uuid.UUID) -> Relay | None:
-        return self._manager.ready_relay(stream_id)
 
     async def local_relay(self, stream_id: uuid.UUID) -> Relay | None:
         return await self._manager.wait_relay(stream_id, self._wait)
@@ -396,7 +396,9 @@ class RedisCluster:
             return None
         return members[holder].public_url
 
-    def ready_relay(self, stream_id: uuid.UUID) -> Relay | None:
+    def relay_here(self, stream_id: uuid.UUID) -> Relay | None:
+        if self.elsewhere(stream_id) is not None:
+            return None
         return self._manager.ready_relay(stream_id)
 
     async def local_relay(self, stream_id: uuid.UUID) -> Relay | None:

@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pgproto.pgproto import UUID as RowId
 
 log = logging.getLogger(__name__)
+
+#: The `uuid.UUID` subclass asyncpg returns for `uuid` columns, parsed and hashed in C. Ids
+#: taken from requests (paths, tokens) are made as such too: the node's caches, keyed by the
+#: ids of rows, then look them up without a Python `__hash__` call per request.
+parse_id = RowId
 
 #: One connection, pooled or plain: what work inside a transaction is handed.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy

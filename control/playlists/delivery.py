@@ -78,6 +78,11 @@ class _Playlist:
     row: PlaylistRow
     text: str | None = None
     rendered: dict[tuple[str, str], Body] = field(default_factory=dict)
+    #: `access.is_open(row)`: anyone may play it, its links need no grant.
+    open: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.open = access.is_open(self.row)
 
 
 class PlaylistMedia:
@@ -110,15 +115,16 @@ class PlaylistMedia:
         self._playlists.pop(playlist_id)
         self._tracks.drop_where(lambda track: track.playlist_id == playlist_id)
 
-    def manifest_now(
-        self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
-    ) -> Media | None:
-        """`manifest` when memory answers it (a ready playlist anyone may play, the steady
-        state of a public one), else None: await `manifest`."""
+    def manifest_now(self, playlist_id: uuid.UUID, origin: str, *, play: bool) -> Body | None:
+        """`manifest` when memory answers it, for anyone: a ready open playlist (the steady
+        state of a public one; shared caches may keep it), else None: await `manifest`."""
         state = self._playlists.get(playlist_id)
-        if state is None or not state.row.hls_ready or not access.readable_by_anyone(state.row):
+        if state is None or not state.open or not state.row.hls_ready:
             return None
-        return self._manifest(state, principal, playlist_id, origin, play)
+        body = state.rendered.get((origin, "")) or self._render(state, origin, "")
+        if play:
+            self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
+        return body
 
     async def manifest(
         self, principal: Principal | None, playlist_id: uuid.UUID, origin: str, *, play: bool
@@ -136,44 +142,44 @@ class PlaylistMedia:
         play: bool,
     ) -> Media:
         query = ""
-        if not access.is_open(state.row):
+        if not state.open:
             assert principal is not None  # `_may_play` lets no one else through
             query = self._grants.query(state.row, principal)
-        body = state.rendered.get((origin, query))
-        if body is None:
-            if state.text is None:  # deleted meanwhile
-                raise access.PLAYLIST.not_found()
-            body = Body.of(served(state.text, origin, query).encode(), compress=True)
-            if len(state.rendered) >= _RENDERINGS:
-                state.rendered.clear()
-            state.rendered[(origin, query)] = body
-        if play:
-            self.played(playlist_id)
+        body = state.rendered.get((origin, query)) or self._render(state, origin, query)
+        if play:  # US-5.2: one more play today (a `stream.m3u8` GET answered)
+            self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
         return Media(body, public=not query)  # grants are the listener's
 
-    def played(self, playlist_id: uuid.UUID) -> None:
-        """US-5.2: one more play today (a `stream.m3u8` GET answered)."""
-        self._analytics.count(PLAYLIST, playlist_id, PLAY_COUNT)
+    def _render(self, state: _Playlist, origin: str, query: str) -> Body:
+        """The manifest for players that reach us at `origin`, its segment links carrying
+        `query` (a grant, or nothing), kept with the playlist."""
+        if state.text is None:  # deleted meanwhile
+            raise access.PLAYLIST.not_found()
+        body = Body.of(served(state.text, origin, query).encode(), compress=True)
+        if len(state.rendered) >= _RENDERINGS:
+            state.rendered.clear()
+        state.rendered[(origin, query)] = body
+        return body
 
     def segment_now(
         self, playlist_id: uuid.UUID, track_id: uuid.UUID, name: str, grant: str | None
-    ) -> Media | None:
-        """`segment` when memory answers it without a grant for a playlist anyone may play
-        (the steady state of a public one), else None: await `segment`, which decides."""
+    ) -> Body | None:
+        """`segment` when memory answers it, for anyone: no grant, a ready track of an open
+        playlist (the steady state of a public one; shared caches may keep it), else None:
+        await `segment`, which decides."""
         if grant is not None:
             return None
         track, state = self._tracks.get(track_id), self._playlists.get(playlist_id)
         if (
             track is None
             or state is None
+            or not state.open
             or track.upload_id is None
             or track.playlist_id != playlist_id
             or track.status != "ready"
-            or not access.readable_by_anyone(state.row)
         ):
             return None
-        body = self._uploads.playable_now(track.upload_id, name)
-        return None if body is None else Media(body, public=access.is_open(state.row))
+        return self._uploads.playable_now(track.upload_id, name)
 
     async def segment(
         self,
@@ -195,9 +201,9 @@ class PlaylistMedia:
             await self._granted(playlist_id, grant)
         else:
             state = self._playlists.get(playlist_id)
-            if state is None or not access.readable_by_anyone(state.row):
+            if state is None or not state.open:
                 state = await self._readable(principal, playlist_id)
-            public = access.is_open(state.row)
+            public = state.open
         if track.upload_id is not None:
             body = self._uploads.playable_now(track.upload_id, name) or (
                 await self._uploads.playable_hls(track.upload_id, name)

@@ -22,6 +22,7 @@ from control.playlists.service import PLAYLISTS
 from control.schemas import PageQuery
 from control.security import principal_key, principal_of
 from hls.vod import MANIFEST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, SEGMENT_PATTERN
+from mediaserver.config import SETTINGS
 
 api = Api()
 PLAYLISTS_PATH = "/v1/playlists"
@@ -177,15 +178,14 @@ async def delete_playlist(request: web.Request) -> None:
 def playlist_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
     """From memory in the steady state (no coroutine: `control.envelope`)."""
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
-    media = request.app[PLAYLIST_MEDIA]
-    origin = public_origin(request)
+    app = request.app
+    media, origin = app[PLAYLIST_MEDIA], public_origin(request, app[SETTINGS])
     play = request.method == "GET"
-    principal = request.get(principal_key)
-    manifest = media.manifest_now(principal, playlist_id, origin, play=play)
-    if manifest is None:
-        later = media.manifest(principal, playlist_id, origin, play=play)
+    body = media.manifest_now(playlist_id, origin, play=play)
+    if body is None:
+        later = media.manifest(request.get(principal_key), playlist_id, origin, play=play)
         return _send_later(request, later, _send_manifest)
-    return _send_manifest(request, manifest)
+    return send_body(request, body, MANIFEST_CONTENT_TYPE, _MANIFEST_CACHE[True])
 
 
 async def _send_later(
@@ -198,10 +198,13 @@ async def _send_later(
 
 
 def _send_manifest(request: web.Request, manifest: Media) -> web.Response:
-    # Revalidated on every load: it counts plays, and private playlists' grants expire; and
-    # those grants are the listener's, kept from shared caches.
-    cache = "no-cache" if manifest.public else "private, no-cache"
+    cache = _MANIFEST_CACHE[manifest.public]
     return send_body(request, manifest.body, MANIFEST_CONTENT_TYPE, cache)
+
+
+#: Revalidated on every load: it counts plays, and private playlists' grants expire; and
+#: those grants are the listener's, kept from shared caches.
+_MANIFEST_CACHE = {True: "no-cache", False: "private, no-cache"}
 
 
 @api.get(
@@ -226,12 +229,12 @@ def playlist_segment(request: web.Request) -> web.Response | Awaitable[web.Respo
     track_id = path_uuid(request, "track_id", "Segment")
     media, name = request.app[PLAYLIST_MEDIA], request.match_info["segment"]
     grant = request.query.get("grant")
-    segment = media.segment_now(playlist_id, track_id, name, grant)
-    if segment is None:
+    body = media.segment_now(playlist_id, track_id, name, grant)
+    if body is None:
         principal = request.get(principal_key)
         later = media.segment(principal, playlist_id, track_id, name, grant)
         return _send_later(request, later, _send_segment)
-    return _send_segment(request, segment)
+    return send_body(request, body, SEGMENT_CONTENT_TYPE, _SEGMENT_CACHE[True])
 
 
 def _send_segment(request: web.Request, segment: Media) -> web.Response:

@@ -13,7 +13,7 @@ import functools
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -90,7 +90,7 @@ async def _live_relay(request: web.Request, stream_id: uuid.UUID) -> tuple[Strea
     if grant is not None:
         row = await streams.play_access(stream_id, grant)
     else:
-        row = await streams.media_access(request[principal_key], stream_id)
+        row = await streams.media_access(request.get(principal_key), stream_id)
     return row, await _relay(app, stream_id)
 
 
@@ -104,7 +104,7 @@ async def _relay(app: web.Application, stream_id: uuid.UUID) -> Relay | str:
     owner_url = cluster.elsewhere(stream_id)
     if owner_url is not None:
         return owner_url
-    relay = cluster.ready_relay(stream_id) or await cluster.local_relay(stream_id)
+    relay = cluster.relay_here(stream_id) or await cluster.local_relay(stream_id)
     if relay is None:
         raise NotFound("Stream is not live")
     return relay
@@ -119,7 +119,7 @@ def _redirect(request: web.Request, owner_url: str, row: StreamRow | None) -> we
         if request.match_info.get("seq") is not None:
             location = f"{owner_url}{request.path}{request.app[GRANTS].segment_query(row)}"
         else:
-            urls = request.app[GRANTS].play_urls(owner_url, row, request[principal_key])
+            urls = request.app[GRANTS].play_urls(owner_url, row, request.get(principal_key))
             location = urls.mp3 if request.path.endswith(".mp3") else urls.hls
     # Where a stream is relayed changes (takeovers): no cache may keep this answer.
     headers = {"Location": location, "Cache-Control": "no-store"}
@@ -189,62 +189,81 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
 )
 def live_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
     """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
-    stream_id, row, relay = _open_here(request)
+    app = request.app
+    stream_id, row, relay = _open_here(request, app)
     if row is None or relay is None:
         return _live_m3u8(request, stream_id)
-    return _local_playlist(request, row, relay)
+    return _local_playlist(request, app, row, relay, public=True)
 
 
 async def _live_m3u8(request: web.Request, stream_id: uuid.UUID) -> web.Response:
     row, relay = await _live_relay(request, stream_id)
     if isinstance(relay, str):
         return await _shared_playlist(request, row, relay)
-    return _local_playlist(request, row, relay)
+    return _local_playlist(request, request.app, row, relay, public=is_open(row))
 
 
-def _open_here(request: web.Request) -> tuple[uuid.UUID, StreamRow | None, Relay | None]:
+def _open_here(
+    request: web.Request, app: web.Application
+) -> tuple[uuid.UUID, StreamRow | None, Relay | None]:
     """The URL's stream id and, when no grant was sent, memory holds the stream open to
     anyone and this node relays it with audio, its row and relay (else None: await)."""
     stream_id = path_uuid(request, "stream_id", "Stream")
-    if "grant" in request.query:
+    if request.query_string and "grant" in request.query:
         return stream_id, None, None
-    row, cluster = request.app[STREAMS].open_row(stream_id), request.app.get(CLUSTER)
-    if row is None or cluster is None or cluster.elsewhere(stream_id) is not None:
+    row, cluster = app[STREAMS].open_row(stream_id), app.get(CLUSTER)
+    if row is None or cluster is None:
         return stream_id, None, None
-    return stream_id, row, cluster.ready_relay(stream_id)
+    return stream_id, row, cluster.relay_here(stream_id)
 
 
-def _local_playlist(request: web.Request, row: StreamRow, relay: Relay) -> web.Response:
-    public = is_open(row)
+def _local_playlist(
+    request: web.Request, app: web.Application, row: StreamRow, relay: Relay, *, public: bool
+) -> web.Response:
+    """`public`: `is_open(row)` (the caller knows)."""
     hls = relay.hls
     if relay.down:
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
-    if not len(hls.window):
-        raise NotFound("No live segments yet; retry in a few seconds")
-    # Players are told apart by address and User-Agent: behind an ingress, the listener's.
-    client = request.app[CLIENT_ADDRESS](request)
-    relay.note_hls_client(client, request.headers.get("User-Agent", ""))
     # Segment URIs relative to the playlist (RFC 8216 §4.1): a player resolves them
     # against the URL it fetched, so they hold behind an ingress, a CDN or a redirect to
     # the stream's owner, whatever MEDIASERVER_PUBLIC_URL says.
-    query = "" if public else request.app[GRANTS].segment_query(row)
+    query = "" if public else app[GRANTS].segment_query(row)
     key = (hls.window.next_sequence, query)
     rendered = hls.rendered
     if rendered is None or rendered[0] != key:
-        # Rebuilt only when a segment is appended (or the grant differs), not per poll.
+        # Rebuilt only when a segment is appended (or the grant differs), not per poll. (A
+        # window that had segments keeps some: only appending one retires others.)
+        if not len(hls.window):
+            raise NotFound("No live segments yet; retry in a few seconds")
         playlist = hls.playlist(lambda seq: f"hls/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
-        rendered = hls.rendered = (key, body)
-    assert isinstance(rendered[1], Body)
-    return _send_playlist(request, rendered[1], public, hls.target_duration)
+        page = _Page(body, _playlist_cache(public, hls.target_duration))
+        rendered = hls.rendered = (key, page)
+    # Players are told apart by address and User-Agent: behind an ingress, the listener's.
+    client = app[CLIENT_ADDRESS](request)
+    relay.note_hls_client(client, request.headers.get("User-Agent", ""))
+    served = rendered[1]
+    assert isinstance(served, _Page)  # what this module stored above
+    return send_body(request, served.body, "application/vnd.apple.mpegurl", served.cache)
+
+
+class _Page(NamedTuple):
+    """A live playlist as rendered (`LiveHls.rendered`), and its `Cache-Control`."""
+
+    body: Body
+    cache: str
 
 
 def _send_playlist(request: web.Request, body: Body, public: bool, target: int) -> web.Response:
+    cache = _playlist_cache(public, target)
+    return send_body(request, body, "application/vnd.apple.mpegurl", cache)
+
+
+def _playlist_cache(public: bool, target: int) -> str:
     # DESIGN "Deviations": at most half a target duration, so a CDN is never a segment behind.
     max_age = max(1, target // 2)
     # A private playlist holds segment grants: no shared cache may hand it to others.
-    cache = f"max-age={max_age}" if public else f"private, max-age={max_age}"
-    return send_body(request, body, "application/vnd.apple.mpegurl", cache)
+    return f"max-age={max_age}" if public else f"private, max-age={max_age}"
 
 
 async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str) -> web.Response:
@@ -282,7 +301,7 @@ async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str)
 )
 def live_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
     """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
-    stream_id, row, relay = _open_here(request)
+    stream_id, row, relay = _open_here(request, request.app)
     if row is None or relay is None:
         return _live_segment(request, stream_id)
     return _local_segment(request, relay, public=True)

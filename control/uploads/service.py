@@ -286,15 +286,15 @@ class UploadsService:
     def media_now(self, principal: Principal, upload_id: uuid.UUID, name: str) -> Body | None:
         """`media` when memory answers it for the upload's owner or an admin (the steady
         state), else None: await `media`, which decides."""
-        row = self._ready_rows.get(upload_id)
-        if row is None or not row.ready or not (principal.is_admin or principal.owns(row.owner_id)):
+        row = self._ready_rows.get(upload_id)  # ready rows only (`_media_row`)
+        if row is None or not (principal.is_admin or principal.user_id == row.owner_id):
             return None
         return self.objects.cached(f"{row.hls_prefix}/{name}")
 
     def playable_now(self, upload_id: uuid.UUID, name: str) -> Body | None:
         """`playable_hls` when memory answers it (the steady state), else None: await it."""
-        row = self._ready_rows.get(upload_id)
-        if row is None or not row.ready:
+        row = self._ready_rows.get(upload_id)  # ready rows only (`_media_row`)
+        if row is None:
             return None
         return self.objects.cached(f"{row.hls_prefix}/{name}")
 
