@@ -103,7 +103,10 @@ def send_body(
     )
     data = body.gzipped if gzip and body.gzipped is not None else body.data
     if range_header is None and if_none_match is None:
-        return web.Response(body=data, headers=_whole(body, content_type, cache, vary, gzip))
+        whole = body.headers.get((content_type, cache, vary, gzip))  # made by `_whole`
+        if whole is None:
+            whole = _whole(body, content_type, cache, vary, gzip)
+        return web.Response(body=data, headers=whole)
     headers = _representation(body, content_type, cache, vary, gzip)
     etag = headers[ETAG]
     # The selected coding's ETag first; identity is acceptable to anyone (§12.5.3), so a
@@ -154,17 +157,15 @@ def _whole(
     body: Body, content_type: str, cache: str, vary: str | None, gzip: bool
 ) -> CIMultiDict[str]:
     """`_representation` with the headers that depend on nothing in the request
-    (`static_headers`), made once per body and way of sending it: a player's manifest or
-    segment GET then builds no header by hand (the envelope adds the request id)."""
-    key = (content_type, cache, vary, gzip)
-    headers = body.headers.get(key)
-    if headers is None:
-        headers = CIMultiDict(_representation(body, content_type, cache, vary, gzip))
-        for name, value in static_headers(content_type) or ():
-            headers.setdefault(name, value)
-        if len(body.headers) >= _HEADER_SETS:
-            body.headers.clear()
-        body.headers[key] = headers
+    (`static_headers`), made once per body and way of sending it and kept in `body.headers`
+    (where `send_body` looks first): a player's manifest or segment GET then builds no
+    header by hand (the envelope adds the request id)."""
+    headers = CIMultiDict(_representation(body, content_type, cache, vary, gzip))
+    for name, value in static_headers(content_type) or ():
+        headers.setdefault(name, value)
+    if len(body.headers) >= _HEADER_SETS:
+        body.headers.clear()
+    body.headers[content_type, cache, vary, gzip] = headers
     return headers
 
 

@@ -141,7 +141,8 @@ class LiveHls:
         self._breaks = AdBreaks()
         self._cue: AdCue | None = None  # for the segment being gathered
         self._lost_cue: AdCue | None = None  # of a segment whose mux failed
-        #: (key, representation) of the last rendered playlist; the origin routes own both.
+        #: (key, representation) of the playlist as last rendered, dropped when a segment is
+        #: appended; the origin routes own both.
         self.rendered: tuple[object, object] | None = None
         self._clock = clock
         self._segmenter: TsSegmenter | None = None  # the worker's
@@ -251,6 +252,7 @@ class LiveHls:
                     WindowEntry(self.window.next_sequence, segment, payload)
                 )
             self.window.append(segment, payload)
+            self.rendered = None
             self.stats.segments += 1
             delays = self.stats.publish_delays
             delays.append(time.monotonic() - cut.closed_at)

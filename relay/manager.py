@@ -452,7 +452,9 @@ class RelayManager:
     def ready_relay(self, stream_id: uuid.UUID) -> Relay | None:
         """The stream's relay unless it is still starting (`Relay.starting`)."""
         relay = self._relays.get(stream_id)
-        return relay if relay is not None and not relay.starting else None
+        if relay is None or (not relay.connected and relay.starting):  # connected: started
+            return None
+        return relay
 
     async def wait_relay(self, stream_id: uuid.UUID, seconds: float) -> Relay | None:
         """The stream's relay, once it has audio or `seconds` have passed: a listener who

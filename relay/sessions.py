@@ -23,8 +23,11 @@ class HlsSessions:
     def __init__(self, span: float, limit: int = DEFAULT_LIMIT) -> None:
         self._span = span
         self._limit = limit
-        self._current: set[Hashable] = set()
-        self._previous: set[Hashable] = set()
+        #: Players by their hash: an int is all a player leaves in memory (not its tuple and
+        #: `User-Agent` string), and two players whose hashes collide (one in 2**64) are
+        #: counted once.
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
         self._started: float | None = None
 
     def note(self, player: Hashable, now: float) -> None:
@@ -32,7 +35,7 @@ class HlsSessions:
         if self._started is None or now - self._started >= self._span:
             self._rotate(now)
         if len(self._current) < self._limit:
-            self._current.add(player)
+            self._current.add(hash(player))
 
     def count(self, now: float) -> int:
         """Players seen within the last one to two spans."""

@@ -222,25 +222,27 @@ def _local_playlist(
 ) -> web.Response:
     """`public`: `is_open(row)` (the caller knows)."""
     hls = relay.hls
-    if relay.down:
+    if not relay.connected and relay.down:  # (a connected relay is never down)
         raise NotFound(RELAY_DOWN, headers={"Retry-After": "10"})
     # Segment URIs relative to the playlist (RFC 8216 §4.1): a player resolves them
     # against the URL it fetched, so they hold behind an ingress, a CDN or a redirect to
     # the stream's owner, whatever MEDIASERVER_PUBLIC_URL says.
     query = "" if public else app[GRANTS].segment_query(row)
-    key = (hls.window.next_sequence, query)
     rendered = hls.rendered
-    if rendered is None or rendered[0] != key:
-        # Rebuilt only when a segment is appended (or the grant differs), not per poll. (A
-        # window that had segments keeps some: only appending one retires others.)
+    if rendered is None or rendered[0] != query:
+        # Rebuilt when a segment is appended (which drops the rendering) or the grant
+        # differs, not per poll. (A window that had segments keeps some: only appending
+        # one retires others.)
         if not len(hls.window):
             raise NotFound("No live segments yet; retry in a few seconds")
         playlist = hls.playlist(lambda seq: f"hls/{seq}.ts{query}")
         body = Body.of(render_media_playlist(playlist).encode(), compress=True)
         page = _Page(body, _playlist_cache(public, hls.target_duration))
-        rendered = hls.rendered = (key, page)
-    # Players are told apart by address and User-Agent: behind an ingress, the listener's.
-    client = app[CLIENT_ADDRESS](request)
+        rendered = hls.rendered = (query, page)
+    # Players are told apart by address and User-Agent: behind an ingress, the listener's
+    # (`ClientAddress`, written out for the common node that takes the peer's).
+    address = app[CLIENT_ADDRESS]
+    client = request.remote if address.peer_only else address(request)
     relay.note_hls_client(client, request.headers.get("User-Agent", ""))
     served = rendered[1]
     assert isinstance(served, _Page)  # what this module stored above

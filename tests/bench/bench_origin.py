@@ -191,7 +191,8 @@ async def measure(
                     )
                     done: list[Round] = []
                     for _ in range(rounds):
-                        ours = await load(target.url, server_cpu=lambda: cpu_seconds(node.pid))
+                        url = await target.ours()
+                        ours = await load(url, server_cpu=lambda: cpu_seconds(node.pid))
                         bare = await load(floor.url(target.url), server_cpu=floor.cpu)
                         same = await load(dressed.url(target.url), server_cpu=dressed.cpu)
                         theirs = None
@@ -265,7 +266,7 @@ async def count_instructions(
                 on = functools.partial(_load_of, wrk_bin, script, target.tokens, seconds=seconds)
                 idle, _ = await callgrind.count(node.pid, dumps, lambda: asyncio.sleep(seconds))
                 idle_rates.append(idle / seconds)
-                busy, ours = await callgrind.count(node.pid, dumps, on(target.url))
+                busy, ours = await callgrind.count(node.pid, dumps, on(await target.ours()))
                 bare, base = await callgrind.count(
                     floor.process.pid, dumps, on(floor.url(target.url))
                 )

@@ -5,10 +5,11 @@ for each URL the bytes and response headers the floor and nginx serve in its pla
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin
 
@@ -55,6 +56,12 @@ def first_uri(playlist: str, base: str) -> str:
 
 def last_uri(playlist: str, base: str) -> str:
     return urljoin(base, _URI.findall(playlist)[-1])
+
+
+async def newest_segment(live_url: str) -> str:
+    """The URL of the newest segment the live playlist lists now."""
+    async with aiohttp.ClientSession() as session:
+        return last_uri((await fetch(session, live_url)).decode(), live_url)
 
 
 async def wait_live(session: aiohttp.ClientSession, url: str, segments: int) -> str:
@@ -128,6 +135,12 @@ class Target:
     seconds: float
     #: Our response's headers that the floor does not set itself (`response_headers`).
     headers: dict[str, str] = field(default_factory=dict)
+    #: Our URL to load now, when it changes (a live segment leaves the window after ~36 s,
+    #: sooner than rounds of four loads end): called before each load of our node.
+    current: Callable[[], Awaitable[str]] | None = None
+
+    async def ours(self) -> str:
+        return self.url if self.current is None else await self.current()
 
 
 async def collect(
@@ -147,6 +160,7 @@ async def collect(
                 await fetch(session, segment_url),
                 [],
                 seconds,
+                current=functools.partial(newest_segment, live_url),
             ),
         ]
         if vod is None:
