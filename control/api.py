@@ -21,7 +21,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
@@ -34,6 +34,9 @@ from control.throttle import THROTTLE, Throttle
 from mediaserver.config import SETTINGS, Settings
 from mediaserver.db import parse_id
 from mediaserver.errors import Forbidden, InvalidInput, NotFound, TooLarge, Unauthenticated
+
+if TYPE_CHECKING:
+    from control.media import MediaServices
 
 M = TypeVar("M", bound=BaseModel)
 RELAY_AUTH_REQUIRED = "A valid relay service token is required"
@@ -115,6 +118,9 @@ class Operation:
     #: The request body's example, where the models' own examples do not make a request
     #: that works (fields that exclude each other, optional changes).
     body_example: Mapping[str, Any] | None = None
+    #: The handler is called as `handler(media, request)`, `media` being the app's
+    #: `control.media.MediaServices` (listener routes: no service looked up per request).
+    bound: bool = False
 
     @property
     def name(self) -> str:
@@ -154,7 +160,13 @@ class Api:
     def extend(self, other: Api) -> None:
         self.operations.extend(other.operations)
 
-    def register(self, app: web.Application, guard: Guard, envelope: Envelope) -> None:
+    def register(
+        self,
+        app: web.Application,
+        guard: Guard,
+        envelope: Envelope,
+        media: MediaServices | None = None,
+    ) -> None:
         """One aiohttp resource per path, a route per method. aiohttp tries the dynamic
         resources under a path prefix (`/v1/streams`, ...) one by one, in registration
         order, each a coroutine and a regex: so the listener routes (`rate="streaming"`) go
@@ -164,7 +176,8 @@ class Api:
         playlist's (~280 k), and playlists are the ones closer to the origin's target
         (tests/bench/bench_origin.py).
         No two templates here match the same URL, so the order changes which route serves
-        a URL for none (tests/unit/control/test_routing.py checks it)."""
+        a URL for none (tests/unit/control/test_routing.py checks it). `media`: what the
+        handlers of `bound` operations are given (None: a route table never started)."""
         resources: dict[str, web.Resource] = {}
         for op in sorted(self.operations, key=_registration_order):
             resource = resources.get(op.path)
@@ -174,7 +187,8 @@ class Api:
                 )
             handler = envelope.wrap(
                 op.path,
-                _handler(op),
+                _handler(op, media),
+                name=op.handler.__name__,
                 admit=functools.partial(guard.admit, op),
                 respond=functools.partial(_respond, op.status),
             )
@@ -298,10 +312,12 @@ def _bearer(header: str) -> str:
     return token.strip()
 
 
-def _handler(op: Operation) -> Handler:
-    """What the envelope calls for `op`: its handler itself (one coroutine per request on
-    the media routes), or, with a query or body model, a call that parses them first."""
+def _handler(op: Operation, media: MediaServices | None) -> Handler:
+    """What the envelope calls for `op`: its handler itself (given `media` when `bound`), or,
+    with a query or body model, a call that parses them first."""
     call = op.handler
+    if op.bound:
+        call = functools.partial(call, media)
     if op.query is None and op.body is None:
         return call
 

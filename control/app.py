@@ -12,6 +12,7 @@ from control.auth import routes as auth_routes
 from control.catalog import routes as catalog_routes
 from control.domains import routes as domains_routes
 from control.envelope import ENVELOPE, Envelope
+from control.media import MEDIA_SERVICES, MediaServices
 from control.monetization import routes as monetization_routes
 from control.nowplaying import routes as nowplaying_routes
 from control.openapi import OPENAPI, build_document
@@ -61,8 +62,10 @@ def setup_control(app: web.Application, settings: Settings, guard: Guard, metric
     """Every route, each inside the envelope (no aiohttp middleware: `control.envelope`),
     the catch-all for unmatched requests last, the response headers and the docs."""
     envelope = app[ENVELOPE] = Envelope(metrics, settings)
+    media = app[MEDIA_SERVICES] = MediaServices()
     routes = all_routes()
-    routes.register(app, guard, envelope)
+    routes.register(app, guard, envelope, media)
     app.on_startup.append(guard.bind)
+    app.on_startup.append(media.bind)
     envelope.add_fallback(app)
     app[OPENAPI] = build_document(routes, server_url=settings.base_url)

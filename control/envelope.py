@@ -120,10 +120,12 @@ class Envelope:
         *,
         admit: Callable[[web.Request], Awaitable[None] | None] | None = None,
         respond: Callable[[Any], web.StreamResponse] | None = None,
+        name: str | None = None,
     ) -> Handler:
         """`handler` inside the envelope; `endpoint` is its route template (the metric
         label). `admit` runs first (the route table's guard: an awaitable when it must
-        wait); `respond` turns what the handler returns into the response."""
+        wait); `respond` turns what the handler returns into the response; `name`: the
+        route's (else the handler's)."""
         observe, access_enabled, clock = self._observe, access_log.isEnabledFor, time.perf_counter
         complete, listening = self._complete, self._listening
 
@@ -186,7 +188,7 @@ class Envelope:
                 complete(request, response, request_id)
             return response
 
-        enveloped.__name__ = getattr(handler, "__name__", "handler")
+        enveloped.__name__ = name if name is not None else getattr(handler, "__name__", "handler")
         self.wrapped.add(enveloped)
         return enveloped
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from control.api import GRANT, IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
 from control.bodies import send_body, send_stream
+from control.media import MediaServices
 from control.playlists.delivery import PLAYLIST_MEDIA, Media
 from control.playlists.schemas import (
     PlaylistCreated,
@@ -22,7 +23,6 @@ from control.playlists.service import PLAYLISTS
 from control.schemas import PageQuery
 from control.security import principal_key, principal_of
 from hls.vod import MANIFEST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, SEGMENT_PATTERN
-from mediaserver.config import SETTINGS
 
 api = Api()
 PLAYLISTS_PATH = "/v1/playlists"
@@ -174,16 +174,18 @@ async def delete_playlist(request: web.Request) -> None:
     "`If-None-Match`) counts one play; HEAD does not. " + _BODY_RULES + _ACCESS,
     produces=MANIFEST_CONTENT_TYPE,
     **_HLS,
+    bound=True,
 )
-def playlist_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
+def playlist_m3u8(
+    media: MediaServices, request: web.Request
+) -> web.Response | Awaitable[web.Response]:
     """From memory in the steady state (no coroutine: `control.envelope`)."""
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
-    app = request.app
-    media, origin = app[PLAYLIST_MEDIA], public_origin(request, app[SETTINGS])
+    playlists, origin = media.playlists, public_origin(request, media.settings)
     play = request.method == "GET"
-    body = media.manifest_now(playlist_id, origin, play=play)
+    body = playlists.manifest_now(playlist_id, origin, play=play)
     if body is None:
-        later = media.manifest(request.get(principal_key), playlist_id, origin, play=play)
+        later = playlists.manifest(request.get(principal_key), playlist_id, origin, play=play)
         return _send_later(request, later, _send_manifest)
     return send_body(request, body, MANIFEST_CONTENT_TYPE, _MANIFEST_CACHE[True])
 
@@ -222,17 +224,20 @@ _MANIFEST_CACHE = {True: "no-cache", False: "private, no-cache"}
             404: ("Playlist not found", "Segment not found"),
         },
     },
+    bound=True,
 )
-def playlist_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
+def playlist_segment(
+    media: MediaServices, request: web.Request
+) -> web.Response | Awaitable[web.Response]:
     """From memory in the steady state (no coroutine: `control.envelope`)."""
     playlist_id = path_uuid(request, "playlist_id", "Playlist")
     track_id = path_uuid(request, "track_id", "Segment")
-    media, name = request.app[PLAYLIST_MEDIA], request.match_info["segment"]
+    playlists, name = media.playlists, request.match_info["segment"]
     grant = request.query.get("grant")
-    body = media.segment_now(playlist_id, track_id, name, grant)
+    body = playlists.segment_now(playlist_id, track_id, name, grant)
     if body is None:
         principal = request.get(principal_key)
-        later = media.segment(principal, playlist_id, track_id, name, grant)
+        later = playlists.segment(principal, playlist_id, track_id, name, grant)
         return _send_later(request, later, _send_segment)
     return send_body(request, body, SEGMENT_CONTENT_TYPE, _SEGMENT_CACHE[True])
 

@@ -22,6 +22,7 @@ from control.api import GRANT, Api, Param, path_uuid
 from control.bodies import send_body
 from control.envelope import ENVELOPE
 from control.forwarded import CLIENT_ADDRESS
+from control.media import MediaServices
 from control.mediacache import Body
 from control.security import principal_key
 from control.streams.grants import GRANTS
@@ -186,39 +187,41 @@ async def live_mp3(request: web.Request) -> web.StreamResponse:
             404: (*_LIVE["examples"][404], "No live segments yet; retry in a few seconds"),
         },
     },
+    bound=True,
 )
-def live_m3u8(request: web.Request) -> web.Response | Awaitable[web.Response]:
+def live_m3u8(media: MediaServices, request: web.Request) -> web.Response | Awaitable[web.Response]:
     """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
-    app = request.app
-    stream_id, row, relay = _open_here(request, app)
+    stream_id, row, relay = _open_here(media, request)
     if row is None or relay is None:
-        return _live_m3u8(request, stream_id)
-    return _local_playlist(request, app, row, relay, public=True)
+        return _live_m3u8(media, request, stream_id)
+    return _local_playlist(media, request, row, relay, public=True)
 
 
-async def _live_m3u8(request: web.Request, stream_id: uuid.UUID) -> web.Response:
+async def _live_m3u8(
+    media: MediaServices, request: web.Request, stream_id: uuid.UUID
+) -> web.Response:
     row, relay = await _live_relay(request, stream_id)
     if isinstance(relay, str):
         return await _shared_playlist(request, row, relay)
-    return _local_playlist(request, request.app, row, relay, public=is_open(row))
+    return _local_playlist(media, request, row, relay, public=is_open(row))
 
 
 def _open_here(
-    request: web.Request, app: web.Application
+    media: MediaServices, request: web.Request
 ) -> tuple[uuid.UUID, StreamRow | None, Relay | None]:
     """The URL's stream id and, when no grant was sent, memory holds the stream open to
     anyone and this node relays it with audio, its row and relay (else None: await)."""
     stream_id = path_uuid(request, "stream_id", "Stream")
     if request.query_string and "grant" in request.query:
         return stream_id, None, None
-    row, cluster = app[STREAMS].open_row(stream_id), app.get(CLUSTER)
+    row, cluster = media.streams.open_row(stream_id), media.cluster
     if row is None or cluster is None:
         return stream_id, None, None
     return stream_id, row, cluster.relay_here(stream_id)
 
 
 def _local_playlist(
-    request: web.Request, app: web.Application, row: StreamRow, relay: Relay, *, public: bool
+    media: MediaServices, request: web.Request, row: StreamRow, relay: Relay, *, public: bool
 ) -> web.Response:
     """`public`: `is_open(row)` (the caller knows)."""
     hls = relay.hls
@@ -227,7 +230,7 @@ def _local_playlist(
     # Segment URIs relative to the playlist (RFC 8216 §4.1): a player resolves them
     # against the URL it fetched, so they hold behind an ingress, a CDN or a redirect to
     # the stream's owner, whatever MEDIASERVER_PUBLIC_URL says.
-    query = "" if public else app[GRANTS].segment_query(row)
+    query = "" if public else media.grants.segment_query(row)
     rendered = hls.rendered
     if rendered is None or rendered[0] != query:
         # Rebuilt when a segment is appended (which drops the rendering) or the grant
@@ -241,7 +244,7 @@ def _local_playlist(
         rendered = hls.rendered = (query, page)
     # Players are told apart by address and User-Agent: behind an ingress, the listener's
     # (`ClientAddress`, written out for the common node that takes the peer's).
-    address = app[CLIENT_ADDRESS]
+    address = media.client_address
     client = request.remote if address.peer_only else address(request)
     relay.note_hls_client(client, request.headers.get("User-Agent", ""))
     served = rendered[1]
@@ -300,10 +303,13 @@ async def _shared_playlist(request: web.Request, row: StreamRow, owner_url: str)
             404: ("Stream not found", "Stream is not live", "Segment is no longer available"),
         },
     },
+    bound=True,
 )
-def live_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
+def live_segment(
+    media: MediaServices, request: web.Request
+) -> web.Response | Awaitable[web.Response]:
     """From memory for an open stream relayed here (no coroutine: `control.envelope`)."""
-    stream_id, row, relay = _open_here(request, request.app)
+    stream_id, row, relay = _open_here(media, request)
     if row is None or relay is None:
         return _live_segment(request, stream_id)
     return _local_segment(request, relay, public=True)

@@ -13,12 +13,13 @@ from aiohttp import web
 
 from control.api import IF_NONE_MATCH, RANGE, Api, path_uuid, public_origin
 from control.bodies import send_body, send_body_later
+from control.media import MediaServices
 from control.schemas import PageQuery
 from control.security import principal_of
 from control.tracks.quotas import example_refusals
 from control.uploads.form import FILE_FIELD, FormField, form_fields
 from control.uploads.schemas import DeleteQuery, UploadFields, UploadList, UploadOut
-from control.uploads.service import IN_USE, UPLOADS
+from control.uploads.service import IN_USE, UPLOADS, UploadsService
 from hls.vod import (
     MANIFEST_CONTENT_TYPE,
     MANIFEST_NAME,
@@ -150,9 +151,14 @@ async def delete_upload(request: web.Request, query: DeleteQuery) -> None:
     + _BODY_RULES,
     produces=MANIFEST_CONTENT_TYPE,
     **_HLS,
+    bound=True,
 )
-def upload_manifest(request: web.Request) -> web.Response | Awaitable[web.Response]:
-    return _upload_hls(request, MANIFEST_NAME, MANIFEST_CONTENT_TYPE, "private, max-age=300")
+def upload_manifest(
+    media: MediaServices, request: web.Request
+) -> web.Response | Awaitable[web.Response]:
+    return _upload_hls(
+        media.uploads, request, MANIFEST_NAME, MANIFEST_CONTENT_TYPE, "private, max-age=300"
+    )
 
 
 @api.get(
@@ -161,19 +167,22 @@ def upload_manifest(request: web.Request) -> web.Response | Awaitable[web.Respon
     description=_BODY_RULES,
     produces=SEGMENT_CONTENT_TYPE,
     **_HLS,
+    bound=True,
 )
-def upload_segment(request: web.Request) -> web.Response | Awaitable[web.Response]:
+def upload_segment(
+    media: MediaServices, request: web.Request
+) -> web.Response | Awaitable[web.Response]:
     # A segment's bytes never change under its name: cache it for a day.
     name, cache = request.match_info["segment"], "private, max-age=86400, immutable"
-    return _upload_hls(request, name, SEGMENT_CONTENT_TYPE, cache)
+    return _upload_hls(media.uploads, request, name, SEGMENT_CONTENT_TYPE, cache)
 
 
 def _upload_hls(
-    request: web.Request, name: str, content_type: str, cache: str
+    uploads: UploadsService, request: web.Request, name: str, content_type: str, cache: str
 ) -> web.Response | Awaitable[web.Response]:
     """From memory in the steady state, without a coroutine (`control.envelope`)."""
     upload_id = path_uuid(request, "upload_id", "Upload")
-    uploads, principal = request.app[UPLOADS], principal_of(request)
+    principal = principal_of(request)
     body = uploads.media_now(principal, upload_id, name)
     if body is None:
         return send_body_later(
