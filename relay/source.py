@@ -187,21 +187,27 @@ class SourceClient:
                 limit=MAX_HEAD_BYTES,
             )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        writer.write(
-            f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Icy-MetaData: 1\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
-        )
+        # Closed on every way out but success: a source that hangs up mid-head, a malformed
+        # head, a timeout or the relay stopped meanwhile (a writer left open warns when
+        # collected after its loop closed).
         try:
-            async with asyncio.timeout(self._connect_timeout):
-                raw = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError:
+            writer.write(
+                f"GET {path} HTTP/1.0\r\nHost: {parts.netloc}\r\nUser-Agent: {USER_AGENT}\r\n"
+                "Icy-MetaData: 1\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
+            )
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    raw = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.LimitOverrunError:
+                raise SourceError("response head too large") from None
+            head = parse_response_head(raw)
+            redirect = head.status in (301, 302, 303, 307, 308) and "location" in head.headers
+            if head.status != 200 and not (redirect and redirects):
+                raise SourceError(f"source answered {head.status} {head.reason}")
+        except BaseException:
             writer.close()
-            raise SourceError("response head too large") from None
-        head = parse_response_head(raw)
-        if head.status in (301, 302, 303, 307, 308) and "location" in head.headers and redirects:
+            raise
+        if head.status != 200:  # a redirect to follow
             writer.close()
             return await self._open(urljoin(url, head.headers["location"]), redirects - 1)
-        if head.status != 200:
-            writer.close()
-            raise SourceError(f"source answered {head.status} {head.reason}")
         return reader, writer, head

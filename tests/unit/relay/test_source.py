@@ -136,3 +136,35 @@ def test_numeric_headers_take_ascii_digits_only(raw: bytes, metaint, bitrate) ->
 def test_a_status_code_in_other_digits_is_a_bad_status_line() -> None:
     with pytest.raises(SourceError, match="bad status line"):
         parse_response_head(b"HTTP/1.0 \xb200 OK\r\n\r\n")
+
+
+@pytest.mark.parametrize("stalls", [True, False])
+async def test_a_source_that_fails_mid_head_is_hung_up_on_at_once(stalls: bool) -> None:
+    """A source that stalls in its response head (the relay gives up after its connect
+    timeout, or is stopped) or sends a malformed one: the relay closes the connection then,
+    not when its writer is collected (an unclosed writer warns once its loop is closed)."""
+    hung_up = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\n" if stalls else b"NOT HTTP\r\n\r\n")
+        await writer.drain()
+        if not await reader.read():  # EOF: the relay hung up
+            hung_up.set()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sink = Recorder()
+    client = SourceClient(
+        f"http://127.0.0.1:{port}/live", sink, connect_timeout=0.3, backoff=(30.0, 30.0)
+    )
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(hung_up.wait(), 5)
+        assert client.connects == 0 and len(sink.disconnects) <= 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
