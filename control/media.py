@@ -1,11 +1,12 @@
 """The services the listener routes use, handed to their handlers instead of looked up.
 
 A route declared with `bound=True` (`control.api.Api.route`) has its handler called as
-`handler(media, request)`, `media` being this app's `MediaServices`, whose attributes are the app's
-services once it has started (`bind`, an `on_startup` hook). A media GET then looks none of
-them up: `request.app[KEY]` is three Python calls (the request's `app` and its match info's
-`current_app` are properties, `Application.__getitem__` a method), ~4 k instructions of a
-playlist GET's ~280 k, against a floor the origin is held to (tests/bench/bench_origin.py).
+`handler(media, request)`, `media` being this app's `MediaServices`, whose attributes are
+the app's services once it has started (`bind`, an `on_startup` hook). A media GET then
+looks none of them up: `request.app[KEY]` is three Python calls (the request's `app` and
+its match info's `current_app` are properties, `Application.__getitem__` a method), ~4 k
+instructions of a playlist GET's ~280 k, against a floor the origin is held to
+(tests/bench/bench_origin.py).
 """
 
 from __future__ import annotations
